@@ -1,0 +1,14 @@
+"""Every domain's router, in one place."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.auth.endpoints import router as me_router
+from hub.ops.endpoints import router as ops_router
+from hub.partners.endpoints import router as partners_router
+
+router = APIRouter()
+router.include_router(ops_router)
+router.include_router(me_router)
+router.include_router(partners_router)

@@ -1,0 +1,1 @@
+"""API keys, roles and the route class that authenticates every request before anything else."""

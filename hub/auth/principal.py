@@ -1,0 +1,26 @@
+"""Who is calling: the key, its role and its organisation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hub.vocabulary import Role
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    key_id: int
+    key_uuid: str
+    role: Role
+    partner_id: int
+    partner_uuid: str
+    partner_name: str
+    partner_status: str
+    partner_tier: str
+    tlp_accepted: bool
+    is_hub_org: bool
+
+    @property
+    def actor(self) -> str:
+        """How history and audit name this caller: the key and whose it is."""
+        return f"key:{self.key_uuid} ({self.partner_name}, {self.role.value})"

@@ -1,0 +1,136 @@
+"""Issuing, listing, revoking and checking API keys."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from hub.auth.keys import generate_key, hash_key, is_well_formed
+from hub.auth.principal import Principal
+from hub.errors import Conflict, InvalidField, NotFound, Unauthenticated
+from hub.models import ApiKey, Partner
+from hub.models.base import utcnow
+from hub.vocabulary import PartnerStatus, Role
+
+# Recording every use would turn each read into a write; a minute's precision is enough
+# to answer "is this key still in use?".
+LAST_USED_PRECISION = timedelta(minutes=1)
+_DEAD_STATUSES = {PartnerStatus.SUSPENDED.value, PartnerStatus.WITHDRAWN.value}
+HUB_ONLY_ROLES = {Role.OPERATOR, Role.AUDITOR}
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    key: str
+    record: ApiKey
+
+
+def create_key(
+    session: Session,
+    *,
+    partner: Partner,
+    role: Role,
+    secret: str,
+    actor: str,
+    expires_at: datetime | None = None,
+    comment: str | None = None,
+) -> IssuedKey:
+    """Issue a key; the clear key is returned here and never stored or shown again."""
+    if role in HUB_ONLY_ROLES and not partner.is_hub_org:
+        raise InvalidField(
+            f"role {role.value!r} is only for the hub's own organisation's staff",
+            field="role",
+        )
+    if partner.status in _DEAD_STATUSES:
+        raise Conflict(f"partner is {partner.status}; it cannot get new keys")
+    if expires_at is not None and expires_at <= utcnow():
+        raise InvalidField("expires_at is in the past", field="expires_at")
+    key = generate_key()
+    record = ApiKey(
+        partner_id=partner.id,
+        role=role.value,
+        key_hash=hash_key(key, secret=secret),
+        key_hint=key[-4:],
+        comment=comment,
+        created_by=actor,
+        expires_at=expires_at,
+    )
+    session.add(record)
+    session.flush()
+    return IssuedKey(key=key, record=record)
+
+
+def list_keys(session: Session, *, partner: Partner) -> list[ApiKey]:
+    stmt = select(ApiKey).where(ApiKey.partner_id == partner.id).order_by(ApiKey.id)
+    return list(session.scalars(stmt))
+
+
+def get_key(session: Session, *, key_uuid: str, partner: Partner | None = None) -> ApiKey:
+    stmt = select(ApiKey).where(ApiKey.uuid == key_uuid)
+    if partner is not None:
+        stmt = stmt.where(ApiKey.partner_id == partner.id)
+    record = session.scalar(stmt)
+    if record is None:
+        raise NotFound(f"no key {key_uuid}")
+    return record
+
+
+def revoke_key(session: Session, *, record: ApiKey, actor: str) -> ApiKey:
+    """Revoke at once; revoking twice is harmless and keeps the first time."""
+    if record.revoked_at is None:
+        record.revoked_at = utcnow()
+        record.revoked_by = actor
+        session.flush()
+    return record
+
+
+def operator_key_exists(session: Session) -> bool:
+    stmt = select(ApiKey.id).where(ApiKey.role == Role.OPERATOR.value, ApiKey.revoked_at.is_(None))
+    return session.scalar(stmt.limit(1)) is not None
+
+
+def authenticate(session: Session, *, key: str | None, secret: str) -> Principal:
+    """The caller behind ``key``, or Unauthenticated saying why not (never which keys exist)."""
+    if not key:
+        raise Unauthenticated(
+            "an API key is required: send it as 'Authorization: <key>', "
+            "'Authorization: Bearer <key>' or 'X-MISP-AUTH: <key>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not is_well_formed(key):
+        raise Unauthenticated("the API key is malformed: it must be 40 characters [A-Za-z0-9]")
+    digest = hash_key(key, secret=secret)
+    row = session.execute(
+        select(ApiKey, Partner)
+        .join(Partner, Partner.id == ApiKey.partner_id)
+        .where(ApiKey.key_hash == digest)
+    ).first()
+    # The index lookup finds the row; the constant-time comparison is the actual check.
+    if row is None or not hmac.compare_digest(row[0].key_hash, digest):
+        raise Unauthenticated("the API key is not valid")
+    record, partner = row
+    now = utcnow()
+    if record.revoked_at is not None:
+        raise Unauthenticated("the API key has been revoked")
+    if record.expires_at is not None and record.expires_at <= now:
+        raise Unauthenticated("the API key has expired")
+    if partner.status in _DEAD_STATUSES:
+        raise Unauthenticated(f"the key's organisation is {partner.status}; its keys do not work")
+    if record.last_used_at is None or now - record.last_used_at >= LAST_USED_PRECISION:
+        session.execute(update(ApiKey).where(ApiKey.id == record.id).values(last_used_at=now))
+    return Principal(
+        key_id=record.id,
+        key_uuid=record.uuid,
+        role=Role(record.role),
+        partner_id=partner.id,
+        partner_uuid=partner.uuid,
+        partner_name=partner.name,
+        partner_status=partner.status,
+        partner_tier=partner.tier,
+        tlp_accepted=partner.tlp_accepted_at is not None,
+        is_hub_org=partner.is_hub_org,
+    )

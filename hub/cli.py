@@ -1,0 +1,359 @@
+"""The `hub` command line. Each command is one unit of work calling a service."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from sqlalchemy.orm import Session
+
+from hub.auth import service as keys
+from hub.db import make_engine, make_sessionmaker, session_scope
+from hub.errors import HubError
+from hub.partners import importer
+from hub.partners import service as partners
+from hub.partners.schemas import PartnerCreate
+from hub.settings import SettingsError, get_settings
+from hub.vocabulary import (
+    LegalStatus,
+    NetworkFunction,
+    PartnerStatus,
+    PartnerType,
+    Region,
+    Role,
+    Sector,
+    Tier,
+)
+
+app = typer.Typer(
+    help="CWN hub: threat-information sharing for the cyber-resilience network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+partner_app = typer.Typer(help="The partner registry.", no_args_is_help=True)
+key_app = typer.Typer(help="API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(partner_app, name="partner")
+app.add_typer(key_app, name="key")
+
+
+def _actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+@contextmanager
+def _unit_of_work() -> Iterator[Session]:
+    settings = get_settings()
+    engine = make_engine(settings)
+    try:
+        with session_scope(make_sessionmaker(engine)) as session:
+            yield session
+    except HubError as err:
+        field = f" (field {err.field})" if err.field else ""
+        raise _fail(f"{err.detail}{field}") from None
+    finally:
+        engine.dispose()
+
+
+def _dump(data: object) -> None:
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+# --- db ---------------------------------------------------------------------------------
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to the newest schema (or REVISION)."""
+    from hub import migrate
+
+    engine = make_engine(get_settings())
+    try:
+        migrate.upgrade(engine, revision)
+        typer.echo(f"database at revision {migrate.current(engine)}")
+    finally:
+        engine.dispose()
+
+
+@db_app.command("check")
+def db_check() -> None:
+    """Exit non-zero when the models and the migrated database differ."""
+    from hub import migrate
+
+    engine = make_engine(get_settings())
+    try:
+        diffs = migrate.drift(engine)
+    finally:
+        engine.dispose()
+    if diffs:
+        for diff in diffs:
+            typer.echo(str(diff), err=True)
+        raise _fail("models and migrations differ")
+    typer.echo("no drift")
+
+
+# --- init and serve -----------------------------------------------------------------------
+
+
+@app.command("init")
+def init() -> None:
+    """Create the hub's own organisation and, if no operator key exists, print one (once)."""
+    settings = get_settings()
+    with _unit_of_work() as session:
+        org, created = partners.ensure_hub_org(session, name=settings.org_name, actor=_actor())
+        typer.echo(f"organisation: {org.name} ({org.uuid}) {'created' if created else 'exists'}")
+        if keys.operator_key_exists(session):
+            typer.echo(
+                "an operator key already exists; make another with "
+                f"`hub key create --partner {org.uuid} --role operator`"
+            )
+            return
+        issued = keys.create_key(
+            session,
+            partner=org,
+            role=Role.OPERATOR,
+            actor=_actor(),
+            secret=settings.secret_key.get_secret_value(),
+            comment="first operator key (hub init)",
+        )
+    base = settings.public_url or f"http://{settings.host}:{settings.port}"
+    typer.echo(f"operator key: {issued.key}")
+    typer.echo("  It is shown this once; keep it somewhere safe. Use it as:")
+    typer.echo(f'  curl -H "Authorization: {issued.key}" {base}/api/v1/me')
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str | None, typer.Option(help="address to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="port to listen on")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Serve the API (uvicorn)."""
+    import uvicorn
+
+    from hub import migrate
+
+    settings = get_settings()
+    try:
+        settings.check()
+    except SettingsError as err:
+        raise _fail(str(err)) from None
+    engine = make_engine(settings)
+    try:
+        head = migrate.alembic_head()
+        if migrate.current(engine) != head:
+            raise _fail("the database is not at the newest schema; run `hub db upgrade` first")
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        "hub.main:create_app",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+        server_header=False,
+    )
+
+
+# --- partners -----------------------------------------------------------------------------
+
+
+@partner_app.command("add")
+def partner_add(
+    name: Annotated[str, typer.Option(help="organisation name")],
+    type: Annotated[PartnerType, typer.Option(help="partner type")],
+    tier: Annotated[Tier, typer.Option(help="network tier")],
+    region: Annotated[Region, typer.Option(help="region")],
+    sector: Annotated[list[Sector] | None, typer.Option(help="sector (repeatable)")] = None,
+    function: Annotated[
+        list[NetworkFunction] | None, typer.Option(help="network function (repeatable)")
+    ] = None,
+    legal_status: Annotated[LegalStatus, typer.Option()] = LegalStatus.NONE,
+    tlp_accepted: Annotated[
+        bool, typer.Option("--tlp-accepted", help="it accepted the TLP rules today")
+    ] = False,
+    uuid: Annotated[str | None, typer.Option(help="use this uuid (e.g. its MISP org uuid)")] = None,
+) -> None:
+    """Register a partner (a prospect); prints its uuid."""
+    from pydantic import ValidationError
+
+    try:
+        data = PartnerCreate(
+            uuid=uuid,
+            name=name,
+            type=type,
+            tier=tier,
+            region=region,
+            legal_status=legal_status,
+            sectors=sector or [],
+            functions=function or [],
+            tlp_accepted_at=datetime.now().astimezone() if tlp_accepted else None,
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from None
+    with _unit_of_work() as session:
+        partner = partners.create(session, data=data, actor=_actor())
+        uuid_out = partner.uuid
+    typer.echo(uuid_out)
+
+
+@partner_app.command("list")
+def partner_list(
+    tier: Tier | None = None,
+    type: PartnerType | None = None,
+    sector: Sector | None = None,
+    function: NetworkFunction | None = None,
+    region: Region | None = None,
+    status: PartnerStatus | None = None,
+    json: Annotated[bool, typer.Option("--json", help="JSON lines")] = False,
+) -> None:
+    """List partners, filtered."""
+    from hub.partners import repository
+
+    with _unit_of_work() as session:
+        stmt = repository.filtered(
+            tier=tier, type=type, sector=sector, function=function, region=region, status=status
+        )
+        rows = [partners.to_read(p) for p in repository.page(session, stmt, limit=100_000)]
+    for row in rows:
+        if json:
+            typer.echo(row.model_dump_json())
+        else:
+            typer.echo(
+                f"{row.uuid}  {row.status.value:<10} {row.tier.value:<10} "
+                f"{row.type.value:<20} {row.name}"
+            )
+
+
+@partner_app.command("show")
+def partner_show(ref: Annotated[str, typer.Argument(help="uuid or name")]) -> None:
+    """Show one partner as JSON."""
+    with _unit_of_work() as session:
+        data = partners.to_read(partners.get(session, ref=ref)).model_dump(mode="json")
+    _dump(data)
+
+
+@partner_app.command("set-status")
+def partner_set_status(
+    ref: Annotated[str, typer.Argument(help="uuid or name")],
+    status: PartnerStatus,
+    reason: Annotated[str | None, typer.Option(help="required for suspended and withdrawn")] = None,
+) -> None:
+    """Move a partner along its lifecycle."""
+    with _unit_of_work() as session:
+        partner = partners.get(session, ref=ref)
+        partners.change_status(
+            session, partner=partner, status=status, reason=reason, actor=_actor()
+        )
+        typer.echo(f"{partner.uuid} {partner.status}")
+
+
+@partner_app.command("import")
+def partner_import(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
+    skip_invalid: Annotated[
+        bool, typer.Option("--skip-invalid", help="import the good rows, report the bad ones")
+    ] = False,
+) -> None:
+    """Import partners from CSV or JSON (idempotent by uuid or name); all or nothing."""
+    with _unit_of_work() as session:
+        rows = importer.read_rows(file)
+        report = importer.import_partners(
+            session,
+            rows=rows,
+            actor=_actor(),
+            skip_invalid=skip_invalid,
+            csv_names=file.suffix.lower() != ".json"
+            and file.read_bytes().lstrip()[:1] not in (b"[", b"{"),
+        )
+        if not report.written:
+            session.rollback()
+    for error in report.errors:
+        typer.echo(f"{file.name}: {error}", err=True)
+    if not report.written:
+        raise _fail(
+            f"{len(report.errors)} bad row(s); nothing was imported "
+            "(fix them, or use --skip-invalid to import the rest)"
+        )
+    typer.echo(
+        f"created {len(report.created)}, updated {len(report.updated)}, "
+        f"unchanged {len(report.unchanged)}, skipped {len(report.errors)}"
+    )
+
+
+# --- keys ---------------------------------------------------------------------------------
+
+
+@key_app.command("create")
+def key_create(
+    partner: Annotated[str, typer.Option(help="partner uuid or name")],
+    role: Annotated[Role, typer.Option(help="operator, auditor, partner or sync")],
+    expires_at: Annotated[datetime | None, typer.Option(help="ISO 8601; none = no expiry")] = None,
+    comment: Annotated[str | None, typer.Option(help="what the key is for")] = None,
+) -> None:
+    """Issue a key; prints only the key, so scripts can capture it."""
+    settings = get_settings()
+    if expires_at is not None and expires_at.tzinfo is None:
+        expires_at = expires_at.astimezone()
+    with _unit_of_work() as session:
+        owner = partners.get(session, ref=partner)
+        issued = keys.create_key(
+            session,
+            partner=owner,
+            role=role,
+            expires_at=expires_at,
+            comment=comment,
+            actor=_actor(),
+            secret=settings.secret_key.get_secret_value(),
+        )
+    sys.stdout.write(issued.key + "\n")
+
+
+@key_app.command("revoke")
+def key_revoke(
+    key_uuid: Annotated[str, typer.Argument(help="the key's uuid (see key list)")],
+) -> None:
+    """Revoke a key at once."""
+    with _unit_of_work() as session:
+        record = keys.revoke_key(
+            session, record=keys.get_key(session, key_uuid=key_uuid), actor=_actor()
+        )
+        typer.echo(f"{record.uuid} revoked at {record.revoked_at.isoformat()}")  # type: ignore[union-attr]
+
+
+@key_app.command("list")
+def key_list(partner: Annotated[str, typer.Option(help="partner uuid or name")]) -> None:
+    """A partner's keys (never the keys themselves)."""
+    with _unit_of_work() as session:
+        owner = partners.get(session, ref=partner)
+        records = keys.list_keys(session, partner=owner)
+    for r in records:
+        state = "revoked" if r.revoked_at else "active"
+        typer.echo(
+            f"{r.uuid}  {r.role:<8} …{r.key_hint}  {state:<8} created {r.created_at:%Y-%m-%d}"
+            f"  last used {r.last_used_at or 'never'}"
+        )
+
+
+def main() -> None:
+    app()

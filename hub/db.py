@@ -1,0 +1,66 @@
+"""Engine and session factories; SQLite is tuned here (WAL, foreign keys, busy timeout)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.settings import Settings
+
+
+def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+    url = settings.database_url
+    if settings.is_sqlite:
+        path = settings.sqlite_path()
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+        )
+        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "begin", _sqlite_on_begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling breaks
+    # SAVEPOINT and transactional DDL); see SQLAlchemy's "Serializable isolation" recipe.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_on_begin(conn: Any) -> None:
+    # A unit of work that will write asks for IMMEDIATE (see ``writing``): it takes the
+    # write lock up front, so concurrent writers queue on busy_timeout instead of failing
+    # when a read transaction upgrades. Readers stay DEFERRED and run concurrently in WAL.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(bind=engine, expire_on_commit=False, autoflush=True)
+
+
+def writing(session: Session) -> Session:
+    """Mark the session's transaction as a writer (SQLite: BEGIN IMMEDIATE); call it first."""
+    session.connection(execution_options={"sqlite_immediate": True})
+    return session
+
+
+@contextmanager
+def session_scope(maker: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
+    """One unit of work for a CLI command or a job: commit on success, roll back on error."""
+    with maker() as session, session.begin():
+        if write:
+            writing(session)
+        yield session

@@ -1,0 +1,53 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from hub import __version__
+from hub.api import router
+from hub.db import make_engine, make_sessionmaker
+from hub.errors import add_exception_handlers
+from hub.ops.logging import configure_logging
+from hub.ops.middleware import Metrics, RequestContextMiddleware
+from hub.responses import JSONResponse
+from hub.settings import Settings, get_settings
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """Build the app; refuses unsafe production settings (SettingsError) before serving."""
+    settings = settings or get_settings()
+    settings.check()
+    configure_logging(settings.log_level, json=settings.log_json)
+    own_engine = engine is None
+    engine = engine or make_engine(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        if own_engine:
+            engine.dispose()
+
+    app = FastAPI(
+        title="CWN hub",
+        version=__version__,
+        description=(
+            "Threat-information sharing hub of the Dutch cyber-resilience network (CWN). "
+            "Every route except /health and this documentation needs an API key, sent as "
+            "`Authorization: <key>`, `Authorization: Bearer <key>` or `X-MISP-AUTH: <key>`."
+        ),
+        default_response_class=JSONResponse,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.metrics = Metrics()
+    app.include_router(router)
+    add_exception_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    return app

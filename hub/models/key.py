@@ -1,0 +1,34 @@
+"""API keys: 40 alphanumeric characters, shown once, stored as a keyed hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from hub.models.base import Base, UUIDMixin, utcnow
+from hub.models.partner import Partner
+
+
+class ApiKey(UUIDMixin, Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+    # HMAC-SHA256 of the key under HUB_SECRET_KEY, hex; looked up by index.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The last four characters, as MISP shows them, so people can tell keys apart.
+    key_hint: Mapped[str] = mapped_column(String(4))
+    comment: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_by: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+    revoked_by: Mapped[str | None] = mapped_column(String(255))
+    last_used_at: Mapped[datetime | None]
+
+    partner: Mapped[Partner] = relationship(lazy="raise")

@@ -1,0 +1,1 @@
+"""Operations: health, Prometheus metrics, JSON logs with a request id."""

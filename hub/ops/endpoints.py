@@ -1,0 +1,40 @@
+"""/health (public: liveness and database readiness) and /metrics (operator or auditor)."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+
+from hub import __version__
+from hub.responses import JSONResponse
+from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, public
+
+router = APIRouter(tags=["operations"], route_class=HubRoute)
+log = logging.getLogger("hub.health")
+
+
+@router.get("/health", dependencies=[Depends(public)])
+async def health(session: SessionDep) -> Response:
+    """Liveness and database readiness; 503 when the database does not answer."""
+    try:
+        session.execute(text("SELECT 1"))
+        database = "ok"
+    except SQLAlchemyError as err:
+        log.warning("database not ready: %s", err)
+        database = "unavailable"
+    ok = database == "ok"
+    return JSONResponse(
+        {"status": "ok" if ok else "degraded", "database": database, "version": __version__},
+        status_code=200 if ok else 503,
+    )
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request, who: OperatorOrAuditor) -> Response:
+    """Prometheus text format: requests by route and status, latency histogram."""
+    body = generate_latest(request.app.state.metrics.registry)
+    return Response(body, media_type=CONTENT_TYPE_LATEST)

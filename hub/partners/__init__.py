@@ -1,0 +1,1 @@
+"""The partner registry: organisations, their attributes, lifecycle and history."""

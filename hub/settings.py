@@ -1,0 +1,75 @@
+"""Configuration from the environment (``HUB_`` prefix); the only module that reads it."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET = "insecure-development-secret-change-me"
+DEFAULT_DATABASE_URL = "sqlite:///./var/hub.db"
+
+
+class SettingsError(Exception):
+    """The configuration cannot be used (for example production mode with a default secret)."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the hub, named as in DESIGN.md's contract."""
+
+    model_config = SettingsConfigDict(env_prefix="HUB_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    secret_key: SecretStr = SecretStr(DEFAULT_SECRET)
+    production: bool = False
+    allow_sqlite: bool = False
+    public_url: str | None = None
+    org_name: str = Field(default="NCSC-NL", min_length=1, max_length=200)
+    misp_version: str = "2.5.1"
+    max_body_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    notify_interval_seconds: int = Field(default=300, ge=0)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, gt=0, lt=65536)
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    @field_validator("public_url")
+    @classmethod
+    def _strip_slash(cls, value: str | None) -> str | None:
+        return value.rstrip("/") if value else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def check(self) -> None:
+        """Refuse configurations that are unsafe in production; raise SettingsError saying why."""
+        if not self.production:
+            return
+        problems = []
+        if self.secret_key.get_secret_value() == DEFAULT_SECRET:
+            problems.append("HUB_SECRET_KEY is the development default; set a long random secret")
+        elif len(self.secret_key.get_secret_value()) < 32:
+            problems.append("HUB_SECRET_KEY is shorter than 32 characters")
+        if self.is_sqlite and not self.allow_sqlite:
+            problems.append(
+                "HUB_DATABASE_URL is SQLite; use PostgreSQL or set HUB_ALLOW_SQLITE=true"
+            )
+        if problems:
+            raise SettingsError("refusing to start in production mode: " + "; ".join(problems))
+
+    def sqlite_path(self) -> Path | None:
+        """The database file for a file-based SQLite URL, else None."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[-1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
