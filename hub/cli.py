@@ -357,3 +357,7 @@ def key_list(partner: Annotated[str, typer.Option(help="partner uuid or name")])
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

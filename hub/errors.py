@@ -89,9 +89,29 @@ class UnsupportedMediaType(HubError):
     code = "unsupported_media_type"
 
 
+_TYPE_TAGS = {
+    "str",
+    "int",
+    "float",
+    "bool",
+    "datetime",
+    "date",
+    "list",
+    "dict",
+    "none",
+    "json-or-python",
+}
+
+
 def field_path(loc: tuple[Any, ...] | list[Any]) -> str | None:
     """``("body", "constituency", "ip_prefixes", 0)`` → ``"constituency.ip_prefixes.0"``."""
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    parts = [
+        str(p)
+        for p in loc
+        if p not in ("body", "query", "path", "header")
+        # pydantic names the union member it tried ("str", "function-after[...]"); drop those
+        and not (isinstance(p, str) and ("[" in p or p in _TYPE_TAGS))
+    ]
     return ".".join(parts) or None
 
 

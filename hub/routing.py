@@ -91,6 +91,7 @@ class HubRoute(APIRoute):
         roles: frozenset[Role] = frozenset(Role)
         for guard in guards:
             roles &= guard.roles
+        self.allowed_roles, self.is_public = roles, is_public
         original = super().get_route_handler()
         check_media = self.check_media
 

@@ -56,11 +56,20 @@ def canonical_domain(value: str) -> str:
     return text
 
 
-def _utc(value: datetime | date | None) -> datetime | None:
+def _date_is_midnight(value: object) -> object:
+    """Accept a plain ISO date ("2026-03-01") as midnight UTC of that day."""
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            return value
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return value
+
+
+def _utc(value: datetime | None) -> datetime | None:
     if value is None:
         return None
-    if not isinstance(value, datetime):
-        return datetime(value.year, value.month, value.day, tzinfo=UTC)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -78,7 +87,7 @@ Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 IPPrefix = Annotated[str, Field(max_length=64), AfterValidator(canonical_prefix)]
 Domain = Annotated[str, Field(max_length=253), AfterValidator(canonical_domain)]
 ASN = Annotated[StrictInt, BeforeValidator(_no_bool), Field(ge=1, le=4294967295)]
-Timestamp = Annotated[datetime | date | None, AfterValidator(_utc)]
+Timestamp = Annotated[datetime | None, BeforeValidator(_date_is_midnight), AfterValidator(_utc)]
 
 
 def _unique(values: list) -> list:  # type: ignore[type-arg]

@@ -26,6 +26,7 @@ from hub.vocabulary import (
     PartnerStatus,
     PartnerType,
     Region,
+    Sector,
     Tier,
 )
 
@@ -68,14 +69,14 @@ def to_read(partner: Partner) -> PartnerRead:
         tier=Tier(partner.tier),
         region=Region(partner.region),
         legal_status=LegalStatus(partner.legal_status),
-        sectors=[s.sector for s in partner.sectors],  # type: ignore[misc]
-        functions=[f.function for f in partner.functions],  # type: ignore[misc]
+        sectors=[Sector(s.sector) for s in partner.sectors],
+        functions=[NetworkFunction(f.function) for f in partner.functions],
         tlp_accepted_at=partner.tlp_accepted_at,
         constituency=Constituency.model_construct(
             ip_prefixes=[e.value for e in entries if e.kind == "prefix"],
             asns=[e.asn for e in entries if e.kind == "asn"],
             domains=[e.value for e in entries if e.kind == "domain"],
-            sectors=[e.value for e in entries if e.kind == "sector"],
+            sectors=[Sector(e.value) for e in entries if e.kind == "sector"],
         ),
         contacts=[
             {"name": c.name, "email": c.email, "role": c.role, "pgp_key": c.pgp_key}  # type: ignore[misc]

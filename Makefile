@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` (serve the hub on SQLite) and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-dev lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[dev]'
+
+run: install
+	$(BIN)/hub db upgrade
+	$(BIN)/hub init
+	$(BIN)/hub serve --host $(HOST) --port $(PORT)
+
+lint: install-dev
+	$(BIN)/ruff check hub tlp connectors migrations tests
+	$(BIN)/lint-imports
+
+test: install-dev lint
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) var build *.egg-info
