@@ -42,7 +42,9 @@ partner_app = typer.Typer(help="The partner registry.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(partner_app, name="partner")
+audit_app = typer.Typer(help="The audit log.", no_args_is_help=True)
 app.add_typer(key_app, name="key")
+app.add_typer(audit_app, name="audit")
 
 
 def _actor() -> str:
@@ -353,6 +355,24 @@ def key_list(partner: Annotated[str, typer.Option(help="partner uuid or name")])
             f"{r.uuid}  {r.role:<8} …{r.key_hint}  {state:<8} created {r.created_at:%Y-%m-%d}"
             f"  last used {r.last_used_at or 'never'}"
         )
+
+
+# --- audit --------------------------------------------------------------------------------
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Recompute the audit log's hash chain; exit 1 naming the first broken entry."""
+    from hub.audit import service as audit
+
+    with _unit_of_work() as session:
+        result = audit.verify(session)
+    if not result.ok:
+        raise _fail(
+            f"audit log broken at entry {result.first_bad_seq}: {result.problem} "
+            f"({result.checked} entries before it verified)"
+        )
+    typer.echo(f"audit log intact: {result.checked} entries verified")
 
 
 def main() -> None:

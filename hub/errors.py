@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.responses import JSONResponse
@@ -156,6 +157,19 @@ def add_exception_handlers(app: FastAPI) -> None:
             {"error": code, "detail": str(exc.detail), "field": None},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+        log.error("database unavailable: %s", exc.orig)
+        return JSONResponse(
+            {
+                "error": "database_unavailable",
+                "detail": "the database is not answering; nothing was changed, try again later",
+                "field": None,
+            },
+            status_code=503,
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from hub.auth.keys import key_from_headers
 from hub.auth.principal import Principal
 from hub.auth.service import authenticate
+from hub.db import writing
 from hub.errors import Forbidden, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from hub.settings import Settings
 from hub.vocabulary import Role
@@ -101,6 +102,9 @@ class HubRoute(APIRoute):
             request.state.session = session
             try:
                 if not is_public:
+                    # Most requests write (key use, releases and their audit entries): on
+                    # SQLite take the write lock up front rather than fail when a read upgrades.
+                    writing(session)
                     key = key_from_headers(
                         request.headers.get("authorization"), request.headers.get("x-misp-auth")
                     )

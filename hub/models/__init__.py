@@ -1,5 +1,6 @@
 """Every ORM model, imported here so Alembic and ``alembic check`` see the whole schema."""
 
+from hub.models.audit import AuditEntry
 from hub.models.base import Base
 from hub.models.key import ApiKey
 from hub.models.partner import (
@@ -13,6 +14,7 @@ from hub.models.partner import (
 
 __all__ = [
     "ApiKey",
+    "AuditEntry",
     "Base",
     "ConstituencyEntry",
     "Partner",

@@ -21,7 +21,9 @@ def test_health_reports_a_database_that_is_gone(settings, engine) -> None:
     dead = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
     with TestClient(create_app(settings, engine=dead)) as c:
         r = c.get("/health")
+        me = c.get("/api/v1/me", headers={"Authorization": "a" * 40})
     assert r.status_code == 503 and r.json()["database"] == "unavailable"
+    assert me.status_code == 503 and me.json()["error"] == "database_unavailable"
 
 
 def test_metrics_count_requests_by_route_and_status(client: TestClient, auth, factory) -> None:

@@ -1,0 +1,35 @@
+"""The audit log: append-only, gapless, each entry chained to the previous one's hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.models.base import Base, JSONType
+
+
+class AuditEntry(Base):
+    """One recorded fact (a delivery, a denial, an ingest, an admin change).
+
+    ``body`` is exactly what was hashed; the other columns are indexed copies for queries,
+    and ``hub audit verify`` checks they still agree with it. Database triggers refuse
+    UPDATE and DELETE (see the migration), so the application cannot rewrite history.
+    """
+
+    __tablename__ = "audit_entries"
+
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    recorded_at: Mapped[datetime]
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    actor: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[str | None] = mapped_column(String(64))
+    object_ref: Mapped[str | None] = mapped_column(String(255), index=True)
+    recipient_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    channel: Mapped[str | None] = mapped_column(String(32))
+    decision: Mapped[str | None] = mapped_column(String(16))
+    body: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
