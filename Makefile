@@ -19,7 +19,7 @@ install-dev: $(BIN)/python
 
 run: install
 	$(BIN)/hub db upgrade
-	$(BIN)/hub init
+	HUB_HOST=$(HOST) HUB_PORT=$(PORT) $(BIN)/hub init
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
 lint: install-dev

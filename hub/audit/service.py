@@ -19,9 +19,15 @@ from sqlalchemy.orm import Session
 from hub.audit.chain import GENESIS, INDEXED, chain_hash
 from hub.models import AuditEntry
 from hub.models.base import utcnow
+from hub.ops.logging import request_id
 
 # An arbitrary constant naming the hub's audit lock among PostgreSQL advisory locks.
 AUDIT_LOCK_KEY = 0x4355_4E41  # "CUNA"
+
+
+def current_request_id() -> str | None:
+    """The id of the HTTP request being served, if any (CLI and jobs have none)."""
+    return request_id.get()
 
 
 @dataclass(frozen=True, slots=True)

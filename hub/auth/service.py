@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from hub.audit import service as audit
 from hub.auth.keys import generate_key, hash_key, is_well_formed
 from hub.auth.principal import Principal
 from hub.errors import Conflict, InvalidField, NotFound, Unauthenticated
@@ -61,6 +62,22 @@ def create_key(
     )
     session.add(record)
     session.flush()
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="key.create",
+                actor=actor,
+                object_ref=f"key:{record.uuid}",
+                request_id=audit.current_request_id(),
+                details={
+                    "partner": partner.uuid,
+                    "role": role.value,
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+        ],
+    )
     return IssuedKey(key=key, record=record)
 
 
@@ -85,6 +102,18 @@ def revoke_key(session: Session, *, record: ApiKey, actor: str) -> ApiKey:
         record.revoked_at = utcnow()
         record.revoked_by = actor
         session.flush()
+        audit.append(
+            session,
+            [
+                audit.Record(
+                    action="key.revoke",
+                    actor=actor,
+                    object_ref=f"key:{record.uuid}",
+                    request_id=audit.current_request_id(),
+                    details={},
+                )
+            ],
+        )
     return record
 
 

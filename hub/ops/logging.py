@@ -31,7 +31,11 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         handler.setFormatter(
             logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
         )
-    root = logging.getLogger("hub")
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    root.propagate = False
+    # The hub's own loggers, and uvicorn's server messages ("Application startup complete",
+    # errors); uvicorn's access log is replaced by hub.access, which carries the request id.
+    for name in ("hub", "uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler] if name != "uvicorn.error" else []
+        logger.setLevel(level.upper())
+        logger.propagate = name == "uvicorn.error"
+    logging.getLogger("uvicorn.access").disabled = True

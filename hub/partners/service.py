@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from hub.audit import service as audit
 from hub.errors import Conflict, InvalidField, NotFound
 from hub.models import (
     ConstituencyEntry,
@@ -106,6 +107,30 @@ def _diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, 
     }
 
 
+def _record(
+    session: Session,
+    partner: Partner,
+    *,
+    action: str,
+    actor: str,
+    changes: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Partner changes go to the audit log too: an auditor sees them beside every release."""
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action=f"partner.{action}",
+                actor=actor,
+                object_ref=f"partner:{partner.uuid}",
+                request_id=audit.current_request_id(),
+                details={"fields": sorted(changes), **(extra or {})},
+            )
+        ],
+    )
+
+
 def _constituency_rows(constituency: Constituency) -> list[ConstituencyEntry]:
     rows = []
     for prefix in constituency.ip_prefixes:
@@ -178,6 +203,7 @@ def create(
     session.flush()
     changes = {k: {"old": None, "new": v} for k, v in snapshot(partner).items()}
     session.add(PartnerChange(partner_id=partner.id, actor=actor, action=action, changes=changes))
+    _record(session, partner, action=action, actor=actor, changes=changes)
     session.flush()
     return partner
 
@@ -200,6 +226,7 @@ def update(
         session.add(
             PartnerChange(partner_id=partner.id, actor=actor, action=action, changes=changes)
         )
+        _record(session, partner, action=action, actor=actor, changes=changes)
         session.flush()
     return changes
 
@@ -234,6 +261,14 @@ def change_status(
                 "status_reason": {"old": old_reason, "new": reason},
             },
         )
+    )
+    _record(
+        session,
+        partner,
+        action="status",
+        actor=actor,
+        changes={"status": None},
+        extra={"from": current.value, "to": status.value},
     )
     session.flush()
     return partner

@@ -185,3 +185,28 @@ def test_cli_audit_verify(maker, engine, settings, monkeypatch) -> None:
         assert bad.exit_code == 1 and "broken at entry 3" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def test_registry_changes_are_audited_with_the_request_id(client, auth, maker) -> None:
+    body = {"name": "Z-CERT", "type": "sectoral-csirt", "tier": "core", "region": "nl"}
+    created = client.post(
+        "/api/v1/admin/partners", json=body, headers={**auth, "X-Request-ID": "req-1"}
+    ).json()
+    client.post(
+        f"/api/v1/admin/partners/{created['uuid']}/status",
+        json={"status": "onboarding"},
+        headers=auth,
+    )
+    client.post(
+        f"/api/v1/admin/partners/{created['uuid']}/keys", json={"role": "partner"}, headers=auth
+    )
+    rows = [
+        r
+        for r in entries(maker)
+        if r.object_ref == f"partner:{created['uuid']}" or r.action.startswith("key.")
+    ]
+    assert [r.action for r in rows][-3:] == ["partner.create", "partner.status", "key.create"]
+    assert rows[-3].request_id == "req-1"
+    assert rows[-2].body["details"]["to"] == "onboarding"
+    with maker() as s:
+        assert audit.verify(s).ok
