@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub.auth.endpoints import router as me_router
+from hub.intel.admin_endpoints import router as intel_admin_router
+from hub.intel.endpoints import router as intel_router
 from hub.ops.endpoints import router as ops_router
 from hub.partners.endpoints import router as partners_router
 
@@ -12,3 +14,5 @@ router = APIRouter()
 router.include_router(ops_router)
 router.include_router(me_router)
 router.include_router(partners_router)
+router.include_router(intel_router)
+router.include_router(intel_admin_router)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.audit.chain import sqlite_chain_hash
 from hub.settings import Settings
 
 
@@ -37,6 +38,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+    dbapi_connection.create_function("hub_chain_hash", 4, sqlite_chain_hash, deterministic=True)
 
 
 def _sqlite_on_begin(conn: Any) -> None:

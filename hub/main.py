@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+import tlp
 from hub import __version__
 from hub.api import router
 from hub.db import make_engine, make_sessionmaker
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
     app.state.metrics = Metrics()
+    app.state.policy = tlp.DEFAULT_POLICY
     app.include_router(router)
     add_exception_handlers(app)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

@@ -19,6 +19,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.auth.keys import key_from_headers
 from hub.auth.principal import Principal
 from hub.auth.service import authenticate
@@ -155,8 +156,15 @@ async def get_app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+async def get_policy(request: Request) -> tlp.Policy:
+    return request.app.state.policy  # type: ignore[no-any-return]
+
+
 SessionDep = Annotated[Session, Depends(get_session)]
+PolicyDep = Annotated[tlp.Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 Operator = Annotated[Principal, Depends(RoleGuard(Role.OPERATOR))]
 OperatorOrAuditor = Annotated[Principal, Depends(RoleGuard(Role.OPERATOR, Role.AUDITOR))]
 AnyKey = Annotated[Principal, Depends(RoleGuard(*Role))]
+PartnerKey = Annotated[Principal, Depends(RoleGuard(Role.PARTNER, Role.SYNC))]
+Submitter = Annotated[Principal, Depends(RoleGuard(Role.PARTNER, Role.SYNC, Role.OPERATOR))]

@@ -93,6 +93,13 @@ def db_engine(
     drop()
 
 
+_HEAD_ROW = (
+    "INSERT INTO audit_head (id, seq, prev_hash, entry_hash) VALUES (1, 0, '{0}', '{0}')".format(
+        "0" * 64
+    )
+)
+
+
 def _empty_all_tables(engine: Engine) -> None:
     """Start the next test from nothing; the audit log's append-only triggers are lifted for it."""
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
@@ -102,6 +109,7 @@ def _empty_all_tables(engine: Engine) -> None:
             names = ", ".join(f'"{t}"' for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+            conn.execute(text(_HEAD_ROW))
         else:
             triggers = conn.execute(
                 text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
@@ -110,6 +118,7 @@ def _empty_all_tables(engine: Engine) -> None:
                 conn.execute(text(f'DROP TRIGGER "{name}"'))
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
+            conn.execute(text(_HEAD_ROW))
             for _, sql in triggers:
                 conn.execute(text(sql))
 
@@ -132,7 +141,7 @@ def settings(engine: Engine) -> Settings:
         secret_key=TEST_SECRET,
         log_json=False,
         log_level="WARNING",
-        max_body_bytes=1024 * 1024,
+        max_body_bytes=4 * 1024 * 1024,
     )
 
 

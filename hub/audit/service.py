@@ -10,19 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from hub.audit.chain import GENESIS, INDEXED, chain_hash
+from hub.audit.chain import GENESIS, INDEXED, chain_hash, split_canonical
 from hub.models import AuditEntry
 from hub.models.base import utcnow
 from hub.ops.logging import request_id
-
-# An arbitrary constant naming the hub's audit lock among PostgreSQL advisory locks.
-AUDIT_LOCK_KEY = 0x4355_4E41  # "CUNA"
 
 
 def current_request_id() -> str | None:
@@ -45,40 +42,73 @@ class Record:
 
 
 def append(session: Session, records: Sequence[Record]) -> list[int]:
-    """Append records in order, chained to the current head; returns their sequence numbers."""
-    if not records:
-        return []
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": AUDIT_LOCK_KEY})
-    head = session.execute(
-        select(AuditEntry.seq, AuditEntry.entry_hash).order_by(AuditEntry.seq.desc()).limit(1)
-    ).first()
-    seq, prev = (head.seq, head.entry_hash) if head else (0, GENESIS)
+    """Append records in order, each chained to the head; returns their sequence numbers.
+
+    One statement per record (a page delivery costs one): the database assigns the next
+    number and computes the hash from the head row, which it locks (PostgreSQL: an UPDATE in
+    the same statement; SQLite: the write lock, with a trigger moving the head). A
+    ``releases`` row per delivered or refused item is derived from the entry by a trigger.
+    """
+    dialect = session.get_bind().dialect.name
+    statement = _PG_APPEND if dialect == "postgresql" else _SQLITE_APPEND
     now = utcnow()
-    rows = []
+    numbers = []
     for record in records:
-        seq += 1
-        body = _body(seq, now, record)
-        entry_hash = chain_hash(prev, body)
-        rows.append(
-            {
-                "seq": seq,
-                "recorded_at": now,
-                "body": body,
-                "prev_hash": prev,
-                "entry_hash": entry_hash,
-                **{name: getattr(record, name) for name in INDEXED},
-            }
-        )
-        prev = entry_hash
-    session.execute(insert(AuditEntry), rows)
-    return [row["seq"] for row in rows]
+        prefix, suffix = split_canonical(_body(now, record))
+        params = {
+            "recorded_at": now if dialect == "postgresql" else _sqlite_time(now),
+            "prefix": prefix,
+            "suffix": suffix,
+            **{name: getattr(record, name) for name in INDEXED},
+        }
+        seq = session.execute(statement, params).scalar()
+        if seq is None:
+            raise RuntimeError("the audit head is missing; the audit log cannot be appended to")
+        numbers.append(int(seq))
+    return numbers
 
 
-def _body(seq: int, when: datetime, record: Record) -> dict[str, Any]:
+def _sqlite_time(when: datetime) -> str:
+    # The text form SQLAlchemy's SQLite DateTime type reads back (naive UTC).
+    return when.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+
+
+_COLUMNS = (
+    "seq, recorded_at, action, actor, request_id, object_ref, recipient_uuid, channel, "
+    "decision, body, prev_hash, entry_hash"
+)
+_VALUES = ":action, :actor, :request_id, :object_ref, :recipient_uuid, :channel, :decision"
+
+_PG_APPEND = text(f"""
+    WITH head AS (
+        UPDATE audit_head SET
+            seq = seq + 1,
+            prev_hash = entry_hash,
+            entry_hash = encode(sha256(decode(entry_hash, 'hex')
+                || convert_to(:prefix || (seq + 1)::text || :suffix, 'UTF8')), 'hex')
+        WHERE id = 1
+        RETURNING seq, prev_hash, entry_hash
+    )
+    INSERT INTO audit_entries ({_COLUMNS})
+    SELECT head.seq, :recorded_at, {_VALUES},
+           CAST(:prefix || head.seq::text || :suffix AS JSONB), head.prev_hash, head.entry_hash
+    FROM head
+    RETURNING seq
+""")
+
+_SQLITE_APPEND = text(f"""
+    INSERT INTO audit_entries ({_COLUMNS})
+    SELECT head.seq + 1, :recorded_at, {_VALUES},
+           :prefix || (head.seq + 1) || :suffix, head.entry_hash,
+           hub_chain_hash(head.entry_hash, :prefix, head.seq + 1, :suffix)
+    FROM audit_head AS head WHERE head.id = 1
+    RETURNING seq
+""")
+
+
+def _body(when: datetime, record: Record) -> dict[str, Any]:
     return {
         "v": 1,
-        "seq": seq,
         "ts": when.isoformat(),
         **{name: getattr(record, name) for name in INDEXED},
         "details": record.details,
@@ -102,6 +132,18 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
             return Verification(False, checked, entry.seq, problem)
         checked += 1
         expected_seq, prev = entry.seq + 1, entry.entry_hash
+    head = session.execute(text("SELECT seq, entry_hash FROM audit_head WHERE id = 1")).first()
+    if head is None:
+        return Verification(False, checked, None, "the audit head row is missing")
+    if (head.seq, head.entry_hash) != (expected_seq - 1, prev):
+        # Entries after the last one found were removed (or the head was tampered with).
+        return Verification(
+            False,
+            checked,
+            expected_seq,
+            f"the log ends at entry {expected_seq - 1} but its head says "
+            f"{head.seq}: entries were removed from the end",
+        )
     return Verification(True, checked)
 
 

@@ -1,7 +1,16 @@
 """Every ORM model, imported here so Alembic and ``alembic check`` see the whole schema."""
 
-from hub.models.audit import AuditEntry
+from hub.models.audit import AuditEntry, AuditHead
 from hub.models.base import Base
+from hub.models.intel import (
+    Attribute,
+    Event,
+    EventObject,
+    EventVersion,
+    QuarantineItem,
+    Release,
+    Sighting,
+)
 from hub.models.key import ApiKey
 from hub.models.partner import (
     ConstituencyEntry,
@@ -13,8 +22,16 @@ from hub.models.partner import (
 )
 
 __all__ = [
+    "Attribute",
+    "Event",
+    "EventObject",
+    "EventVersion",
+    "QuarantineItem",
+    "Release",
+    "Sighting",
     "ApiKey",
     "AuditEntry",
+    "AuditHead",
     "Base",
     "ConstituencyEntry",
     "Partner",

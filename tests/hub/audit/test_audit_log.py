@@ -210,3 +210,29 @@ def test_registry_changes_are_audited_with_the_request_id(client, auth, maker) -
     assert rows[-2].body["details"]["to"] == "onboarding"
     with maker() as s:
         assert audit.verify(s).ok
+
+
+def test_removing_entries_from_the_end_is_detected(maker, engine) -> None:
+    write(maker, 5)
+    _tamper(engine, "DELETE FROM audit_entries WHERE seq >= 4")
+    with maker() as s:
+        result = audit.verify(s)
+    assert (result.ok, result.first_bad_seq) == (False, 4)
+    assert "removed from the end" in (result.problem or "")
+
+
+def test_an_append_is_one_statement(maker, engine) -> None:
+    from sqlalchemy import event as sa_event
+
+    write(maker, 1)
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    sa_event.listen(engine, "before_cursor_execute", count)
+    try:
+        write(maker, 1, start=1)
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", count)
+    assert len([s for s in seen if "audit_entries" in s]) == 1

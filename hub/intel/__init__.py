@@ -1,0 +1,1 @@
+"""The intelligence store: ingest of MISP events and STIX bundles, versions, quarantine."""

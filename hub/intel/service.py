@@ -1,0 +1,567 @@
+"""Ingest: every accepted change becomes rows, a version and an audit entry, in one transaction.
+
+The hot path works on dicts and Core bulk statements (no ORM object per attribute), in
+chunks, with Python's cyclic GC paused for the batch (it dominates bulk work on 10^5-object
+payloads; reference: performance-anchors §2.3). An event whose markings cannot be read is
+held in quarantine instead of stored.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import time
+import uuid as uuid_mod
+import zlib
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.audit import service as audit
+from hub.errors import Forbidden, InvalidField
+from hub.intel.merge import Changes, merge_event
+from hub.intel.validation import normalise_event
+from hub.models import (
+    Attribute,
+    Event,
+    EventObject,
+    EventVersion,
+    Partner,
+    QuarantineItem,
+    Sighting,
+)
+from hub.models.base import utcnow
+
+CHUNK = 5000
+_STRIP_FROM_DOC = ("Attribute", "Object", "Sighting", "ShadowAttribute", "RelatedAttribute")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one submitted item; the answer to a submission lists these."""
+
+    uuid: str
+    status: str  # stored | updated | unchanged | quarantined
+    version: int | None = None
+    detail: str | None = None
+    quarantine_uuid: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"uuid": self.uuid, "status": self.status}
+        if self.version is not None:
+            out["version"] = self.version
+        if self.detail:
+            out["detail"] = self.detail
+        if self.quarantine_uuid:
+            out["quarantine"] = self.quarantine_uuid
+        return out
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def dumps(value: Any) -> bytes:
+    return orjson.dumps(value)
+
+
+def pack(value: Any) -> bytes:
+    return zlib.compress(orjson.dumps(value), 1)
+
+
+def unpack(blob: bytes) -> Any:
+    return orjson.loads(zlib.decompress(blob))
+
+
+def content_hash(event: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _sg_members(element: dict[str, Any]) -> str | None:
+    if str(element.get("distribution")) != "4":
+        return None
+    group = element.get("SharingGroup") or {}
+    members = set()
+    for entry in group.get("SharingGroupOrg") or []:
+        org = (entry or {}).get("Organisation") or {}
+        if org.get("uuid"):
+            members.add(str(org["uuid"]))
+    owner = group.get("Organisation") or {}
+    if owner.get("uuid"):
+        members.add(str(owner["uuid"]))
+    return dumps(sorted(members)).decode()
+
+
+def _rank(label: tlp.Tlp | None) -> int:
+    if label is None:  # cannot happen for stored events: quarantine comes first
+        raise ValueError("an unreadable label reached the store")
+    return label.rank
+
+
+def ingest_events(
+    session: Session,
+    *,
+    payloads: Sequence[Any],
+    source: Partner,
+    actor: str,
+    channel: str,
+    policy: tlp.Policy,
+    keep_orgc: bool = False,
+    original: bytes | None = None,
+) -> list[Outcome]:
+    """Ingest MISP events (raw dicts) submitted by ``source``; all or nothing.
+
+    Every event is validated before anything is written, so one bad event in a batch
+    writes none of them. ``keep_orgc`` keeps the creator organisation given in the event
+    (pulls from upstream); otherwise ``source`` becomes the creator, as for submissions.
+    """
+    now = int(time.time())
+    with gc_paused():
+        plan: list[tuple[str, Any]] = []
+        for index, payload in enumerate(payloads):
+            event = _unwrap(payload, index)
+            existing = _existing(session, event)
+            if existing is not None and _not_newer(existing, event):
+                plan.append(("unchanged", existing))
+                continue
+            try:
+                normalised = normalise_event(event, now=now)
+            except InvalidField as err:
+                if len(payloads) > 1 and err.field:
+                    err.field = f"{index}.{err.field}"
+                    err.detail = f"event {index}: {err.detail}"
+                raise
+            if not keep_orgc:
+                normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+            elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
+                normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+            plan.append(("apply", (existing, normalised)))
+        outcomes = []
+        for kind, item in plan:
+            if kind == "unchanged":
+                outcomes.append(
+                    Outcome(
+                        item.uuid, "unchanged", item.version, "not newer than the stored version"
+                    )
+                )
+            else:
+                existing, normalised = item
+                outcomes.append(
+                    _apply(
+                        session,
+                        existing=existing,
+                        incoming=normalised,
+                        source=source,
+                        actor=actor,
+                        channel=channel,
+                        policy=policy,
+                        original=original,
+                    )
+                )
+        return outcomes
+
+
+def _unwrap(payload: Any, index: int) -> dict[str, Any]:
+    if isinstance(payload, dict) and isinstance(payload.get("Event"), dict):
+        return payload["Event"]  # type: ignore[no-any-return]
+    if isinstance(payload, dict):
+        return payload
+    raise InvalidField(f"item {index} is not a MISP event object", field=str(index))
+
+
+def _existing(session: Session, event: dict[str, Any]) -> Event | None:
+    raw = event.get("uuid")
+    if not raw:
+        return None
+    try:
+        uuid = str(uuid_mod.UUID(str(raw)))
+    except ValueError:
+        return None  # validation names it
+    return session.scalar(select(Event).where(Event.uuid == uuid))
+
+
+def _not_newer(existing: Event, event: dict[str, Any]) -> bool:
+    stamp = event.get("timestamp")
+    if stamp in (None, "", 0, "0"):
+        return False  # an edit without a timestamp gets "now", as in MISP
+    try:
+        return int(stamp) <= existing.timestamp
+    except (TypeError, ValueError):
+        return False
+
+
+def _apply(
+    session: Session,
+    *,
+    existing: Event | None,
+    incoming: dict[str, Any],
+    source: Partner,
+    actor: str,
+    channel: str,
+    policy: tlp.Policy,
+    original: bytes | None,
+) -> Outcome:
+    if existing is not None and existing.source_partner_id != source.id:
+        raise Forbidden(
+            f"event {existing.uuid} belongs to another organisation; only its source may change it"
+        )
+    current = current_state(session, existing) if existing is not None else None
+    if current is not None:
+        merged, changes = merge_event(current, incoming)
+    else:
+        merged, changes = incoming, Changes(new=_count(incoming))
+    labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
+    if labels.problems:
+        return _quarantine(
+            session,
+            event=incoming,
+            problems=labels.problems,
+            source=source,
+            actor=actor,
+            channel=channel,
+        )
+    _check_uuid_owners(session, merged, existing)
+    event_row = _write(session, existing=existing, event=merged, labels=labels, source=source)
+    version = event_row.version
+    session.execute(
+        insert(EventVersion),
+        [
+            {
+                "event_id": event_row.id,
+                "version": version,
+                "content_hash": event_row.content_hash,
+                "source_partner_id": source.id,
+                "actor": actor,
+                "channel": channel,
+                "event_timestamp": event_row.timestamp,
+                "tlp_rank": event_row.tlp_rank,
+                "changes": changes.as_dict(),
+                "original": zlib.compress(original, 1) if original else None,
+                "snapshot": pack({"event": merged, "labels": _labels_json(labels)}),
+            }
+        ],
+    )
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="ingest",
+                actor=actor,
+                object_ref=f"event:{event_row.uuid}",
+                request_id=audit.current_request_id(),
+                channel=channel,
+                details={
+                    "version": version,
+                    "content_hash": event_row.content_hash,
+                    "source": source.uuid,
+                    "tlp": labels.event.value if labels.event else None,
+                    "changes": {k: v for k, v in changes.as_dict().items() if k != "deleted"},
+                    "deleted": changes.deleted[:1000],
+                },
+            )
+        ],
+    )
+    return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
+
+
+def _count(event: dict[str, Any]) -> int:
+    return len(event.get("Attribute", [])) + sum(
+        1 + len(o.get("Attribute", [])) for o in event.get("Object", [])
+    )
+
+
+def _labels_json(labels: tlp.EventLabels) -> dict[str, Any]:
+    def v(label: tlp.Tlp | None) -> str | None:
+        return label.value if label else None
+
+    return {
+        "event": v(labels.event),
+        "objects": {k: v(x) for k, x in labels.objects.items()},
+        "attributes": {k: v(x) for k, x in labels.attributes.items()},
+        "reports": {k: v(x) for k, x in labels.reports.items()},
+        "chr": labels.chr,
+    }
+
+
+def _check_uuid_owners(session: Session, event: dict[str, Any], existing: Event | None) -> None:
+    """An element uuid that lives in another event is refused (MISP: "duplicate UUID")."""
+    own = existing.id if existing is not None else None
+    attr_uuids = [a["uuid"] for a in event["Attribute"]]
+    attr_uuids += [a["uuid"] for o in event["Object"] for a in o["Attribute"]]
+    for table, uuids in (
+        (Attribute, attr_uuids),
+        (EventObject, [o["uuid"] for o in event["Object"]]),
+    ):
+        for start in range(0, len(uuids), 900):
+            chunk = uuids[start : start + 900]
+            clash = session.execute(
+                select(table.uuid).where(table.uuid.in_(chunk), table.event_id != own)
+                if own is not None
+                else select(table.uuid).where(table.uuid.in_(chunk))
+            ).first()
+            if clash is not None:
+                raise InvalidField(
+                    f"uuid {clash[0]} already belongs to an element of another event",
+                    field="Event.Attribute" if table is Attribute else "Event.Object",
+                )
+
+
+def _write(
+    session: Session,
+    *,
+    existing: Event | None,
+    event: dict[str, Any],
+    labels: tlp.EventLabels,
+    source: Partner,
+) -> Event:
+    """Replace the event's rows with ``event`` (the whole, merged state)."""
+    assert labels.event is not None
+    ranks: list[int] = []
+    attr_rows: list[dict[str, Any]] = []
+    object_rows: list[dict[str, Any]] = []
+    for attr in event["Attribute"]:
+        rank = _rank(labels.attributes[attr["uuid"]])
+        if not attr.get("deleted"):
+            ranks.append(rank)
+        attr_rows.append(_attr_row(attr, rank, None))
+    for obj in event["Object"]:
+        rank = _rank(labels.objects[obj["uuid"]])
+        if not obj.get("deleted"):
+            ranks.append(rank)
+        object_rows.append(
+            {
+                "uuid": obj["uuid"],
+                "name": obj["name"],
+                "distribution": int(obj["distribution"]),
+                "sg_members": _sg_members(obj),
+                "timestamp": int(obj["timestamp"]),
+                "deleted": bool(obj.get("deleted", False)),
+                "tlp_rank": rank,
+                "doc": dumps({k: v for k, v in obj.items() if k != "Attribute"}),
+            }
+        )
+        for attr in obj["Attribute"]:
+            attr_rows.append(_attr_row(attr, _rank(labels.attributes[attr["uuid"]]), obj["uuid"]))
+    ranks += [_rank(x) for uuid, x in labels.reports.items()]
+    doc = {k: v for k, v in event.items() if k not in _STRIP_FROM_DOC}
+    values = {
+        "info": event["info"],
+        "date": event.get("date"),
+        "published": event["published"],
+        "timestamp": int(event["timestamp"]),
+        "publish_timestamp": int(event.get("publish_timestamp") or 0),
+        "distribution": int(event["distribution"]),
+        "sg_members": _sg_members(event),
+        "orgc_uuid": event["Orgc"]["uuid"],
+        "orgc_name": event["Orgc"].get("name") or "",
+        "source_partner_id": source.id,
+        "tlp_rank": labels.event.rank,
+        "min_rank": min(ranks) if ranks else None,
+        "chr": labels.chr,
+        "tags": dumps(sorted({t["name"] for t in event.get("Tag", [])})).decode(),
+        "attribute_count": sum(1 for a in attr_rows if not a["deleted"]),
+        "doc": dumps(doc),
+        "content_hash": content_hash(event),
+        "changed_at": utcnow(),
+    }
+    if existing is None:
+        row = Event(uuid=event["uuid"], version=1, **values)
+        session.add(row)
+        session.flush()
+    else:
+        row = existing
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.version = existing.version + 1
+        session.execute(delete(Attribute).where(Attribute.event_id == row.id))
+        session.execute(delete(EventObject).where(EventObject.event_id == row.id))
+        session.flush()
+    for rows, table in ((object_rows, EventObject), (attr_rows, Attribute)):
+        for start in range(0, len(rows), CHUNK):
+            chunk = rows[start : start + CHUNK]
+            for r in chunk:
+                r["event_id"] = row.id
+            session.execute(insert(table), chunk)
+    _write_sightings(session, event, row.id)
+    return row
+
+
+def _attr_row(attr: dict[str, Any], rank: int, object_uuid: str | None) -> dict[str, Any]:
+    return {
+        "uuid": attr["uuid"],
+        "object_uuid": object_uuid,
+        "type": attr["type"],
+        "category": attr["category"],
+        "value": attr["value"],
+        "value_key": attr["value"][:200],
+        "to_ids": attr["to_ids"],
+        "distribution": int(attr["distribution"]),
+        "sg_members": _sg_members(attr),
+        "timestamp": int(attr["timestamp"]),
+        "deleted": bool(attr.get("deleted", False)),
+        "tlp_rank": rank,
+        "doc": dumps({k: v for k, v in attr.items() if k not in ("Sighting", "RelatedAttribute")}),
+    }
+
+
+def _write_sightings(session: Session, event: dict[str, Any], event_id: int) -> None:
+    rows = []
+    attrs = list(event["Attribute"]) + [a for o in event["Object"] for a in o["Attribute"]]
+    for attr in attrs:
+        for s in attr.get("Sighting") or []:
+            if not isinstance(s, dict):
+                continue
+            org = s.get("Organisation") or {}
+            rows.append(
+                {
+                    "uuid": str(s.get("uuid") or uuid_mod.uuid4()),
+                    "event_id": event_id,
+                    "attribute_uuid": attr["uuid"],
+                    "org_uuid": org.get("uuid"),
+                    "type": int(s.get("type") or 0),
+                    "date_sighting": int(s.get("date_sighting") or 0),
+                    "doc": dumps(s),
+                }
+            )
+    if not rows:
+        return
+    known = set(
+        session.scalars(select(Sighting.uuid).where(Sighting.uuid.in_([r["uuid"] for r in rows])))
+    )
+    fresh = [r for r in rows if r["uuid"] not in known]
+    if fresh:
+        session.execute(insert(Sighting), fresh)
+
+
+def current_state(session: Session, event: Event) -> dict[str, Any]:
+    """The event's whole current state, as stored with its latest version."""
+    blob = session.scalar(
+        select(EventVersion.snapshot).where(
+            EventVersion.event_id == event.id, EventVersion.version == event.version
+        )
+    )
+    assert blob is not None, f"event {event.uuid} has no version {event.version}"
+    return unpack(blob)["event"]  # type: ignore[no-any-return]
+
+
+def _quarantine(
+    session: Session,
+    *,
+    event: dict[str, Any],
+    problems: Sequence[tlp.Problem],
+    source: Partner,
+    actor: str,
+    channel: str,
+    kind: str = "misp",
+) -> Outcome:
+    item = QuarantineItem(
+        uuid=str(uuid_mod.uuid4()),
+        item_uuid=str(event.get("uuid") or event.get("id")),
+        kind=kind,
+        source_partner_id=source.id,
+        actor=actor,
+        channel=channel,
+        problems=[
+            {
+                "element": p.element,
+                "kind": p.kind,
+                "field": p.field,
+                "value": str(p.value)[:500],
+                "reason": p.reason,
+            }
+            for p in problems
+        ],
+        payload=pack(event),
+    )
+    session.add(item)
+    session.flush()
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="quarantine",
+                actor=actor,
+                object_ref=f"{'event' if kind == 'misp' else 'bundle'}:{item.item_uuid}",
+                request_id=audit.current_request_id(),
+                channel=channel,
+                details={
+                    "quarantine": item.uuid,
+                    "source": source.uuid,
+                    "problems": item.problems[:50],
+                },
+            )
+        ],
+    )
+    reasons = "; ".join(f"{p.kind} {p.element}: {p.reason}" for p in problems[:3])
+    return Outcome(item.item_uuid, "quarantined", None, reasons, item.uuid)
+
+
+def relabel_misp(
+    event: dict[str, Any], problems: Sequence[dict[str, Any]], label: str
+) -> dict[str, Any]:
+    """The held event with each unreadable tag replaced by the operator's ``tlp:<label>``."""
+    tag = tlp.parse_label(label).tag
+    bad: dict[str, set[str]] = {}
+    for p in problems:
+        bad.setdefault(str(p["element"]), set()).add(str(p["value"]))
+    event = orjson.loads(orjson.dumps(event))
+
+    def fix(element: dict[str, Any]) -> None:
+        values = bad.get(str(element.get("uuid")))
+        if values is None:
+            return
+        kept = [
+            t
+            for t in element.get("Tag") or []
+            if (t.get("name") if isinstance(t, dict) else t) not in values
+        ]
+        element["Tag"] = [*kept, {"name": tag, "local": False}]
+
+    fix(event)
+    for attr in event.get("Attribute") or []:
+        fix(attr)
+    for obj in event.get("Object") or []:
+        fix(obj)
+        for attr in obj.get("Attribute") or []:
+            fix(attr)
+    for report in event.get("EventReport") or []:
+        fix(report)
+    return event
+
+
+def relabel_stix(
+    bundle: dict[str, Any], problems: Sequence[dict[str, Any]], label: str
+) -> dict[str, Any]:
+    """The held bundle with each unreadable marking ref replaced by the TLP 2.0 ``label`` id."""
+    marking = tlp.parse_label(label).stix_id
+    bad: dict[str, set[str]] = {}
+    for p in problems:
+        bad.setdefault(str(p["element"]), set()).add(str(p["value"]))
+    bundle = orjson.loads(orjson.dumps(bundle))
+    for obj in bundle.get("objects", []):
+        values = bad.get(str(obj.get("id")))
+        if values is None:
+            continue
+        refs = [r for r in obj.get("object_marking_refs") or [] if r not in values]
+        obj["object_marking_refs"] = [*refs, marking]
+        grans = [
+            g for g in obj.get("granular_markings") or [] if g.get("marking_ref") not in values
+        ]
+        if grans:
+            obj["granular_markings"] = grans
+        else:
+            obj.pop("granular_markings", None)
+    return bundle

@@ -1,0 +1,249 @@
+"""Validating and normalising a MISP event as MISP and PyMISP produce it (pure, on dicts).
+
+Normalisation, so that stored events look as MISP would send them: numbers become strings
+(``"distribution": "3"``), booleans accept ``0/1``/``"0"/"1"``, a missing uuid or timestamp is
+generated (as MISP does), a missing event distribution is 0 ("the hub alone", fail closed)
+and a missing attribute distribution is 5 (inherit), a missing category is the type's
+default. Local numeric ids are dropped: the hub identifies everything by uuid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid as uuid_mod
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from hub.errors import InvalidField
+
+MAX_INFO = 65_535
+MAX_VALUE = 131_072
+_ID_KEYS = ("id", "event_id", "object_id", "org_id", "orgc_id", "sharing_group_id", "user_id")
+
+
+@lru_cache(maxsize=1)
+def describe_types() -> dict[str, Any]:
+    """MISP's attribute types and categories, as PyMISP ships them (describeTypes.json)."""
+    import pymisp
+
+    path = Path(pymisp.__file__).parent / "data" / "describeTypes.json"
+    return json.loads(path.read_text())["result"]  # type: ignore[no-any-return]
+
+
+def _fail(path: str, message: str) -> InvalidField:
+    return InvalidField(f"{path}: {message}", field=path)
+
+
+def _uuid(value: Any, path: str) -> str:
+    if value in (None, ""):
+        return str(uuid_mod.uuid4())
+    try:
+        return str(uuid_mod.UUID(str(value)))
+    except ValueError:
+        raise _fail(path, f"{value!r} is not a uuid") from None
+
+
+def _int(value: Any, path: str, *, low: int | None = None, high: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise _fail(path, "must be a number, not a boolean")
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise _fail(path, f"{value!r} is not a number") from None
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise _fail(path, f"{number} is out of range {low}..{high}")
+    return number
+
+
+def _bool(value: Any, path: str) -> bool:
+    if isinstance(value, bool):
+        return value
+    if value in (0, 1, "0", "1"):
+        return bool(int(value))
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise _fail(path, f"{value!r} is not a boolean")
+
+
+def _list(container: dict[str, Any], key: str, path: str) -> list[Any]:
+    value = container.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(f"{path}.{key}", "must be a list")
+    return value
+
+
+def _tags(container: dict[str, Any], path: str) -> list[dict[str, Any]]:
+    tags = []
+    for i, tag in enumerate(_list(container, "Tag", path)):
+        where = f"{path}.Tag.{i}"
+        if isinstance(tag, str):
+            tag = {"name": tag}
+        if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"]:
+            raise _fail(where, "a tag needs a name")
+        if len(tag["name"]) > 255:
+            raise _fail(f"{where}.name", "is longer than 255 characters")
+        out = {k: v for k, v in tag.items() if k not in ("id", "user_id", "org_id")}
+        out["local"] = _bool(out.get("local", False), f"{where}.local")
+        tags.append(out)
+    return tags
+
+
+def _sharing_group(container: dict[str, Any], distribution: int, path: str) -> None:
+    if distribution != 4:
+        container.pop("SharingGroup", None)
+        return
+    group = container.get("SharingGroup")
+    if not isinstance(group, dict):
+        raise _fail(
+            f"{path}.SharingGroup",
+            "distribution 4 needs the SharingGroup with its member organisations",
+        )
+
+
+def _common(element: dict[str, Any], path: str, *, now: int, default_distribution: int) -> None:
+    for key in _ID_KEYS:
+        element.pop(key, None)
+    element["uuid"] = _uuid(element.get("uuid"), f"{path}.uuid")
+    stamp = element.get("timestamp")
+    element["timestamp"] = str(
+        now if stamp in (None, "", 0, "0") else _int(stamp, f"{path}.timestamp", low=0)
+    )
+    dist = element.get("distribution")
+    distribution = (
+        default_distribution
+        if dist in (None, "")
+        else _int(dist, f"{path}.distribution", low=0, high=5)
+    )
+    element["distribution"] = str(distribution)
+    _sharing_group(element, distribution, path)
+    if "deleted" in element:
+        element["deleted"] = _bool(element["deleted"], f"{path}.deleted")
+    if element.get("comment") is not None and not isinstance(element["comment"], str):
+        raise _fail(f"{path}.comment", "must be text")
+
+
+def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, Any]:
+    if not isinstance(attr, dict):
+        raise _fail(path, "an attribute must be an object")
+    attr = dict(attr)
+    types = describe_types()
+    kind = attr.get("type")
+    if not isinstance(kind, str) or kind not in types["sane_defaults"]:
+        raise _fail(f"{path}.type", f"unknown attribute type {kind!r}")
+    value = attr.get("value")
+    if isinstance(value, bool):  # MISP stores boolean values as 1 and 0
+        value = "1" if value else "0"
+    if not isinstance(value, (str, int, float)):
+        raise _fail(f"{path}.value", "an attribute needs a value (text)")
+    value = str(value)
+    if not value.strip() or len(value) > MAX_VALUE:
+        raise _fail(f"{path}.value", "must be non-empty text of at most 131072 characters")
+    attr["value"] = value
+    category = attr.get("category") or types["sane_defaults"][kind]["default_category"]
+    if category not in types["categories"]:
+        raise _fail(f"{path}.category", f"unknown category {category!r}")
+    attr["category"] = category
+    attr["to_ids"] = _bool(
+        attr.get("to_ids", types["sane_defaults"][kind]["to_ids"]), f"{path}.to_ids"
+    )
+    _common(attr, path, now=now, default_distribution=5)
+    attr["Tag"] = _tags(attr, path)
+    if in_object and not isinstance(attr.get("object_relation"), str):
+        raise _fail(f"{path}.object_relation", "an object's attribute needs its relation")
+    for key in ("ShadowAttribute", "RelatedAttribute", "Sighting"):
+        if key in attr and not isinstance(attr[key], list):
+            raise _fail(f"{path}.{key}", "must be a list")
+    return attr
+
+
+def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
+    """A validated, normalised bare event; InvalidField naming the first wrong field."""
+    now = now or int(time.time())
+    if isinstance(payload, dict) and isinstance(payload.get("Event"), dict):
+        payload = payload["Event"]
+    if not isinstance(payload, dict):
+        raise _fail("Event", "an event must be a JSON object")
+    event = dict(payload)
+    path = "Event"
+    info = event.get("info")
+    if not isinstance(info, str) or not info.strip():
+        raise _fail(f"{path}.info", "an event needs an info (its title)")
+    if len(info) > MAX_INFO:
+        raise _fail(f"{path}.info", "is longer than 65535 characters")
+    _common(event, path, now=now, default_distribution=0)
+    if event["distribution"] == "5":
+        raise _fail(f"{path}.distribution", "5 (inherit) is for attributes and objects only")
+    event["published"] = _bool(event.get("published", False), f"{path}.published")
+    for key in ("threat_level_id", "analysis"):
+        if key in event:
+            high = 4 if key == "threat_level_id" else 2
+            event[key] = str(
+                _int(event[key], f"{path}.{key}", low=0 if key == "analysis" else 1, high=high)
+            )
+    if "publish_timestamp" in event:
+        event["publish_timestamp"] = str(
+            _int(event["publish_timestamp"], f"{path}.publish_timestamp", low=0)
+        )
+    date = event.get("date")
+    if date is not None and (not isinstance(date, str) or len(date) != 10):
+        raise _fail(f"{path}.date", "must be YYYY-MM-DD")
+    event["Tag"] = _tags(event, path)
+    event["Attribute"] = [
+        _attribute(a, f"{path}.Attribute.{i}", now=now, in_object=False)
+        for i, a in enumerate(_list(event, "Attribute", path))
+    ]
+    objects = []
+    for i, obj in enumerate(_list(event, "Object", path)):
+        where = f"{path}.Object.{i}"
+        if not isinstance(obj, dict):
+            raise _fail(where, "an object must be a JSON object")
+        obj = dict(obj)
+        if not isinstance(obj.get("name"), str) or not obj["name"]:
+            raise _fail(f"{where}.name", "an object needs a name")
+        _common(obj, where, now=now, default_distribution=5)
+        obj["Attribute"] = [
+            _attribute(a, f"{where}.Attribute.{j}", now=now, in_object=True)
+            for j, a in enumerate(_list(obj, "Attribute", where))
+        ]
+        references = []
+        for j, ref in enumerate(_list(obj, "ObjectReference", where)):
+            rwhere = f"{where}.ObjectReference.{j}"
+            if not isinstance(ref, dict) or not ref.get("referenced_uuid"):
+                raise _fail(rwhere, "a reference needs referenced_uuid")
+            ref = dict(ref)
+            for key in ("id", "object_id", "event_id", "referenced_id"):
+                ref.pop(key, None)
+            ref["uuid"] = _uuid(ref.get("uuid"), f"{rwhere}.uuid")
+            ref["referenced_uuid"] = _uuid(ref["referenced_uuid"], f"{rwhere}.referenced_uuid")
+            ref["object_uuid"] = obj["uuid"]
+            ref["timestamp"] = str(_int(ref.get("timestamp") or now, f"{rwhere}.timestamp", low=0))
+            references.append(ref)
+        obj["ObjectReference"] = references
+        objects.append(obj)
+    event["Object"] = objects
+    for key in ("EventReport", "Galaxy"):
+        _list(event, key, path)
+    _no_duplicate_uuids(event)
+    for key in ("RelatedEvent", "Org"):
+        event.pop(key, None)
+    return event
+
+
+def _no_duplicate_uuids(event: dict[str, Any]) -> None:
+    seen: dict[str, str] = {event["uuid"]: "Event"}
+
+    def check(uuid: str, where: str) -> None:
+        if uuid in seen:
+            raise _fail(f"{where}.uuid", f"uuid {uuid} is used twice in this event ({seen[uuid]})")
+        seen[uuid] = where
+
+    for i, attr in enumerate(event["Attribute"]):
+        check(attr["uuid"], f"Event.Attribute.{i}")
+    for i, obj in enumerate(event["Object"]):
+        check(obj["uuid"], f"Event.Object.{i}")
+        for j, attr in enumerate(obj["Attribute"]):
+            check(attr["uuid"], f"Event.Object.{i}.Attribute.{j}")

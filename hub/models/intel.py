@@ -1,0 +1,182 @@
+"""Shared information: MISP events with their objects, attributes and sightings, every version,
+and what is held in quarantine.
+
+Elements are stored as their MISP JSON (``doc``, orjson bytes) plus the columns queries need;
+the effective TLP rank (0 CLEAR … 4 RED) is a column so release filtering happens in SQL.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from hub.models.base import Base, JSONType, utcnow
+
+
+class Event(Base):
+    """The current state of one MISP event (identity: ``uuid``)."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_changed", "changed_at", "id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    info: Mapped[str] = mapped_column(Text)
+    date: Mapped[str | None] = mapped_column(String(10))
+    published: Mapped[bool] = mapped_column(Boolean, default=False)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    publish_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)
+    distribution: Mapped[int] = mapped_column(Integer)
+    # JSON list of the organisation uuids the event's sharing group names (distribution 4).
+    sg_members: Mapped[str | None] = mapped_column(Text)
+    orgc_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    orgc_name: Mapped[str] = mapped_column(String(255))
+    source_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    tlp_rank: Mapped[int] = mapped_column(Integer, index=True)
+    # Lowest effective rank among the event's live attributes, objects and reports: an event
+    # whose every element is above a recipient's limit is not listed for it (not even its title).
+    min_rank: Mapped[int | None] = mapped_column(Integer)
+    chr: Mapped[bool] = mapped_column(Boolean, default=False)
+    tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag names (search)
+    attribute_count: Mapped[int] = mapped_column(Integer, default=0)
+    doc: Mapped[bytes] = mapped_column(LargeBinary)  # the Event without Attribute/Object lists
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    changed_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class EventObject(Base):
+    """A MISP object; its object references travel inside ``doc``."""
+
+    __tablename__ = "event_objects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    distribution: Mapped[int] = mapped_column(Integer)
+    sg_members: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    tlp_rank: Mapped[int] = mapped_column(Integer)
+    doc: Mapped[bytes] = mapped_column(LargeBinary)  # the Object without its Attribute list
+
+
+class Attribute(Base):
+    """A MISP attribute, standalone (``object_uuid`` null) or inside an object."""
+
+    __tablename__ = "attributes"
+    __table_args__ = (
+        Index("ix_attributes_value_key", "value_key", "type"),
+        Index("ix_attributes_event_object", "event_id", "object_uuid"),
+        Index("ix_attributes_changed", "timestamp", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    object_uuid: Mapped[str | None] = mapped_column(String(36))
+    type: Mapped[str] = mapped_column(String(64))
+    category: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(Text)
+    # The first 200 characters of the value, indexed: values may be far longer than a
+    # PostgreSQL btree entry allows; searches match the key and then the whole value.
+    value_key: Mapped[str] = mapped_column(String(200))
+    to_ids: Mapped[bool] = mapped_column(Boolean, default=False)
+    distribution: Mapped[int] = mapped_column(Integer)
+    sg_members: Mapped[str | None] = mapped_column(Text)
+    timestamp: Mapped[int] = mapped_column(BigInteger)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    tlp_rank: Mapped[int] = mapped_column(Integer)
+    doc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Sighting(Base):
+    __tablename__ = "sightings"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    attribute_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    org_uuid: Mapped[str | None] = mapped_column(String(36))
+    type: Mapped[int] = mapped_column(Integer, default=0)
+    date_sighting: Mapped[int] = mapped_column(BigInteger)
+    doc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class EventVersion(Base):
+    """An accepted change: immutable; ``snapshot`` is the whole event after it (zlib JSON)."""
+
+    __tablename__ = "event_versions"
+    __table_args__ = (Index("ix_event_versions_event_version", "event_id", "version", unique=True),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    arrived_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    actor: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(32))
+    event_timestamp: Mapped[int] = mapped_column(BigInteger)
+    tlp_rank: Mapped[int] = mapped_column(Integer)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONType)  # counts: new/updated/unchanged
+    snapshot: Mapped[bytes] = mapped_column(LargeBinary)  # {"event": …, "labels": …}
+    original: Mapped[bytes | None] = mapped_column(LargeBinary)  # the STIX bundle, if any
+
+
+class QuarantineItem(Base):
+    """Input whose markings could not be read: held until an operator releases or rejects it."""
+
+    __tablename__ = "quarantine_items"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    item_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # misp | stix
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    source_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    actor: Mapped[str] = mapped_column(String(255))
+    channel: Mapped[str] = mapped_column(String(32))
+    problems: Mapped[list[dict[str, Any]]] = mapped_column(JSONType)
+    payload: Mapped[bytes] = mapped_column(LargeBinary)  # zlib JSON of the item as received
+    status: Mapped[str] = mapped_column(String(16), default="held", index=True)
+    decided_by: Mapped[str | None] = mapped_column(String(255))
+    decided_at: Mapped[datetime | None]
+    decision_reason: Mapped[str | None] = mapped_column(Text)
+    decision_label: Mapped[str | None] = mapped_column(String(16))
+
+
+class Release(Base):
+    """One item in one delivery (or one refusal) to one recipient; points at its audit entry."""
+
+    __tablename__ = "releases"
+    __table_args__ = (
+        Index("ix_releases_event", "event_uuid", "id"),
+        Index("ix_releases_recipient", "recipient_uuid", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    released_at: Mapped[datetime] = mapped_column(default=utcnow)
+    recipient_uuid: Mapped[str] = mapped_column(String(36))
+    channel: Mapped[str] = mapped_column(String(32))
+    event_uuid: Mapped[str] = mapped_column(String(36))
+    event_version: Mapped[int | None] = mapped_column(Integer)
+    allowed: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(String(48))
+    tlp: Mapped[str | None] = mapped_column(String(16))
+    removed: Mapped[int] = mapped_column(Integer, default=0)  # elements withheld from it

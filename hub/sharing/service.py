@@ -1,0 +1,300 @@
+"""``release``: every delivery and every refusal is decided by ``tlp`` and audited, here only.
+
+A delivery is one response to one recipient over one channel (a whole event, or a page of
+an index). It gets exactly one audit entry listing the item versions delivered and the
+elements withheld with their reason codes; a refused event gets an entry of its own. The
+entry is written in the caller's transaction, which commits before the response is sent;
+the ``releases`` index (who received which version) is derived from it by the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.audit import service as audit
+from hub.auth.principal import Principal
+from hub.intel.service import current_state
+from hub.models import Event
+
+_RANKED = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT, tlp.Tlp.RED)
+
+
+def label_of(rank: int) -> tlp.Tlp:
+    return _RANKED[rank]
+
+
+def recipient_of(principal: Principal) -> tlp.Recipient:
+    """The TLP recipient a key speaks for: its organisation, as the registry describes it."""
+    return tlp.Recipient(
+        principal.partner_uuid,
+        tier=principal.partner_tier,
+        status=principal.partner_status,
+        tlp_accepted=principal.tlp_accepted,
+    )
+
+
+def addressing_of(distribution: int, sg_members: str | None) -> tlp.Addressing:
+    if distribution == 4:
+        return tlp.Addressing.sharing_group(orjson.loads(sg_members) if sg_members else ())
+    if distribution in (1, 2, 3):
+        return tlp.Addressing(distribution)
+    return tlp.Addressing.hub_only()
+
+
+def _record(
+    session: Session,
+    principal: Principal,
+    *,
+    action: str,
+    channel: tlp.Channel,
+    object_ref: str | None,
+    decision: str,
+    details: dict[str, Any],
+) -> int:
+    return audit.append(
+        session,
+        [
+            audit.Record(
+                action=action,
+                actor=principal.actor,
+                object_ref=object_ref,
+                recipient_uuid=principal.partner_uuid,
+                channel=channel.value,
+                decision=decision,
+                request_id=audit.current_request_id(),
+                details=details,
+            )
+        ],
+    )[0]
+
+
+@dataclass(slots=True)
+class EventDelivery:
+    """The result of releasing one whole event: what to send (or None) and its record."""
+
+    event: dict[str, Any] | None
+    decision: tlp.Decision
+    removed: tuple[tlp.Removed, ...]
+    audit_seq: int
+    obligation: tlp.Obligation | None = None
+
+
+def release_event(
+    session: Session,
+    *,
+    principal: Principal,
+    event: Event,
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    include_deleted: bool = False,
+) -> EventDelivery:
+    """Release one whole event (MISP JSON) to the caller: filtered, downgraded, audited."""
+    channel = tlp.Channel(channel)
+    state = current_state(session, event)
+    if not include_deleted:
+        state = _without_deleted(state)
+    filtered = tlp.filter_misp_event(
+        {"Event": state},
+        recipient_of(principal),
+        channel,
+        policy=policy,
+        source_org_uuid=event.orgc_uuid,
+    )
+    allowed = filtered.event is not None
+    label = filtered.decision.label
+    removed = filtered.removed
+    seq = _record(
+        session,
+        principal,
+        action="release" if allowed else "deny",
+        channel=channel,
+        object_ref=f"event:{event.uuid}",
+        decision="allow" if allowed else "deny",
+        details={
+            "reason": filtered.reason.value,
+            "policy_version": filtered.decision.policy_version,
+            "tlp": label.value if label else None,
+            "removed": [[r.kind, r.uuid, r.reason.value] for r in removed[:5000]],
+            "removed_count": len(removed),
+            "releases": [
+                [
+                    event.uuid,
+                    event.version,
+                    allowed,
+                    filtered.reason.value,
+                    label.value if label else None,
+                    len(removed),
+                ]
+            ],
+        },
+    )
+    obligation = None
+    if filtered.event is not None:
+        strip = bool(
+            filtered.decision.obligation and filtered.decision.obligation.strip_attribution
+        )
+        obligation = _obligation([_max_label(filtered.event["Event"])], strip=strip)
+    return EventDelivery(filtered.event, filtered.decision, removed, seq, obligation)
+
+
+def _without_deleted(event: dict[str, Any]) -> dict[str, Any]:
+    out = dict(event)
+    out["Attribute"] = [a for a in event.get("Attribute", []) if not a.get("deleted")]
+    objects = []
+    for obj in event.get("Object", []):
+        if obj.get("deleted"):
+            continue
+        obj = dict(obj)
+        obj["Attribute"] = [a for a in obj.get("Attribute", []) if not a.get("deleted")]
+        objects.append(obj)
+    out["Object"] = objects
+    return out
+
+
+def is_tlp_tag(tag: dict[str, Any]) -> bool:
+    name = str(tag.get("name", "")).lower()
+    return name.startswith("tlp:") and not name.startswith("tlp:ex:")
+
+
+def _labels(element: dict[str, Any]) -> list[tlp.Tlp]:
+    return [tlp.parse_label(t["name"]) for t in element.get("Tag", []) if is_tlp_tag(t)]
+
+
+def _max_label(event: dict[str, Any]) -> tlp.Tlp:
+    """The most restrictive label in what is delivered: the handling obligation of the whole."""
+    labels = _labels(event)
+    for attr in event.get("Attribute", []):
+        labels += _labels(attr)
+    for obj in event.get("Object", []):
+        for attr in obj.get("Attribute", []):
+            labels += _labels(attr)
+    return max(labels) if labels else tlp.Tlp.AMBER_STRICT
+
+
+def _obligation(labels: Sequence[tlp.Tlp], *, strip: bool = False) -> tlp.Obligation:
+    top = max(labels) if labels else tlp.Tlp.CLEAR
+    return tlp.Obligation(label=top, sentence=top.first_sentence, strip_attribution=strip)
+
+
+@dataclass(slots=True)
+class PageDelivery:
+    items: list[Any]
+    obligation: tlp.Obligation
+    audit_seq: int | None
+    withheld: list[tuple[str, str]] = field(default_factory=list)
+
+
+def release_index(
+    session: Session,
+    *,
+    principal: Principal,
+    events: Sequence[Event],
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+) -> PageDelivery:
+    """Release a page of event summaries: each event decided again (the SQL pre-filter is
+    only an optimisation), one audit entry for the page."""
+    recipient = recipient_of(principal)
+    channel = tlp.Channel(channel)
+    delivered: list[Event] = []
+    withheld: list[tuple[str, str]] = []
+    for event in events:
+        decision = tlp.decide(
+            label=label_of(event.tlp_rank),
+            recipient=recipient,
+            channel=channel,
+            addressing=addressing_of(event.distribution, event.sg_members),
+            source_org_uuid=event.orgc_uuid,
+            policy=policy,
+        )
+        if decision.allowed:
+            delivered.append(event)
+        else:
+            withheld.append((event.uuid, decision.reason.value))
+    obligation = _obligation([label_of(e.tlp_rank) for e in delivered])
+    if not delivered and not withheld:
+        return PageDelivery([], obligation, None)
+    releases = [
+        [e.uuid, e.version, True, "listed", label_of(e.tlp_rank).value, 0] for e in delivered
+    ]
+    releases += [[uuid, None, False, reason, None, 0] for uuid, reason in withheld]
+    seq = _record(
+        session,
+        principal,
+        action="release.page",
+        channel=channel,
+        object_ref=None,
+        decision="allow",
+        details={"policy_version": policy.version, "releases": releases},
+    )
+    return PageDelivery(delivered, obligation, seq, withheld)
+
+
+def release_attributes(
+    session: Session,
+    *,
+    principal: Principal,
+    rows: Sequence[Any],
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+) -> PageDelivery:
+    """Release a page of attributes (rows of (Attribute, Event)); one audit entry for the page.
+
+    Each attribute is decided with its effective label and its addressing narrowed by its
+    event's; what goes out carries its effective TLP tag and no other TLP tag.
+    """
+    recipient = recipient_of(principal)
+    channel = tlp.Channel(channel)
+    items: list[dict[str, Any]] = []
+    labels: list[tlp.Tlp] = []
+    withheld: list[tuple[str, str]] = []
+    versions: dict[str, int] = {}
+    for attr, event in rows:
+        addressing = addressing_of(event.distribution, event.sg_members)
+        if attr.distribution != 5:
+            addressing = addressing.narrow(addressing_of(attr.distribution, attr.sg_members))
+        label = label_of(attr.tlp_rank)
+        decision = tlp.decide(
+            label=label,
+            recipient=recipient,
+            channel=channel,
+            addressing=addressing,
+            source_org_uuid=event.orgc_uuid,
+            policy=policy,
+        )
+        if not decision.allowed:
+            withheld.append((attr.uuid, decision.reason.value))
+            continue
+        doc = orjson.loads(attr.doc)
+        doc["Tag"] = [t for t in doc.get("Tag", []) if not is_tlp_tag(t)] + [
+            {"name": label.tag, "local": False}
+        ]
+        doc.pop("SharingGroup", None)
+        doc["event_uuid"] = event.uuid
+        items.append(doc)
+        labels.append(label)
+        versions[event.uuid] = event.version
+    obligation = _obligation(labels)
+    if not items and not withheld:
+        return PageDelivery([], obligation, None)
+    seq = _record(
+        session,
+        principal,
+        action="release.page",
+        channel=channel,
+        object_ref=None,
+        decision="allow",
+        details={
+            "policy_version": policy.version,
+            "attributes": [a["uuid"] for a in items],
+            "withheld": [list(w) for w in withheld],
+            "releases": [[u, v, True, "attributes", None, 0] for u, v in versions.items()],
+        },
+    )
+    return PageDelivery(items, obligation, seq, withheld)

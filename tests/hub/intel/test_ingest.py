@@ -1,0 +1,306 @@
+"""Ingest: fixtures, round trip, MISP's update rule, versions, all-or-nothing, quarantine."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from hub.audit import service as audit
+from hub.models import Attribute, AuditEntry, Event, EventObject, EventVersion, QuarantineItem
+from hub.vocabulary import Role
+from tests.hub.intel.conftest import attr, event
+
+FIXTURES = Path(__file__).parents[2] / "fixtures"
+MISP_FILES = sorted((FIXTURES / "misp" / "events").glob("*.json"))
+STIX_FILES = sorted((FIXTURES / "stix").glob("*.json"))
+STIX_QUARANTINED = {"schemas-interop-objectmarking-test.json", "tlp2-extension-definition.json"}
+URL = "/api/v1/events"
+
+
+def counts(maker: sessionmaker[Session]) -> tuple[int, ...]:
+    with maker() as s:
+        return tuple(
+            s.scalar(select(func.count()).select_from(m)) or 0
+            for m in (Event, Attribute, EventObject, EventVersion, QuarantineItem)
+        )
+
+
+@pytest.fixture
+def source(factory):
+    partner = factory.partner("CSIRT-A", type="sectoral-csirt")
+    return partner, {"Authorization": factory.key(Role.PARTNER, partner)}
+
+
+def submit(client: TestClient, headers: dict, body, *, stix: bool = False):
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+    media = "application/stix+json" if stix else "application/json"
+    return client.post(URL, content=content, headers={**headers, "Content-Type": media})
+
+
+class TestFixtures:
+    @pytest.mark.parametrize("path", MISP_FILES, ids=lambda p: p.name)
+    def test_every_misp_fixture_is_stored(self, client, source, maker, path: Path) -> None:
+        r = submit(client, source[1], path.read_bytes())
+        assert r.status_code == 201, r.text
+        assert r.json()["stored"] and not r.json()["quarantined"]
+        with maker() as s:
+            assert audit.verify(s).ok
+
+    @pytest.mark.parametrize("path", STIX_FILES, ids=lambda p: p.name)
+    def test_every_stix_fixture_is_stored_or_quarantined(self, client, source, maker, path) -> None:
+        r = submit(client, source[1], path.read_bytes(), stix=True)
+        assert r.status_code == 201, r.text
+        if path.name in STIX_QUARANTINED:
+            assert r.json()["quarantined"] and not r.json()["stored"]
+            assert counts(maker)[0] == 0
+        else:
+            assert r.json()["stored"], r.json()
+
+    def test_misp_round_trip_keeps_the_content(self, client, source, auth) -> None:
+        """What goes in comes back, apart from the documented normalisation."""
+        raw = json.loads((FIXTURES / "misp/events/pymisp-mainly_objects_1.json").read_bytes())
+        submit(client, source[1], raw)
+        stored = client.get(
+            f"/api/v1/admin/events/{raw['Event']['uuid']}/versions/1", headers=auth
+        ).json()["Event"]
+        original = raw["Event"]
+        assert stored["info"] == original["info"] and stored["uuid"] == original["uuid"]
+        assert stored["Orgc"]["name"] == "CSIRT-A"  # a partner's submission is the partner's
+        assert len(stored["Object"]) == len(original["Object"])
+        for before, after in zip(original["Object"], stored["Object"], strict=True):
+            assert after["uuid"] == before["uuid"] and after["name"] == before["name"]
+            assert [
+                (a["uuid"], a["type"], str(a["value"]), a["object_relation"])
+                for a in after["Attribute"]
+            ] == [
+                (a["uuid"], a["type"], str(a["value"]), a["object_relation"])
+                for a in before["Attribute"]
+            ]
+            assert [r["referenced_uuid"] for r in after["ObjectReference"]] == [
+                r["referenced_uuid"] for r in before.get("ObjectReference", [])
+            ]
+        assert "id" not in stored and all("id" not in o for o in stored["Object"])
+
+
+class TestUpdates:
+    def test_newer_is_accepted_older_and_equal_are_not(self, client, source, maker, auth) -> None:
+        body = event(timestamp=1_800_000_000)
+        uuid = body["Event"]["uuid"]
+        assert submit(client, source[1], body).json()["stored"] == [uuid]
+        for stamp in (1_800_000_000, 1_700_000_000):
+            stale = copy.deepcopy(body)
+            stale["Event"]["timestamp"] = str(stamp)
+            stale["Event"]["info"] = "changed"
+            before = counts(maker)
+            r = submit(client, source[1], stale)
+            assert r.status_code == 200
+            assert r.json()["items"][0]["status"] == "unchanged"
+            assert "not newer" in r.json()["items"][0]["detail"]
+            assert counts(maker) == before
+        newer = copy.deepcopy(body)
+        newer["Event"]["timestamp"] = "1800000100"
+        newer["Event"]["info"] = "changed"
+        newer["Event"]["Attribute"] = [attr("203.0.113.9")]
+        r = submit(client, source[1], newer)
+        assert r.json()["items"][0] == {"uuid": uuid, "status": "updated", "version": 2}
+        versions = client.get(f"/api/v1/admin/events/{uuid}/versions", headers=auth).json()["items"]
+        assert [v["version"] for v in versions] == [1, 2]
+        assert versions[1]["changes"]["new"] == 1 and versions[1]["changes"]["updated"] == 0
+        v2 = client.get(f"/api/v1/admin/events/{uuid}/versions/2", headers=auth).json()["Event"]
+        assert v2["info"] == "changed" and len(v2["Attribute"]) == 2  # an edit is a merge
+        v1 = client.get(f"/api/v1/admin/events/{uuid}/versions/1", headers=auth).json()["Event"]
+        assert v1["info"] == "test event" and len(v1["Attribute"]) == 1
+
+    def test_unchanged_reingest_writes_no_row(self, client, source, maker) -> None:
+        body = event()
+        submit(client, source[1], body)
+        with maker() as s:
+            entries = s.scalar(select(func.count(AuditEntry.seq)))
+        before = counts(maker)
+        r = submit(client, source[1], body)
+        assert r.status_code == 200 and r.json()["unchanged"] == [body["Event"]["uuid"]]
+        assert counts(maker) == before
+        with maker() as s:
+            assert s.scalar(select(func.count(AuditEntry.seq))) == entries
+
+    def test_soft_delete_is_kept_and_hidden_from_partners(self, client, source, factory) -> None:
+        keep, gone = attr("192.0.2.1"), attr("192.0.2.2")
+        body = event(attributes=[keep, gone], timestamp=1_800_000_000)
+        submit(client, source[1], body)
+        edit = copy.deepcopy(body)
+        edit["Event"]["timestamp"] = "1800000001"
+        deleted = dict(gone, deleted=True, timestamp="1800000001")
+        edit["Event"]["Attribute"] = [deleted]
+        submit(client, source[1], edit)
+        reader = {"Authorization": factory.key(Role.PARTNER, factory.partner())}
+        got = client.get(f"{URL}/{body['Event']['uuid']}", headers=reader).json()["Event"]
+        assert [a["uuid"] for a in got["Attribute"]] == [keep["uuid"]]
+        with_deleted = client.get(
+            f"{URL}/{body['Event']['uuid']}?include_deleted=true", headers=reader
+        ).json()["Event"]
+        flags = {a["uuid"]: a.get("deleted", False) for a in with_deleted["Attribute"]}
+        assert flags == {keep["uuid"]: False, gone["uuid"]: True}
+
+    def test_another_organisation_cannot_change_an_event(self, client, source, factory) -> None:
+        body = event()
+        submit(client, source[1], body)
+        other = {"Authorization": factory.key(Role.PARTNER, factory.partner())}
+        newer = copy.deepcopy(body)
+        newer["Event"]["timestamp"] = str(int(body["Event"]["timestamp"]) + 10)
+        r = submit(client, other, newer)
+        assert r.status_code == 403
+
+    def test_an_attribute_uuid_of_another_event_is_refused(self, client, source, maker) -> None:
+        shared = attr("192.0.2.7")
+        submit(client, source[1], event(attributes=[shared]))
+        before = counts(maker)
+        r = submit(client, source[1], event(attributes=[dict(shared)]))
+        assert r.status_code == 422 and "another event" in r.json()["detail"]
+        assert counts(maker) == before
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("mutate", "field"),
+        [
+            (lambda e: e.pop("info"), "Event.info"),
+            (lambda e: e["Attribute"][0].update(type="no-such-type"), "Event.Attribute.0.type"),
+            (lambda e: e["Attribute"][0].update(value=""), "Event.Attribute.0.value"),
+            (lambda e: e["Attribute"][0].update(uuid="nope"), "Event.Attribute.0.uuid"),
+            (lambda e: e.update(distribution="9"), "Event.distribution"),
+            (lambda e: e.update(Attribute="many"), "Event.Attribute"),
+            (lambda e: e["Attribute"][0].update(category="Gossip"), "Event.Attribute.0.category"),
+            (lambda e: e.update(Tag=[{"colour": "#fff"}]), "Event.Tag.0"),
+        ],
+    )
+    def test_names_the_field(self, client, source, maker, mutate, field) -> None:
+        body = event()
+        mutate(body["Event"])
+        before = counts(maker)
+        r = submit(client, source[1], body)
+        assert r.status_code == 422, r.text
+        assert r.json()["field"] == field
+        assert counts(maker) == before
+
+    def test_a_broken_event_in_a_batch_of_ten_writes_none(self, client, source, maker) -> None:
+        batch = [event(info=f"event {i}") for i in range(10)]
+        batch[7]["Event"]["Attribute"][0]["type"] = "bogus"
+        before = counts(maker)
+        r = submit(client, source[1], batch)
+        assert r.status_code == 422
+        assert r.json()["field"] == "7.Event.Attribute.0.type"
+        assert counts(maker) == before
+        assert submit(client, source[1], batch[:7]).status_code == 201
+        assert counts(maker)[0] == 7
+
+    @pytest.mark.parametrize(
+        ("content", "media", "status"),
+        [
+            (b"{not json", "application/json", 400),
+            (b"[]", "application/json", 422),
+            (b'"just a string"', "application/json", 422),
+            (b'{"type": "bundle", "objects": []}', "application/json", 422),
+            (b'{"objects": [{"no": "id"}]}', "application/stix+json", 422),
+            (b"<xml/>", "application/xml", 415),
+        ],
+    )
+    def test_malformed_bodies(self, client, source, maker, content, media, status) -> None:
+        before = counts(maker)
+        r = client.post(URL, content=content, headers={**source[1], "Content-Type": media})
+        assert r.status_code == status, r.text
+        assert counts(maker) == before
+
+    def test_over_size_body_is_413(self, client, source, maker) -> None:
+        huge = event(attributes=[attr("192.0.2.1", comment="x" * (5 * 1024 * 1024))])
+        r = submit(client, source[1], huge)
+        assert r.status_code == 413
+        assert counts(maker)[0] == 0
+
+    def test_a_crash_between_steps_leaves_no_partial_event(
+        self, client, source, maker, monkeypatch
+    ) -> None:
+        from hub.intel import service
+
+        def boom(*args, **kwargs):
+            raise RuntimeError("disk full")
+
+        monkeypatch.setattr(service, "_write_sightings", boom)
+        body = event()
+        body["Event"]["Attribute"][0]["Sighting"] = [
+            {
+                "uuid": "0e6e6f3c-4c35-4d2b-9f3e-1a1a1a1a1a1a",
+                "date_sighting": "1700000000",
+                "type": "0",
+            }
+        ]
+        before = counts(maker)
+        with pytest.raises(RuntimeError):
+            submit(client, source[1], body)
+        assert counts(maker) == before
+
+    def test_submitters_must_be_active_and_have_accepted_tlp(self, client, factory) -> None:
+        from hub.vocabulary import PartnerStatus
+
+        for partner in (
+            factory.partner(tlp=False),
+            factory.partner(status=PartnerStatus.ONBOARDING),
+        ):
+            key = factory.key(Role.PARTNER, partner)
+            r = submit(client, {"Authorization": key}, event())
+            assert r.status_code == 403
+
+    def test_auditors_cannot_submit(self, client, factory) -> None:
+        r = submit(client, {"Authorization": factory.key(Role.AUDITOR)}, event())
+        assert r.status_code == 403
+
+
+class TestQuarantine:
+    def test_unknown_marking_is_held_then_released_with_a_label(
+        self, client, source, maker, auth
+    ) -> None:
+        body = event(tlp="yellow")
+        r = submit(client, source[1], body)
+        assert r.status_code == 201
+        assert r.json()["quarantined"] == [body["Event"]["uuid"]]
+        assert counts(maker)[0] == 0
+        held = client.get("/api/v1/admin/quarantine?status=held", headers=auth).json()["items"]
+        assert len(held) == 1 and "tlp:yellow" in json.dumps(held[0]["problems"])
+        r = client.post(
+            f"/api/v1/admin/quarantine/{held[0]['uuid']}/release",
+            headers=auth,
+            json={"reason": "source confirmed amber", "label": "amber"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["items"][0]["status"] == "stored"
+        with maker() as s:
+            stored = s.scalar(select(Event))
+            assert stored is not None and stored.tlp_rank == 2
+        again = client.post(
+            f"/api/v1/admin/quarantine/{held[0]['uuid']}/reject",
+            headers=auth,
+            json={"reason": "too late"},
+        )
+        assert again.status_code == 409
+
+    def test_reject_keeps_it_out(self, client, source, maker, auth) -> None:
+        submit(client, source[1], event(tlp="amber-ish"))
+        item = client.get("/api/v1/admin/quarantine", headers=auth).json()["items"][0]
+        r = client.post(
+            f"/api/v1/admin/quarantine/{item['uuid']}/reject",
+            headers=auth,
+            json={"reason": "not a TLP label we use"},
+        )
+        assert r.status_code == 200 and r.json()["quarantine"]["status"] == "rejected"
+        assert counts(maker)[0] == 0
+        with maker() as s:
+            actions = [e.action for e in s.scalars(select(AuditEntry))]
+        assert "quarantine" in actions and "quarantine.rejected" in actions
+
+    def test_partners_cannot_see_the_quarantine(self, client, source) -> None:
+        assert client.get("/api/v1/admin/quarantine", headers=source[1]).status_code == 403
