@@ -10,6 +10,7 @@
     ├── NotFound                  404
     ├── Conflict                  409  e.g. an illegal lifecycle transition, a duplicate name
     ├── NotAcceptable             406
+    ├── DatabaseUnavailable       503
     ├── PayloadTooLarge           413
     └── UnsupportedMediaType      415
 """
@@ -17,9 +18,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -90,6 +92,11 @@ class UnsupportedMediaType(HubError):
     code = "unsupported_media_type"
 
 
+class DatabaseUnavailable(HubError):
+    status_code = 503
+    code = "database_unavailable"
+
+
 _TYPE_TAGS = {
     "str",
     "int",
@@ -141,45 +148,62 @@ def error_response(err: HubError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers)
 
 
+# Protocol surfaces (/misp, /taxii2) answer errors in their own shapes: each registers a
+# renderer for its path prefix; everything else gets the REST shape above.
+ErrorRenderer = Callable[[Request, HubError], Response]
+SURFACE_RENDERERS: dict[str, ErrorRenderer] = {}
+
+
+def register_error_renderer(prefix: str, renderer: ErrorRenderer) -> None:
+    SURFACE_RENDERERS[prefix] = renderer
+
+
+def render(request: Request, err: HubError) -> Response:
+    path = request.url.path
+    for prefix, renderer in SURFACE_RENDERERS.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            return renderer(request, err)
+    return error_response(err)
+
+
 def add_exception_handlers(app: FastAPI) -> None:
     @app.exception_handler(HubError)
-    async def _hub_error(request: Request, exc: HubError) -> JSONResponse:
-        return error_response(exc)
+    async def _hub_error(request: Request, exc: HubError) -> Response:
+        return render(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        return render(request, validation_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return JSONResponse(
-            {"error": code, "detail": str(exc.detail), "field": None},
-            status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        known: dict[int, type[HubError]] = {
+            400: BadRequest,
+            401: Unauthenticated,
+            403: Forbidden,
+            404: NotFound,
+            406: NotAcceptable,
+            413: PayloadTooLarge,
+            415: UnsupportedMediaType,
+        }
+        cls = known.get(exc.status_code)
+        if cls is not None:
+            return render(request, cls(str(exc.detail), headers=getattr(exc, "headers", None)))
+        err = HubError(str(exc.detail), headers=getattr(exc, "headers", None))
+        err.status_code = exc.status_code
+        err.code = {405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return render(request, err)
 
     @app.exception_handler(OperationalError)
-    async def _database(request: Request, exc: OperationalError) -> JSONResponse:
+    async def _database(request: Request, exc: OperationalError) -> Response:
         log.error("database unavailable: %s", exc.orig)
-        return JSONResponse(
-            {
-                "error": "database_unavailable",
-                "detail": "the database is not answering; nothing was changed, try again later",
-                "field": None,
-            },
-            status_code=503,
+        err = DatabaseUnavailable(
+            "the database is not answering; nothing was changed, try again later",
             headers={"Retry-After": "5"},
         )
+        return render(request, err)
 
     @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unhandled error", extra={"path": request.url.path})
-        return JSONResponse(
-            {
-                "error": "internal_error",
-                "detail": "internal error; see the hub's log",
-                "field": None,
-            },
-            status_code=500,
-        )
+        return render(request, HubError("internal error; see the hub's log"))
