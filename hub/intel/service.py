@@ -19,7 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select
+import psycopg
+from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import tlp
@@ -233,7 +235,6 @@ def _apply(
             actor=actor,
             channel=channel,
         )
-    _check_uuid_owners(session, merged, existing)
     event_row = _write(session, existing=existing, event=merged, labels=labels, source=source)
     version = event_row.version
     session.execute(
@@ -294,29 +295,6 @@ def _labels_json(labels: tlp.EventLabels) -> dict[str, Any]:
         "reports": {k: v(x) for k, x in labels.reports.items()},
         "chr": labels.chr,
     }
-
-
-def _check_uuid_owners(session: Session, event: dict[str, Any], existing: Event | None) -> None:
-    """An element uuid that lives in another event is refused (MISP: "duplicate UUID")."""
-    own = existing.id if existing is not None else None
-    attr_uuids = [a["uuid"] for a in event["Attribute"]]
-    attr_uuids += [a["uuid"] for o in event["Object"] for a in o["Attribute"]]
-    for table, uuids in (
-        (Attribute, attr_uuids),
-        (EventObject, [o["uuid"] for o in event["Object"]]),
-    ):
-        for start in range(0, len(uuids), 900):
-            chunk = uuids[start : start + 900]
-            clash = session.execute(
-                select(table.uuid).where(table.uuid.in_(chunk), table.event_id != own)
-                if own is not None
-                else select(table.uuid).where(table.uuid.in_(chunk))
-            ).first()
-            if clash is not None:
-                raise InvalidField(
-                    f"uuid {clash[0]} already belongs to an element of another event",
-                    field="Event.Attribute" if table is Attribute else "Event.Object",
-                )
 
 
 def _write(
@@ -389,14 +367,51 @@ def _write(
         session.execute(delete(Attribute).where(Attribute.event_id == row.id))
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
-    for rows, table in ((object_rows, EventObject), (attr_rows, Attribute)):
+    connection = session.connection()
+    for rows, table in ((object_rows, EventObject.__table__), (attr_rows, Attribute.__table__)):
         for start in range(0, len(rows), CHUNK):
             chunk = rows[start : start + CHUNK]
             for r in chunk:
                 r["event_id"] = row.id
-            session.execute(insert(table), chunk)
+            try:
+                bulk_insert(connection, table, chunk)
+            except (IntegrityError, psycopg.IntegrityError) as err:
+                # The event's own rows were just removed, so a clash on a unique uuid means
+                # the uuid belongs to another event (MISP refuses this too: "duplicate UUID").
+                raise InvalidField(
+                    f"an element uuid of this event already belongs to another event "
+                    f"({_clash_detail(err)})",
+                    field="Event.Attribute" if table is Attribute.__table__ else "Event.Object",
+                ) from None
     _write_sightings(session, event, row.id)
     return row
+
+
+def _clash_detail(err: Exception) -> str:
+    orig = getattr(err, "orig", err)
+    detail = getattr(getattr(orig, "diag", None), "message_detail", None)
+    return str(detail or orig).strip().splitlines()[0]
+
+
+def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert many rows the fastest way each database offers: COPY on PostgreSQL, a plain
+    DBAPI executemany on SQLite. Values must already be database-ready (no type processing
+    happens here: booleans, ints, text, bytes and None only)."""
+    if not rows:
+        return
+    columns = list(rows[0])
+    names = ", ".join(columns)
+    if connection.dialect.name == "postgresql":
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row([r[c] for c in columns])
+        return
+    marks = ", ".join("?" for _ in columns)
+    connection.exec_driver_sql(
+        f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
+        [tuple(r[c] for c in columns) for r in rows],
+    )
 
 
 def _attr_row(attr: dict[str, Any], rank: int, object_uuid: str | None) -> dict[str, Any]:

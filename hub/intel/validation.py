@@ -10,6 +10,7 @@ default. Local numeric ids are dropped: the hub identifies everything by uuid.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid as uuid_mod
 from functools import lru_cache
@@ -36,9 +37,14 @@ def _fail(path: str, message: str) -> InvalidField:
     return InvalidField(f"{path}: {message}", field=path)
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _uuid(value: Any, path: str) -> str:
     if value in (None, ""):
         return str(uuid_mod.uuid4())
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return value  # the common case, already canonical
     try:
         return str(uuid_mod.UUID(str(value)))
     except ValueError:
