@@ -424,6 +424,47 @@ def audit_verify() -> None:
     typer.echo(f"audit log intact: {result.checked} entries verified")
 
 
+# --- bench --------------------------------------------------------------------------------
+
+
+@app.command("bench")
+def bench(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="small sizes, short loads (< 1 min)")
+    ] = False,
+    large: Annotated[bool, typer.Option("--large", help="also 10^6 attributes")] = False,
+    check: Annotated[bool, typer.Option("--check", help="exit 1 when any goal fails")] = False,
+    json: Annotated[Path | None, typer.Option("--json", help="also write JSON lines here")] = None,
+    pg_url: Annotated[
+        str | None, typer.Option(help="PostgreSQL URL for I2 (default: HUB_BENCH_PG_URL)")
+    ] = None,
+) -> None:
+    """Measure the performance goals against in-run references (DESIGN.md §5)."""
+    import os
+
+    from hub.bench.runner import Options, run
+
+    sizes = [10**3, 10**4] if quick else [10**4, 10**5] + ([10**6] if large else [])
+    options = Options(
+        quick=quick,
+        large=large,
+        json_path=json,
+        pg_url=pg_url or os.environ.get("HUB_BENCH_PG_URL"),
+        repetitions=1 if quick else 3,
+        load_seconds=2.0 if quick else 10.0,
+        sizes=sizes,
+    )
+    goals = run(options, out=typer.echo)
+    exact_failures = [g for g in goals if g.exact and g.passed is False]
+    failures = [g for g in goals if g.passed is False]
+    if exact_failures:
+        raise _fail(
+            "exact counters wrong: " + ", ".join(f"{g.id} {g.what}" for g in exact_failures)
+        )
+    if check and failures:
+        raise _fail("goals not met: " + ", ".join(g.id for g in failures))
+
+
 def main() -> None:
     app()
 

@@ -105,6 +105,7 @@ def release_event(
         channel,
         policy=policy,
         source_org_uuid=event.orgc_uuid,
+        in_place=True,  # the state was just loaded for this delivery alone
     )
     allowed = filtered.event is not None
     label = filtered.decision.label

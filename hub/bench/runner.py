@@ -1,0 +1,572 @@
+"""Runs every goal of DESIGN.md §5 against its in-run reference and reports the ratios."""
+
+from __future__ import annotations
+
+import gc
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import create_engine, event, func, select, text
+
+import tlp
+from hub import __version__, migrate
+from hub.bench import load, probes, reference_app
+from hub.bench.dataset import make_event
+from hub.db import make_engine, make_sessionmaker, session_scope
+from hub.intel import service as intel
+from hub.models import Attribute, AuditEntry, Event, Partner
+from hub.partners import service as partners
+from hub.partners.schemas import PartnerCreate
+from hub.settings import Settings
+from hub.vocabulary import PartnerStatus, Role
+
+SECRET = "bench-secret-" + "b" * 40
+
+
+@dataclass
+class Goal:
+    id: str
+    what: str
+    hub: float | None
+    reference: float | None
+    ratio: float | None
+    goal: str
+    passed: bool | None
+    unit: str = "s"
+    exact: bool = False  # an exact counter: a failure fails even the quick run
+    note: str = ""
+
+    def line(self) -> str:
+        def fmt(v: float | None) -> str:
+            if v is None:
+                return "-"
+            return f"{v:.4g} {self.unit}".strip()
+
+        verdict = {True: "PASS", False: "FAIL", None: "n/a"}[self.passed]
+        ratio = "-" if self.ratio is None else f"{self.ratio:.2f}"
+        text = (
+            f"{self.id:<4} {self.what:<44} hub {fmt(self.hub):>12}  ref {fmt(self.reference):>12}"
+            f"  ratio {ratio:>6}  goal {self.goal:<9} {verdict}"
+        )
+        return text + (f"  ({self.note})" if self.note else "")
+
+
+@dataclass
+class Options:
+    quick: bool = False
+    large: bool = False
+    pg_url: str | None = None
+    json_path: Path | None = None
+    repetitions: int = 3
+    load_seconds: float = 10.0
+    sizes: list[int] = field(default_factory=list)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+@contextmanager
+def gc_collected() -> Iterator[None]:
+    gc.collect()
+    yield
+
+
+def header(options: Options) -> dict[str, Any]:
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    import fastapi
+    import psycopg
+    import sqlalchemy
+    import uvicorn
+
+    return {
+        "commit": commit or "unknown",
+        "hub": __version__,
+        "python": platform.python_version(),
+        "sqlite": sqlite3.sqlite_version,
+        "sqlalchemy": sqlalchemy.__version__,
+        "fastapi": fastapi.__version__,
+        "uvicorn": uvicorn.__version__,
+        "orjson": orjson.__version__,
+        "psycopg": psycopg.__version__,
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg()[0],
+        "mode": "quick" if options.quick else ("large" if options.large else "full"),
+        "load_tool": "wrk" if load.shutil.which("wrk") else "python",
+    }
+
+
+class Bench:
+    def __init__(self, options: Options, workdir: Path, out: Callable[[str], None]) -> None:
+        self.o = options
+        self.dir = workdir
+        self.out = out
+        self.goals: list[Goal] = []
+        self.pg_databases: set[tuple[str, str]] = set()
+
+    def add(self, goal: Goal) -> None:
+        self.goals.append(goal)
+        self.out(goal.line())
+
+    # --- ingest -----------------------------------------------------------------------------
+
+    def _scratch_pg_database(self, url: str) -> str:
+        """A new, empty database on the given server for each use; never touch the one named."""
+        from sqlalchemy.engine import make_url
+
+        admin = create_engine(url, isolation_level="AUTOCOMMIT")
+        name = f"hub_bench_{os.getpid()}"
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        admin.dispose()
+        self.pg_databases.add((url, name))
+        return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+    def drop_scratch(self) -> None:
+        for url, name in self.pg_databases:
+            admin = create_engine(url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+    def _fresh_db(self, url: str | None, name: str) -> tuple[Any, Any, Partner]:
+        if url is None:
+            path = self.dir / f"{name}.db"
+            for suffix in ("", "-wal", "-shm"):
+                Path(str(path) + suffix).unlink(missing_ok=True)
+            url = f"sqlite:///{path}"
+        else:
+            url = self._scratch_pg_database(url)
+        engine = make_engine(Settings(database_url=url))
+        migrate.upgrade(engine)
+        maker = make_sessionmaker(engine)
+        with session_scope(maker) as session:
+            org, _ = partners.ensure_hub_org(session, name="NCSC-NL", actor="bench")
+        return engine, maker, org
+
+    def _ingest_time(self, body: bytes, url: str | None, name: str) -> tuple[float, float, int]:
+        """Median full-ingest seconds, unchanged re-ingest seconds, attributes stored."""
+        times, again = [], []
+        stored = 0
+        for _ in range(self.o.repetitions):
+            engine, maker, org = self._fresh_db(url, name)
+            with gc_collected():
+                started = time.perf_counter()
+                with session_scope(maker) as session:
+                    intel.ingest_events(
+                        session,
+                        payloads=[orjson.loads(body)],
+                        source=session.merge(org),
+                        actor="bench",
+                        channel="file",
+                        policy=tlp.DEFAULT_POLICY,
+                    )
+                times.append(time.perf_counter() - started)
+            with gc_collected():
+                started = time.perf_counter()
+                with session_scope(maker) as session:
+                    out = intel.ingest_events(
+                        session,
+                        payloads=[orjson.loads(body)],
+                        source=session.merge(org),
+                        actor="bench",
+                        channel="file",
+                        policy=tlp.DEFAULT_POLICY,
+                    )
+                again.append(time.perf_counter() - started)
+                assert out[0].status == "unchanged"
+            with maker() as session:
+                stored = session.scalar(select(func.count(Attribute.id))) or 0
+            engine.dispose()
+        return median(times), median(again), stored
+
+    def ingest(self, size: int) -> float:
+        body = orjson.dumps(make_event(size))
+        label = f"10^{len(str(size)) - 1}" if str(size).strip("0") == "1" else str(size)
+        floor = median(
+            [probes.sqlite_floor(body, self.dir / "floor.db") for _ in range(self.o.repetitions)]
+        )
+        hub_time, reingest, stored = self._ingest_time(body, None, "ingest")
+        self.add(
+            Goal(
+                "I1",
+                f"ingest {label} attributes into SQLite",
+                hub_time,
+                floor,
+                floor / hub_time,
+                "≥ 0.50",
+                floor / hub_time >= 0.5,
+                note=f"{size / hub_time:,.0f} attr/s; stretch 0.80",
+            )
+        )
+        self.add(
+            Goal(
+                "CNT",
+                f"attributes stored = sent ({label})",
+                stored,
+                size,
+                None,
+                "exact",
+                stored == size,
+                unit="",
+                exact=True,
+            )
+        )
+        parse = median([probes.parse_only(body) for _ in range(self.o.repetitions)])
+        self.add(
+            Goal(
+                "I4",
+                f"unchanged re-ingest {label} vs JSON parse",
+                reingest,
+                parse,
+                reingest / parse,
+                "≤ 2.0",
+                reingest / parse <= 2.0,
+            )
+        )
+        if self.o.pg_url:
+            copy = median(
+                [probes.postgres_copy(body, self.o.pg_url) for _ in range(self.o.repetitions)]
+            )
+            pg_time, _, pg_stored = self._ingest_time(body, self.o.pg_url, "pg")
+            self.add(
+                Goal(
+                    "I2",
+                    f"PostgreSQL ingest {label} vs COPY",
+                    pg_time,
+                    copy,
+                    copy / pg_time,
+                    "≥ 0.50",
+                    copy / pg_time >= 0.5,
+                )
+            )
+            self.add(
+                Goal(
+                    "I2b",
+                    f"PostgreSQL ingest / SQLite ingest ({label})",
+                    pg_time,
+                    hub_time,
+                    pg_time / hub_time,
+                    "≤ 1.5",
+                    pg_time / hub_time <= 1.5,
+                )
+            )
+            self.add(
+                Goal(
+                    "CNT",
+                    f"attributes stored = sent on PostgreSQL ({label})",
+                    pg_stored,
+                    size,
+                    None,
+                    "exact",
+                    pg_stored == size,
+                    unit="",
+                    exact=True,
+                )
+            )
+        return len(body)
+
+    def memory(self, size: int) -> float:
+        body = orjson.dumps(make_event(size))
+        path = self.dir / f"event-{size}.json"
+        path.write_bytes(body)
+        db = self.dir / "rss.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(db) + suffix).unlink(missing_ok=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "hub.bench.rss", str(path), f"sqlite:///{db}"],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
+        )
+        result = orjson.loads(done.stdout.strip().splitlines()[-1])
+        increase = (result["peak_kib"] - result["baseline_kib"]) * 1024
+        ratio = increase / len(body)
+        self.add(
+            Goal(
+                "I3",
+                f"peak memory increase / JSON size ({size:,} attr)",
+                increase / 2**20,
+                len(body) / 2**20,
+                ratio,
+                "≤ 8",
+                ratio <= 8,
+                unit="MiB",
+            )
+        )
+        return ratio
+
+    # --- serving ----------------------------------------------------------------------------
+
+    def serving(self, size: int) -> None:
+        path = self.dir / "serve.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(path) + suffix).unlink(missing_ok=True)
+        url = f"sqlite:///{path}"
+        engine = make_engine(Settings(database_url=url))
+        migrate.upgrade(engine)
+        maker = make_sessionmaker(engine)
+        big = make_event(size, seed=7)
+        with session_scope(maker) as session:
+            org, _ = partners.ensure_hub_org(session, name="NCSC-NL", actor="bench")
+            reader = partners.create(
+                session,
+                data=PartnerCreate(
+                    name="Bench partner",
+                    type="isp",
+                    tier="core",
+                    region="nl",
+                    tlp_accepted_at="2026-01-01",
+                ),
+                actor="bench",
+                status=PartnerStatus.ACTIVE,
+            )
+            from hub.auth import service as keys
+
+            key = keys.create_key(
+                session, partner=reader, role=Role.PARTNER, secret=SECRET, actor="bench"
+            ).key
+            events = [big] + [
+                make_event(10, seed=100 + i, event_label=("clear", "green", "amber")[i % 3])
+                for i in range(60)
+            ]
+            intel.ingest_events(
+                session,
+                payloads=events,
+                source=org,
+                actor="bench",
+                channel="file",
+                policy=tlp.DEFAULT_POLICY,
+            )
+            big_row = session.scalar(select(Event).where(Event.uuid == big["Event"]["uuid"]))
+            assert big_row is not None
+            big_id = big_row.id
+        self.statements(engine, maker, key)
+        env = {"HUB_DATABASE_URL": url, "HUB_SECRET_KEY": SECRET, "HUB_LOG_LEVEL": "WARNING"}
+        headers = {"Authorization": key}
+        seconds = self.o.load_seconds
+        with load.server("hub.main:create_app", env=env) as base:
+            view = f"{base}/api/v1/events/{big['Event']['uuid']}"
+            import httpx
+
+            httpx.get(view, headers=headers, timeout=120)
+            timings = []
+            for _ in range(self.o.repetitions):
+                started = time.perf_counter()
+                r = httpx.get(view, headers=headers, timeout=120)
+                timings.append(time.perf_counter() - started)
+                assert r.status_code == 200, r.text[:200]
+            ref = median(
+                [probes.fetch_and_serialise(path, big_id) for _ in range(self.o.repetitions)]
+            )
+            hub_view = median(timings)
+            self.add(
+                Goal(
+                    "S1",
+                    f"full event ({size:,} attr) to a partner over HTTP",
+                    hub_view,
+                    ref,
+                    ref / hub_view,
+                    "≥ 0.50",
+                    ref / hub_view >= 0.5,
+                )
+            )
+            page = f"{base}/api/v1/events?limit=50"
+            with maker() as session:
+                before = (
+                    session.scalar(
+                        select(func.count(AuditEntry.seq)).where(
+                            AuditEntry.action == "release.page"
+                        )
+                    )
+                    or 0
+                )
+            hub_sat = load.saturate(page, headers, seconds=seconds)
+            with maker() as session:
+                after = (
+                    session.scalar(
+                        select(func.count(AuditEntry.seq)).where(
+                            AuditEntry.action == "release.page"
+                        )
+                    )
+                    or 0
+                )
+            hub_paced = load.paced(page, headers, seconds=seconds, rate=max(1.0, hub_sat.rps / 2))
+        with maker() as session:
+            final = (
+                session.scalar(
+                    select(func.count(AuditEntry.seq)).where(AuditEntry.action == "release.page")
+                )
+                or 0
+            )
+        ok_total = hub_sat.ok + hub_sat.warmup_ok + hub_paced.ok + hub_paced.warmup_ok
+        with load.server("hub.main:create_app", env=env, workers=2) as base2:
+            hub_two = load.saturate(f"{base2}/api/v1/events?limit=50", headers, seconds=seconds)
+        ref_db = self.dir / "reference.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(str(ref_db) + suffix).unlink(missing_ok=True)
+        reference_app.prepare(str(ref_db))
+        ref_env = {"HUB_BENCH_REFERENCE_DB": str(ref_db)}
+        with load.server("hub.bench.reference_app:create_app", env=ref_env) as ref_base:
+            ref_sat = load.saturate(f"{ref_base}/page", {}, seconds=seconds)
+            ref_paced = load.paced(
+                f"{ref_base}/page", {}, seconds=seconds, rate=max(1.0, hub_sat.rps / 2)
+            )
+        engine.dispose()
+        self.add(
+            Goal(
+                "S2",
+                "50-item partner page at saturation (1 worker)",
+                hub_sat.rps,
+                ref_sat.rps,
+                hub_sat.rps / ref_sat.rps,
+                "≥ 0.70",
+                hub_sat.rps / ref_sat.rps >= 0.7,
+                unit="rps",
+                note=f"p50 {hub_sat.p50_ms:.1f} ms, p99 {hub_sat.p99_ms:.1f} ms; "
+                f"reference p99 {ref_sat.p99_ms:.1f} ms; {hub_sat.tool}",
+            )
+        )
+        self.add(
+            Goal(
+                "S3",
+                "p99 at half of saturation load",
+                hub_paced.p99_ms,
+                ref_paced.p99_ms,
+                None,
+                "≤ 25 ms",
+                hub_paced.p99_ms <= 25,
+                unit="ms",
+                note=f"{hub_paced.rps:.0f} rps offered half of {hub_sat.rps:.0f}; "
+                f"p50 {hub_paced.p50_ms:.1f} ms",
+            )
+        )
+        self.add(
+            Goal(
+                "S4",
+                "audit entries written = page deliveries made",
+                final - before,
+                ok_total,
+                None,
+                "exact",
+                final - before == ok_total,
+                unit="",
+                exact=True,
+                note=f"saturation run alone: {after - before} "
+                f"entries for {hub_sat.ok + hub_sat.warmup_ok} "
+                "responses",
+            )
+        )
+        self.add(
+            Goal(
+                "S6",
+                "2 workers / 1 worker on the partner page",
+                hub_two.rps,
+                hub_sat.rps,
+                hub_two.rps / hub_sat.rps,
+                "≥ 1.6",
+                hub_two.rps / hub_sat.rps >= 1.6,
+                unit="rps",
+            )
+        )
+
+    def statements(self, engine: Any, maker: Any, key: str) -> None:
+        """S5: SQL statements per page request, counted in-process, for several page sizes."""
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fastapi.testclient import TestClient
+
+        from hub.main import create_app
+
+        app = create_app(
+            Settings(
+                database_url=engine.url.render_as_string(hide_password=False),
+                secret_key=SECRET,
+                log_level="WARNING",
+            ),
+            engine=engine,
+        )
+        counted: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            if not statement.lstrip().upper().startswith(("BEGIN", "COMMIT")):
+                counted.append(statement)
+
+        worst = 0
+        with TestClient(app) as client:
+            client.get("/api/v1/events?limit=1", headers={"Authorization": key})
+            for limit in (1, 50, 500):
+                counted.clear()
+                event.listen(engine, "before_cursor_execute", count)
+                try:
+                    client.get(f"/api/v1/events?limit={limit}", headers={"Authorization": key})
+                finally:
+                    event.remove(engine, "before_cursor_execute", count)
+                worst = max(worst, len(counted))
+        self.add(
+            Goal(
+                "S5",
+                "SQL statements per page (limit 1, 50, 500)",
+                worst,
+                3,
+                None,
+                "≤ 3",
+                worst <= 3,
+                unit="",
+                exact=True,
+            )
+        )
+
+
+def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
+    info = header(options)
+    out("CWN hub benchmark  " + "  ".join(f"{k}={v}" for k, v in info.items()))
+    with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
+        bench = Bench(options, Path(tmp), out)
+        try:
+            for size in options.sizes:
+                bench.ingest(size)
+            memory_sizes = (
+                options.sizes[-1:] if options.quick else [s for s in options.sizes if s >= 10**5]
+            )
+            for size in memory_sizes:
+                bench.memory(size)
+            bench.serving(options.sizes[-1] if options.quick else 10**5)
+        finally:
+            bench.drop_scratch()
+    info["load_after"] = os.getloadavg()[0]
+    out(
+        f"load average before {info['load_before']:.2f}, after {info['load_after']:.2f}"
+        + ("  (a high load means noisy numbers)" if info["load_before"] > 1.0 else "")
+    )
+    if options.json_path:
+        with options.json_path.open("wb") as fh:
+            fh.write(orjson.dumps({"header": info}) + b"\n")
+            for goal in bench.goals:
+                fh.write(orjson.dumps(asdict(goal)) + b"\n")
+    return bench.goals
