@@ -1,0 +1,454 @@
+"""``/misp``: the MISP server-sync API and the PyMISP calls partners use (reference/misp-sync.md).
+
+Paths keep MISP's syntax: named parameters as ``key:value`` path segments, arrays as
+``key[]:v``, an optional ``.json`` suffix, and both spellings of camelCase controllers
+(CakePHP routes ``shadowAttributes`` and ``shadow_attributes`` alike). Every route needs a
+partner or sync key; the key's organisation decides what it sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import StreamingResponse
+
+from hub.errors import BadRequest, NotFound
+from hub.intel.endpoints import submitting_partner
+from hub.intel.validation import describe_types
+from hub.misp_compat import service, shapes
+from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
+from hub.misp_compat.params import named_params, strip_json, truthy
+from hub.responses import JSONResponse
+from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep
+from hub.vocabulary import Role
+
+_ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+class MispRoute(HubRoute):
+    """MISP answers JSON whatever ``Accept`` says, and its sync client sends
+    ``Content-Type: application/json`` even on GET and HEAD (AppModel.php:3471-3474)."""
+
+    def check_media(self, request: Request) -> None:
+        return None
+
+
+router = APIRouter(prefix=PREFIX, tags=["misp"], route_class=MispRoute)
+
+
+def misp_route(
+    methods: list[str], *bases: str, tail: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register one endpoint under each spelling of its path: ``base``, ``base.json``, and
+    with ``tail`` also ``base/<named params>``."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for base in bases:
+            paths = [base] if "{" in base else [base, base + ".json"]
+            if tail:
+                paths.append(base + "/{params:path}")
+            for path in paths:
+                for method in methods:  # one route per method: OpenAPI ids stay unique
+                    router.api_route(path, methods=[method], name=endpoint.__name__)(endpoint)
+        return endpoint
+
+    return register
+
+
+def url_params(request: Request) -> tuple[list[str], dict[str, Any]]:
+    return named_params(str(request.path_params.get("params", "")))
+
+
+def ident_of(request: Request) -> str:
+    return strip_json(str(request.path_params["ident"]))
+
+
+async def json_body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise BadRequest(f"request body is not valid JSON: {err}") from None
+
+
+async def filters(request: Request) -> dict[str, Any]:
+    """Named URL parameters and the JSON body together (the body wins), as MISP merges them."""
+    _, named = url_params(request)
+    body = await json_body(request)
+    if isinstance(body, dict):
+        for key in ("request", "Event"):  # {"request": {...}} is accepted by MISP's searches
+            if isinstance(body.get(key), dict) and len(body) == 1:
+                body = body[key]
+        return {**named, **body}
+    return named
+
+
+def base_url(request: Request, settings: Any) -> str:
+    return (settings.public_url or str(request.base_url).rstrip("/")) + PREFIX
+
+
+def returned_error(request: Request, err: Any) -> Response:
+    """An error answered rather than raised, so the denial's audit entry is committed."""
+    return render_misp_error(request, err)
+
+
+# --- capability and connection test (reference §2.1, §7.2) ----------------------------------
+
+
+@misp_route(["GET"], "/servers/getVersion")
+async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
+    """What a MISP reads before pulling or pushing (ServerSyncTool:465-501): the version
+    (configured, HUB_MISP_VERSION; must be 2.x), whether this key may push, and that
+    request bodies must not be compressed."""
+    return JSONResponse(
+        {
+            "version": settings.misp_version,
+            "pymisp_recommended_version": settings.misp_version,
+            "perm_sync": who.role is Role.SYNC,
+            "perm_sighting": True,
+            "perm_galaxy_editor": False,
+            "perm_analyst_data": False,
+            "uuid": service.hub_org_uuid(session) or "",
+            "request_encoding": [],
+            "filter_sightings": True,
+        }
+    )
+
+
+@misp_route(["POST"], "/servers/postTest")
+async def post_test(request: Request, who: PartnerKey) -> Response:
+    """The "Test connection" POST round trip: echo the body and the headers as received, so
+    a proxy that rewrites them shows up (ServersController.php:1720-1748)."""
+    body = await json_body(request)
+    return JSONResponse(
+        {
+            "body": body if isinstance(body, dict) else {},
+            "headers": {
+                "Content-type": request.headers.get("content-type", ""),
+                "Accept": request.headers.get("accept", ""),
+                "Authorization": "OK",
+            },
+        }
+    )
+
+
+@misp_route(["GET"], "/users/view/me")
+async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
+    """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
+    ``Role`` and ``UserSetting`` to initialise."""
+    sync = who.role is Role.SYNC
+    host = (settings.public_url or str(request.base_url)).split("//", 1)[-1].split("/")[0]
+    org = {"id": str(who.partner_id), "name": who.partner_name, "uuid": who.partner_uuid}
+    return JSONResponse(
+        {
+            "User": {
+                "id": str(who.key_id),
+                "email": f"{who.role.value}.{who.key_uuid}@{host.split(':')[0]}",
+                "org_id": org["id"],
+                "role_id": "5" if sync else "3",
+                "disabled": False,
+                "autoalert": False,
+                "termsaccepted": True,
+            },
+            "Role": {
+                "id": "5" if sync else "3",
+                "name": "Sync user" if sync else "User",
+                "perm_add": True,
+                "perm_modify": True,
+                "perm_modify_org": False,
+                "perm_publish": True,
+                "perm_delegate": False,
+                "perm_sync": sync,
+                "perm_admin": False,
+                "perm_audit": False,
+                "perm_auth": True,
+                "perm_site_admin": False,
+                "perm_regexp_access": False,
+                "perm_tagger": True,
+                "perm_template": False,
+                "perm_sharing_group": False,
+                "perm_tag_editor": False,
+                "perm_sighting": True,
+                "perm_object_template": False,
+                "perm_galaxy_editor": False,
+                "perm_analyst_data": False,
+            },
+            "UserSetting": {},
+            "Organisation": {**org, "local": True},
+        }
+    )
+
+
+@misp_route(["GET"], "/attributes/describeTypes")
+async def describe(who: PartnerKey) -> Response:
+    """The attribute types the hub accepts: PyMISP's own describeTypes.json."""
+    return JSONResponse({"result": describe_types()})
+
+
+# --- pull (reference §2.2) -------------------------------------------------------------------
+
+
+@misp_route(["GET", "POST"], "/events/index", tail=True)
+async def events_index(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
+    body = await filters(request)
+    page = service.index(session, principal=who, policy=policy, body=body)
+    return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total)})
+
+
+@misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
+async def view_event(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
+    (ServerSyncTool:60-73)."""
+    ident = ident_of(request)
+    row = service.find_event(session, ident)
+    if row is None:
+        if request.method == "HEAD":
+            return Response(status_code=404)
+        raise NotFound("Invalid event")
+    if request.method == "HEAD":
+        seen = service.visible(session, principal=who, policy=policy, row=row)
+        return Response(status_code=200 if seen else 404)
+    options = await filters(request) if request.method == "POST" else url_params(request)[1]
+    deleted = options.get("deleted", False)
+    include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
+    event = service.view(
+        session, principal=who, policy=policy, row=row, include_deleted=include_deleted
+    )
+    if event is None:
+        return returned_error(request, NotFound("Invalid event"))
+    return StreamingResponse(shapes.stream_event(event, row), media_type="application/json")
+
+
+@router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
+async def preview_event(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
+    ``Location`` header of a repeated add."""
+    return await view_event(request, session, who, policy)
+
+
+# --- push (reference §2.3) -------------------------------------------------------------------
+
+
+async def _push(
+    request: Request,
+    session: SessionDep,
+    who: PartnerKey,
+    policy: PolicyDep,
+    settings: SettingsDep,
+    target: str | None,
+) -> Response:
+    _, named = url_params(request)
+    payload = await json_body(request)
+    source = submitting_partner(session, who)
+    try:
+        pushed = service.push(
+            session, principal=who, policy=policy, source=source, payload=payload, target=target
+        )
+    except service.ExistsElsewhere as exists:
+        raise NotFound(
+            "Event already exists, if you would like to edit it, use the url in the location "
+            "header.",
+            headers={"Location": f"{base_url(request, settings)}/events/{exists.row.id}"},
+        ) from None
+    outcome = pushed.outcome
+    if pushed.row is None:  # held in quarantine: accepted, so MISP does not push it again
+        return JSONResponse(
+            {
+                "saved": True,
+                "success": True,
+                "name": "Event held in quarantine",
+                "message": outcome.detail or "unreadable marking",
+                "url": misp_url(request),
+                "Event": {"id": "0", "uuid": outcome.uuid},
+            },
+            status_code=202,
+        )
+    row = pushed.row
+    if truthy(named.get("metadata", False)):
+        return JSONResponse(service.metadata(row))
+    event = service.view(session, principal=who, policy=policy, row=row, include_deleted=False)
+    body = shapes.full_event(event, row) if event is not None else service.metadata(row)
+    return JSONResponse(body)
+
+
+@misp_route(["POST"], "/events/add", tail=True)
+async def add_event(
+    request: Request,
+    session: SessionDep,
+    who: PartnerKey,
+    policy: PolicyDep,
+    settings: SettingsDep,
+) -> Response:
+    """A new event from the caller's organisation; an existing uuid answers MISP's 404 with
+    ``Location`` (EventsController.php:2222-2227) and the pusher retries as an edit."""
+    return await _push(request, session, who, policy, settings, None)
+
+
+@misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
+async def edit_event(
+    request: Request,
+    session: SessionDep,
+    who: PartnerKey,
+    policy: PolicyDep,
+    settings: SettingsDep,
+) -> Response:
+    """A newer version of the caller's own event; not newer is MISP's exact 403
+    (Event.php:946-954), which the pushing MISP treats as "nothing to do"."""
+    return await _push(request, session, who, policy, settings, ident_of(request))
+
+
+@misp_route(["POST"], "/events/filterEventIdsForPush")
+async def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+    """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
+    body = await json_body(request)
+    return JSONResponse(service.uuids_to_push(session, principal=who, body=body))
+
+
+# --- search (reference §7.3) -----------------------------------------------------------------
+
+
+@misp_route(["POST"], "/events/restSearch", tail=True)
+async def search_events(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    body = await filters(request)
+    found = service.search_events(session, principal=who, policy=policy, body=body)
+    return JSONResponse({"response": found}, headers={"X-Result-Count": str(len(found))})
+
+
+@misp_route(["POST"], "/attributes/restSearch", tail=True)
+async def search_attributes(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    body = await filters(request)
+    found = service.search_attributes(session, principal=who, policy=policy, body=body)
+    return JSONResponse(
+        {"response": {"Attribute": found}}, headers={"X-Result-Count": str(len(found))}
+    )
+
+
+# --- sightings (reference §2.4) --------------------------------------------------------------
+
+
+@misp_route(["POST"], "/sightings/add")
+@router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
+async def add_sighting(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """A sighting on an attribute the caller may see (by uuid or id), or on every such
+    attribute with the given value."""
+    body = await json_body(request)
+    target = ident_of(request) if "ident" in request.path_params else None
+    made = service.add_sighting(
+        session,
+        principal=who,
+        policy=policy,
+        body=body if isinstance(body, dict) else {},
+        target=target,
+    )
+    if not made:
+        return returned_error(request, NotFound("Invalid attribute or no attribute to sight"))
+    return JSONResponse({"Sighting": made[0]})
+
+
+@router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
+async def search_sightings(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """Sightings on events (the sync pull) or attributes, for attributes the caller may see."""
+    context = strip_json(str(request.path_params["context"]))
+    if context not in ("event", "attribute"):
+        raise NotFound(f"context {context!r} is not served; use event or attribute")
+    body = await json_body(request)
+    found = service.search_sightings(
+        session,
+        principal=who,
+        policy=policy,
+        body=body if isinstance(body, dict) else {},
+        context=context,
+    )
+    return JSONResponse({"response": found})
+
+
+@router.api_route(
+    "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
+)
+async def filter_sightings(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+    body = await json_body(request)
+    return JSONResponse(service.known_sightings(session, event_uuid=ident_of(request), body=body))
+
+
+@router.api_route(
+    "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
+)
+async def bulk_save_sightings(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+    body = await json_body(request)
+    count = service.save_sightings(session, principal=who, event_uuid=ident_of(request), body=body)
+    return JSONResponse({"saved": True, "success": f"{count} sightings added."})
+
+
+# --- what the hub does not take part in: answered so MISP skips it quietly (§2.5-2.7) --------
+
+
+@misp_route(["GET"], "/shadow_attributes/index", "/shadowAttributes/index", tail=True)
+async def proposals(who: PartnerKey) -> Response:
+    """Proposals are not shared through the hub: an empty list ends MISP's paging."""
+    return JSONResponse([])
+
+
+@router.api_route("/events/pushProposals/{ident}", methods=["POST"], name="push_proposals")
+async def push_proposals(who: PartnerKey) -> Response:
+    return JSONResponse({"success": True, "message": "Nothing to update.", "counter": 0})
+
+
+@misp_route(["POST"], "/galaxy_clusters/restSearch", "/galaxyClusters/restSearch", tail=True)
+async def galaxy_clusters(who: PartnerKey) -> Response:
+    """Custom galaxy clusters are not synced (galaxies travel as ``misp-galaxy:`` tags)."""
+    return JSONResponse({"response": []})
+
+
+@misp_route(
+    ["POST"],
+    "/analyst_data/indexMinimal",
+    "/analystData/indexMinimal",
+    "/analyst_data/filterAnalystDataForPush",
+    "/analystData/filterAnalystDataForPush",
+    tail=True,
+)
+async def analyst_data(who: PartnerKey) -> Response:
+    """Analyst data is off (``perm_analyst_data: false``); an empty answer if asked anyway."""
+    return JSONResponse([])
+
+
+@misp_route(["GET"], "/eventReports/add", "/event_reports/add")
+async def event_reports_probe(who: PartnerKey) -> Response:
+    """The push-time probe: a ``description`` tells the pushing MISP to include event
+    reports in the events it sends (Event.php:1240-1289)."""
+    return JSONResponse(
+        {
+            "name": "Add Event Report",
+            "description": "Event reports travel inside the events pushed to /events/add.",
+            "url": "/eventReports/add",
+        }
+    )
+
+
+async def not_served(request: Request, who: PartnerKey) -> Response:
+    """Any other MISP path: a key is still required, then MISP's 404."""
+    raise NotFound(f"{misp_url(request)} is not part of the hub's MISP API")
+
+
+for _method in _ALL_METHODS:  # last: only what no route above serves reaches it
+    router.api_route("/{anything:path}", methods=[_method], name="not_served")(not_served)
