@@ -7,8 +7,10 @@ from fastapi import APIRouter
 from hub.auth.endpoints import router as me_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
+from hub.misp_compat.endpoints import router as misp_router
 from hub.ops.endpoints import router as ops_router
 from hub.partners.endpoints import router as partners_router
+from hub.taxii.endpoints import router as taxii_router
 
 router = APIRouter()
 router.include_router(ops_router)
@@ -16,3 +18,5 @@ router.include_router(me_router)
 router.include_router(partners_router)
 router.include_router(intel_router)
 router.include_router(intel_admin_router)
+router.include_router(misp_router)
+router.include_router(taxii_router)

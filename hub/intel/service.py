@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import itertools
 import time
 import uuid as uuid_mod
 import zlib
@@ -275,6 +276,11 @@ def _apply(
             )
         ],
     )
+    # STIX is rendered once per version, here, after the audit entry (its date_added must
+    # follow commit order); a conversion failure is recorded there and never fails ingest.
+    from hub.taxii.rendering import render_event_version  # hub.taxii builds on hub.intel
+
+    render_event_version(session, event=event_row, state=merged, labels=labels)
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
 
 
@@ -305,35 +311,19 @@ def _write(
     labels: tlp.EventLabels,
     source: Partner,
 ) -> Event:
-    """Replace the event's rows with ``event`` (the whole, merged state)."""
+    """Replace the event's rows with ``event`` (the whole, merged state).
+
+    Rows are built and inserted a chunk at a time, so memory does not grow with a second
+    copy of every attribute.
+    """
     assert labels.event is not None
-    ranks: list[int] = []
-    attr_rows: list[dict[str, Any]] = []
-    object_rows: list[dict[str, Any]] = []
-    for attr in event["Attribute"]:
-        rank = _rank(labels.attributes[attr["uuid"]])
-        if not attr.get("deleted"):
-            ranks.append(rank)
-        attr_rows.append(_attr_row(attr, rank, None))
-    for obj in event["Object"]:
-        rank = _rank(labels.objects[obj["uuid"]])
-        if not obj.get("deleted"):
-            ranks.append(rank)
-        object_rows.append(
-            {
-                "uuid": obj["uuid"],
-                "name": obj["name"],
-                "distribution": int(obj["distribution"]),
-                "sg_members": _sg_members(obj),
-                "timestamp": int(obj["timestamp"]),
-                "deleted": bool(obj.get("deleted", False)),
-                "tlp_rank": rank,
-                "doc": dumps({k: v for k, v in obj.items() if k != "Attribute"}),
-            }
-        )
-        for attr in obj["Attribute"]:
-            attr_rows.append(_attr_row(attr, _rank(labels.attributes[attr["uuid"]]), obj["uuid"]))
-    ranks += [_rank(x) for uuid, x in labels.reports.items()]
+    live = [a for a in event["Attribute"] if not a.get("deleted")]
+    ranks = [_rank(labels.attributes[a["uuid"]]) for a in live]
+    ranks += [_rank(labels.objects[o["uuid"]]) for o in event["Object"] if not o.get("deleted")]
+    ranks += [_rank(x) for x in labels.reports.values()]
+    attribute_count = len(live) + sum(
+        1 for o in event["Object"] for a in o["Attribute"] if not a.get("deleted")
+    )
     doc = {k: v for k, v in event.items() if k not in _STRIP_FROM_DOC}
     values = {
         "info": event["info"],
@@ -350,7 +340,7 @@ def _write(
         "min_rank": min(ranks) if ranks else None,
         "chr": labels.chr,
         "tags": dumps(sorted({t["name"] for t in event.get("Tag", [])})).decode(),
-        "attribute_count": sum(1 for a in attr_rows if not a["deleted"]),
+        "attribute_count": attribute_count,
         "doc": dumps(doc),
         "content_hash": content_hash(event),
         "changed_at": utcnow(),
@@ -368,23 +358,50 @@ def _write(
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
     connection = session.connection()
-    for rows, table in ((object_rows, EventObject.__table__), (attr_rows, Attribute.__table__)):
-        for start in range(0, len(rows), CHUNK):
-            chunk = rows[start : start + CHUNK]
-            for r in chunk:
-                r["event_id"] = row.id
-            try:
-                bulk_insert(connection, table, chunk)
-            except (IntegrityError, psycopg.IntegrityError) as err:
-                # The event's own rows were just removed, so a clash on a unique uuid means
-                # the uuid belongs to another event (MISP refuses this too: "duplicate UUID").
-                raise InvalidField(
-                    f"an element uuid of this event already belongs to another event "
-                    f"({_clash_detail(err)})",
-                    field="Event.Attribute" if table is Attribute.__table__ else "Event.Object",
-                ) from None
+    objects = (_object_row(o, _rank(labels.objects[o["uuid"]]), row.id) for o in event["Object"])
+    _insert_chunked(connection, EventObject.__table__, objects)
+    attributes = itertools.chain(
+        (
+            _attr_row(a, _rank(labels.attributes[a["uuid"]]), None, row.id)
+            for a in event["Attribute"]
+        ),
+        (
+            _attr_row(a, _rank(labels.attributes[a["uuid"]]), o["uuid"], row.id)
+            for o in event["Object"]
+            for a in o["Attribute"]
+        ),
+    )
+    _insert_chunked(connection, Attribute.__table__, attributes)
     _write_sightings(session, event, row.id)
     return row
+
+
+def _insert_chunked(connection: Connection, table: Table, rows: Iterator[dict[str, Any]]) -> None:
+    while chunk := list(itertools.islice(rows, CHUNK)):
+        try:
+            bulk_insert(connection, table, chunk)
+        except (IntegrityError, psycopg.IntegrityError) as err:
+            # The event's own rows were just removed, so a clash on a unique uuid means the
+            # uuid belongs to another event (MISP refuses this too: "duplicate UUID").
+            raise InvalidField(
+                f"an element uuid of this event already belongs to another event "
+                f"({_clash_detail(err)})",
+                field="Event.Attribute" if table is Attribute.__table__ else "Event.Object",
+            ) from None
+
+
+def _object_row(obj: dict[str, Any], rank: int, event_id: int) -> dict[str, Any]:
+    return {
+        "event_id": event_id,
+        "uuid": obj["uuid"],
+        "name": obj["name"],
+        "distribution": int(obj["distribution"]),
+        "sg_members": _sg_members(obj),
+        "timestamp": int(obj["timestamp"]),
+        "deleted": bool(obj.get("deleted", False)),
+        "tlp_rank": rank,
+        "doc": dumps({k: v for k, v in obj.items() if k != "Attribute"}),
+    }
 
 
 def _clash_detail(err: Exception) -> str:
@@ -414,8 +431,11 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
     )
 
 
-def _attr_row(attr: dict[str, Any], rank: int, object_uuid: str | None) -> dict[str, Any]:
+def _attr_row(
+    attr: dict[str, Any], rank: int, object_uuid: str | None, event_id: int
+) -> dict[str, Any]:
     return {
+        "event_id": event_id,
         "uuid": attr["uuid"],
         "object_uuid": object_uuid,
         "type": attr["type"],

@@ -135,7 +135,6 @@ def _common(element: dict[str, Any], path: str, *, now: int, default_distributio
 def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, Any]:
     if not isinstance(attr, dict):
         raise _fail(path, "an attribute must be an object")
-    attr = dict(attr)
     types = describe_types()
     kind = attr.get("type")
     if not isinstance(kind, str) or kind not in types["sane_defaults"]:
@@ -167,13 +166,17 @@ def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, 
 
 
 def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
-    """A validated, normalised bare event; InvalidField naming the first wrong field."""
+    """A validated, normalised bare event; InvalidField naming the first wrong field.
+
+    The payload is normalised in place (no copy of 10^5 attribute dicts): pass a freshly
+    parsed one.
+    """
     now = now or int(time.time())
     if isinstance(payload, dict) and isinstance(payload.get("Event"), dict):
         payload = payload["Event"]
     if not isinstance(payload, dict):
         raise _fail("Event", "an event must be a JSON object")
-    event = dict(payload)
+    event = payload  # normalised in place: the caller hands over a freshly parsed payload
     path = "Event"
     info = event.get("info")
     if not isinstance(info, str) or not info.strip():
@@ -207,7 +210,7 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
         where = f"{path}.Object.{i}"
         if not isinstance(obj, dict):
             raise _fail(where, "an object must be a JSON object")
-        obj = dict(obj)
+
         if not isinstance(obj.get("name"), str) or not obj["name"]:
             raise _fail(f"{where}.name", "an object needs a name")
         _common(obj, where, now=now, default_distribution=5)
@@ -220,7 +223,7 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
             rwhere = f"{where}.ObjectReference.{j}"
             if not isinstance(ref, dict) or not ref.get("referenced_uuid"):
                 raise _fail(rwhere, "a reference needs referenced_uuid")
-            ref = dict(ref)
+
             for key in ("id", "object_id", "event_id", "referenced_id"):
                 ref.pop(key, None)
             ref["uuid"] = _uuid(ref.get("uuid"), f"{rwhere}.uuid")

@@ -20,6 +20,7 @@ from hub.models.partner import (
     PartnerFunction,
     PartnerSector,
 )
+from hub.models.taxii import StixObject, StixRendering, TaxiiStatus
 
 __all__ = [
     "Attribute",
@@ -39,4 +40,7 @@ __all__ = [
     "PartnerContact",
     "PartnerFunction",
     "PartnerSector",
+    "StixObject",
+    "StixRendering",
+    "TaxiiStatus",
 ]

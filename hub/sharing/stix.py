@@ -1,0 +1,148 @@
+"""``release_stix_objects``: a page of stored STIX objects, decided per object and per reference.
+
+The rows come from a SQL pre-filter (``tlp.audience_for``); here every object is decided again
+with its own label and addressing, and so is every class of objects it references: a reference
+to what the recipient may not see is removed (STIX object ids can be brute-forced back to
+values, reference: tlp-stix-taxii §2.5), and an object that cannot stand without it (a
+relationship without an endpoint, an observation without its observable, a container left
+empty) is withheld. The page gets one audit entry; the ``releases`` index gets a row per event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.auth.principal import Principal
+from hub.sharing.service import _obligation, _record, addressing_of, label_of, recipient_of
+
+CONTAINERS = frozenset({"report", "grouping", "note", "opinion"})
+PRUNABLE = frozenset(
+    {"created_by_ref", "object_marking_refs", "where_sighted_refs", "observed_data_refs"}
+)
+REFERENCE_WITHHELD = "reference-withheld"
+_MAX_LISTED = 1000
+
+
+@dataclass(slots=True)
+class StixPage:
+    """What goes out: (row, object bytes) in page order; the labels used; what was withheld."""
+
+    objects: list[tuple[Any, bytes]]
+    labels: set[tlp.Tlp]
+    obligation: tlp.Obligation
+    audit_seq: int | None
+    withheld: list[tuple[str, str]] = field(default_factory=list)
+
+
+def release_stix_objects(
+    session: Session,
+    *,
+    principal: Principal,
+    rows: Sequence[Any],
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    what: str,
+) -> StixPage:
+    """Release a page of ``stix_objects`` rows (``tlp_rank``, ``distribution``, ``sg_members``,
+    ``orgc_uuid``, ``refs``, ``doc``, ``stix_id``, ``type``, ``event_uuid``, ``event_version``)
+    to the caller; ``what`` names the page in the audit entry (e.g. ``taxii:all/objects``)."""
+    recipient = recipient_of(principal)
+    channel = tlp.Channel(channel)
+    decisions: dict[tuple[int, int, str | None, str], tlp.Decision] = {}
+
+    def decide(rank: int, distribution: int, sg_members: str | None, orgc: str) -> tlp.Decision:
+        key = (rank, distribution, sg_members, orgc)
+        found = decisions.get(key)
+        if found is None:
+            found = decisions[key] = tlp.decide(
+                label=label_of(rank),
+                recipient=recipient,
+                channel=channel,
+                addressing=addressing_of(distribution, sg_members),
+                source_org_uuid=orgc,
+                policy=policy,
+            )
+        return found
+
+    delivered: list[tuple[Any, bytes]] = []
+    labels: set[tlp.Tlp] = set()
+    withheld: list[tuple[str, str]] = []
+    per_event: dict[str, list[Any]] = {}  # uuid → [version, delivered, withheld, top, reason]
+    for row in rows:
+        entry = per_event.setdefault(row.event_uuid, [row.event_version, 0, 0, None, None])
+        entry[0] = max(entry[0], row.event_version)
+        decision = decide(row.tlp_rank, row.distribution, row.sg_members, row.orgc_uuid)
+        doc: bytes | None = row.doc
+        reason = decision.reason.value
+        if decision.allowed and row.refs:
+            gone: set[str] = set()
+            for rank, distribution, sg_members, ids in orjson.loads(row.refs):
+                if not decide(rank, distribution, sg_members, row.orgc_uuid).allowed:
+                    gone.update(ids)
+            if gone:
+                doc, reason = prune_references(row.doc, gone)
+        if not decision.allowed or doc is None:
+            withheld.append((row.stix_id, reason))
+            entry[2] += 1
+            entry[4] = entry[4] or reason
+            continue
+        label = label_of(row.tlp_rank)
+        delivered.append((row, doc))
+        labels.add(label)
+        entry[1] += 1
+        entry[3] = label if entry[3] is None else max(entry[3], label)
+    obligation = _obligation(sorted(labels))
+    if not delivered and not withheld:
+        return StixPage([], labels, obligation, None)
+    releases = [
+        [uuid, version, n > 0, "stix-objects" if n else reason, top.value if top else None, w]
+        for uuid, (version, n, w, top, reason) in per_event.items()
+    ]
+    seq = _record(
+        session,
+        principal,
+        action="release.page",
+        channel=channel,
+        object_ref=what,
+        decision="allow" if delivered else "deny",
+        details={
+            "policy_version": policy.version,
+            "objects": [row.stix_id for row, _ in delivered[:_MAX_LISTED]],
+            "object_count": len(delivered),
+            "withheld": [list(w) for w in withheld[:_MAX_LISTED]],
+            "withheld_count": len(withheld),
+            "releases": releases,
+        },
+    )
+    return StixPage(delivered, labels, obligation, seq, withheld)
+
+
+def prune_references(doc: bytes, gone: set[str]) -> tuple[bytes | None, str]:
+    """The object without its references to ``gone``; None when it cannot stand without them."""
+    obj = orjson.loads(doc)
+    container = obj.get("type") in CONTAINERS
+    for key in list(obj):
+        value = obj[key]
+        if key.endswith("_ref") and isinstance(value, str) and value in gone:
+            if key not in PRUNABLE:
+                return None, REFERENCE_WITHHELD
+            del obj[key]
+        elif key.endswith("_refs") and isinstance(value, list):
+            kept = [v for v in value if v not in gone]
+            if len(kept) == len(value):
+                continue
+            if key not in PRUNABLE and not (container and key == "object_refs"):
+                return None, REFERENCE_WITHHELD
+            if kept:
+                obj[key] = kept
+            elif key == "object_refs":
+                return None, tlp.Reason.NOTHING_LEFT.value  # a container left empty
+            else:
+                del obj[key]
+    return orjson.dumps(obj), ""

@@ -1,0 +1,432 @@
+"""Every stored event version, rendered to STIX 2.1 once: one row per object, labelled per element.
+
+misp-stix costs about 1 ms per attribute (reference: tlp-stix-taxii §4.5), far too slow to run
+per request, so ingest calls ``render_event_version`` and TAXII serves the stored bytes.
+
+Labels come from the store, not from misp-stix (which drops or misplaces markings, §4.3): each
+object gets the effective label and addressing of the MISP element it came from, matched by
+uuid (misp-stix names indicators, observed-data and their observables after the attribute or
+object). Objects that match no element inherit from what they connect (a relationship from its
+endpoints, an observable from the objects that reference it: the most restrictive of them);
+anything else gets the event's highest label and narrowest addressing: fail closed. Each
+object also stores its references grouped by the label and addressing of their targets, so the
+release path can prune references to what a recipient may not see without another query.
+
+``date_added`` is taken after ingest's audit entry, that is under the audit head lock (the
+write lock on SQLite), so it grows in commit order and ``added_after`` pollers miss nothing.
+An object whose label, addressing or content changes gets a new ``date_added``: a downgrade
+then reaches pollers that already went past the object's first appearance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.errors import BadRequest
+from hub.intel import service as intel
+from hub.intel import stix as intel_stix
+from hub.models import Event, Partner, StixObject, StixRendering
+from hub.models.base import utcnow
+from hub.sharing.stix import CONTAINERS, PRUNABLE
+from hub.taxii.query import normalise_version, timestamp
+
+log = logging.getLogger("hub.taxii")
+
+# misp-stix takes about 1 ms per attribute: ingest renders small events itself and leaves
+# larger ones to ``render_pending`` (a job); the largest are not rendered at all.
+MAX_RENDER_AT_INGEST = 500
+MAX_RENDER_ATTRIBUTES = 20_000
+_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """Effective label and addressing of one object (its element's, or inherited)."""
+
+    label: tlp.Tlp
+    addressing: tlp.Addressing
+
+    def join(self, other: Placement) -> Placement:
+        """The more restrictive of both: the higher label, the narrower addressing."""
+        return Placement(max(self.label, other.label), self.addressing.narrow(other.addressing))
+
+    def columns(self) -> tuple[int, int, str | None]:
+        """(tlp_rank, distribution, sg_members) as stored and as ``addressing_of`` reads them."""
+        members = self.addressing.members
+        if members is not None:
+            return self.label.rank, 4, orjson.dumps(sorted(members)).decode()
+        return self.label.rank, self.addressing.distribution, None
+
+
+def render_event_version(
+    session: Session,
+    *,
+    event: Event,
+    state: dict[str, Any],
+    labels: tlp.EventLabels,
+    defer_above: int | None = MAX_RENDER_AT_INGEST,
+) -> None:
+    """Render the event's current version (``state``) and reconcile its ``stix_objects`` rows.
+
+    Called by ingest for every stored version. An event with more than ``defer_above``
+    attributes is only marked pending (its older rendering stops being served at once) and
+    left to ``render_pending``, so that ingest keeps its speed (DESIGN.md §5, I1). A
+    conversion failure never breaks ingest: it is logged, the event's objects are withdrawn
+    and the reason is recorded in ``stix_renderings``.
+    """
+    live = _without_deleted(state)
+    count = len(live["Attribute"]) + sum(len(o["Attribute"]) for o in live["Object"])
+    if defer_above is not None and count > defer_above:
+        reason = f"{count} attributes: rendered in the background, not at ingest"
+        _record(session, event, status="pending", reason=reason, count=0)
+        return
+    if count > MAX_RENDER_ATTRIBUTES:
+        _withdraw(
+            session,
+            event,
+            f"{count} attributes: too large to render (limit {MAX_RENDER_ATTRIBUTES}); "
+            "not served over TAXII",
+            status="skipped",
+        )
+        return
+    try:
+        bundle = intel_stix.event_to_bundle({"Event": live})
+    except Exception as err:  # noqa: BLE001 - misp-stix failing must not break ingest
+        log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
+        _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
+        return
+    objects = label_objects(live, labels, bundle["objects"], chr=event.chr)
+    _reconcile(session, event, objects)
+
+
+@dataclass(slots=True)
+class Rendered:
+    stix_id: str
+    type: str
+    version: str | None
+    placement: Placement
+    refs: list[list[Any]]
+    doc: bytes
+
+
+def label_objects(
+    state: dict[str, Any],
+    labels: tlp.EventLabels,
+    objects: list[dict[str, Any]],
+    *,
+    chr: bool = False,
+) -> list[Rendered]:
+    """Each STIX object of the event's rendering, marked with its placement (module doc)."""
+    elements = _element_placements(state, labels)
+    fallback = _fold(elements.values())
+    orgc = str((state.get("Orgc") or {}).get("uuid") or "")
+    content = []
+    for obj in objects:
+        if obj["type"] == "marking-definition" and obj["id"] in tlp.KNOWN_MARKING_IDS:
+            continue  # the TLP 2.0 definitions travel with every page instead
+        if obj["type"] == "extension-definition":
+            continue
+        if chr and obj["type"] == "identity" and _uuid_of(obj["id"]) == orgc:
+            continue  # TLP:EX:CHR: no attribution
+        if chr:
+            obj.pop("created_by_ref", None)
+        content.append(obj)
+    direct: dict[str, Placement] = {}
+    for obj in content:
+        found = elements.get(_uuid_of(obj["id"]))
+        if found is not None:
+            direct[obj["id"]] = found
+    referrers: dict[str, list[Placement]] = {}
+    for obj in content:
+        if obj["id"] in direct and obj["type"] not in CONTAINERS:
+            for _prop, target in _refs(obj):
+                referrers.setdefault(target, []).append(direct[obj["id"]])
+    placed: dict[str, Placement] = dict(direct)
+    for obj in content:
+        if obj["id"] in placed:
+            continue
+        inherited = [direct[t] for prop, t in _refs(obj) if prop not in PRUNABLE and t in direct]
+        inherited += referrers.get(obj["id"], [])
+        placed[obj["id"]] = _fold(inherited) if inherited else fallback
+    never = Placement(tlp.Tlp.RED, tlp.Addressing.hub_only())  # a target not in the rendering
+    out = []
+    for obj in content:
+        place = placed[obj["id"]]
+        others = [r for r in obj.get("object_marking_refs", []) if r not in tlp.KNOWN_MARKING_IDS]
+        obj["object_marking_refs"] = [place.label.stix_id, *others]
+        obj.pop("granular_markings", None)
+        classes: dict[tuple[int, int, str | None], list[str]] = {}
+        for _prop, target in _refs(obj):
+            if target in tlp.KNOWN_MARKING_IDS:
+                continue
+            key = placed.get(target, never).columns()
+            ids = classes.setdefault(key, [])
+            if target not in ids:
+                ids.append(target)
+        out.append(
+            Rendered(
+                stix_id=obj["id"],
+                type=obj["type"],
+                version=_version(obj),
+                placement=place,
+                refs=[[rank, dist, sg, ids] for (rank, dist, sg), ids in classes.items()],
+                doc=orjson.dumps(obj),
+            )
+        )
+    return out
+
+
+def _version(obj: dict[str, Any]) -> str | None:
+    """``modified``, else ``created``, as the server writes timestamps; None for neither."""
+    stamp = obj.get("modified") or obj.get("created")
+    if not isinstance(stamp, str):
+        return None
+    try:
+        return normalise_version(stamp)
+    except BadRequest:
+        return None
+
+
+def _refs(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(property, target id) for every top-level ``*_ref``/``*_refs`` property of an object."""
+    for key, value in obj.items():
+        if key.endswith("_ref") and isinstance(value, str):
+            yield key, value
+        elif key.endswith("_refs") and isinstance(value, list):
+            for item in value:
+                if isinstance(item, str):
+                    yield key, item
+
+
+def _element_placements(state: dict[str, Any], labels: tlp.EventLabels) -> dict[str, Placement]:
+    """Element uuid → placement: the event (and its creator's identity), attributes, objects
+    (whole: the highest label, the narrowest addressing of the object and its attributes),
+    reports, and the galaxy clusters attached to each."""
+    highest = max(
+        [
+            x
+            for x in (
+                labels.event,
+                *labels.attributes.values(),
+                *labels.objects.values(),
+                *labels.reports.values(),
+            )
+            if x is not None
+        ],
+        default=tlp.Tlp.AMBER_STRICT,
+    )
+
+    def label(found: tlp.Tlp | None) -> tlp.Tlp:
+        return found if found is not None else highest  # not labelled: fail closed
+
+    def addressing(element: dict[str, Any], parent: tlp.Addressing | None) -> tlp.Addressing:
+        dist = int(element.get("distribution", 5))
+        if parent is not None and dist == 5:
+            return parent
+        own = _addressing(dist, intel._sg_members(element))  # noqa: SLF001 - the store's rule
+        return own if parent is None else parent.narrow(own)
+
+    out: dict[str, Placement] = {}
+
+    def put(uuid: object, place: Placement) -> None:
+        key = str(uuid or "").lower()
+        if key:
+            out[key] = out[key].join(place) if key in out else place
+
+    def galaxies(element: dict[str, Any], place: Placement) -> None:
+        for galaxy in element.get("Galaxy") or []:
+            for cluster in (galaxy or {}).get("GalaxyCluster") or []:
+                put((cluster or {}).get("uuid"), place)
+
+    ev_addr = addressing(state, None)
+    ev_place = Placement(label(labels.event), ev_addr)
+    put(state["uuid"], ev_place)
+    galaxies(state, ev_place)
+    # The creator's identity says who shared: it goes where the least restricted element
+    # goes, so an event with nothing a recipient may see does not reveal its source.
+    elements = [
+        *(labels.attributes.get(a["uuid"]) for a in state["Attribute"]),
+        *(labels.objects.get(o["uuid"]) for o in state["Object"]),
+        *(labels.reports.get(r.get("uuid")) for r in state.get("EventReport") or []),
+    ]
+    lowest = min((label(x) for x in elements), default=ev_place.label)
+    put((state.get("Orgc") or {}).get("uuid"), Placement(max(ev_place.label, lowest), ev_addr))
+    for attr in state["Attribute"]:
+        place = Placement(label(labels.attributes.get(attr["uuid"])), addressing(attr, ev_addr))
+        put(attr["uuid"], place)
+        galaxies(attr, place)
+    for obj in state["Object"]:
+        obj_addr = addressing(obj, ev_addr)
+        whole = obj_addr
+        for attr in obj["Attribute"]:
+            whole = whole.narrow(addressing(attr, obj_addr))
+        place = Placement(label(labels.objects.get(obj["uuid"])), whole)
+        put(obj["uuid"], place)
+        for attr in obj["Attribute"]:
+            put(attr["uuid"], place)
+            galaxies(attr, place)
+    for report in state.get("EventReport") or []:
+        place = Placement(
+            label(labels.reports.get(report.get("uuid"))), addressing(report, ev_addr)
+        )
+        put(report.get("uuid"), place)
+    return out
+
+
+def _addressing(distribution: int, sg_members: str | None) -> tlp.Addressing:
+    if distribution == 4:
+        return tlp.Addressing.sharing_group(orjson.loads(sg_members) if sg_members else ())
+    if distribution in (1, 2, 3):
+        return tlp.Addressing(distribution)
+    return tlp.Addressing.hub_only()
+
+
+def _fold(places: Iterable[Placement]) -> Placement:
+    result: Placement | None = None
+    for place in places:
+        result = place if result is None else result.join(place)
+    return result or Placement(tlp.Tlp.AMBER_STRICT, tlp.Addressing.hub_only())
+
+
+def _uuid_of(stix_id: str) -> str:
+    return stix_id.split("--", 1)[-1].lower()
+
+
+def _without_deleted(event: dict[str, Any]) -> dict[str, Any]:
+    out = dict(event)
+    out["Attribute"] = [a for a in event.get("Attribute") or [] if not a.get("deleted")]
+    out["Object"] = [
+        {**o, "Attribute": [a for a in o.get("Attribute") or [] if not a.get("deleted")]}
+        for o in event.get("Object") or []
+        if not o.get("deleted")
+    ]
+    return out
+
+
+def _digest(item: Rendered) -> str:
+    h = hashlib.sha256(item.doc)
+    h.update(orjson.dumps([item.placement.columns(), item.refs]))
+    return h.hexdigest()
+
+
+def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
+    """Insert new object versions, refresh changed ones (new ``date_added``), drop the gone."""
+    now = utcnow()
+    stamp = timestamp(now)
+    existing = session.execute(
+        select(
+            StixObject.id,
+            StixObject.stix_id,
+            StixObject.version,
+            StixObject.digest,
+            StixObject.latest,
+        ).where(StixObject.event_id == event.id)
+    ).all()
+    by_key = {(r.stix_id, r.version): r for r in existing}
+    latest = {r.stix_id: r for r in existing if r.latest}
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    current: dict[str, str] = {}
+    for item in objects:
+        if item.stix_id in current:
+            continue  # misp-stix emits an object once; keep the first if it does not
+        digest = _digest(item)
+        version = item.version
+        if version is None:  # no modified/created (observables): a new version on change
+            previous = latest.get(item.stix_id)
+            version = previous.version if previous and previous.digest == digest else stamp
+        current[item.stix_id] = version
+        rank, dist, sg = item.placement.columns()
+        values = {
+            "event_version": event.version,
+            "tlp_rank": rank,
+            "distribution": dist,
+            "sg_members": sg,
+            "refs": orjson.dumps(item.refs) if item.refs else None,
+            "digest": digest,
+            "doc": item.doc,
+            "date_added": now,
+            "latest": True,
+        }
+        old = by_key.get((item.stix_id, version))
+        if old is None:
+            inserts.append(
+                {
+                    "event_id": event.id,
+                    "event_uuid": event.uuid,
+                    "source_partner_id": event.source_partner_id,
+                    "orgc_uuid": event.orgc_uuid,
+                    "stix_id": item.stix_id,
+                    "type": item.type,
+                    "version": version,
+                    **values,
+                }
+            )
+        elif old.digest != values["digest"] or not old.latest:
+            updates.append({"id": old.id, **values})
+    superseded = [
+        {"id": r.id, "latest": False}
+        for r in existing
+        if r.latest and r.stix_id in current and current[r.stix_id] != r.version
+    ]
+    gone = sorted({r.stix_id for r in existing} - set(current))
+    for start in range(0, len(gone), _CHUNK):
+        session.execute(
+            delete(StixObject).where(
+                StixObject.event_id == event.id,
+                StixObject.stix_id.in_(gone[start : start + _CHUNK]),
+            )
+        )
+    for rows in (superseded, updates):
+        for start in range(0, len(rows), _CHUNK):
+            session.execute(update(StixObject), rows[start : start + _CHUNK])
+    for start in range(0, len(inserts), _CHUNK):
+        session.execute(insert(StixObject), inserts[start : start + _CHUNK])
+    _record(session, event, status="rendered", reason=None, count=len(current))
+
+
+def render_pending(session: Session, *, policy: tlp.Policy, limit: int = 10) -> int:
+    """Render up to ``limit`` events marked pending at ingest (for a worker job; each call
+    is one unit of work). Returns how many were rendered (or recorded as failed)."""
+    pending = session.scalars(
+        select(StixRendering)
+        .where(StixRendering.status == "pending")
+        .order_by(StixRendering.rendered_at)
+        .limit(limit)
+    ).all()
+    for rendering in pending:
+        event = session.get(Event, rendering.event_id)
+        assert event is not None
+        source = session.get(Partner, event.source_partner_id)
+        assert source is not None
+        state = intel.current_state(session, event)
+        labels = tlp.label_misp_event(state, policy=policy, source_org_uuid=source.uuid)
+        render_event_version(session, event=event, state=state, labels=labels, defer_above=None)
+    return len(pending)
+
+
+def _withdraw(session: Session, event: Event, reason: str, *, status: str = "failed") -> None:
+    session.execute(delete(StixObject).where(StixObject.event_id == event.id))
+    _record(session, event, status=status, reason=reason, count=0)
+
+
+def _record(session: Session, event: Event, *, status: str, reason: str | None, count: int) -> None:
+    row = session.get(StixRendering, event.id)
+    if row is None:
+        row = StixRendering(event_id=event.id)
+        session.add(row)
+    row.event_version = event.version
+    row.status = status
+    row.reason = reason
+    row.object_count = count
+    row.rendered_at = utcnow()
+    session.flush()

@@ -1,0 +1,441 @@
+"""TAXII 2.1 resources for one caller: discovery, the API root, audience-scoped collections,
+pages of objects (each page a release through ``hub.sharing``), and Add Objects.
+
+Collections are views, not stores (reference: tlp-stix-taxii §5.3): ``all`` (everything the
+caller may see), one per TLP label up to the caller's TAXII limit (``tlp-green`` …; RED never
+goes over TAXII), and ``sector-<sector>`` for each sector the caller belongs to (what sources
+in that sector shared). Each is filtered at query time by the caller's clearance.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid as uuid_mod
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.auth.principal import Principal
+from hub.errors import BadRequest, Forbidden, HubError, InvalidField, NotFound
+from hub.intel import stix as intel_stix
+from hub.models import Partner, StixObject, TaxiiStatus
+from hub.partners import repository as partners
+from hub.sharing import service as sharing
+from hub.sharing.stix import StixPage, release_stix_objects
+from hub.taxii import repository
+from hub.taxii.protocol import STIX_MEDIA, TAXII_MEDIA
+from hub.taxii.query import Filters, open_cursor, sign_cursor, timestamp
+from hub.vocabulary import PartnerStatus, Sector
+
+API_ROOT = "cwn"
+_NAMESPACE = uuid_mod.UUID("5b0f3a4e-51f4-4c2e-9a57-7c2b1f0e4a21")
+_LABELS = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT)
+_SECTORS = frozenset(s.value for s in Sector)
+log = logging.getLogger("hub.taxii")
+
+
+# --- discovery and API root (TAXII 2.1 §4.1, §4.2) ---------------------------------------------
+
+
+def discovery(*, base_url: str, org_name: str) -> dict[str, Any]:
+    root = f"{base_url}/taxii2/{API_ROOT}/"
+    return {
+        "title": f"CWN hub ({org_name})",
+        "description": (
+            "Threat information of the Dutch cyber-resilience network, filtered for the caller "
+            "under TLP 2.0; every object carries its TLP marking."
+        ),
+        "contact": org_name,
+        "default": root,
+        "api_roots": [root],
+    }
+
+
+def api_root(*, max_content_length: int) -> dict[str, Any]:
+    return {
+        "title": "CWN shared information",
+        "description": "Audience-scoped collections of STIX 2.1 objects.",
+        "versions": [TAXII_MEDIA],
+        "max_content_length": max_content_length,
+    }
+
+
+# --- collections (TAXII 2.1 §5.1, §5.2) ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Collection:
+    alias: str
+    title: str
+    description: str
+    label: tlp.Tlp | None = None
+    sector: str | None = None
+
+    @property
+    def id(self) -> str:
+        return str(uuid_mod.uuid5(_NAMESPACE, self.alias))
+
+
+ALL = Collection(
+    "all", "Everything you may see", "Every object shared with your organisation over TAXII."
+)
+
+
+def _label_collection(label: tlp.Tlp) -> Collection:
+    return Collection(
+        "tlp-" + label.value.replace("+", "-"),
+        f"{label.display} objects",
+        f"Objects marked {label.display} that your organisation may see.",
+        label=label,
+    )
+
+
+def _sector_collection(sector: str) -> Collection:
+    return Collection(
+        f"sector-{sector}",
+        f"Sector {sector}",
+        f"Objects from sources in the {sector} sector that your organisation may see.",
+        sector=sector,
+    )
+
+
+def audience(principal: Principal, policy: tlp.Policy) -> tlp.Audience:
+    return tlp.audience_for(sharing.recipient_of(principal), tlp.Channel.TAXII, policy)
+
+
+def _label_collections(principal: Principal, policy: tlp.Policy) -> list[Collection]:
+    """A collection per label the caller may receive from others (its own items of any
+    label are in ``all``)."""
+    top = audience(principal, policy).max_label
+    return [_label_collection(x) for x in _LABELS if top is not None and x <= top]
+
+
+def collections_for(
+    session: Session, *, principal: Principal, policy: tlp.Policy
+) -> list[Collection]:
+    sectors = repository.sectors_of(session, principal.partner_id)
+    return [
+        ALL,
+        *_label_collections(principal, policy),
+        *(_sector_collection(s) for s in sectors),
+    ]
+
+
+def find_collection(
+    session: Session,
+    *,
+    principal: Principal,
+    policy: tlp.Policy,
+    ident: str,
+    check_sector: bool = True,
+) -> Collection:
+    """The collection by id or alias; a sector collection only for the sector's members.
+
+    With ``check_sector=False`` membership is left to the page query (one statement fewer).
+    """
+    key = ident.lower()
+    for candidate in [ALL, *_label_collections(principal, policy)]:
+        if key in (candidate.id, candidate.alias):
+            return candidate
+    sector = key.removeprefix("sector-") if key.startswith("sector-") else None
+    if sector is None:
+        sector = next((s for s in _SECTORS if _sector_collection(s).id == key), None)
+    if sector in _SECTORS:
+        if not check_sector or repository.is_in_sector(session, principal.partner_id, sector):
+            return _sector_collection(sector)
+    raise NotFound(f"no collection {ident}")
+
+
+def can_write(principal: Principal, collection: Collection) -> bool:
+    return (
+        collection is ALL
+        and principal.partner_status == PartnerStatus.ACTIVE.value
+        and principal.tlp_accepted
+    )
+
+
+def collection_resource(principal: Principal, collection: Collection) -> dict[str, Any]:
+    return {
+        "id": collection.id,
+        "title": collection.title,
+        "description": collection.description,
+        "alias": collection.alias,
+        "can_read": True,
+        "can_write": can_write(principal, collection),
+        "media_types": [STIX_MEDIA],
+    }
+
+
+# --- pages: objects, manifest, one object, versions (TAXII 2.1 §5.3-5.8) ------------------------
+
+
+@dataclass(slots=True)
+class Page:
+    release: StixPage
+    more: bool
+    next: str | None
+
+    @property
+    def headers(self) -> dict[str, str]:
+        out = {"X-Hub-TLP": self.release.obligation.label.display}
+        if self.release.objects:
+            out["X-TAXII-Date-Added-First"] = timestamp(self.release.objects[0][0].date_added)
+            out["X-TAXII-Date-Added-Last"] = timestamp(self.release.objects[-1][0].date_added)
+        return out
+
+    @property
+    def empty(self) -> bool:
+        return not self.release.objects
+
+
+def page(
+    session: Session,
+    *,
+    principal: Principal,
+    policy: tlp.Policy,
+    secret: str,
+    collection: Collection,
+    endpoint: str,
+    filters: Filters,
+    limit: int,
+    next_token: str | None,
+    stix_id: str | None = None,
+    with_definitions: bool = False,
+) -> Page:
+    """One page: one query, then the release (one audit entry). A sector collection whose page
+    comes back empty checks membership then, so that a non-member gets 404, not nothing."""
+    scope_name = f"{collection.id}/{endpoint}/{stix_id or ''}"
+    fingerprint = filters.fingerprint(scope_name)
+    after = None
+    if next_token:
+        after = open_cursor(
+            secret, next_token, fingerprint=fingerprint, caller=principal.partner_uuid
+        )
+    scope = None
+    if collection.label is not None:
+        scope = StixObject.tlp_rank == collection.label.rank
+    elif collection.sector is not None:
+        scope = repository.in_sector(collection.sector, principal.partner_id)
+    rows = session.execute(
+        repository.page(
+            audience=audience(principal, policy),
+            scope=scope,
+            filters=filters,
+            stix_id=stix_id,
+            after=after,
+            limit=limit + 1,
+        )
+    ).all()
+    if not rows and collection.sector is not None:
+        if not repository.is_in_sector(session, principal.partner_id, collection.sector):
+            raise NotFound(f"no collection {collection.alias}")
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if with_definitions:
+        # The TLP 2.0 marking definitions travel in the envelope and count towards `limit`
+        # (taxii2-client adopts the size of the first page as its page size).
+        keep = max(1, limit - len({row.tlp_rank for row in rows}))
+        more, rows = more or len(rows) > keep, rows[:keep]
+    release = release_stix_objects(
+        session,
+        principal=principal,
+        rows=rows,
+        channel=tlp.Channel.TAXII,
+        policy=policy,
+        what=f"taxii:{collection.alias}/{endpoint}" + (f"/{stix_id}" if stix_id else ""),
+    )
+    token = None
+    if more:
+        last = rows[-1]
+        token = sign_cursor(
+            secret,
+            fingerprint=fingerprint,
+            caller=principal.partner_uuid,
+            after=(last.date_added, last.id),
+        )
+    return Page(release, more, token)
+
+
+def envelope(result: Page) -> bytes:
+    """The envelope (§3.7) as bytes: stored objects are sent as stored, after the TLP 2.0
+    marking definitions they reference (STIX 2.1 does not predefine those)."""
+    parts = [b'{"more":', b"true" if result.more else b"false"]
+    if result.next:
+        parts += [b',"next":', orjson.dumps(result.next)]
+    if result.release.objects:
+        definitions = [
+            orjson.dumps(tlp.tlp2_marking_definition(x)) for x in sorted(result.release.labels)
+        ]
+        parts += [
+            b',"objects":[',
+            b",".join(definitions + [doc for _, doc in result.release.objects]),
+            b"]",
+        ]
+    parts.append(b"}")
+    return b"".join(parts)
+
+
+def manifest(result: Page) -> dict[str, Any]:
+    out: dict[str, Any] = {"more": result.more}
+    if result.next:
+        out["next"] = result.next
+    if result.release.objects:
+        out["objects"] = [
+            {
+                "id": row.stix_id,
+                "date_added": timestamp(row.date_added),
+                "version": row.version,
+                "media_type": STIX_MEDIA,
+            }
+            for row, _ in result.release.objects
+        ]
+    return out
+
+
+def versions(result: Page) -> dict[str, Any]:
+    out: dict[str, Any] = {"more": result.more}
+    if result.next:
+        out["next"] = result.next
+    if result.release.objects:
+        out["versions"] = [row.version for row, _ in result.release.objects]
+    return out
+
+
+# --- Add Objects and status (TAXII 2.1 §5.4, §4.3) ----------------------------------------------
+
+
+def _submitter(session: Session, principal: Principal) -> Partner:
+    partner = partners.by_uuid(session, principal.partner_uuid)
+    assert partner is not None
+    if partner.status != PartnerStatus.ACTIVE.value:
+        raise Forbidden(f"a {partner.status} partner cannot add objects")
+    if partner.tlp_accepted_at is None:
+        raise Forbidden(
+            "a partner that has not accepted the network's TLP rules cannot add objects"
+        )
+    return partner
+
+
+def _detail(obj: Any, index: int, message: str | None = None) -> dict[str, Any]:
+    ident = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
+    out: dict[str, Any] = {"id": ident or f"objects[{index}]"}
+    version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) else None
+    if isinstance(version, str):
+        out["version"] = version
+    if message:
+        out["message"] = message
+    return out
+
+
+def add_objects(
+    session: Session,
+    *,
+    principal: Principal,
+    policy: tlp.Policy,
+    collection: Collection,
+    body: bytes,
+) -> TaxiiStatus:
+    """Ingest an envelope as one STIX bundle through the store's own path (channel ``taxii``):
+    labelled from its raw markings, quarantined when they cannot be read. Processing is
+    synchronous, so the status is complete when it is returned; objects that are not STIX
+    objects fail on their own, the rest succeed or fail together."""
+    if not can_write(principal, collection):
+        raise Forbidden(f"collection {collection.alias} is not writable for this key")
+    source = _submitter(session, principal)
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as err:
+        raise BadRequest(f"request body is not valid JSON: {err}") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
+        raise InvalidField("an envelope needs an objects list", field="objects")
+    successes: list[dict[str, Any]] = []
+    failures: list[dict[str, Any]] = []
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for i, obj in enumerate(doc["objects"]):
+        if (
+            isinstance(obj, dict)
+            and isinstance(obj.get("type"), str)
+            and isinstance(obj.get("id"), str)
+            and obj["id"].startswith(obj["type"] + "--")
+        ):
+            valid.append((i, obj))
+        else:
+            failures.append(_detail(obj, i, "not a STIX object: it needs a type and a matching id"))
+    if valid:
+        bundle = {
+            "type": "bundle",
+            "id": f"bundle--{uuid_mod.uuid4()}",
+            "objects": [obj for _, obj in valid],
+        }
+        failed = _ingest(session, principal=principal, policy=policy, source=source, bundle=bundle)
+        for i, obj in valid:
+            (failures if failed else successes).append(_detail(obj, i, failed))
+    status = TaxiiStatus(
+        uuid=str(uuid_mod.uuid4()),
+        partner_uuid=principal.partner_uuid,
+        status="complete",
+        total_count=len(doc["objects"]),
+        success_count=len(successes),
+        failure_count=len(failures),
+        pending_count=0,
+        details={"successes": successes, "failures": failures, "pendings": []},
+    )
+    session.add(status)
+    session.flush()
+    return status
+
+
+def _ingest(
+    session: Session,
+    *,
+    principal: Principal,
+    policy: tlp.Policy,
+    source: Partner,
+    bundle: dict[str, Any],
+) -> str | None:
+    """None when stored (or unchanged); otherwise why every object of it failed."""
+    try:
+        with session.begin_nested():
+            outcomes = intel_stix.ingest_bundle(
+                session,
+                body=orjson.dumps(bundle),
+                source=source,
+                actor=principal.actor,
+                channel=tlp.Channel.TAXII.value,
+                policy=policy,
+            )
+    except HubError as err:
+        return err.detail
+    except Exception as err:  # noqa: BLE001 - a bundle misp-stix cannot convert fails, not 500
+        log.warning("TAXII Add Objects: conversion failed: %r", err)
+        return f"the objects could not be converted: {type(err).__name__}"
+    held = [o for o in outcomes if o.status == "quarantined"]
+    if held:
+        return f"held in quarantine {held[0].quarantine_uuid} for an operator: {held[0].detail}"
+    return None
+
+
+def status_resource(status: TaxiiStatus) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": status.uuid,
+        "status": status.status,
+        "request_timestamp": timestamp(status.request_timestamp),
+        "total_count": status.total_count,
+        "success_count": status.success_count,
+        "failure_count": status.failure_count,
+        "pending_count": status.pending_count,
+    }
+    for key in ("successes", "failures", "pendings"):
+        if status.details.get(key):
+            out[key] = status.details[key]
+    return out
+
+
+def get_status(session: Session, *, principal: Principal, status_id: str) -> TaxiiStatus:
+    found = repository.status(session, status_id.lower(), principal.partner_uuid)
+    if found is None:
+        raise NotFound(f"no status {status_id}")
+    return found
