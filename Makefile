@@ -20,6 +20,7 @@ install-dev: $(BIN)/python
 run: install
 	$(BIN)/hub db upgrade
 	HUB_HOST=$(HOST) HUB_PORT=$(PORT) $(BIN)/hub init
+	$(BIN)/hub worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
 lint: install-dev

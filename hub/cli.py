@@ -357,6 +357,34 @@ def key_list(partner: Annotated[str, typer.Option(help="partner uuid or name")])
         )
 
 
+# --- worker -------------------------------------------------------------------------------
+
+
+@app.command("worker")
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="do everything due now, then exit")] = False,
+    interval: Annotated[float, typer.Option(help="seconds to sleep when idle")] = 5.0,
+) -> None:
+    """Run background work: for now, rendering STIX for events too large to render at ingest
+    (TAXII serves an event's objects once they are rendered). One event per transaction."""
+    import time
+
+    import tlp
+    from hub.taxii.rendering import render_pending
+
+    done = 0
+    while True:
+        with _unit_of_work() as session:
+            rendered = render_pending(session, policy=tlp.DEFAULT_POLICY, limit=1)
+        done += rendered
+        if rendered:
+            continue
+        if once:
+            typer.echo(f"worker: {done} event(s) rendered; nothing else due")
+            return
+        time.sleep(interval)
+
+
 # --- ingest -------------------------------------------------------------------------------
 
 

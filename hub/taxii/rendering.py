@@ -402,6 +402,7 @@ def render_pending(session: Session, *, policy: tlp.Policy, limit: int = 10) -> 
         .where(StixRendering.status == "pending")
         .order_by(StixRendering.rendered_at)
         .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL: two workers never take the same one
     ).all()
     for rendering in pending:
         event = session.get(Event, rendering.event_id)

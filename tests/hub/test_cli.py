@@ -212,3 +212,23 @@ def test_cli_runs_from_any_directory_with_the_installed_migrations(tmp_path: Pat
         [*hub_cmd, "init"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
     )
     assert re.search(r"^operator key: [A-Za-z0-9]{40}$", init.stdout, re.M), init.stderr
+
+
+def test_worker_once_renders_what_ingest_deferred(hub, maker, tmp_path: Path) -> None:
+    from hub.bench.dataset import make_event
+    from hub.models import StixObject, StixRendering
+    from hub.taxii.rendering import MAX_RENDER_AT_INGEST
+
+    hub("init")
+    file = tmp_path / "big.json"
+    file.write_text(json.dumps(make_event(MAX_RENDER_AT_INGEST + 10, attribute_labels=False)))
+    hub("ingest", str(file))
+    with maker() as s:
+        assert s.scalar(select(StixRendering.status)) == "pending"
+        assert s.scalar(select(func.count(StixObject.id))) == 0
+    out = hub("worker", "--once").output
+    assert "1 event(s) rendered" in out
+    with maker() as s:
+        assert s.scalar(select(StixRendering.status)) == "rendered"
+        assert (s.scalar(select(func.count(StixObject.id))) or 0) > MAX_RENDER_AT_INGEST
+    assert "0 event(s) rendered" in hub("worker", "--once").output
