@@ -365,24 +365,29 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="do everything due now, then exit")] = False,
     interval: Annotated[float, typer.Option(help="seconds to sleep when idle")] = 5.0,
 ) -> None:
-    """Run background work: for now, rendering STIX for events too large to render at ingest
-    (TAXII serves an event's objects once they are rendered). One event per transaction."""
-    import time
-
+    """Run background jobs (see hub/worker.py): STIX rendering for events too large to
+    render at ingest, and the jobs later issues add."""
     import tlp
-    from hub.taxii.rendering import render_pending
+    from hub import worker as background
 
-    done = 0
-    while True:
-        with _unit_of_work() as session:
-            rendered = render_pending(session, policy=tlp.DEFAULT_POLICY, limit=1)
-        done += rendered
-        if rendered:
-            continue
+    settings = get_settings()
+    engine = make_engine(settings)
+    context = background.WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY)
+    maker = make_sessionmaker(engine)
+    try:
         if once:
-            typer.echo(f"worker: {done} event(s) rendered; nothing else due")
+            done = background.run_due(maker, context)
+            typer.echo(
+                "worker: "
+                + ", ".join(f"{name} {count}" for name, count in done.items())
+                + "; nothing else due"
+            )
             return
-        time.sleep(interval)
+        background.run_forever(maker, context, interval=interval)
+    except HubError as err:
+        raise _fail(err.detail) from None
+    finally:
+        engine.dispose()
 
 
 # --- ingest -------------------------------------------------------------------------------

@@ -227,8 +227,8 @@ def test_worker_once_renders_what_ingest_deferred(hub, maker, tmp_path: Path) ->
         assert s.scalar(select(StixRendering.status)) == "pending"
         assert s.scalar(select(func.count(StixObject.id))) == 0
     out = hub("worker", "--once").output
-    assert "1 event(s) rendered" in out
+    assert "stix-render 1;" in out
     with maker() as s:
         assert s.scalar(select(StixRendering.status)) == "rendered"
         assert (s.scalar(select(func.count(StixObject.id))) or 0) > MAX_RENDER_AT_INGEST
-    assert "0 event(s) rendered" in hub("worker", "--once").output
+    assert "stix-render 0;" in hub("worker", "--once").output

@@ -1,0 +1,62 @@
+"""Background work for ``hub worker``: each job does one unit of work per call, in its own
+transaction, and says how much it did; the loop runs every job until nothing is due.
+
+Jobs are listed here, explicitly (no discovery): add a job by adding it to ``JOBS``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy.orm import Session, sessionmaker
+
+import tlp
+from hub.db import session_scope
+from hub.settings import Settings
+
+log = logging.getLogger("hub.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    settings: Settings
+    policy: tlp.Policy
+
+
+Job = Callable[[Session, WorkerContext], int]
+
+
+def _render_stix(session: Session, context: WorkerContext) -> int:
+    from hub.taxii.rendering import render_pending
+
+    return render_pending(session, policy=context.policy, limit=1)
+
+
+JOBS: list[tuple[str, Job]] = [
+    ("stix-render", _render_stix),
+]
+
+
+def run_due(maker: sessionmaker[Session], context: WorkerContext) -> dict[str, int]:
+    """Run every job until none has anything due; returns the units done per job."""
+    done = {name: 0 for name, _ in JOBS}
+    busy = True
+    while busy:
+        busy = False
+        for name, job in JOBS:
+            with session_scope(maker) as session:
+                count = job(session, context)
+            done[name] += count
+            busy = busy or count > 0
+    return done
+
+
+def run_forever(maker: sessionmaker[Session], context: WorkerContext, *, interval: float) -> None:
+    while True:
+        done = run_due(maker, context)
+        if any(done.values()):
+            log.info("worker round", extra={"done": done})
+        time.sleep(interval)
