@@ -47,7 +47,7 @@ def main() -> None:
         org = partners.repository.hub_org(session)
         service.ingest_events(
             session,
-            payloads=[orjson.loads(body)],
+            payloads=[service.parse_body(body)],
             source=org,
             actor="bench",
             channel="file",

@@ -177,7 +177,7 @@ class Bench:
                 with session_scope(maker) as session:
                     intel.ingest_events(
                         session,
-                        payloads=[orjson.loads(body)],
+                        payloads=[intel.parse_body(body)],
                         source=session.merge(org),
                         actor="bench",
                         channel="file",
@@ -189,7 +189,7 @@ class Bench:
                 with session_scope(maker) as session:
                     out = intel.ingest_events(
                         session,
-                        payloads=[orjson.loads(body)],
+                        payloads=[intel.parse_body(body)],
                         source=session.merge(org),
                         actor="bench",
                         channel="file",

@@ -11,7 +11,7 @@ from sqlalchemy import and_, or_, select
 
 import tlp
 from hub.auth.principal import Principal
-from hub.errors import BadRequest, Forbidden, InvalidField, NotFound, error_response
+from hub.errors import Forbidden, InvalidField, NotFound, error_response
 from hub.intel import repository, service, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
@@ -57,10 +57,7 @@ def submitting_partner(session: Any, principal: Principal) -> Partner:
 
 
 def parse_misp_payload(body: bytes) -> list[Any]:
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
+    doc = service.parse_body(body)
     if isinstance(doc, dict) and "response" in doc:
         doc = doc["response"]
     if isinstance(doc, dict) and "request" in doc:

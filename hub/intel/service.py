@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 import orjson
 import psycopg
 from sqlalchemy import Connection, Table, delete, insert, select
@@ -27,7 +28,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
-from hub.errors import Forbidden, InvalidField
+from hub.errors import BadRequest, Forbidden, InvalidField
 from hub.intel.merge import Changes, merge_event
 from hub.intel.validation import normalise_event
 from hub.models import (
@@ -81,16 +82,24 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value)
 
 
+def parse_body(body: bytes) -> Any:
+    """Parse a submitted JSON body; BadRequest naming the problem if it is not JSON.
+
+    msgspec builds the Python objects straight from the bytes; orjson's parser first builds
+    a document of its own, which costs ~1.6x more peak memory on a 25 MB event (goal I3).
+    """
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise BadRequest(f"request body is not valid JSON: {err}") from None
+
+
 def pack(value: Any) -> bytes:
     return zlib.compress(orjson.dumps(value), 1)
 
 
 def unpack(blob: bytes) -> Any:
     return orjson.loads(zlib.decompress(blob))
-
-
-def content_hash(event: dict[str, Any]) -> str:
-    return hashlib.sha256(orjson.dumps(event, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
 def _sg_members(element: dict[str, Any]) -> str | None:
@@ -236,7 +245,25 @@ def _apply(
             actor=actor,
             channel=channel,
         )
-    event_row = _write(session, existing=existing, event=merged, labels=labels, source=source)
+    # One canonical serialisation of the whole event serves both the content hash and the
+    # version snapshot (a 10^5-attribute event is ~25 MB of JSON: don't make it twice).
+    canonical = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
+    digest = hashlib.sha256(canonical).hexdigest()
+    packer = zlib.compressobj(1)
+    snapshot = b"".join(
+        (
+            packer.compress(b'{"event":'),
+            packer.compress(canonical),
+            packer.compress(b',"labels":'),
+            packer.compress(orjson.dumps(_labels_json(labels))),
+            packer.compress(b"}"),
+            packer.flush(),
+        )
+    )
+    del canonical
+    event_row = _write(
+        session, existing=existing, event=merged, labels=labels, source=source, digest=digest
+    )
     version = event_row.version
     session.execute(
         insert(EventVersion),
@@ -252,7 +279,7 @@ def _apply(
                 "tlp_rank": event_row.tlp_rank,
                 "changes": changes.as_dict(),
                 "original": zlib.compress(original, 1) if original else None,
-                "snapshot": pack({"event": merged, "labels": _labels_json(labels)}),
+                "snapshot": snapshot,
             }
         ],
     )
@@ -310,6 +337,7 @@ def _write(
     event: dict[str, Any],
     labels: tlp.EventLabels,
     source: Partner,
+    digest: str,
 ) -> Event:
     """Replace the event's rows with ``event`` (the whole, merged state).
 
@@ -342,7 +370,7 @@ def _write(
         "tags": dumps(sorted({t["name"] for t in event.get("Tag", [])})).decode(),
         "attribute_count": attribute_count,
         "doc": dumps(doc),
-        "content_hash": content_hash(event),
+        "content_hash": digest,
         "changed_at": utcnow(),
     }
     if existing is None:

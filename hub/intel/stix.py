@@ -19,7 +19,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 import tlp
-from hub.errors import BadRequest, InvalidField, PayloadTooLarge
+from hub.errors import InvalidField, PayloadTooLarge
 from hub.intel import service
 from hub.models import Partner
 
@@ -46,10 +46,7 @@ def parse_bundle(body: bytes) -> dict[str, Any]:
     A bundle without ``"type": "bundle"`` or a lone object is accepted here and quarantined
     by the labelling step (its markings cannot be trusted); what is not STIX is a 4xx.
     """
-    try:
-        bundle = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
+    bundle = service.parse_body(body)
     if not looks_like_stix(bundle):
         raise InvalidField("not a STIX 2.1 bundle (or object)", field="type")
     for i, obj in enumerate(bundle.get("objects") or []):

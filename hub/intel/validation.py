@@ -83,18 +83,20 @@ def _list(container: dict[str, Any], key: str, path: str) -> list[Any]:
 
 
 def _tags(container: dict[str, Any], path: str) -> list[dict[str, Any]]:
-    tags = []
-    for i, tag in enumerate(_list(container, "Tag", path)):
-        where = f"{path}.Tag.{i}"
+    """The element's tags, normalised in place (10^5 attributes: no second set of dicts)."""
+    tags = _list(container, "Tag", path)
+    for i, tag in enumerate(tags):
         if isinstance(tag, str):
-            tag = {"name": tag}
+            tag = tags[i] = {"name": tag}
         if not isinstance(tag, dict) or not isinstance(tag.get("name"), str) or not tag["name"]:
-            raise _fail(where, "a tag needs a name")
+            raise _fail(f"{path}.Tag.{i}", "a tag needs a name")
         if len(tag["name"]) > 255:
-            raise _fail(f"{where}.name", "is longer than 255 characters")
-        out = {k: v for k, v in tag.items() if k not in ("id", "user_id", "org_id")}
-        out["local"] = _bool(out.get("local", False), f"{where}.local")
-        tags.append(out)
+            raise _fail(f"{path}.Tag.{i}.name", "is longer than 255 characters")
+        for key in ("id", "user_id", "org_id"):
+            tag.pop(key, None)
+        local = tag.get("local")
+        if local is not None and not isinstance(local, bool):
+            tag["local"] = _bool(local, f"{path}.Tag.{i}.local")
     return tags
 
 
@@ -115,16 +117,17 @@ def _common(element: dict[str, Any], path: str, *, now: int, default_distributio
         element.pop(key, None)
     element["uuid"] = _uuid(element.get("uuid"), f"{path}.uuid")
     stamp = element.get("timestamp")
-    element["timestamp"] = str(
-        now if stamp in (None, "", 0, "0") else _int(stamp, f"{path}.timestamp", low=0)
-    )
+    if stamp in (None, "", 0, "0"):
+        element["timestamp"] = str(now)
+    elif not (isinstance(stamp, str) and stamp.isdigit()):  # keep the common string as it is
+        element["timestamp"] = str(_int(stamp, f"{path}.timestamp", low=0))
     dist = element.get("distribution")
-    distribution = (
-        default_distribution
-        if dist in (None, "")
-        else _int(dist, f"{path}.distribution", low=0, high=5)
-    )
-    element["distribution"] = str(distribution)
+    if dist in (None, ""):
+        distribution = default_distribution
+    else:
+        distribution = _int(dist, f"{path}.distribution", low=0, high=5)
+    if not (isinstance(dist, str) and len(dist) == 1):
+        element["distribution"] = str(distribution)
     _sharing_group(element, distribution, path)
     if "deleted" in element:
         element["deleted"] = _bool(element["deleted"], f"{path}.deleted")

@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import StreamingResponse
 
-from hub.errors import BadRequest, NotFound
+from hub.errors import NotFound
 from hub.intel.endpoints import submitting_partner
+from hub.intel.service import parse_body
 from hub.intel.validation import describe_types
 from hub.misp_compat import service, shapes
 from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
@@ -70,10 +70,7 @@ async def json_body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
+    return parse_body(raw)
 
 
 async def filters(request: Request) -> dict[str, Any]:
