@@ -99,7 +99,8 @@ def pack(value: Any) -> bytes:
 
 
 def unpack(blob: bytes) -> Any:
-    return orjson.loads(zlib.decompress(blob))
+    # msgspec: several times faster than orjson here for 10^5-attribute snapshots (goal S1).
+    return msgspec.json.decode(zlib.decompress(blob))
 
 
 def _sg_members(element: dict[str, Any]) -> str | None:

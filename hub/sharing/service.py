@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
-from hub.intel.service import current_state
+from hub.intel.service import current_state, gc_paused
 from hub.models import Event
 
 _RANKED = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT, tlp.Tlp.RED)
@@ -96,17 +96,18 @@ def release_event(
 ) -> EventDelivery:
     """Release one whole event (MISP JSON) to the caller: filtered, downgraded, audited."""
     channel = tlp.Channel(channel)
-    state = current_state(session, event)
-    if not include_deleted:
-        state = _without_deleted(state)
-    filtered = tlp.filter_misp_event(
-        {"Event": state},
-        recipient_of(principal),
-        channel,
-        policy=policy,
-        source_org_uuid=event.orgc_uuid,
-        in_place=True,  # the state was just loaded for this delivery alone
-    )
+    with gc_paused():  # 10^5 attribute dicts: the cyclic GC would cost more than the work
+        state = current_state(session, event)
+        if not include_deleted:
+            state = _without_deleted(state)
+        filtered = tlp.filter_misp_event(
+            {"Event": state},
+            recipient_of(principal),
+            channel,
+            policy=policy,
+            source_org_uuid=event.orgc_uuid,
+            in_place=True,  # the state was just loaded for this delivery alone
+        )
     allowed = filtered.event is not None
     label = filtered.decision.label
     removed = filtered.removed
