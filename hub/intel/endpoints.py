@@ -149,7 +149,7 @@ async def list_events(
             raise InvalidField("cursor is not one this API handed out", field="cursor") from None
     audience = tlp.audience_for(sharing.recipient_of(who), tlp.Channel.REST, policy)
     rows = list(
-        session.scalars(
+        session.execute(
             repository.event_page(
                 audience=audience,
                 since=since,

@@ -48,6 +48,27 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
     return and_(Event.min_rank.is_not(None), or_(*branches))
 
 
+# What a listing needs of an event, without its document: pages are read as plain rows.
+SUMMARY_COLUMNS = (
+    Event.id,
+    Event.uuid,
+    Event.info,
+    Event.date,
+    Event.timestamp,
+    Event.published,
+    Event.tlp_rank,
+    Event.version,
+    Event.attribute_count,
+    Event.tags,
+    Event.chr,
+    Event.orgc_uuid,
+    Event.orgc_name,
+    Event.distribution,
+    Event.sg_members,
+    Event.changed_at,
+)
+
+
 def event_page(
     *,
     audience: tlp.Audience,
@@ -57,8 +78,8 @@ def event_page(
     type: str | None,
     after: tuple[Any, int] | None,
     limit: int,
-) -> Select[tuple[Event]]:
-    stmt = select(Event).where(readable(audience))
+) -> Select[Any]:
+    stmt = select(*SUMMARY_COLUMNS).where(readable(audience))
     if since is not None:
         stmt = stmt.where(Event.timestamp >= since)
     if published is not None:
