@@ -1,0 +1,86 @@
+"""Operator REST for connections: /api/v1/admin/connections."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from hub.connections import service
+from hub.connections.schemas import (
+    ConnectionCreate,
+    ConnectionRead,
+    ConnectionUpdate,
+    JobRead,
+    TestReport,
+)
+from hub.routing import HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
+from hub.schemas import Page
+
+router = APIRouter(prefix="/api/v1/admin/connections", tags=["connections"], route_class=HubRoute)
+
+
+def _secret(settings: SettingsDep) -> str:
+    return settings.secret_key.get_secret_value()
+
+
+@router.post("", status_code=201, response_model=ConnectionRead)
+async def create_connection(
+    body: ConnectionCreate, session: SessionDep, settings: SettingsDep, who: Operator
+) -> ConnectionRead:
+    """Configure a link to an outside system; credentials are stored encrypted, never shown."""
+    row = service.create(session, data=body, secret=_secret(settings), actor=who.actor)
+    return service.to_read(session, row, secret=_secret(settings))
+
+
+@router.get("", response_model=Page[ConnectionRead])
+async def list_connections(
+    session: SessionDep, settings: SettingsDep, who: OperatorOrAuditor
+) -> Page[ConnectionRead]:
+    rows = service.list_all(session)
+    return Page(
+        items=[service.to_read(session, r, secret=_secret(settings)) for r in rows],
+        next_cursor=None,
+    )
+
+
+@router.get("/{ref}", response_model=ConnectionRead)
+async def get_connection(
+    ref: str, session: SessionDep, settings: SettingsDep, who: OperatorOrAuditor
+) -> ConnectionRead:
+    return service.to_read(session, service.get(session, ref=ref), secret=_secret(settings))
+
+
+@router.patch("/{ref}", response_model=ConnectionRead)
+async def update_connection(
+    ref: str, body: ConnectionUpdate, session: SessionDep, settings: SettingsDep, who: Operator
+) -> ConnectionRead:
+    row = service.update(
+        session,
+        connection=service.get(session, ref=ref),
+        data=body,
+        secret=_secret(settings),
+        actor=who.actor,
+    )
+    return service.to_read(session, row, secret=_secret(settings))
+
+
+@router.post("/{ref}/test", response_model=TestReport)
+def test_connection(
+    ref: str, session: SessionDep, settings: SettingsDep, who: Operator
+) -> TestReport:
+    """Ask the remote what it is and what our key may do there, in plain words."""
+    ok, report, remote = service.test(service.get(session, ref=ref), secret=_secret(settings))
+    return TestReport(ok=ok, report=report, remote=remote)
+
+
+@router.post("/{ref}/run", status_code=202, response_model=JobRead)
+async def run_connection(ref: str, session: SessionDep, who: Operator) -> JobRead:
+    """Queue a run now; the worker (``hub worker``) does it."""
+    job = service.enqueue(session, connection=service.get(session, ref=ref), trigger="manual")
+    return JobRead.model_validate(job)
+
+
+@router.get("/{ref}/jobs", response_model=Page[JobRead])
+async def list_jobs(ref: str, session: SessionDep, who: OperatorOrAuditor) -> Page[JobRead]:
+    """The latest runs, newest first, with their counts and last error."""
+    jobs = service.jobs_of(session, connection=service.get(session, ref=ref))
+    return Page(items=[JobRead.model_validate(j) for j in jobs], next_cursor=None)
