@@ -498,6 +498,151 @@ def bench(
         raise _fail("goals not met: " + ", ".join(g.id for g in failures))
 
 
+# --- connections --------------------------------------------------------------------------
+
+connection_app = typer.Typer(
+    help="Connections to outside MISP and TAXII servers.", no_args_is_help=True
+)
+app.add_typer(connection_app, name="connection")
+
+
+@connection_app.command("add")
+def connection_add(
+    name: Annotated[str, typer.Option(help="a name for the connection")],
+    kind: Annotated[str, typer.Option(help="misp-pull, misp-push or taxii-pull")],
+    url: Annotated[str, typer.Option(help="MISP base URL, or TAXII discovery URL (…/taxii2/)")],
+    partner: Annotated[str, typer.Option(help="owner: partner uuid or name (or the hub's org)")],
+    api_key: Annotated[
+        str | None, typer.Option(help="the remote key (default: $HUB_CONNECTION_KEY)")
+    ] = None,
+    username: Annotated[str | None, typer.Option(help="TAXII HTTP Basic user")] = None,
+    password: Annotated[str | None, typer.Option(help="TAXII HTTP Basic password")] = None,
+    interval: Annotated[int, typer.Option(help="seconds between scheduled runs")] = 3600,
+    filters: Annotated[
+        str | None,
+        typer.Option(help='JSON, e.g. {"tags": ["tlp:green"]} or {"collection": "…"}'),
+    ] = None,
+    no_verify_tls: Annotated[bool, typer.Option("--no-verify-tls")] = False,
+    disabled: Annotated[bool, typer.Option("--disabled", help="add it switched off")] = False,
+) -> None:
+    """Configure a connection; prints its uuid. Credentials are stored encrypted."""
+    import os
+
+    from pydantic import ValidationError
+
+    from hub.connections import service as connections
+    from hub.connections.schemas import ConnectionCreate
+
+    settings = get_settings()
+    key = api_key or os.environ.get("HUB_CONNECTION_KEY")
+    try:
+        data = ConnectionCreate(
+            name=name,
+            kind=kind,  # type: ignore[arg-type]
+            url=url,
+            partner=partner,
+            credentials={"api_key": key, "username": username, "password": password},  # type: ignore[arg-type]
+            interval_seconds=interval,
+            filters=orjson.loads(filters) if filters else {},
+            enabled=not disabled,
+            verify_tls=not no_verify_tls,
+        )
+    except (ValidationError, orjson.JSONDecodeError) as err:
+        if isinstance(err, ValidationError):
+            first = err.errors()[0]
+            raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from None
+        raise _fail(f"--filters is not JSON: {err}", 2) from None
+    with _unit_of_work() as session:
+        row = connections.create(
+            session, data=data, secret=settings.secret_key.get_secret_value(), actor=_actor()
+        )
+        uuid_out = row.uuid
+    typer.echo(uuid_out)
+
+
+@connection_app.command("list")
+def connection_list() -> None:
+    """Every connection, with its state."""
+    from hub.connections import service as connections
+
+    settings = get_settings()
+    with _unit_of_work() as session:
+        rows = [
+            connections.to_read(session, r, secret=settings.secret_key.get_secret_value())
+            for r in connections.list_all(session)
+        ]
+    for r in rows:
+        state = "enabled" if r.enabled else "disabled"
+        error = f"  last error: {r.last_error}" if r.last_error else ""
+        typer.echo(
+            f"{r.uuid}  {r.kind.value:<10} {state:<8} {r.name}  → {r.url}  ({r.partner_name})"
+            f"  last success {r.last_success_at or 'never'}{error}"
+        )
+
+
+@connection_app.command("test")
+def connection_test(ref: Annotated[str, typer.Argument(help="uuid or name")]) -> None:
+    """Ask the remote what it is and what our key may do there."""
+    from hub.connections import service as connections
+
+    settings = get_settings()
+    with _unit_of_work() as session:
+        row = connections.get(session, ref=ref)
+    ok, report, _ = connections.test(row, secret=settings.secret_key.get_secret_value())
+    if not ok:
+        raise _fail(report)
+    typer.echo(report)
+
+
+@connection_app.command("run")
+def connection_run(
+    ref: Annotated[str, typer.Argument(help="uuid or name")],
+    queue_only: Annotated[
+        bool, typer.Option("--queue-only", help="only queue the run for `hub worker`")
+    ] = False,
+) -> None:
+    """Run a connection now (a durable job: a crash resumes where it stopped)."""
+    import tlp
+    from hub.connections import jobs
+    from hub.connections import service as connections
+
+    settings = get_settings()
+    with _unit_of_work() as session:
+        job_id = connections.enqueue(
+            session, connection=connections.get(session, ref=ref), trigger="manual"
+        ).id
+    if queue_only:
+        typer.echo("queued; `hub worker` will run it")
+        return
+    engine = make_engine(settings)
+    maker = make_sessionmaker(engine)
+    from hub.models import ConnectionJob
+
+    try:
+        while True:
+            with session_scope(maker) as session:
+                done = jobs.run_next(
+                    session,
+                    policy=tlp.DEFAULT_POLICY,
+                    secret=settings.secret_key.get_secret_value(),
+                    job_id=job_id,
+                )
+                job = session.get(ConnectionJob, job_id)
+                assert job is not None
+                state, stats, error = job.state, dict(job.stats), job.last_error
+            if not done or state != "queued":
+                break
+    finally:
+        engine.dispose()
+    counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors") or "nothing to do"
+    if state == "done":
+        typer.echo(f"done: {counts}")
+    elif state == "dead":
+        raise _fail(f"failed: {error}")
+    else:
+        typer.echo(f"will retry (the worker continues it): {error}; so far {counts}")
+
+
 def main() -> None:
     app()
 

@@ -35,7 +35,31 @@ def _render_stix(session: Session, context: WorkerContext) -> int:
     return render_pending(session, policy=context.policy, limit=1)
 
 
+def _schedule_connections(session: Session, context: WorkerContext) -> int:
+    from hub.connections.jobs import schedule_due
+
+    return schedule_due(session)
+
+
+def _run_connection_job(session: Session, context: WorkerContext) -> int:
+    from hub.connections.jobs import run_next
+
+    return run_next(
+        session, policy=context.policy, secret=context.settings.secret_key.get_secret_value()
+    )
+
+
+def _notify(session: Session, context: WorkerContext) -> int:
+    from hub.notifications.jobs import run_due as notifications_due
+
+    return notifications_due(session, context)
+
+
+# Order matters only for latency: pulled data is matched and rendered in the same round.
 JOBS: list[tuple[str, Job]] = [
+    ("connection-schedule", _schedule_connections),
+    ("connection-jobs", _run_connection_job),
+    ("notifications", _notify),
     ("stix-render", _render_stix),
 ]
 

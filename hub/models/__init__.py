@@ -2,6 +2,7 @@
 
 from hub.models.audit import AuditEntry, AuditHead
 from hub.models.base import Base
+from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
 from hub.models.intel import (
     Attribute,
     Event,
@@ -12,6 +13,18 @@ from hub.models.intel import (
     Sighting,
 )
 from hub.models.key import ApiKey
+from hub.models.lineage import LineageActivity, LineageArtifact, LineageDerivation, LineageUse
+from hub.models.notification import (
+    Directive,
+    Notification,
+    NotificationCorrection,
+    NotificationFeedback,
+    NotificationItem,
+    NotifyMark,
+    Observation,
+    TargetEntry,
+    TicketCounter,
+)
 from hub.models.partner import (
     ConstituencyEntry,
     Partner,
@@ -23,6 +36,19 @@ from hub.models.partner import (
 from hub.models.taxii import StixObject, StixRendering, TaxiiStatus
 
 __all__ = [
+    "Directive",
+    "LineageActivity",
+    "LineageArtifact",
+    "LineageDerivation",
+    "LineageUse",
+    "Notification",
+    "NotificationCorrection",
+    "NotificationFeedback",
+    "NotificationItem",
+    "NotifyMark",
+    "Observation",
+    "TargetEntry",
+    "TicketCounter",
     "Attribute",
     "Event",
     "EventObject",
@@ -34,6 +60,9 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Base",
+    "Connection",
+    "ConnectionJob",
+    "PushOutboxItem",
     "ConstituencyEntry",
     "Partner",
     "PartnerChange",

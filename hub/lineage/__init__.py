@@ -1,0 +1,1 @@
+"""Lineage: item versions → decisions → notifications → deliveries → feedback, as a PROV graph."""

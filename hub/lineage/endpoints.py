@@ -1,0 +1,135 @@
+"""Operator lineage queries: backward from a ticket, forward from an item (JSON or PROV-JSON);
+a recipient's own, redacted view of its notification's lineage."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query, Response
+from sqlalchemy import select
+
+from hub.errors import NotFound
+from hub.lineage import service
+from hub.models import (
+    Directive,
+    Notification,
+    NotificationFeedback,
+    NotificationItem,
+    Observation,
+    Partner,
+    Release,
+)
+from hub.responses import JSONResponse
+from hub.routing import HubRoute, OperatorOrAuditor, PartnerKey, SessionDep
+
+router = APIRouter(prefix="/api/v1", tags=["lineage"], route_class=HubRoute)
+
+Format = Annotated[Literal["json", "prov-json"], Query()]
+
+
+def _items(session: Any, note: Notification) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Directive, Observation, NotificationItem.retracted)
+        .join(NotificationItem, NotificationItem.directive_id == Directive.id)
+        .join(Observation, Observation.id == Directive.observation_id)
+        .where(NotificationItem.notification_id == note.id)
+        .order_by(Directive.id)
+    ).all()
+    return [
+        {
+            "event_uuid": o.event_uuid,
+            "event_version": o.event_version,
+            "attribute_uuid": o.attribute_uuid,
+            "type": o.attribute_type,
+            "field": o.field,
+            "value": o.value,
+            "source": o.source_uuid,
+            "evidence": {
+                "entry": d.entry_table,
+                "entry_id": d.entry_id,
+                "entry_kind": d.entry_kind,
+                "entry_value": d.entry_value,
+                "rule_version": d.rule_version,
+            },
+            "hops": d.hops,
+            "retracted": retracted,
+        }
+        for d, o, retracted in rows
+    ]
+
+
+def _answer(graph: dict[str, Any], extra: dict[str, Any], fmt: str) -> Response:
+    if fmt == "prov-json":
+        return JSONResponse(service.to_prov(graph))
+    return JSONResponse({**extra, "graph": graph})
+
+
+@router.get("/admin/lineage/notifications/{ticket}")
+async def notification_lineage(
+    ticket: str, session: SessionDep, who: OperatorOrAuditor, format: Format = "json"
+) -> Response:
+    """Backward: which item versions, from which source, through which rules and hops."""
+    note = session.scalar(select(Notification).where(Notification.ticket == ticket))
+    if note is None:
+        raise NotFound(f"no notification {ticket}")
+    graph = service.backward(session, ticket=ticket)
+    return _answer(
+        graph, {"ticket": ticket, "status": note.status, "items": _items(session, note)}, format
+    )
+
+
+@router.get("/admin/lineage/items/{uuid}")
+async def item_lineage(
+    uuid: str, session: SessionDep, who: OperatorOrAuditor, format: Format = "json"
+) -> Response:
+    """Forward: every release, notification and feedback that came from an item."""
+    uuid = uuid.lower()
+    graph = service.forward(session, item_uuid=uuid)
+    releases = session.scalars(
+        select(Release).where(Release.event_uuid == uuid).order_by(Release.id)
+    ).all()
+    if not graph["artifacts"] and not releases:
+        raise NotFound(f"no lineage for item {uuid}")
+    tickets = sorted({a["external_id"] for a in graph["artifacts"] if a["kind"] == "notification"})
+    feedback = session.scalars(
+        select(NotificationFeedback).where(NotificationFeedback.case_ref == uuid)
+    ).all()
+    extra = {
+        "item": uuid,
+        "notifications": tickets,
+        "releases": [
+            {
+                "audit_seq": r.audit_seq,
+                "recipient": r.recipient_uuid,
+                "channel": r.channel,
+                "version": r.event_version,
+                "allowed": r.allowed,
+                "reason": r.reason,
+                "tlp": r.tlp,
+                "at": r.released_at.isoformat(),
+            }
+            for r in releases
+        ],
+        "feedback": [{"uuid": f.uuid, "kind": f.kind, "forward": f.forward} for f in feedback],
+    }
+    return _answer(graph, extra, format)
+
+
+@router.get("/notifications/{ticket}/lineage")
+async def my_notification_lineage(
+    ticket: str, session: SessionDep, who: PartnerKey, format: Format = "json"
+) -> Response:
+    """The recipient's part: its notification's versions and items, sources hidden unless
+    the source is the caller itself."""
+    note = session.scalar(select(Notification).where(Notification.ticket == ticket))
+    if note is None or who.partner_id not in (note.recipient_partner_id, note.via_partner_id):
+        raise NotFound(f"no notification {ticket}")
+    reveal = {who.partner_uuid}
+    graph = service.redact(service.backward(session, ticket=ticket), reveal_sources=reveal)
+    items = _items(session, note)
+    for item in items:
+        if item["source"] not in reveal:
+            item["source"] = "via hub"
+        item["evidence"].pop("entry_id")
+    own = session.scalar(select(Partner.uuid).where(Partner.id == who.partner_id))
+    return _answer(graph, {"ticket": ticket, "recipient": own, "items": items}, format)

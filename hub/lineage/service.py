@@ -1,0 +1,324 @@
+"""Recording and querying the lineage graph (reference §3.5).
+
+Writers call `activity`, `artifact`, `derive` and `use` in the transaction of the work they
+record (flush only). Queries walk derivation edges with a recursive CTE: backward from a
+notification to the item versions it came from, forward from an item to everything derived
+from it. `to_prov` turns a graph into W3C PROV-JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import insert, literal, select
+from sqlalchemy.orm import Session
+
+from hub.models import (
+    EventVersion,
+    LineageActivity,
+    LineageArtifact,
+    LineageDerivation,
+    LineageUse,
+    Partner,
+)
+
+_MAX_DEPTH = 20
+_RANKED = ("clear", "green", "amber", "amber+strict", "red")
+
+
+def activity(
+    session: Session,
+    *,
+    kind: str,
+    agent: str,
+    plan: str,
+    on_behalf_of: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> int:
+    return int(
+        session.execute(
+            insert(LineageActivity)
+            .values(
+                kind=kind, agent=agent, plan=plan, on_behalf_of=on_behalf_of, params=params or {}
+            )
+            .returning(LineageActivity.id)
+        ).scalar_one()
+    )
+
+
+def find_artifact(session: Session, *, kind: str, external_id: str, version: int) -> int | None:
+    return session.scalar(
+        select(LineageArtifact.id).where(
+            LineageArtifact.kind == kind,
+            LineageArtifact.external_id == external_id,
+            LineageArtifact.version == version,
+        )
+    )
+
+
+def artifact(
+    session: Session,
+    *,
+    kind: str,
+    external_id: str,
+    version: int,
+    generated_by: int | None,
+    source_uuid: str | None = None,
+    tlp: str | None = None,
+    content_sha256: str | None = None,
+) -> int:
+    """The artifact (kind, external id, version), created on first sight: never updated."""
+    found = find_artifact(session, kind=kind, external_id=external_id, version=version)
+    if found is not None:
+        return found
+    return int(
+        session.execute(
+            insert(LineageArtifact)
+            .values(
+                kind=kind,
+                external_id=external_id,
+                version=version,
+                generated_by=generated_by,
+                source_uuid=source_uuid,
+                tlp=tlp,
+                content_sha256=content_sha256,
+            )
+            .returning(LineageArtifact.id)
+        ).scalar_one()
+    )
+
+
+def derive(session: Session, *, derived: int, sources: Iterable[int], rel: str, by: int) -> None:
+    rows = [
+        {"derived_id": derived, "source_id": s, "rel": rel, "activity_id": by}
+        for s in sorted(set(sources))
+    ]
+    if rows:
+        session.execute(insert(LineageDerivation), rows)
+
+
+def use(session: Session, *, by: int, artifact_id: int, role: str) -> None:
+    session.execute(insert(LineageUse).values(activity_id=by, artifact_id=artifact_id, role=role))
+
+
+def event_version_artifact(session: Session, version: EventVersion, event_uuid: str) -> int:
+    """The artifact of one stored event version, with its ingest activity and a
+    ``revision_of`` edge to the previous version (recorded when lineage first meets it)."""
+    found = find_artifact(session, kind="event", external_id=event_uuid, version=version.version)
+    if found is not None:
+        return found
+    source = session.get(Partner, version.source_partner_id)
+    source_uuid = source.uuid if source is not None else None
+    ingest = activity(
+        session,
+        kind="ingest",
+        agent=version.actor,
+        plan=f"ingest:{version.channel}",
+        on_behalf_of=source_uuid,
+        params={"event_version_id": version.id, "arrived_at": version.arrived_at.isoformat()},
+    )
+    art = artifact(
+        session,
+        kind="event",
+        external_id=event_uuid,
+        version=version.version,
+        generated_by=ingest,
+        source_uuid=source_uuid,
+        tlp=_RANKED[version.tlp_rank],
+        content_sha256=version.content_hash,
+    )
+    previous = find_artifact(
+        session, kind="event", external_id=event_uuid, version=version.version - 1
+    )
+    if previous is not None:
+        derive(session, derived=art, sources=[previous], rel="revision_of", by=ingest)
+    return art
+
+
+# --- queries --------------------------------------------------------------------------------
+
+
+def _walk(session: Session, start: list[int], *, backward: bool) -> list[int]:
+    """Artifact ids reachable from ``start`` along derivations (backward: towards sources)."""
+    if not start:
+        return []
+    d = LineageDerivation
+    seed = select(LineageArtifact.id.label("id"), literal(0).label("depth")).where(
+        LineageArtifact.id.in_(start)
+    )
+    walk = seed.cte("walk", recursive=True)
+    here, there = (d.derived_id, d.source_id) if backward else (d.source_id, d.derived_id)
+    walk = walk.union(
+        select(there.label("id"), (walk.c.depth + 1).label("depth"))
+        .join(walk, here == walk.c.id)
+        .where(walk.c.depth < _MAX_DEPTH)
+    )
+    return sorted(set(session.scalars(select(walk.c.id))))
+
+
+def graph(session: Session, artifact_ids: list[int]) -> dict[str, Any]:
+    """Artifacts, the activities that made or used them, and the edges between them."""
+    arts = session.scalars(
+        select(LineageArtifact)
+        .where(LineageArtifact.id.in_(artifact_ids))
+        .order_by(LineageArtifact.id)
+    ).all()
+    ids = {a.id for a in arts}
+    derivations = session.scalars(
+        select(LineageDerivation).where(
+            LineageDerivation.derived_id.in_(ids), LineageDerivation.source_id.in_(ids)
+        )
+    ).all()
+    uses = session.scalars(select(LineageUse).where(LineageUse.artifact_id.in_(ids))).all()
+    activity_ids = {a.generated_by for a in arts if a.generated_by is not None}
+    activity_ids |= {d.activity_id for d in derivations} | {u.activity_id for u in uses}
+    acts = session.scalars(
+        select(LineageActivity)
+        .where(LineageActivity.id.in_(activity_ids))
+        .order_by(LineageActivity.id)
+    ).all()
+    return {
+        "artifacts": [
+            {
+                "id": f"artifact:{a.id}",
+                "kind": a.kind,
+                "external_id": a.external_id,
+                "version": a.version,
+                "source": a.source_uuid,
+                "tlp": a.tlp,
+                "content_sha256": a.content_sha256,
+                "generated_by": f"activity:{a.generated_by}" if a.generated_by else None,
+                "created_at": a.created_at.isoformat(),
+            }
+            for a in arts
+        ],
+        "activities": [
+            {
+                "id": f"activity:{a.id}",
+                "kind": a.kind,
+                "at": a.at.isoformat(),
+                "agent": a.agent,
+                "on_behalf_of": a.on_behalf_of,
+                "plan": a.plan,
+                "params": a.params,
+            }
+            for a in acts
+        ],
+        "derivations": [
+            {
+                "derived": f"artifact:{d.derived_id}",
+                "source": f"artifact:{d.source_id}",
+                "rel": d.rel,
+                "activity": f"activity:{d.activity_id}",
+            }
+            for d in derivations
+        ],
+        "uses": [
+            {
+                "activity": f"activity:{u.activity_id}",
+                "artifact": f"artifact:{u.artifact_id}",
+                "role": u.role,
+            }
+            for u in uses
+        ],
+    }
+
+
+def backward(session: Session, *, ticket: str) -> dict[str, Any]:
+    """Where a notification came from: its versions back to the item versions and sources."""
+    start = list(
+        session.scalars(
+            select(LineageArtifact.id).where(
+                LineageArtifact.kind == "notification", LineageArtifact.external_id == ticket
+            )
+        )
+    )
+    return graph(session, _walk(session, start, backward=True))
+
+
+def forward(session: Session, *, item_uuid: str) -> dict[str, Any]:
+    """Everything derived from an item: notifications, their deliveries, feedback, retractions."""
+    start = list(
+        session.scalars(
+            select(LineageArtifact.id).where(
+                LineageArtifact.kind == "event", LineageArtifact.external_id == item_uuid
+            )
+        )
+    )
+    return graph(session, _walk(session, start, backward=False))
+
+
+# --- W3C PROV-JSON ---------------------------------------------------------------------------
+
+
+def to_prov(g: dict[str, Any]) -> dict[str, Any]:
+    """The graph as a PROV-JSON document (validated by the ``prov`` package in the tests)."""
+    from prov.model import ProvDocument  # only exports need it
+
+    doc = ProvDocument()
+    doc.add_namespace("cwn", "https://cwn.nl/ns/lineage#")
+    doc.add_namespace("org", "urn:uuid:")
+    agents: set[str] = set()
+
+    def agent(name: str) -> str:
+        key = f"cwn:agent/{_safe(name)}"
+        if key not in agents:
+            doc.agent(key, {"cwn:name": name})
+            agents.add(key)
+        return key
+
+    for a in g["activities"]:
+        act = f"cwn:{_safe(a['id'])}"
+        doc.activity(act, a["at"], None, {"cwn:kind": a["kind"], "cwn:plan": a["plan"]})
+        plan = f"cwn:plan/{_safe(a['plan'])}"
+        doc.entity(plan, {"prov:type": "prov:Plan", "cwn:ref": a["plan"]})
+        doc.wasAssociatedWith(act, agent(a["agent"]), plan)
+        if a["on_behalf_of"]:
+            doc.actedOnBehalfOf(agent(a["agent"]), agent(f"org:{a['on_behalf_of']}"))
+    for art in g["artifacts"]:
+        ent = f"cwn:{_safe(art['id'])}"
+        attrs = {
+            "cwn:kind": art["kind"],
+            "cwn:external_id": art["external_id"],
+            "cwn:version": art["version"],
+        }
+        if art["tlp"]:
+            attrs["cwn:tlp"] = art["tlp"]
+        doc.entity(ent, attrs)
+        if art["generated_by"]:
+            doc.wasGeneratedBy(ent, f"cwn:{_safe(art['generated_by'])}")
+        if art["source"]:
+            doc.wasAttributedTo(ent, agent(f"org:{art['source']}"))
+    for d in g["derivations"]:
+        derived, source = f"cwn:{_safe(d['derived'])}", f"cwn:{_safe(d['source'])}"
+        activity_id = f"cwn:{_safe(d['activity'])}"
+        if d["rel"] == "revision_of":
+            doc.wasRevisionOf(derived, source)
+        elif d["rel"] == "invalidated_by":
+            doc.wasInvalidatedBy(source, activity_id)
+        else:
+            doc.wasDerivedFrom(derived, source, activity_id)
+    for u in g["uses"]:
+        doc.used(f"cwn:{_safe(u['activity'])}", f"cwn:{_safe(u['artifact'])}")
+    import json
+
+    return json.loads(doc.serialize(format="json"))  # type: ignore[no-any-return]
+
+
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in text)
+
+
+def redact(g: dict[str, Any], *, reveal_sources: set[str]) -> dict[str, Any]:
+    """A recipient's view: sources it may not know are shown as "via hub", agents hidden."""
+    out = {k: [dict(x) for x in v] for k, v in g.items()}
+    for art in out["artifacts"]:
+        if art["source"] and art["source"] not in reveal_sources:
+            art["source"] = "via hub"
+    for act in out["activities"]:
+        act["agent"] = "hub"
+        if act["on_behalf_of"] not in reveal_sources:
+            act["on_behalf_of"] = None
+        act["params"] = {}
+    return out

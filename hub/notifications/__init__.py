@@ -1,0 +1,2 @@
+"""Target and victim notification (DSN): matching, two-hop routing, tickets, feedback,
+retraction."""
