@@ -42,7 +42,7 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 
-CHUNK = 5000
+CHUNK = 1000  # rows per bulk statement: flat memory (a row is ~4 KB while in flight)
 _STRIP_FROM_DOC = ("Attribute", "Object", "Sighting", "ShadowAttribute", "RelatedAttribute")
 
 
