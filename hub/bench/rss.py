@@ -39,8 +39,9 @@ def main() -> None:
         partners.ensure_hub_org(session, name="NCSC-NL", actor="bench")
     # A running hub has these loaded already (ingest renders small events' STIX on the spot);
     # importing them lazily inside the measured ingest would count ~60 MB of code as data.
-    import hub.taxii.rendering  # noqa: F401
     import misp_stix_converter  # noqa: F401
+
+    import hub.taxii.rendering  # noqa: F401
     from hub.intel.validation import describe_types
 
     describe_types()  # loads pymisp's type table once per process
