@@ -21,7 +21,7 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
             and_(
                 Event.orgc_uuid == audience.org_uuid,
                 Event.tlp_rank <= cap,
-                Event.min_rank <= cap,
+                or_(Event.min_rank.is_(None), Event.min_rank <= cap),
             )
         )
     if audience.community_max is not None and audience.community_distributions:
@@ -30,6 +30,7 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
             and_(
                 Event.distribution.in_(sorted(audience.community_distributions)),
                 Event.tlp_rank <= cap,
+                Event.min_rank.is_not(None),
                 Event.min_rank <= cap,
             )
         )
@@ -40,12 +41,13 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
                 Event.distribution == 4,
                 Event.sg_members.like(f'%"{audience.org_uuid}"%'),
                 Event.tlp_rank <= cap,
+                Event.min_rank.is_not(None),
                 Event.min_rank <= cap,
             )
         )
     if not branches:
         return false()
-    return and_(Event.min_rank.is_not(None), or_(*branches))
+    return or_(*branches)
 
 
 # What a listing needs of an event, without its document: pages are read as plain rows.
@@ -57,6 +59,7 @@ SUMMARY_COLUMNS = (
     Event.timestamp,
     Event.published,
     Event.tlp_rank,
+    Event.min_rank,
     Event.version,
     Event.attribute_count,
     Event.tags,

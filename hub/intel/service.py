@@ -347,9 +347,24 @@ def _write(
     """
     assert labels.event is not None
     live = [a for a in event["Attribute"] if not a.get("deleted")]
-    ranks = [_rank(labels.attributes[a["uuid"]]) for a in live]
-    ranks += [_rank(labels.objects[o["uuid"]]) for o in event["Object"] if not o.get("deleted")]
-    ranks += [_rank(x) for x in labels.reports.values()]
+    # min_rank: the lowest label among live elements that go wherever the event goes. An
+    # element with its own sharing group or "hub only" distribution does not count (nor does
+    # an object holding one): an event whose only content is such elements is not listed to
+    # the community, not even its title (DESIGN §3). Fail closed for sharing-group members:
+    # they can still fetch the event, they just do not see it in listings.
+    ranks = [_rank(labels.attributes[a["uuid"]]) for a in live if _goes_with_event(a)]
+    ranks += [
+        _rank(labels.objects[o["uuid"]])
+        for o in event["Object"]
+        if not o.get("deleted")
+        and _goes_with_event(o)
+        and all(_goes_with_event(a) for a in o["Attribute"] if not a.get("deleted"))
+    ]
+    ranks += [
+        _rank(labels.reports[r["uuid"]])
+        for r in event.get("EventReport", [])
+        if not r.get("deleted") and _goes_with_event(r) and r.get("uuid") in labels.reports
+    ]
     attribute_count = len(live) + sum(
         1 for o in event["Object"] for a in o["Attribute"] if not a.get("deleted")
     )
@@ -403,6 +418,11 @@ def _write(
     _insert_chunked(connection, Attribute.__table__, attributes)
     _write_sightings(session, event, row.id)
     return row
+
+
+def _goes_with_event(element: dict[str, Any]) -> bool:
+    """Inherits (5) or widens the event's addressing: no sharing group, not "hub only"."""
+    return str(element.get("distribution", "5")) in ("1", "2", "3", "5")
 
 
 def _insert_chunked(connection: Connection, table: Table, rows: Iterator[dict[str, Any]]) -> None:

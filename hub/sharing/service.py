@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
 from hub.intel.service import current_state, gc_paused
-from hub.models import Event
+from hub.models import Attribute, Event, EventObject
 
 _RANKED = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT, tlp.Tlp.RED)
 
@@ -207,14 +208,33 @@ def release_index(
     delivered: list[Event] = []
     withheld: list[tuple[str, str]] = []
     for event in events:
+        addressing = addressing_of(event.distribution, event.sg_members)
         decision = tlp.decide(
             label=label_of(event.tlp_rank),
             recipient=recipient,
             channel=channel,
-            addressing=addressing_of(event.distribution, event.sg_members),
+            addressing=addressing,
             source_org_uuid=event.orgc_uuid,
             policy=policy,
         )
+        if decision.allowed and event.orgc_uuid != recipient.org_uuid:
+            # The event's title may go only where some of its content goes: its least
+            # restricted element (min_rank, over elements that go wherever the event goes).
+            content = (
+                tlp.decide(
+                    label=label_of(event.min_rank),
+                    recipient=recipient,
+                    channel=channel,
+                    addressing=addressing,
+                    source_org_uuid=event.orgc_uuid,
+                    policy=policy,
+                )
+                if event.min_rank is not None
+                else None
+            )
+            if content is None or not content.allowed:
+                withheld.append((event.uuid, "nothing-left"))
+                continue
         if decision.allowed:
             delivered.append(event)
         else:
@@ -238,6 +258,66 @@ def release_index(
     return PageDelivery(delivered, obligation, seq, withheld)
 
 
+@dataclass(slots=True)
+class _ObjectPlacement:
+    tlp_rank: int
+    distribution: int
+    sg_members: str | None
+    deleted: bool
+    members: list[Any] = field(default_factory=list)
+
+
+def _objects_of(session: Session, attrs: Sequence[Any]) -> dict[str, _ObjectPlacement]:
+    """The objects the given attributes belong to, with every live attribute of each."""
+    uuids = sorted({a.object_uuid for a in attrs if a.object_uuid})
+    if not uuids:
+        return {}
+    placements = {
+        row.uuid: _ObjectPlacement(row.tlp_rank, row.distribution, row.sg_members, row.deleted)
+        for row in session.execute(
+            select(
+                EventObject.uuid,
+                EventObject.tlp_rank,
+                EventObject.distribution,
+                EventObject.sg_members,
+                EventObject.deleted,
+            ).where(EventObject.uuid.in_(uuids))
+        )
+    }
+    for member in session.execute(
+        select(
+            Attribute.object_uuid, Attribute.tlp_rank, Attribute.distribution, Attribute.sg_members
+        ).where(Attribute.object_uuid.in_(uuids), Attribute.deleted.is_(False))
+    ):
+        if member.object_uuid in placements:
+            placements[member.object_uuid].members.append(member)
+    return placements
+
+
+def _attribute_refusal(
+    recipient: tlp.Recipient,
+    channel: tlp.Channel,
+    policy: tlp.Policy,
+    event: Any,
+    addressing: tlp.Addressing,
+    rank: int,
+    distribution: int,
+    sg_members: str | None,
+) -> str | None:
+    """None when an element with this label and addressing may go; else the reason code."""
+    if distribution != 5:
+        addressing = addressing.narrow(addressing_of(distribution, sg_members))
+    decision = tlp.decide(
+        label=label_of(rank),
+        recipient=recipient,
+        channel=channel,
+        addressing=addressing,
+        source_org_uuid=event.orgc_uuid,
+        policy=policy,
+    )
+    return None if decision.allowed else decision.reason.value
+
+
 def release_attributes(
     session: Session,
     *,
@@ -257,21 +337,49 @@ def release_attributes(
     labels: list[tlp.Tlp] = []
     withheld: list[tuple[str, str]] = []
     versions: dict[str, int] = {}
+    objects = _objects_of(session, [attr for attr, _ in rows])
     for attr, event in rows:
-        addressing = addressing_of(event.distribution, event.sg_members)
-        if attr.distribution != 5:
-            addressing = addressing.narrow(addressing_of(attr.distribution, attr.sg_members))
-        label = label_of(attr.tlp_rank)
-        decision = tlp.decide(
-            label=label,
-            recipient=recipient,
-            channel=channel,
-            addressing=addressing,
-            source_org_uuid=event.orgc_uuid,
-            policy=policy,
-        )
-        if not decision.allowed:
-            withheld.append((attr.uuid, decision.reason.value))
+        event_addressing = addressing_of(event.distribution, event.sg_members)
+        reason = None
+        if attr.object_uuid is None:
+            reason = _attribute_refusal(
+                recipient,
+                channel,
+                policy,
+                event,
+                event_addressing,
+                attr.tlp_rank,
+                attr.distribution,
+                attr.sg_members,
+            )
+            label = label_of(attr.tlp_rank)
+        else:
+            # A MISP object goes or stays whole: its attribute is released only if the object
+            # and every live attribute in it may go (DESIGN §3).
+            obj = objects.get(attr.object_uuid)
+            if obj is None or obj.deleted:
+                reason = "object-whole"
+                label = label_of(attr.tlp_rank)
+            else:
+                label = label_of(max(obj.tlp_rank, attr.tlp_rank))
+                addressing = event_addressing
+                if obj.distribution != 5:
+                    addressing = addressing.narrow(addressing_of(obj.distribution, obj.sg_members))
+                for member in obj.members:
+                    reason = _attribute_refusal(
+                        recipient,
+                        channel,
+                        policy,
+                        event,
+                        addressing,
+                        max(obj.tlp_rank, member.tlp_rank),
+                        member.distribution,
+                        member.sg_members,
+                    )
+                    if reason is not None:
+                        break
+        if reason is not None:
+            withheld.append((attr.uuid, reason))
             continue
         doc = orjson.loads(attr.doc)
         doc["Tag"] = [t for t in doc.get("Tag", []) if not is_tlp_tag(t)] + [

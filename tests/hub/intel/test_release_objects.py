@@ -1,0 +1,75 @@
+"""Regressions from the security review: objects go whole, and a title goes only with content."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from hub.vocabulary import Role
+from tests.hub.intel.conftest import attr, event
+
+OTHER_ORG = "0b5e1c3a-9d47-4d6e-8f2a-5c1d2e3f4a5b"
+
+
+@pytest.fixture
+def parties(client, factory):
+    source = factory.partner("Source CSIRT", type="sectoral-csirt")
+    core = factory.partner("Core ISP", tier="core")
+    conn = factory.partner("Connection partner", tier="connection")
+    keys = {name: {"Authorization": factory.key(Role.PARTNER, p)}
+            for name, p in (("source", source), ("core", core), ("conn", conn))}
+    return keys
+
+
+def _object(*attributes: dict, distribution: int = 5, members: list[str] | None = None) -> dict:
+    obj = {"uuid": str(uuid.uuid4()), "name": "domain-ip", "distribution": str(distribution),
+           "Attribute": [dict(a, object_relation="ip") for a in attributes]}
+    if distribution == 4:
+        obj["SharingGroup"] = {"uuid": str(uuid.uuid4()), "name": "sg", "SharingGroupOrg": [
+            {"Organisation": {"uuid": m}} for m in members or []]}
+    return obj
+
+
+def _submit(client, keys, body) -> None:
+    r = client.post("/api/v1/events", json=body, headers=keys["source"])
+    assert r.status_code == 201, r.text
+
+
+def _values(client, headers, value: str) -> list[str]:
+    r = client.get(f"/api/v1/attributes?value={value}", headers=headers)
+    assert r.status_code == 200
+    return [a["value"] for a in r.json()["items"]]
+
+
+def test_an_object_sharing_group_binds_its_attributes(client, parties) -> None:
+    body = event(tlp="green", attributes=[attr("192.0.2.10")])
+    body["Event"]["Object"] = [_object(attr("203.0.113.88"), distribution=4, members=[OTHER_ORG])]
+    _submit(client, parties, body)
+    assert _values(client, parties["core"], "203.0.113.88") == []
+    assert _values(client, parties["core"], "192.0.2.10") == ["192.0.2.10"]
+    assert _values(client, parties["source"], "203.0.113.88") == ["203.0.113.88"]
+
+
+def test_an_object_goes_whole_in_attribute_search(client, parties) -> None:
+    body = event(tlp="green", attributes=[attr("192.0.2.11")])
+    body["Event"]["Object"] = [_object(attr("203.0.113.77"), attr("203.0.113.78", "amber"))]
+    _submit(client, parties, body)
+    assert _values(client, parties["conn"], "203.0.113.77") == []  # its sibling is AMBER
+    r = client.get("/api/v1/attributes?value=203.0.113.77", headers=parties["core"])
+    tags = [t["name"] for t in r.json()["items"][0]["Tag"] if t["name"].startswith("tlp:")]
+    assert tags == ["tlp:amber"]  # the object's label travels on each of its attributes
+
+
+def test_no_title_without_deliverable_content(client, parties) -> None:
+    restricted = attr("198.51.100.99", distribution="4",
+                      SharingGroup={"uuid": str(uuid.uuid4()), "name": "sg", "SharingGroupOrg": [
+                          {"Organisation": {"uuid": OTHER_ORG}}]})
+    body = event("SECRET TITLE", tlp="green", attributes=[restricted])
+    _submit(client, parties, body)
+    uuid_ = body["Event"]["uuid"]
+    listed = client.get("/api/v1/events", headers=parties["core"]).json()["items"]
+    assert uuid_ not in {e["uuid"] for e in listed}
+    assert client.get(f"/api/v1/events/{uuid_}", headers=parties["core"]).status_code == 404
+    own = client.get("/api/v1/events", headers=parties["source"]).json()["items"]
+    assert uuid_ in {e["uuid"] for e in own}  # the source still sees its own event
