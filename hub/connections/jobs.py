@@ -360,7 +360,25 @@ def _misp_push(
             .limit(SEND_BATCH)
         )
     )
+    if partner.status != "active":
+        # Decided while the partner was active; nothing goes out until it is again (a
+        # suspension stops even what was already queued). The items stay pending.
+        _count(job, "held", error=f"partner is {partner.status}; pushes held")
+        return True
+    current = dict(
+        session.execute(
+            select(Event.uuid, Event.version).where(
+                Event.uuid.in_([item.event_uuid for item in pending])
+            )
+        ).all()
+    )
     for item in pending:
+        if current.get(item.event_uuid) != item.event_version:
+            # A newer version exists: it is decided again (under the rules and the partner's
+            # standing of now) and queued on its own; never send a superseded decision.
+            item.state = "superseded"
+            _count(job, "superseded")
+            continue
         item.attempts += 1
         try:
             result = connector.push(orjson.loads(zlib.decompress(item.payload)))

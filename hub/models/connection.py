@@ -89,7 +89,9 @@ class PushOutboxItem(Base):
     event_version: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(orjson) of the released event
     audit_seq: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending | sent | dead
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|sent|dead|superseded
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(16))  # added | edited | not-newer
     last_error: Mapped[str | None] = mapped_column(Text)
