@@ -119,17 +119,32 @@ async def item_lineage(
 async def my_notification_lineage(
     ticket: str, session: SessionDep, who: PartnerKey, format: Format = "json"
 ) -> Response:
-    """The recipient's part: its notification's versions and items, sources hidden unless
-    the source is the caller itself."""
+    """The recipient's part: its notification's versions and the item versions they came
+    from, sources hidden unless the source is the caller itself.
+
+    No observation values, types or fields: those are released only through the audited,
+    TLP-decided fetch of the notification itself. The graph is restricted to this ticket
+    (no other recipients' decisions, no ingest channels)."""
     note = session.scalar(select(Notification).where(Notification.ticket == ticket))
     if note is None or who.partner_id not in (note.recipient_partner_id, note.via_partner_id):
         raise NotFound(f"no notification {ticket}")
-    reveal = {who.partner_uuid}
-    graph = service.redact(service.backward(session, ticket=ticket), reveal_sources=reveal)
-    items = _items(session, note)
-    for item in items:
-        if item["source"] not in reveal:
-            item["source"] = "via hub"
-        item["evidence"].pop("entry_id")
     own = session.scalar(select(Partner.uuid).where(Partner.id == who.partner_id))
+    reveal = {who.partner_uuid}
+    graph = service.redact(
+        service.recipient_graph(
+            service.backward(session, ticket=ticket), ticket=ticket, caller_uuid=who.partner_uuid
+        ),
+        reveal_sources=reveal,
+    )
+    items = []
+    for item in _items(session, note):
+        items.append(
+            {
+                "event_uuid": item["event_uuid"],
+                "event_version": item["event_version"],
+                "source": item["source"] if item["source"] in reveal else "via hub",
+                "evidence": {k: v for k, v in item["evidence"].items() if k != "entry_id"},
+                "retracted": item["retracted"],
+            }
+        )
     return _answer(graph, {"ticket": ticket, "recipient": own, "items": items}, format)

@@ -322,3 +322,50 @@ def redact(g: dict[str, Any], *, reveal_sources: set[str]) -> dict[str, Any]:
             act["on_behalf_of"] = None
         act["params"] = {}
     return out
+
+
+def recipient_graph(g: dict[str, Any], *, ticket: str, caller_uuid: str) -> dict[str, Any]:
+    """A recipient's part of a ticket's backward graph (before `redact`): the ticket's own
+    artifacts and the event versions they were made from, and only the activities about this
+    ticket (its decision, render and retractions) and the caller's own deliveries.
+
+    Left out: other tickets' decisions on the same event versions (they would show which
+    other organisations were notified, and when), ingest activities (the channel an item
+    arrived by), earlier event versions and the events' content hashes.
+    """
+    acts: dict[str, dict[str, Any]] = {}
+    for act in g["activities"]:
+        if act["kind"] == "deliver":
+            if act["on_behalf_of"] == caller_uuid:
+                acts[act["id"]] = act
+        elif (
+            act["kind"] in ("decide", "render", "retract")
+            and (act["params"] or {}).get("ticket") == ticket
+        ):
+            acts[act["id"]] = act
+    own = {
+        a["id"]
+        for a in g["artifacts"]
+        if a["kind"] == "notification" and a["external_id"] == ticket
+    }
+    derivations = [d for d in g["derivations"] if d["activity"] in acts and d["derived"] in own]
+    keep = own | {d["source"] for d in derivations}
+    uses = [u for u in g["uses"] if u["activity"] in acts and u["artifact"] in keep]
+    artifacts = []
+    for art in g["artifacts"]:
+        if art["id"] not in keep:
+            continue
+        art = dict(art)
+        if art["generated_by"] not in acts:
+            art["generated_by"] = None
+        if art["kind"] != "notification":
+            art["content_sha256"] = None
+        artifacts.append(art)
+    used = {u["activity"] for u in uses} | {d["activity"] for d in derivations}
+    used |= {a["generated_by"] for a in artifacts if a["generated_by"]}
+    return {
+        "artifacts": artifacts,
+        "activities": [dict(a) for a in g["activities"] if a["id"] in used],
+        "derivations": [dict(d) for d in derivations],
+        "uses": [dict(u) for u in uses],
+    }

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from sqlalchemy import delete, select
 
-from hub.errors import InvalidField, NotFound
+from hub.errors import InvalidField, NotFound, error_response
 from hub.models import Notification, Partner, TargetEntry
 from hub.notifications import service
 from hub.partners.schemas import Constituency
@@ -42,8 +42,8 @@ def view(released: service.Released, lang: str) -> dict[str, Any]:
         "case": note.case_ref,
         "route": note.route,
         "recipient": note.recipient_name,
-        "tlp": note.tlp,
-        "template": note.template,
+        "tlp": released.tlp,
+        "template": released.template,
         "created_at": note.created_at.isoformat(),
         "sent_at": note.sent_at.isoformat() if note.sent_at else None,
         "observations": released.body["json"]["observations"],
@@ -108,7 +108,8 @@ async def get_notification(
     note = _visible(session, who, ticket)
     released = service.release(session, principal=who, notes=[note], policy=policy)
     if not released:
-        raise NotFound(f"no notification {ticket}")
+        # returned, not raised: the refusal's audit entry must commit with the request
+        return error_response(NotFound(f"no notification {ticket}"))
     return JSONResponse(view(released[0], lang))
 
 

@@ -558,9 +558,19 @@ def _notify(
 
 @dataclass(slots=True)
 class Released:
+    """What one caller receives of one notification: only the observations decided for it
+    now (and not withdrawn by the source), the text re-rendered from them with the
+    notification's own template version, and the label of what is kept."""
+
     notification: Notification
     body: dict[str, Any]
     corrections: list[NotificationCorrection]
+    tlp: str
+    template: str
+
+
+def _obs_key(attribute_uuid: str | None, value: str) -> str:
+    return attribute_uuid or f"sector:{value}"
 
 
 def release(
@@ -573,16 +583,21 @@ def release(
     """Release notifications to the caller (their recipient, or the partner passing them on).
 
     Each observation is decided again for the caller as it is now (its status or agreement
-    may have changed); one audit entry per delivery lists the tickets and item versions
-    delivered and withheld; the lineage records a ``deliver`` activity using each one.
+    may have changed); observations the source withdrew are left out (the correction note
+    stays). The JSON body and the text are rebuilt from what is kept, with the template
+    version the notification was made with, under the label of the kept observations. One
+    audit entry per delivery lists the tickets and item versions delivered and withheld
+    (also when everything is withheld); the lineage records a ``deliver`` activity.
     """
     if not notes:
         return []
     caller = recipient_of(principal)
+    channel = tlp.Channel.NOTIFY_PARTNER
     items = session.execute(
         select(NotificationItem.notification_id, Observation, NotificationItem.retracted)
         .join(Observation, Observation.id == NotificationItem.observation_id)
         .where(NotificationItem.notification_id.in_([n.id for n in notes]))
+        .order_by(NotificationItem.directive_id)
     ).all()
     by_note: dict[int, list[tuple[Observation, bool]]] = defaultdict(list)
     for note_id, obs, retracted in items:
@@ -598,42 +613,67 @@ def release(
     releases: list[list[Any]] = []
     delivered_ids: list[int] = []
     for note in notes:
-        allowed_uuids: set[str | None] = set()
-        reasons = []
-        for obs, _ in by_note[note.id]:
-            recipient = caller
-            channel = tlp.Channel.NOTIFY_PARTNER
+        # per observation key: allowed only if every observation under it is allowed now;
+        # withdrawn if any of them was retracted by the source
+        allowed: dict[str, bool] = {}
+        withdrawn: set[str] = set()
+        rank: dict[str, int] = {}
+        versions: dict[str, set[tuple[str, int]]] = defaultdict(set)
+        reasons: list[str] = []
+        refused: dict[str, str] = {}
+        for obs, retracted in by_note[note.id]:
+            key = _obs_key(obs.attribute_uuid, obs.value)
             decision = tlp.decide(
                 label=label_of(obs.tlp_rank),
-                recipient=recipient,
+                recipient=caller,
                 channel=channel,
                 addressing=addressing_of(obs.distribution, obs.sg_members),
                 source_org_uuid=obs.source_uuid,
                 policy=policy,
             )
-            if decision.allowed:
-                allowed_uuids.add(obs.attribute_uuid or f"sector:{obs.value}")
-            else:
+            allowed[key] = allowed.get(key, True) and decision.allowed
+            if not decision.allowed:
                 reasons.append(decision.reason.value)
-        versions = sorted({(o.event_uuid, o.event_version) for o, _ in by_note[note.id]})
-        if not allowed_uuids:
+                refused.setdefault(key, decision.reason.value)
+            if retracted:
+                withdrawn.add(key)
+            rank[key] = max(rank.get(key, 0), obs.tlp_rank)
+            versions[key].add((obs.event_uuid, obs.event_version))
+        permitted = {k for k, ok in allowed.items() if ok}
+        kept_keys = permitted - withdrawn
+        if not permitted:
             reason = reasons[0] if reasons else "nothing-left"
-            releases += [[u, v, False, reason, None, 0] for u, v in versions]
+            every = sorted({v for vs in versions.values() for v in vs})
+            releases += [[u, v, False, reason, None, 0] for u, v in every]
             continue
+        # the label and handling obligation of what is delivered (a notification whose
+        # observations were all withdrawn keeps the label of what the caller may see)
+        label = label_of(max(rank[k] for k in (kept_keys or permitted)))
         body = orjson.loads(orjson.dumps(note.body))
+        data = body["json"]
         kept = [
             o
-            for o in body["json"]["observations"]
-            if (o["attribute_uuid"] or f"sector:{o['value']}") in allowed_uuids
+            for o in data["observations"]
+            if _obs_key(o["attribute_uuid"], o["value"]) in kept_keys
         ]
-        removed = len(body["json"]["observations"]) - len(kept)
-        body["json"]["observations"] = kept
+        removed = len(data["observations"]) - len(kept)
+        data["observations"] = kept
+        data["tlp"] = label.value
+        data["tlp_display"] = label.display
+        data["handling"] = label.first_sentence
+        body["text"] = templates.render(note.template, data)
+        sent = sorted({v for k in kept_keys for v in versions[k]})
+        held = {v: k for k in allowed if k not in kept_keys for v in versions[k]}
         releases += [
-            [u, v, True, f"notification:{note.ticket}", note.tlp, removed] for u, v in versions
+            [u, v, True, f"notification:{note.ticket}", label.value, removed] for u, v in sent
+        ]
+        releases += [
+            [u, v, False, refused.get(k, "withdrawn"), None, 0]
+            for (u, v), k in sorted(held.items())
+            if (u, v) not in sent
         ]
         delivered_ids.append(note.id)
-        out.append(Released(note, body, corrections[note.id]))
-    channel = tlp.Channel.NOTIFY_PARTNER
+        out.append(Released(note, body, corrections[note.id], label.value, note.template))
     seq = audit.append(
         session,
         [
@@ -649,6 +689,8 @@ def release(
                     "policy_version": policy.version,
                     "tickets": [r.notification.ticket for r in out],
                     "withheld": [n.ticket for n in notes if n.id not in delivered_ids],
+                    "templates": {r.notification.ticket: r.template for r in out},
+                    "labels": {r.notification.ticket: r.tlp for r in out},
                     "releases": releases,
                 },
             )
@@ -662,7 +704,11 @@ def release(
             agent=principal.actor,
             plan=f"tlp-policy@{policy.version}",
             on_behalf_of=principal.partner_uuid,
-            params={"audit_seq": seq, "channel": channel.value},
+            params={
+                "audit_seq": seq,
+                "channel": channel.value,
+                "templates": sorted({r.template for r in out}),
+            },
         )
         for r in out:
             art = latest_artifact(session, r.notification.ticket)
