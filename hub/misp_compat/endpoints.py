@@ -382,17 +382,31 @@ async def search_sightings(
 @router.api_route(
     "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
 )
-async def filter_sightings(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+async def filter_sightings(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
     body = await json_body(request)
-    return JSONResponse(service.known_sightings(session, event_uuid=ident_of(request), body=body))
+    known = service.known_sightings(
+        session, principal=who, policy=policy, event_uuid=ident_of(request), body=body
+    )
+    return JSONResponse(known)
 
 
 @router.api_route(
     "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
 )
-async def bulk_save_sightings(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+async def bulk_save_sightings(
+    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """Sightings on an event the caller may see; one it may not see answers as an unknown
+    one (returned, not raised, so the visibility decision's audit entry is kept)."""
+    ident = ident_of(request)
     body = await json_body(request)
-    count = service.save_sightings(session, principal=who, event_uuid=ident_of(request), body=body)
+    count = service.save_sightings(
+        session, principal=who, policy=policy, event_uuid=ident, body=body
+    )
+    if count is None:
+        return returned_error(request, NotFound(f"Invalid event {ident}"))
     return JSONResponse({"saved": True, "success": f"{count} sightings added."})
 
 

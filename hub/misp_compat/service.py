@@ -8,9 +8,10 @@ narrows what the release path is asked about. What comes in goes through
 
 from __future__ import annotations
 
+import re
 import time
 import uuid as uuid_mod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -288,11 +289,13 @@ def index(
 
 
 def visible(session: Session, *, principal: Principal, policy: tlp.Policy, row: Event) -> bool:
-    """Whether the caller may know the event (HEAD): decided and audited as a one-item page."""
-    page = sharing.release_index(
-        session, principal=principal, events=[row], channel=CHANNEL, policy=policy
+    """Whether the caller may know the event (HEAD): exactly when the view would deliver it
+    (the same release decision, audited the same way), so HEAD cannot tell an event apart
+    that GET would refuse."""
+    return (
+        view(session, principal=principal, policy=policy, row=row, include_deleted=False)
+        is not None
     )
-    return bool(page.items)
 
 
 def view(
@@ -484,16 +487,76 @@ def uuids_to_push(session: Session, *, principal: Principal, body: Any) -> list[
 # --- restSearch ------------------------------------------------------------------------------
 
 
-def _attribute_exists(body: dict[str, Any]) -> ColumnElement[bool] | None:
-    """Events restSearch's attribute filters: the event has a live attribute that matches."""
+def _attribute_cap(aud: tlp.Audience) -> ColumnElement[bool]:
+    """Attributes whose label the audience may receive at all (its own up to ``own_max``)."""
+    cap = aud.max_label.rank if aud.max_label else -1
+    if aud.own_max is not None and aud.org_uuid:
+        own = and_(Event.orgc_uuid == aud.org_uuid, Attribute.tlp_rank <= aud.own_max.rank)
+        return or_(own, Attribute.tlp_rank <= cap)
+    return Attribute.tlp_rank <= cap
+
+
+def _attribute_exists(body: dict[str, Any], aud: tlp.Audience) -> ColumnElement[bool] | None:
+    """Events restSearch's attribute filters, as a pre-filter: the event has a live attribute
+    that matches and whose label the caller may receive. Only a pre-filter: whether the
+    caller receives the matching attribute is decided on the released event
+    (``_delivered_match``), so a withheld attribute never selects an event."""
     clauses = _attribute_clauses(body)
     if not clauses:
         return None
     return (
         select(Attribute.id)
-        .where(Attribute.event_id == Event.id, Attribute.deleted.is_(False), *clauses)
+        .where(
+            Attribute.event_id == Event.id,
+            Attribute.deleted.is_(False),
+            _attribute_cap(aud),
+            *clauses,
+        )
         .exists()
     )
+
+
+def _like(pattern: str) -> re.Pattern[str]:
+    """SQL LIKE (``%``, ``_``) as a regex, case-insensitive as MISP's MySQL compares."""
+    parts = ("." if c == "_" else ".*" if c == "%" else re.escape(c) for c in pattern)
+    return re.compile("".join(parts), re.IGNORECASE | re.DOTALL)
+
+
+def _attribute_matcher(body: dict[str, Any]) -> Callable[[dict[str, Any]], bool] | None:
+    """``_attribute_clauses`` on a released attribute (a MISP JSON dict)."""
+    values = terms(body.get("value"))
+    types = {k: terms(body.get(k)) for k in ("type", "category")}
+    to_ids = body.get("to_ids")
+    if not (values or any(types.values()) or to_ids not in (None, "", [])):
+        return None
+
+    def value_is(value: str, v: str) -> bool:
+        return bool(_like(v).fullmatch(value)) if "%" in v else value == v
+
+    def match(a: dict[str, Any]) -> bool:
+        value = str(a.get("value") or "")
+        if values.include and not any(value_is(value, v) for v in values.include):
+            return False
+        if any(value_is(value, v) for v in values.exclude):
+            return False
+        for key, chosen in types.items():
+            got = str(a.get(key) or "")
+            if chosen.include and got not in chosen.include:
+                return False
+            if got in chosen.exclude:
+                return False
+        return to_ids in (None, "", []) or truthy(a.get("to_ids")) == truthy(to_ids)
+
+    return match
+
+
+def _delivered_match(event: dict[str, Any], match: Callable[[dict[str, Any]], bool]) -> bool:
+    """Whether a live attribute of the released (filtered) event matches."""
+    attrs = list(event.get("Attribute") or [])
+    for item in event.get("Object") or []:
+        if not truthy(item.get("deleted")):
+            attrs += item.get("Attribute") or []
+    return any(match(a) for a in attrs if not truthy(a.get("deleted")))
 
 
 def _attribute_clauses(body: dict[str, Any]) -> list[ColumnElement[bool]]:
@@ -527,30 +590,46 @@ def search_events(
     if body.get("returnFormat", "json") not in ("json", None):
         raise InvalidField("only returnFormat json is served here", field="returnFormat")
     scoped = dict(body)
-    exists = _attribute_exists(scoped)
+    exists = _attribute_exists(scoped, audience(principal, policy))
+    match = _attribute_matcher(scoped)
     rows = _candidates(session, principal=principal, policy=policy, body=scoped)
     if exists is not None:
-        ids = {r.id for r in rows}
-        matching = (
-            set(session.scalars(select(Event.id).where(Event.id.in_(ids), exists)))
-            if ids
-            else set()
-        )
+        ids = [r.id for r in rows]
+        matching: set[int] = set()
+        for start in range(0, len(ids), 900):
+            matching.update(
+                session.scalars(
+                    select(Event.id).where(Event.id.in_(ids[start : start + 900]), exists)
+                )
+            )
         rows = [r for r in rows if r.id in matching]
     limit, page = limit_page(body, default=None)
-    if limit is not None:
-        rows = rows[(page - 1) * limit : page * limit]
     only_metadata = truthy(body.get("metadata", False))
     include_deleted = truthy(body.get("deleted", False)) or truthy(
         body.get("includeDeleted", False)
     )
+    if match is None:
+        if limit is not None:
+            rows = rows[(page - 1) * limit : page * limit]
+        skip, wanted = 0, None
+    else:
+        # Paged over what matches in the released events: an event selected only by an
+        # attribute the caller does not receive must not even take a place on a page.
+        skip = (page - 1) * limit if limit is not None else 0
+        wanted = limit
     out = []
     for row in rows:
+        if wanted is not None and len(out) >= wanted:
+            break
         event = view(
             session, principal=principal, policy=policy, row=row, include_deleted=include_deleted
         )
-        if event is not None:
-            out.append(shapes.full_event(event, row, metadata=only_metadata))
+        if event is None or (match is not None and not _delivered_match(event, match)):
+            continue
+        if skip:
+            skip -= 1
+            continue
+        out.append(shapes.full_event(event, row, metadata=only_metadata))
     return out
 
 
@@ -561,19 +640,13 @@ def search_attributes(
     if body.get("returnFormat", "json") not in ("json", None):
         raise InvalidField("only returnFormat json is served here", field="returnFormat")
     aud = audience(principal, policy)
-    cap = aud.max_label.rank if aud.max_label else -1
     stmt = (
         select(Attribute, Event)
         .join(Event, Event.id == Attribute.event_id)
-        .where(repository.readable(aud))
+        .where(repository.readable(aud), _attribute_cap(aud))
     )
     if not truthy(body.get("deleted", False)):
         stmt = stmt.where(Attribute.deleted.is_(False))
-    if aud.own_max is not None and aud.org_uuid:
-        own = and_(Event.orgc_uuid == aud.org_uuid, Attribute.tlp_rank <= aud.own_max.rank)
-        stmt = stmt.where(or_(own, Attribute.tlp_rank <= cap))
-    else:
-        stmt = stmt.where(Attribute.tlp_rank <= cap)
     stmt = stmt.where(*_attribute_clauses(body))
     uuids = terms(body.get("uuid"))
     if uuids.include:
@@ -775,31 +848,72 @@ def search_sightings(
     ]
 
 
-def known_sightings(session: Session, *, event_uuid: str, body: Any) -> list[str]:
-    """``/sightings/filterSightingUuidsForPush/{event}``: which offered uuids the hub has."""
-    if not isinstance(body, list):
-        raise InvalidField("the body must be a list of sighting uuids", field="uuid")
-    offered = [str(u).lower() for u in body if isinstance(u, str)]
+def _sighting_event(
+    session: Session, *, principal: Principal, policy: tlp.Policy, ident: str
+) -> tuple[Event, set[str] | None] | None:
+    """The event sightings are pushed for and the attribute uuids the caller may sight on it
+    (None: all of them, for the event's creator, who holds it whole), or None when the
+    caller may not know the event: decided as the view decides (released and audited), so
+    an event the caller may not see answers exactly as an unknown one."""
+    event = find_event(session, ident)
+    if event is None:
+        return None
+    if event.source_partner_id == principal.partner_id:
+        return event, None
+    released = view(session, principal=principal, policy=policy, row=event, include_deleted=False)
+    if released is None:
+        return None
+    uuids = {str(a.get("uuid")).lower() for a in released.get("Attribute") or []}
+    for item in released.get("Object") or []:
+        uuids.update(str(a.get("uuid")).lower() for a in item.get("Attribute") or [])
+    return event, uuids
+
+
+def _stored_sightings(session: Session, uuids: list[str], *, event_id: int | None) -> list[str]:
     have: list[str] = []
-    for start in range(0, len(offered), 900):
-        have += session.scalars(
-            select(Sighting.uuid).where(Sighting.uuid.in_(offered[start : start + 900]))
-        )
+    for start in range(0, len(uuids), 900):
+        stmt = select(Sighting.uuid).where(Sighting.uuid.in_(uuids[start : start + 900]))
+        if event_id is not None:
+            stmt = stmt.where(Sighting.event_id == event_id)
+        have += session.scalars(stmt)
     return have
 
 
-def save_sightings(session: Session, *, principal: Principal, event_uuid: str, body: Any) -> int:
+def known_sightings(
+    session: Session, *, principal: Principal, policy: tlp.Policy, event_uuid: str, body: Any
+) -> list[str]:
+    """``/sightings/filterSightingUuidsForPush/{event}``: which offered uuids the hub has on
+    that event; nothing for an event the caller may not know (as for an unknown one)."""
+    if not isinstance(body, list):
+        raise InvalidField("the body must be a list of sighting uuids", field="uuid")
+    offered = [str(u).lower() for u in body if isinstance(u, str)]
+    if not offered:
+        return []
+    found = _sighting_event(session, principal=principal, policy=policy, ident=event_uuid)
+    if found is None:
+        return []
+    return _stored_sightings(session, offered, event_id=found[0].id)
+
+
+def save_sightings(
+    session: Session, *, principal: Principal, policy: tlp.Policy, event_uuid: str, body: Any
+) -> int | None:
     """``/sightings/bulkSaveSightings/{event}``: new sightings (by uuid) on attributes of that
-    event; they are recorded as the pushing partner's (Sighting.php:1255-1333)."""
+    event the caller may see; they are recorded as the pushing partner's
+    (Sighting.php:1255-1333). None when the caller may not know the event (or it does not
+    exist): the endpoint answers MISP's 404 alike."""
     if not isinstance(body, list):
         raise InvalidField("the body must be a list of sightings", field="Sighting")
-    event = find_event(session, event_uuid)
-    if event is None:
-        raise NotFound(f"Invalid event {event_uuid}")
+    found = _sighting_event(session, principal=principal, policy=policy, ident=event_uuid)
+    if found is None:
+        return None
+    event, attrs = found
     items = [s.get("Sighting", s) for s in body if isinstance(s, dict)]
-    attrs = set(session.scalars(select(Attribute.uuid).where(Attribute.event_id == event.id)))
+    if attrs is None:
+        attrs = set(session.scalars(select(Attribute.uuid).where(Attribute.event_id == event.id)))
     offered = [str(s.get("uuid") or "").lower() for s in items]
-    known = set(known_sightings(session, event_uuid=event_uuid, body=[u for u in offered if u]))
+    # Any event: a sighting uuid is unique in the store.
+    known = set(_stored_sightings(session, [u for u in offered if u], event_id=None))
     fresh = []
     for item, uuid in zip(items, offered, strict=True):
         attr_uuid = str(item.get("attribute_uuid") or "").lower()

@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 
+from hub.misp_compat.params import truthy
 from hub.models import Event
 
 _DOWNGRADE = {"1": "0", "2": "1", 1: "0", 2: "1"}
@@ -72,7 +73,9 @@ def event_head(event: dict[str, Any], row: Event, tags: TagShaper) -> dict[str, 
     """The event's own fields (no Attribute/Object) as MISP sends them."""
     head = {k: v for k, v in event.items() if k not in ("Attribute", "Object")}
     head["id"] = str(row.id)
-    head["attribute_count"] = str(row.attribute_count)
+    # What this caller receives, not what the hub holds: the stored count includes the
+    # attributes the release path withheld, and would tell how many there are.
+    head["attribute_count"] = str(delivered_count(event))
     head["protected"] = False
     head["locked"] = False
     head.setdefault("date", row.date or "")
@@ -84,6 +87,16 @@ def event_head(event: dict[str, Any], row: Event, tags: TagShaper) -> dict[str, 
     for key in ("Sighting", "ShadowAttribute", "RelatedEvent", "Org"):
         head.pop(key, None)
     return head
+
+
+def delivered_count(event: dict[str, Any]) -> int:
+    """The live attributes of a released event, standalone and in objects."""
+    count = sum(1 for a in event.get("Attribute") or [] if not truthy(a.get("deleted")))
+    for item in event.get("Object") or []:
+        if truthy(item.get("deleted")):
+            continue
+        count += sum(1 for a in item.get("Attribute") or [] if not truthy(a.get("deleted")))
+    return count
 
 
 def full_event(event: dict[str, Any], row: Event, *, metadata: bool = False) -> dict[str, Any]:
@@ -154,7 +167,10 @@ def index_row(
             "date": row.date or "",
             "distribution": downgrade(row.distribution),
             "sharing_group_id": "0",
-            "attribute_count": str(row.attribute_count),
+            # No ``attribute_count``: the stored count includes attributes the caller may
+            # not receive, and the index is decided per event, not per attribute. MISP's
+            # pull does not read it (it pulls each event whole, reference/misp-sync.md §2.2)
+            # and PyMISP's search_index treats it as optional; the view counts what it sends.
             "publish_timestamp": str(row.publish_timestamp or 0),
             "threat_level_id": "4",
             "analysis": "0",
