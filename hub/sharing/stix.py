@@ -5,7 +5,11 @@ with its own label and addressing, and so is every class of objects it reference
 to what the recipient may not see is removed (STIX object ids can be brute-forced back to
 values, reference: tlp-stix-taxii §2.5), and an object that cannot stand without it (a
 relationship without an endpoint, an observation without its observable, a container left
-empty) is withheld. The page gets one audit entry; the ``releases`` index gets a row per event.
+empty) is withheld. A reference class with a fifth element (1) is a "substance" class: an
+object that has any (an event's container, its event-level galaxies, its creator's identity) is
+released only if at least one of them is allowed for the caller, that is if something that came
+from an attribute, object or report of the event survives (``hub.taxii.rendering``). The page
+gets one audit entry; the ``releases`` index gets a row per event.
 """
 
 from __future__ import annotations
@@ -82,11 +86,20 @@ def release_stix_objects(
         reason = decision.reason.value
         if decision.allowed and row.refs:
             gone: set[str] = set()
-            for rank, distribution, sg_members, ids in orjson.loads(row.refs):
-                if not decide(rank, distribution, sg_members, row.orgc_uuid).allowed:
+            substance: bool | None = None  # None: the object needs none
+            for rank, distribution, sg_members, ids, *flag in orjson.loads(row.refs):
+                allowed = decide(rank, distribution, sg_members, row.orgc_uuid).allowed
+                if not allowed:
                     gone.update(ids)
-            if gone:
+                if flag and flag[0]:
+                    substance = bool(substance) or allowed
+            if substance is False:
+                # The event's container, galaxies, creator: nothing of substance survives.
+                doc, reason = None, tlp.Reason.NOTHING_LEFT.value
+            elif gone:
                 doc, reason = prune_references(row.doc, gone)
+        if decision.allowed and row.type in CONTAINERS and not _has_substance(row.refs):
+            doc, reason = None, tlp.Reason.NOTHING_LEFT.value  # rendered before substance
         if not decision.allowed or doc is None:
             withheld.append((row.stix_id, reason))
             entry[2] += 1
@@ -121,6 +134,12 @@ def release_stix_objects(
         },
     )
     return StixPage(delivered, labels, obligation, seq, withheld)
+
+
+def _has_substance(refs: bytes | str | None) -> bool:
+    """Whether a container's reference classes say what gives it substance (renderings made
+    before they did are withheld until rendered again: fail closed)."""
+    return bool(refs) and any(len(entry) > 4 for entry in orjson.loads(refs))
 
 
 def prune_references(doc: bytes, gone: set[str]) -> tuple[bytes | None, str]:

@@ -16,6 +16,23 @@ release path can prune references to what a recipient may not see without anothe
 write lock on SQLite), so it grows in commit order and ``added_after`` pollers miss nothing.
 An object whose label, addressing or content changes gets a new ``date_added``: a downgrade
 then reaches pollers that already went past the object's first appearance.
+
+Only the current version of each object is kept: rendering a new event version deletes the
+older versions of its objects (and the objects that are gone). An older version carries the
+older, possibly looser label and addressing (a source that tightens GREEN to RED must not see
+the GREEN version keep going out), so ``match[version]=all|first`` and the versions endpoint
+list only the current version (TAXII 2.1 lets a server keep as many versions as it likes).
+
+Sightings are not served, nor the identities of organisations other than the event's creator
+(misp-stix renders each sighting's organisation as an ``identity``: naming who was hit), as
+the /misp view anonymises sightings.
+
+An event's container (report/grouping, with the event's title), its event-level galaxies and
+its creator's identity say nothing about a value, yet must not go to a caller who may see
+none of the event's attributes, objects or reports (the /misp view answers 404 then). Their
+reference classes include "substance" classes (a fifth element, 1): the classes of the
+objects that came from an attribute, object or report. The release path delivers them only
+if at least one substance class is allowed for the caller (``hub.sharing.stix``).
 """
 
 from __future__ import annotations
@@ -36,7 +53,7 @@ from hub.intel import service as intel
 from hub.intel import stix as intel_stix
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
-from hub.sharing.stix import CONTAINERS, PRUNABLE
+from hub.sharing.stix import CONTAINERS, PRUNABLE, prune_references
 from hub.taxii.query import normalise_version, timestamp
 
 log = logging.getLogger("hub.taxii")
@@ -126,59 +143,96 @@ def label_objects(
     chr: bool = False,
 ) -> list[Rendered]:
     """Each STIX object of the event's rendering, marked with its placement (module doc)."""
-    elements = _element_placements(state, labels)
+    elements, substantive = _element_placements(state, labels)
     fallback = _fold(elements.values())
     orgc = str((state.get("Orgc") or {}).get("uuid") or "")
-    content = []
+    kept = []
+    dropped: set[str] = set()
     for obj in objects:
         if obj["type"] == "marking-definition" and obj["id"] in tlp.KNOWN_MARKING_IDS:
             continue  # the TLP 2.0 definitions travel with every page instead
         if obj["type"] == "extension-definition":
             continue
-        if chr and obj["type"] == "identity" and _uuid_of(obj["id"]) == orgc:
-            continue  # TLP:EX:CHR: no attribution
+        if obj["type"] == "sighting":
+            dropped.add(obj["id"])  # who saw it is not shared (the /misp view anonymises)
+            continue
+        if obj["type"] == "identity" and (chr or _uuid_of(obj["id"]) != orgc):
+            dropped.add(obj["id"])  # only the creator is named; TLP:EX:CHR: not even it
+            continue
         if chr:
             obj.pop("created_by_ref", None)
-        content.append(obj)
+        kept.append(obj)
+    content = _without_references(kept, dropped)
     direct: dict[str, Placement] = {}
     for obj in content:
         found = elements.get(_uuid_of(obj["id"]))
         if found is not None:
             direct[obj["id"]] = found
     referrers: dict[str, list[Placement]] = {}
+    referred_by: dict[str, set[str]] = {}
     for obj in content:
         if obj["id"] in direct and obj["type"] not in CONTAINERS:
             for _prop, target in _refs(obj):
                 referrers.setdefault(target, []).append(direct[obj["id"]])
+                referred_by.setdefault(target, set()).add(obj["id"])
     placed: dict[str, Placement] = dict(direct)
+    # Objects that came from an attribute, object or report (not a galaxy, not an identity,
+    # not the event): they alone give the event's container a reason to go out.
+    counts = {
+        obj["id"]
+        for obj in content
+        if obj["id"] in direct and obj["type"] != "identity" and _uuid_of(obj["id"]) in substantive
+    }  # a container counts only as a report's note, named after the report
     for obj in content:
         if obj["id"] in placed:
             continue
-        inherited = [direct[t] for prop, t in _refs(obj) if prop not in PRUNABLE and t in direct]
+        sources = [t for prop, t in _refs(obj) if prop not in PRUNABLE and t in direct]
+        inherited = [direct[t] for t in sources]
         inherited += referrers.get(obj["id"], [])
         placed[obj["id"]] = _fold(inherited) if inherited else fallback
+        if obj["type"] not in CONTAINERS and obj["type"] != "identity":
+            if counts.intersection(sources) or counts.intersection(referred_by.get(obj["id"], ())):
+                counts.add(obj["id"])  # an observable of an attribute, a relationship to it
     never = Placement(tlp.Tlp.RED, tlp.Addressing.hub_only())  # a target not in the rendering
+    substance: dict[tuple[int, int, str | None], list[str]] = {}
+    for target in sorted(counts):
+        substance.setdefault(placed[target].columns(), [])
+    if not substance:  # nothing of substance: a class no caller is ever allowed
+        substance[never.columns()] = []
     out = []
     for obj in content:
         place = placed[obj["id"]]
         others = [r for r in obj.get("object_marking_refs", []) if r not in tlp.KNOWN_MARKING_IDS]
         obj["object_marking_refs"] = [place.label.stix_id, *others]
         obj.pop("granular_markings", None)
-        classes: dict[tuple[int, int, str | None], list[str]] = {}
+        container = obj["type"] in CONTAINERS
+        classes: dict[tuple[int, int, str | None, int], list[str]] = {}
         for _prop, target in _refs(obj):
             if target in tlp.KNOWN_MARKING_IDS:
                 continue
-            key = placed.get(target, never).columns()
+            flag = int(container and target in counts)
+            key = (*placed.get(target, never).columns(), flag)
             ids = classes.setdefault(key, [])
             if target not in ids:
                 ids.append(target)
+        if container and obj["id"] in counts:
+            classes.setdefault((*place.columns(), 1), [])  # a report's note: substance itself
+        elif not container and obj["id"] not in counts:
+            # The event's galaxies, its creator, the event itself: only along with substance.
+            for key3 in substance:
+                classes.setdefault((*key3, 1), [])
+        elif container and not any(flag for *_k, flag in classes):
+            classes.setdefault((*never.columns(), 1), [])
         out.append(
             Rendered(
                 stix_id=obj["id"],
                 type=obj["type"],
                 version=_version(obj),
                 placement=place,
-                refs=[[rank, dist, sg, ids] for (rank, dist, sg), ids in classes.items()],
+                refs=[
+                    [rank, dist, sg, ids, 1] if flag else [rank, dist, sg, ids]
+                    for (rank, dist, sg, flag), ids in classes.items()
+                ],
                 doc=orjson.dumps(obj),
             )
         )
@@ -196,6 +250,28 @@ def _version(obj: dict[str, Any]) -> str | None:
         return None
 
 
+def _without_references(objects: list[dict[str, Any]], dropped: set[str]) -> list[dict[str, Any]]:
+    """The objects without their references to ``dropped``; an object that cannot stand
+    without one (a required reference, a container left empty) is dropped too, and so on."""
+    dropped = set(dropped)
+    while True:
+        out = []
+        more = False
+        for obj in objects:
+            if not dropped.intersection(t for _p, t in _refs(obj)):
+                out.append(obj)
+                continue
+            doc, _reason = prune_references(orjson.dumps(obj), dropped)
+            if doc is None:
+                dropped.add(obj["id"])
+                more = True
+            else:
+                out.append(orjson.loads(doc))
+        objects = out
+        if not more:
+            return objects
+
+
 def _refs(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
     """(property, target id) for every top-level ``*_ref``/``*_refs`` property of an object."""
     for key, value in obj.items():
@@ -207,10 +283,13 @@ def _refs(obj: dict[str, Any]) -> Iterator[tuple[str, str]]:
                     yield key, item
 
 
-def _element_placements(state: dict[str, Any], labels: tlp.EventLabels) -> dict[str, Placement]:
+def _element_placements(
+    state: dict[str, Any], labels: tlp.EventLabels
+) -> tuple[dict[str, Placement], set[str]]:
     """Element uuid → placement: the event (and its creator's identity), attributes, objects
     (whole: the highest label, the narrowest addressing of the object and its attributes),
-    reports, and the galaxy clusters attached to each."""
+    reports, and the galaxy clusters attached to each; and the uuids of the attributes,
+    objects and reports (what gives the event substance)."""
     highest = max(
         [
             x
@@ -279,7 +358,26 @@ def _element_placements(state: dict[str, Any], labels: tlp.EventLabels) -> dict[
             label(labels.reports.get(report.get("uuid"))), addressing(report, ev_addr)
         )
         put(report.get("uuid"), place)
-    return out
+    substantive = {
+        str(x or "").lower()
+        for x in (
+            *(a["uuid"] for a in state["Attribute"]),
+            *(o["uuid"] for o in state["Object"]),
+            *(a["uuid"] for o in state["Object"] for a in o["Attribute"]),
+            *(r.get("uuid") for r in state.get("EventReport") or []),
+        )
+    }
+    galaxy_uuids = {
+        str((c or {}).get("uuid") or "").lower()
+        for element in (
+            state,
+            *state["Attribute"],
+            *(a for o in state["Object"] for a in o["Attribute"]),
+        )
+        for g in element.get("Galaxy") or []
+        for c in (g or {}).get("GalaxyCluster") or []
+    }
+    return out, substantive - galaxy_uuids - {""}
 
 
 def _addressing(distribution: int, sg_members: str | None) -> tlp.Addressing:
@@ -373,22 +471,15 @@ def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
             )
         elif old.digest != values["digest"] or not old.latest:
             updates.append({"id": old.id, **values})
-    superseded = [
-        {"id": r.id, "latest": False}
-        for r in existing
-        if r.latest and r.stix_id in current and current[r.stix_id] != r.version
-    ]
-    gone = sorted({r.stix_id for r in existing} - set(current))
-    for start in range(0, len(gone), _CHUNK):
-        session.execute(
-            delete(StixObject).where(
-                StixObject.event_id == event.id,
-                StixObject.stix_id.in_(gone[start : start + _CHUNK]),
-            )
-        )
-    for rows in (superseded, updates):
-        for start in range(0, len(rows), _CHUNK):
-            session.execute(update(StixObject), rows[start : start + _CHUNK])
+    # Older versions carry older (possibly looser) labels and addressing: never served again,
+    # they are deleted, and so are the objects that are gone (module doc).
+    stale = sorted(
+        r.id for r in existing if r.stix_id not in current or current[r.stix_id] != r.version
+    )
+    for start in range(0, len(stale), _CHUNK):
+        session.execute(delete(StixObject).where(StixObject.id.in_(stale[start : start + _CHUNK])))
+    for start in range(0, len(updates), _CHUNK):
+        session.execute(update(StixObject), updates[start : start + _CHUNK])
     for start in range(0, len(inserts), _CHUNK):
         session.execute(insert(StixObject), inserts[start : start + _CHUNK])
     _record(session, event, status="rendered", reason=None, count=len(current))
