@@ -146,3 +146,41 @@ def test_crash_after_the_remote_stored_it_counts_not_newer_as_done(
     assert job.state == "done", job.last_error
     assert _outbox(maker)[0].outcome == "not-newer"
     assert _remote_versions(remote) == {events[0]["Event"]["uuid"]: 1}
+
+
+def test_a_partner_suspended_after_the_decision_gets_nothing_until_active_again(
+    maker: sessionmaker[Session],
+    remote: Remote,
+    hub_org: Partner,
+    partner_misp: Partner,
+) -> None:
+    from hub.partners import service as partners
+    from hub.vocabulary import PartnerStatus
+
+    events = [event(f"e {i}", tlp="green", distribution=3) for i in range(2)]
+    _submit(maker, hub_org, events)
+    conn = add_connection(
+        maker,
+        name="partner",
+        kind="misp-push",
+        url=remote.misp_url,
+        partner=partner_misp,
+        key=remote.key,
+    )
+    run(maker, conn, max_steps=1)  # the decisions are made and queued, nothing sent yet
+    assert [item.state for item in _outbox(maker)] == ["pending", "pending"]
+
+    def move(status: PartnerStatus, reason: str | None) -> None:
+        with session_scope(maker) as session:
+            partner = session.get(Partner, partner_misp.id)
+            partners.change_status(
+                session, partner=partner, status=status, reason=reason, actor="test"
+            )
+
+    move(PartnerStatus.SUSPENDED, "incident at the partner")
+    held = run(maker, conn)
+    assert held.stats.get("held") and _remote_versions(remote) == {}
+    assert [item.state for item in _outbox(maker)] == ["pending", "pending"]
+    move(PartnerStatus.ACTIVE, None)
+    run(maker, conn)
+    assert set(_remote_versions(remote)) == {e["Event"]["uuid"] for e in events}
