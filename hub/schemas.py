@@ -36,3 +36,13 @@ def decode_cursor(cursor: str, *, keys: tuple[str, ...]) -> dict[str, object]:
     if not isinstance(position, dict) or set(position) != set(keys):
         raise InvalidField("cursor is not one this API handed out", field="cursor")
     return position
+
+
+def decode_id_cursor(cursor: str | None) -> int | None:
+    """The row id in a cursor made by ``encode_cursor({"id": …})``; None for the first page."""
+    if not cursor:
+        return None
+    value = decode_cursor(cursor, keys=("id",))["id"]
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidField("cursor is not one this API handed out", field="cursor")
+    return value

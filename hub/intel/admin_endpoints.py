@@ -16,7 +16,7 @@ from hub.models import Partner, QuarantineItem, Release
 from hub.partners import service as partners
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep
-from hub.schemas import Schema, decode_cursor, encode_cursor
+from hub.schemas import Schema, decode_id_cursor, encode_cursor
 from hub.sharing import service as sharing
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: events"], route_class=HubRoute)
@@ -88,7 +88,7 @@ async def event_version(
 
 
 def _release_rows(session: Any, stmt: Any, limit: int, cursor: str | None) -> dict[str, Any]:
-    before = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    before = decode_id_cursor(cursor)
     if before is not None:
         stmt = stmt.where(Release.id < before)
     rows = list(session.scalars(stmt.order_by(Release.id.desc()).limit(limit + 1)))
@@ -168,7 +168,7 @@ async def list_quarantine(
     cursor: Cursor = None,
 ) -> Response:
     """Items held because their markings could not be read (default: all; `status=held`)."""
-    after = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    after = decode_id_cursor(cursor)
     rows = repository.quarantine_page(session, status=status, after=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -17,7 +17,7 @@ from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter
-from hub.schemas import decode_cursor, encode_cursor
+from hub.schemas import decode_cursor, decode_id_cursor, encode_cursor
 from hub.sharing import service as sharing
 from hub.vocabulary import PartnerStatus, Role
 
@@ -224,7 +224,7 @@ async def search_attributes(
     cursor: Cursor = None,
 ) -> Response:
     """Attributes this partner may see (the restSearch use): by value, type, since."""
-    after = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    after = decode_id_cursor(cursor)
     recipient = sharing.recipient_of(who)
     audience = tlp.audience_for(recipient, tlp.Channel.REST, policy)
     cap = audience.max_label.rank if audience.max_label else -1
@@ -272,7 +272,7 @@ async def my_releases(
     cursor: Cursor = None,
 ) -> Response:
     """What this organisation received, and when (newest first)."""
-    before = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    before = decode_id_cursor(cursor)
     stmt = select(Release).where(
         Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True)
     )

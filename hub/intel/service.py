@@ -530,6 +530,18 @@ def _write_sightings(session: Session, event: dict[str, Any], event_id: int) -> 
         session.execute(insert(Sighting), fresh)
 
 
+def live_state(event: dict[str, Any]) -> dict[str, Any]:
+    """The event without its soft-deleted attributes and objects (a shallow copy)."""
+    out = dict(event)
+    out["Attribute"] = [a for a in event.get("Attribute") or [] if not a.get("deleted")]
+    out["Object"] = [
+        {**o, "Attribute": [a for a in o.get("Attribute") or [] if not a.get("deleted")]}
+        for o in event.get("Object") or []
+        if not o.get("deleted")
+    ]
+    return out
+
+
 def current_state(session: Session, event: Event) -> dict[str, Any]:
     """The event's whole current state, as stored with its latest version."""
     blob = session.scalar(

@@ -20,7 +20,7 @@ from hub.partners.schemas import (
     StatusChange,
 )
 from hub.routing import HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
-from hub.schemas import Page, decode_cursor, encode_cursor
+from hub.schemas import Page, decode_id_cursor, encode_cursor
 from hub.vocabulary import NetworkFunction, PartnerStatus, PartnerType, Region, Sector, Tier
 
 router = APIRouter(prefix="/api/v1/admin/partners", tags=["partners"], route_class=HubRoute)
@@ -65,7 +65,7 @@ async def list_partners(
     cursor: Cursor = None,
 ) -> Page[PartnerRead]:
     """List partners, oldest first, filtered; follow ``next_cursor`` for the next page."""
-    after = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    after = decode_id_cursor(cursor)
     stmt = repository.filtered(
         tier=tier,
         type=type,
@@ -122,7 +122,7 @@ async def partner_history(
 ) -> Page[PartnerChangeRead]:
     """Every change to the partner: who, when, which fields, old → new."""
     partner = service.get(session, ref=uuid)
-    after = int(decode_cursor(cursor, keys=("id",))["id"]) if cursor else None  # type: ignore[call-overload]
+    after = decode_id_cursor(cursor)
     rows = repository.history(session, partner=partner, after_id=after, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
-from hub.intel.service import current_state, gc_paused
+from hub.intel.service import current_state, gc_paused, live_state
 from hub.models import Attribute, Event, EventObject
 
 _RANKED = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT, tlp.Tlp.RED)
@@ -100,7 +100,7 @@ def release_event(
     with gc_paused():  # 10^5 attribute dicts: the cyclic GC would cost more than the work
         state = current_state(session, event)
         if not include_deleted:
-            state = _without_deleted(state)
+            state = live_state(state)
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient_of(principal),
@@ -144,20 +144,6 @@ def release_event(
         )
         obligation = _obligation([_max_label(filtered.event["Event"])], strip=strip)
     return EventDelivery(filtered.event, filtered.decision, removed, seq, obligation)
-
-
-def _without_deleted(event: dict[str, Any]) -> dict[str, Any]:
-    out = dict(event)
-    out["Attribute"] = [a for a in event.get("Attribute", []) if not a.get("deleted")]
-    objects = []
-    for obj in event.get("Object", []):
-        if obj.get("deleted"):
-            continue
-        obj = dict(obj)
-        obj["Attribute"] = [a for a in obj.get("Attribute", []) if not a.get("deleted")]
-        objects.append(obj)
-    out["Object"] = objects
-    return out
 
 
 def is_tlp_tag(tag: dict[str, Any]) -> bool:

@@ -100,7 +100,7 @@ def render_event_version(
     conversion failure never breaks ingest: it is logged, the event's objects are withdrawn
     and the reason is recorded in ``stix_renderings``.
     """
-    live = _without_deleted(state)
+    live = intel.live_state(state)
     count = len(live["Attribute"]) + sum(len(o["Attribute"]) for o in live["Object"])
     if defer_above is not None and count > defer_above:
         reason = f"{count} attributes: rendered in the background, not at ingest"
@@ -397,17 +397,6 @@ def _fold(places: Iterable[Placement]) -> Placement:
 
 def _uuid_of(stix_id: str) -> str:
     return stix_id.split("--", 1)[-1].lower()
-
-
-def _without_deleted(event: dict[str, Any]) -> dict[str, Any]:
-    out = dict(event)
-    out["Attribute"] = [a for a in event.get("Attribute") or [] if not a.get("deleted")]
-    out["Object"] = [
-        {**o, "Attribute": [a for a in o.get("Attribute") or [] if not a.get("deleted")]}
-        for o in event.get("Object") or []
-        if not o.get("deleted")
-    ]
-    return out
 
 
 def _digest(item: Rendered) -> str:
