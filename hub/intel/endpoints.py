@@ -148,19 +148,16 @@ async def list_events(
         except ValueError:
             raise InvalidField("cursor is not one this API handed out", field="cursor") from None
     audience = tlp.audience_for(sharing.recipient_of(who), tlp.Channel.REST, policy)
-    rows = list(
-        session.execute(
-            repository.event_page(
-                audience=audience,
-                since=since,
-                tag=tag,
-                published=published,
-                type=type,
-                after=after,
-                limit=limit + 1,
-            )
-        )
+    stmt, params = repository.event_page(
+        audience=audience,
+        since=since,
+        tag=tag,
+        published=published,
+        type=type,
+        after=after,
+        limit=limit + 1,
     )
+    rows = list(session.execute(stmt, params))
     more = len(rows) > limit
     rows = rows[:limit]
     page = sharing.release_index(session, principal=who, events=rows, channel="rest", policy=policy)

@@ -3,51 +3,98 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_, select
 from sqlalchemy.orm import Session
 
 import tlp
 from hub.models import Attribute, Event, EventVersion, QuarantineItem
 
+# The pre-filter has few shapes (which of the three branches an audience has); each shape is
+# built once with bind parameters, so a page request does not rebuild the expression tree.
+_Shape = tuple[bool, tuple[int, ...] | None, bool]
 
-def readable(audience: tlp.Audience) -> ColumnElement[bool]:
-    """Events the audience may see, and that have something left to deliver."""
+
+def _shape(audience: tlp.Audience) -> _Shape:
+    own = audience.own_max is not None and bool(audience.org_uuid)
+    community = (
+        tuple(sorted(audience.community_distributions))
+        if audience.community_max is not None and audience.community_distributions
+        else None
+    )
+    named = audience.named_max is not None and bool(audience.org_uuid)
+    return own, community, named
+
+
+_AUDIENCE_PARAMS = (
+    "aud_org",
+    "aud_own_cap",
+    "aud_community_cap",
+    "aud_named_like",
+    "aud_named_cap",
+)
+
+
+def _audience_params(audience: tlp.Audience) -> dict[str, Any]:
+    org = audience.org_uuid or ""
+    return {
+        "aud_org": org,
+        "aud_own_cap": audience.own_max.rank if audience.own_max is not None else -1,
+        "aud_community_cap": (
+            audience.community_max.rank if audience.community_max is not None else -1
+        ),
+        "aud_named_like": f'%"{org}"%',
+        "aud_named_cap": audience.named_max.rank if audience.named_max is not None else -1,
+    }
+
+
+@lru_cache(maxsize=64)
+def _readable_clause(shape: _Shape) -> ColumnElement[bool]:
+    """The pre-filter for a shape, with bind parameters (the values of ``_audience_params``)."""
+    return _readable_expression(shape, {name: bindparam(name) for name in _AUDIENCE_PARAMS})
+
+
+def _readable_expression(shape: _Shape, p: dict[str, Any]) -> ColumnElement[bool]:
+    """The pre-filter over ``p``'s values, which are literal values or bind parameters."""
+    own, community, named = shape
     branches: list[ColumnElement[bool]] = []
-    if audience.own_max is not None and audience.org_uuid:
-        cap = audience.own_max.rank
+    if own:
         branches.append(
             and_(
-                Event.orgc_uuid == audience.org_uuid,
-                Event.tlp_rank <= cap,
-                or_(Event.min_rank.is_(None), Event.min_rank <= cap),
+                Event.orgc_uuid == p["aud_org"],
+                Event.tlp_rank <= p["aud_own_cap"],
+                or_(Event.min_rank.is_(None), Event.min_rank <= p["aud_own_cap"]),
             )
         )
-    if audience.community_max is not None and audience.community_distributions:
-        cap = audience.community_max.rank
+    if community:
         branches.append(
             and_(
-                Event.distribution.in_(sorted(audience.community_distributions)),
-                Event.tlp_rank <= cap,
+                Event.distribution.in_(community),
+                Event.tlp_rank <= p["aud_community_cap"],
                 Event.min_rank.is_not(None),
-                Event.min_rank <= cap,
+                Event.min_rank <= p["aud_community_cap"],
             )
         )
-    if audience.named_max is not None and audience.org_uuid:
-        cap = audience.named_max.rank
+    if named:
         branches.append(
             and_(
                 Event.distribution == 4,
-                Event.sg_members.like(f'%"{audience.org_uuid}"%'),
-                Event.tlp_rank <= cap,
+                Event.sg_members.like(p["aud_named_like"]),
+                Event.tlp_rank <= p["aud_named_cap"],
                 Event.min_rank.is_not(None),
-                Event.min_rank <= cap,
+                Event.min_rank <= p["aud_named_cap"],
             )
         )
     if not branches:
         return false()
     return or_(*branches)
+
+
+def readable(audience: tlp.Audience) -> ColumnElement[bool]:
+    """Events the audience may see, and that have something left to deliver."""
+    return _readable_expression(_shape(audience), _audience_params(audience))
 
 
 # What a listing needs of an event, without its document: pages are read as plain rows.
@@ -81,29 +128,51 @@ def event_page(
     type: str | None,
     after: tuple[Any, int] | None,
     limit: int,
-) -> Select[Any]:
-    stmt = select(*SUMMARY_COLUMNS).where(readable(audience))
+) -> tuple[Select[Any], dict[str, Any]]:
+    """A page of event summaries: the statement (cached per shape) and its parameters."""
+    stmt = _page_statement(
+        _shape(audience), since is not None, published, bool(tag), bool(type), after is not None
+    )
+    params = _audience_params(audience) | {"page_limit": limit}
     if since is not None:
-        stmt = stmt.where(Event.timestamp >= since)
+        params["page_since"] = since
+    if tag:
+        params["page_tag"] = f'%"{_like_escape(tag)}"%'
+    if type:
+        params["page_type"] = type
+    if after is not None:
+        params["after_t"], params["after_id"] = after
+    return stmt, params
+
+
+@lru_cache(maxsize=256)
+def _page_statement(
+    shape: _Shape, since: bool, published: bool | None, tag: bool, type: bool, after: bool
+) -> Select[Any]:
+    stmt = select(*SUMMARY_COLUMNS).where(_readable_clause(shape))
+    if since:
+        stmt = stmt.where(Event.timestamp >= bindparam("page_since"))
     if published is not None:
         stmt = stmt.where(Event.published.is_(published))
     if tag:
-        stmt = stmt.where(Event.tags.like(f'%"{_like_escape(tag)}"%', escape="\\"))
+        stmt = stmt.where(Event.tags.like(bindparam("page_tag"), escape="\\"))
     if type:
         stmt = stmt.where(
             select(Attribute.id)
             .where(
-                Attribute.event_id == Event.id, Attribute.type == type, Attribute.deleted.is_(False)
+                Attribute.event_id == Event.id,
+                Attribute.type == bindparam("page_type"),
+                Attribute.deleted.is_(False),
             )
             .exists()
         )
-    if after is not None:
+    if after:
+        after_t = bindparam("after_t", type_=Event.changed_at.type)
+        after_id = bindparam("after_id")
         stmt = stmt.where(
-            or_(
-                Event.changed_at > after[0], and_(Event.changed_at == after[0], Event.id > after[1])
-            )
+            or_(Event.changed_at > after_t, and_(Event.changed_at == after_t, Event.id > after_id))
         )
-    return stmt.order_by(Event.changed_at, Event.id).limit(limit)
+    return stmt.order_by(Event.changed_at, Event.id).limit(bindparam("page_limit"))
 
 
 def _like_escape(text: str) -> str:

@@ -179,6 +179,38 @@ class PageDelivery:
     withheld: list[tuple[str, str]] = field(default_factory=list)
 
 
+def _index_verdict(
+    event: Event, recipient: tlp.Recipient, channel: tlp.Channel, policy: tlp.Policy
+) -> str | None:
+    """None when the event may be listed for ``recipient``, else the reason it is withheld."""
+    addressing = addressing_of(event.distribution, event.sg_members)
+    decision = tlp.decide(
+        label=label_of(event.tlp_rank),
+        recipient=recipient,
+        channel=channel,
+        addressing=addressing,
+        source_org_uuid=event.orgc_uuid,
+        policy=policy,
+    )
+    if not decision.allowed:
+        return decision.reason.value
+    if event.orgc_uuid == recipient.org_uuid:
+        return None
+    # The event's title may go only where some of its content goes: its least restricted
+    # element (min_rank, over elements that go wherever the event goes).
+    if event.min_rank is None:
+        return "nothing-left"
+    content = tlp.decide(
+        label=label_of(event.min_rank),
+        recipient=recipient,
+        channel=channel,
+        addressing=addressing,
+        source_org_uuid=event.orgc_uuid,
+        policy=policy,
+    )
+    return None if content.allowed else "nothing-left"
+
+
 def release_index(
     session: Session,
     *,
@@ -193,38 +225,23 @@ def release_index(
     channel = tlp.Channel(channel)
     delivered: list[Event] = []
     withheld: list[tuple[str, str]] = []
+    # A page has few distinct (labels, addressing, source) combinations: decide each once.
+    verdicts: dict[tuple[Any, ...], str | None] = {}
     for event in events:
-        addressing = addressing_of(event.distribution, event.sg_members)
-        decision = tlp.decide(
-            label=label_of(event.tlp_rank),
-            recipient=recipient,
-            channel=channel,
-            addressing=addressing,
-            source_org_uuid=event.orgc_uuid,
-            policy=policy,
+        key = (
+            event.tlp_rank,
+            event.min_rank,
+            event.distribution,
+            event.sg_members,
+            event.orgc_uuid,
         )
-        if decision.allowed and event.orgc_uuid != recipient.org_uuid:
-            # The event's title may go only where some of its content goes: its least
-            # restricted element (min_rank, over elements that go wherever the event goes).
-            content = (
-                tlp.decide(
-                    label=label_of(event.min_rank),
-                    recipient=recipient,
-                    channel=channel,
-                    addressing=addressing,
-                    source_org_uuid=event.orgc_uuid,
-                    policy=policy,
-                )
-                if event.min_rank is not None
-                else None
-            )
-            if content is None or not content.allowed:
-                withheld.append((event.uuid, "nothing-left"))
-                continue
-        if decision.allowed:
+        if key not in verdicts:
+            verdicts[key] = _index_verdict(event, recipient, channel, policy)
+        refusal = verdicts[key]
+        if refusal is None:
             delivered.append(event)
         else:
-            withheld.append((event.uuid, decision.reason.value))
+            withheld.append((event.uuid, refusal))
     obligation = _obligation([label_of(e.tlp_rank) for e in delivered])
     if not delivered and not withheld:
         return PageDelivery([], obligation, None)
