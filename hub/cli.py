@@ -8,11 +8,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from hub.auth import service as keys
 from hub.db import make_engine, make_sessionmaker, session_scope
@@ -31,6 +31,9 @@ from hub.vocabulary import (
     Sector,
     Tier,
 )
+
+if TYPE_CHECKING:
+    from hub.models import ConnectionJob
 
 app = typer.Typer(
     help="CWN hub: threat-information sharing for the cyber-resilience network.",
@@ -616,31 +619,55 @@ def connection_run(
         return
     engine = make_engine(settings)
     maker = make_sessionmaker(engine)
-    from hub.models import ConnectionJob
-
+    running = True
     try:
-        while True:
-            with session_scope(maker) as session:
-                done = jobs.run_next(
-                    session,
-                    policy=tlp.DEFAULT_POLICY,
-                    secret=settings.secret_key.get_secret_value(),
-                    job_id=job_id,
-                )
-                job = session.get(ConnectionJob, job_id)
-                assert job is not None
-                state, stats, error = job.state, dict(job.stats), job.last_error
-            if not done or state != "queued":
-                break
+        while running:
+            ran = jobs.run_next(
+                maker,
+                policy=tlp.DEFAULT_POLICY,
+                secret=settings.secret_key.get_secret_value(),
+                job_id=job_id,
+            )
+            job = _connection_job(maker, job_id)
+            running = bool(ran) and job.state == "queued"
     finally:
         engine.dispose()
-    counts = ", ".join(f"{k} {v}" for k, v in stats.items() if k != "errors") or "nothing to do"
-    if state == "done":
-        typer.echo(f"done: {counts}")
-    elif state == "dead":
-        raise _fail(f"failed: {error}")
+    counts = ", ".join(f"{k} {v}" for k, v in job.stats.items() if k != "errors")
+    if job.state == "done":
+        typer.echo(f"done: {counts or 'nothing to do'}")
+    elif job.state == "dead":
+        raise _fail(f"failed: {job.last_error}")
     else:
-        typer.echo(f"will retry (the worker continues it): {error}; so far {counts}")
+        typer.echo(
+            f"will retry (the worker continues it): {job.last_error or 'waiting its turn'}; "
+            f"so far {counts or 'nothing'}"
+        )
+
+
+def _connection_job(maker: sessionmaker[Session], job_id: int) -> ConnectionJob:
+    """The job as committed (a detached copy, for reporting)."""
+    from hub.models import ConnectionJob
+
+    with session_scope(maker, write=False) as session:
+        job = session.get(ConnectionJob, job_id)
+        assert job is not None
+        return job
+
+
+@connection_app.command("requeue")
+def connection_requeue(ref: Annotated[str, typer.Argument(help="uuid or name")]) -> None:
+    """After fixing the cause (credentials, the remote), retry the dead run and dead pushes."""
+    from hub.connections import service as connections
+
+    with _unit_of_work() as session:
+        job, pushes = connections.requeue(
+            session, connection=connections.get(session, ref=ref), actor=_actor()
+        )
+        job_uuid = job.uuid
+    typer.echo(
+        f"requeued run {job_uuid} and {pushes} dead push(es); "
+        f"`hub worker` (or `hub connection run {ref}`) does them"
+    )
 
 
 def main() -> None:

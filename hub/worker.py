@@ -1,6 +1,9 @@
-"""Background work for ``hub worker``: each job does one unit of work per call, in its own
-transaction, and says how much it did; the loop runs every job until nothing is due.
+"""Background work for ``hub worker``: each job does one unit of work per call and says how
+much it did; the loop runs every job until nothing is due.
 
+Most jobs are one transaction each (``_in_one_transaction``); jobs that talk to remote
+systems (connections, e-mail) open their own short transactions, so that no transaction is
+open while a remote answers.
 Jobs are listed here, explicitly (no discovery): add a job by adding it to ``JOBS``.
 """
 
@@ -26,7 +29,18 @@ class WorkerContext:
     policy: tlp.Policy
 
 
-Job = Callable[[Session, WorkerContext], int]
+Job = Callable[[sessionmaker[Session], WorkerContext], int]
+TransactionJob = Callable[[Session, WorkerContext], int]
+
+
+def _in_one_transaction(work: TransactionJob) -> Job:
+    """A job whose call is one unit of work: committed as a whole, or rolled back."""
+
+    def job(maker: sessionmaker[Session], context: WorkerContext) -> int:
+        with session_scope(maker) as session:
+            return work(session, context)
+
+    return job
 
 
 def _render_stix(session: Session, context: WorkerContext) -> int:
@@ -41,11 +55,11 @@ def _schedule_connections(session: Session, context: WorkerContext) -> int:
     return schedule_due(session)
 
 
-def _run_connection_job(session: Session, context: WorkerContext) -> int:
+def _run_connection_job(maker: sessionmaker[Session], context: WorkerContext) -> int:
     from hub.connections.jobs import run_next
 
     return run_next(
-        session, policy=context.policy, secret=context.settings.secret_key.get_secret_value()
+        maker, policy=context.policy, secret=context.settings.secret_key.get_secret_value()
     )
 
 
@@ -55,12 +69,26 @@ def _notify(session: Session, context: WorkerContext) -> int:
     return notifications_due(session, context)
 
 
+def _deliver_notifications(maker: sessionmaker[Session], context: WorkerContext) -> int:
+    from hub.notifications.jobs import deliver_due
+
+    return deliver_due(maker, context)
+
+
+def _deliver_notifications(maker: sessionmaker[Session], context: WorkerContext) -> int:
+    from hub.notifications.jobs import deliver_due
+
+    return deliver_due(maker, context)
+
+
 # Order matters only for latency: pulled data is matched and rendered in the same round.
 JOBS: list[tuple[str, Job]] = [
-    ("connection-schedule", _schedule_connections),
+    ("connection-schedule", _in_one_transaction(_schedule_connections)),
     ("connection-jobs", _run_connection_job),
-    ("notifications", _notify),
-    ("stix-render", _render_stix),
+    ("notifications", _in_one_transaction(_notify)),
+    ("notification-delivery", _deliver_notifications),
+    ("notification-delivery", _deliver_notifications),
+    ("stix-render", _in_one_transaction(_render_stix)),
 ]
 
 
@@ -71,8 +99,7 @@ def run_due(maker: sessionmaker[Session], context: WorkerContext) -> dict[str, i
     while busy:
         busy = False
         for name, job in JOBS:
-            with session_scope(maker) as session:
-                count = job(session, context)
+            count = job(maker, context)
             done[name] += count
             busy = busy or count > 0
     return done

@@ -116,7 +116,12 @@ class TaxiiConnector:
     def page(
         self, *, added_after: str | None, next: str | None, types: list[str], limit: int
     ) -> ObjectPage:
-        """``GET …/objects/`` with ``limit``, ``added_after`` or ``next``, ``match[type]``."""
+        """``GET …/objects/`` with ``limit``, ``added_after`` or ``next``, ``match[type]``.
+
+        Every request, ``next`` ones included, carries ``limit`` and the same filters: the
+        spec allows either, but medallion (the OASIS reference server) refuses a ``next``
+        whose filters changed (400) and fails one without ``limit`` (500).
+        """
         collection = self.collection()
         kwargs: dict[str, Any] = {"limit": limit}
         if next:

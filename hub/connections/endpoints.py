@@ -10,6 +10,7 @@ from hub.connections.schemas import (
     ConnectionRead,
     ConnectionUpdate,
     JobRead,
+    RequeueReport,
     TestReport,
 )
 from hub.routing import HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
@@ -77,6 +78,16 @@ async def run_connection(ref: str, session: SessionDep, who: Operator) -> JobRea
     """Queue a run now; the worker (``hub worker``) does it."""
     job = service.enqueue(session, connection=service.get(session, ref=ref), trigger="manual")
     return JobRead.model_validate(job)
+
+
+@router.post("/{ref}/requeue", status_code=202, response_model=RequeueReport)
+async def requeue_connection(ref: str, session: SessionDep, who: Operator) -> RequeueReport:
+    """After the cause is fixed (rotated credentials, a repaired remote): run the dead job
+    again from where it stopped, and send the dead pushes again. 409 if nothing is dead."""
+    job, pushes = service.requeue(
+        session, connection=service.get(session, ref=ref), actor=who.actor
+    )
+    return RequeueReport(job=JobRead.model_validate(job), pushes_requeued=pushes)
 
 
 @router.get("/{ref}/jobs", response_model=Page[JobRead])

@@ -1,36 +1,47 @@
-"""Durable connection jobs: claimed one at a time, run a batch per transaction.
+"""Durable connection jobs: claimed as a lease; remote calls run outside any transaction.
 
-Each call of ``run_next`` is one unit of work in the caller's transaction (the worker's, the
-CLI's): it claims the oldest due job (PostgreSQL: ``FOR UPDATE SKIP LOCKED``, so workers
-never take the same job; SQLite: the transaction holds the single write lock), does one
-batch, and records the data, the connection's cursor and the job's progress together. A
-crash before commit rolls all three back and the job is due again as it was; nothing is
-half-written and nothing is done twice.
+``run_next`` claims the oldest due job in a short transaction of its own (PostgreSQL:
+``FOR UPDATE SKIP LOCKED``, so workers never take the same job; SQLite: ``BEGIN IMMEDIATE``,
+the single writer): it sets ``claimed_by`` and ``lease_until`` and commits. It then does one
+batch. The remote is asked with no transaction open (on SQLite an open write transaction
+holds the database's only write lock, so every API write would wait for the remote), and
+each unit of results (one pulled event, one TAXII page, one push) commits in a short
+transaction of its own together with the cursor or outbox state that covers it. Every such
+transaction first checks that this worker still holds the lease, and renews it. A crash
+leaves the lease to run out; the job is then claimed again and repeats at most the one unit
+that was not committed.
 
 Failures: a retriable one (timeout, 5xx, 429) backs off exponentially with jitter, up to
 ``MAX_ATTEMPTS`` consecutive failures; then, or at once for a permanent one (401/403, a
-malformed answer), the job is dead with its last error. Items that got through before the
-failure stay, with the cursor covering them.
+malformed answer), the job is dead with its last error, until an operator requeues it
+(``service.requeue``). Units that got through before the failure stay, with their cursor.
 
 Pushes go through an outbox: each new event version is released to the partner (decided by
-``tlp`` and audited) into ``push_outbox`` first and sent after. A send that reached the
-remote but was not recorded is sent again, and MISP's timestamp rule answers "not newer":
-counted as done.
+``tlp`` and audited) into ``push_outbox`` first. Just before sending, the item is decided
+again with the partner's standing of now (suspension, tier, TLP agreement) and the fresh
+result is what goes out (or the item is withheld, with the reason); a version superseded in
+the meantime is skipped. A send that reached the remote but was not recorded is sent again,
+and MISP's timestamp rule answers "not newer": counted as done.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import random
+import socket
 import uuid as uuid_mod
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
 import requests
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
 
 import connectors
 import tlp
@@ -38,12 +49,13 @@ from connectors.misp import downgrade_for_pull, has_content, prepare_for_push
 from connectors.taxii.convert import SHARED_TYPES, split_by_container
 from hub.auth.principal import Principal
 from hub.connections.service import connector_for, enqueue
+from hub.db import session_scope
 from hub.errors import HubError
 from hub.intel.service import ingest_events
 from hub.intel.stix import ingest_bundle
 from hub.models import Connection, ConnectionJob, Event, EventVersion, Partner, PushOutboxItem
 from hub.models.base import utcnow
-from hub.sharing.service import release_event
+from hub.sharing.service import EventDelivery, release_event
 from hub.vocabulary import Role
 
 log = logging.getLogger("hub.connections")
@@ -51,9 +63,10 @@ log = logging.getLogger("hub.connections")
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = 30.0  # seconds; doubled per consecutive failure, capped at BACKOFF_CAP
 BACKOFF_CAP = 3600.0
-PULL_BATCH = 20  # MISP events fetched per transaction
+LEASE_SECONDS = 600.0  # renewed at every unit; longer than a remote call may take (timeouts)
+PULL_BATCH = 20  # MISP events fetched per batch (each committed on its own)
 PLAN_BATCH = 200  # event versions decided per transaction
-SEND_BATCH = 20  # pushes per transaction
+SEND_BATCH = 20  # pushes per batch (each committed on its own)
 TAXII_PAGE = 500
 MAX_ERRORS_KEPT = 20
 
@@ -93,6 +106,10 @@ def _actor(connection: Connection) -> str:
     return f"connection:{connection.uuid} ({connection.name})"
 
 
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
 # --- scheduling -------------------------------------------------------------------------------
 
 
@@ -104,7 +121,7 @@ def schedule_due(session: Session, *, now: datetime | None = None) -> int:
         .where(Connection.enabled.is_(True), Connection.next_run_at <= now)
         .order_by(Connection.next_run_at)
     )
-    if session.get_bind().dialect.name == "postgresql":
+    if _is_postgresql(session):
         stmt = stmt.with_for_update(skip_locked=True)
     count = 0
     for connection in session.scalars(stmt):
@@ -114,25 +131,105 @@ def schedule_due(session: Session, *, now: datetime | None = None) -> int:
     return count
 
 
+# --- leases -----------------------------------------------------------------------------------
+
+
+class LeaseLost(Exception):
+    """The lease ran out and another worker took the job over: this one stops, quietly."""
+
+
+@dataclass(slots=True)
+class Lease:
+    """A claimed job and what its batch reads from the database, taken at claim time.
+
+    ``connection`` and ``partner`` are detached snapshots for reading settings; a unit
+    that writes loads its own rows (``Unit``).
+    """
+
+    job_id: int
+    holder: str
+    connection: Connection
+    partner: Partner
+    progress: dict[str, Any]
+    now: datetime
+
+
+@dataclass(slots=True)
+class Unit:
+    """One short write transaction of a batch, with the job and connection rows in it."""
+
+    session: Session
+    job: ConnectionJob
+    connection: Connection
+
+
+def _lease_end(now: datetime) -> datetime:
+    return max(now, utcnow()) + timedelta(seconds=LEASE_SECONDS)
+
+
+def _holder() -> str:
+    return f"{socket.gethostname()[:60]}:{os.getpid()}:{uuid_mod.uuid4().hex[:8]}"
+
+
+def _claim(
+    maker: sessionmaker[Session], *, now: datetime, job_id: int | None = None
+) -> Lease | None:
+    """Take the oldest due job whose lease is free (never taken, given back, or run out)."""
+    with session_scope(maker) as session:
+        stmt = (
+            select(ConnectionJob)
+            .where(
+                ConnectionJob.state == "queued",
+                ConnectionJob.run_after <= now,
+                or_(ConnectionJob.lease_until.is_(None), ConnectionJob.lease_until <= now),
+            )
+            .order_by(ConnectionJob.run_after, ConnectionJob.id)
+            .limit(1)
+        )
+        if job_id is not None:
+            stmt = stmt.where(ConnectionJob.id == job_id)
+        if _is_postgresql(session):
+            stmt = stmt.with_for_update(skip_locked=True)
+        job = session.scalar(stmt)
+        if job is None:
+            return None
+        job.claimed_by = _holder()
+        job.lease_until = _lease_end(now)
+        job.started_at = job.started_at or now
+        connection = session.get(Connection, job.connection_id)
+        assert connection is not None
+        partner = session.get(Partner, connection.partner_id)
+        assert partner is not None
+        connection.last_run_at = now
+        return Lease(job.id, job.claimed_by, connection, partner, dict(job.progress or {}), now)
+
+
+@contextmanager
+def _unit(maker: sessionmaker[Session], lease: Lease) -> Iterator[Unit]:
+    """A short write transaction of the batch, only while this worker holds the lease.
+
+    The job and connection rows are taken first (PostgreSQL: row locks), before anything
+    appends to the audit log, so units and ingests lock in the same order.
+    """
+    with session_scope(maker) as session:
+        postgresql = _is_postgresql(session)
+        job = session.get(ConnectionJob, lease.job_id, with_for_update=postgresql)
+        if job is None or job.claimed_by != lease.holder:
+            raise LeaseLost(f"job {lease.job_id} was taken over by {job and job.claimed_by}")
+        job.lease_until = _lease_end(lease.now)
+        connection = session.get(Connection, job.connection_id, with_for_update=postgresql)
+        assert connection is not None
+        yield Unit(session, job, connection)
+
+
 # --- running ----------------------------------------------------------------------------------
 
 
-def claim(session: Session, *, now: datetime, job_id: int | None = None) -> ConnectionJob | None:
-    stmt = (
-        select(ConnectionJob)
-        .where(ConnectionJob.state == "queued", ConnectionJob.run_after <= now)
-        .order_by(ConnectionJob.run_after, ConnectionJob.id)
-        .limit(1)
-    )
-    if job_id is not None:
-        stmt = stmt.where(ConnectionJob.id == job_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update(skip_locked=True)
-    return session.scalar(stmt)
+Step = Callable[[sessionmaker[Session], Lease, Any, tlp.Policy], bool]
 
 
 def run_next(
-    session: Session,
+    maker: sessionmaker[Session],
     *,
     policy: tlp.Policy,
     secret: str,
@@ -140,77 +237,70 @@ def run_next(
     http: requests.Session | None = None,
     job_id: int | None = None,
 ) -> int:
-    """Claim the oldest due job and do one batch of it; 1 if a job was run, else 0."""
-    now = now or utcnow()
-    job = claim(session, now=now, job_id=job_id)
-    if job is None:
+    """Claim the oldest due job and do one batch of it; 1 if a job was run, else 0.
+
+    Opens its own short transactions (``maker``); call it with none open.
+    """
+    lease = _claim(maker, now=now or utcnow(), job_id=job_id)
+    if lease is None:
         return 0
-    connection = session.get(Connection, job.connection_id)
-    partner = session.get(Partner, connection.partner_id) if connection else None
-    assert connection is not None and partner is not None
-    job.started_at = job.started_at or now
-    connection.last_run_at = now
-    step = _STEPS[connection.kind]
-    savepoint = session.begin_nested()
+    step: Step = _STEPS[lease.connection.kind]
     try:
-        connector = connector_for(connection, secret=secret, http=http)
-        finished = step(
-            session,
-            job=job,
-            connection=connection,
-            partner=partner,
-            connector=connector,
-            policy=policy,
-            now=now,
-        )
-        savepoint.commit()
+        connector = connector_for(lease.connection, secret=secret, http=http)
+        finished = step(maker, lease, connector, policy)
+    except LeaseLost as err:
+        log.warning("connection job %s: %s", lease.job_id, err)
+        return 1
     except connectors.RetriableError as err:
-        savepoint.commit()  # what got through stays, with the cursor that covers it
-        job.attempts += 1
-        _note_error(job, connection, err)
-        if job.attempts >= MAX_ATTEMPTS:
-            _dead(job, now, f"gave up after {job.attempts} attempts: {err}")
-        else:
-            job.run_after = now + timedelta(
-                seconds=backoff(job.attempts, retry_after=err.retry_after)
-            )
-        return 1
+        _settle(maker, lease, error=str(err), retry_after=err.retry_after)
     except connectors.PermanentError as err:
-        savepoint.commit()
-        job.attempts += 1
-        _note_error(job, connection, err)
-        _dead(job, now, str(err))
-        return 1
+        _settle(maker, lease, error=str(err), permanent=True)
     except HubError as err:  # e.g. credentials that no longer decrypt
-        savepoint.commit()
-        job.attempts += 1
-        _note_error(job, connection, err)
-        _dead(job, now, err.detail)
-        return 1
-    except Exception as err:  # a fault of ours: undo the batch, retry later, keep the worker
-        savepoint.rollback()
-        log.exception("connection job %s failed", job.uuid)
-        job.attempts += 1
-        _note_error(job, connection, RuntimeError(f"internal error: {type(err).__name__}: {err}"))
-        if job.attempts >= MAX_ATTEMPTS:
-            _dead(job, now, job.last_error or "internal error")
-        else:
-            job.run_after = now + timedelta(seconds=backoff(job.attempts))
-        return 1
-    job.attempts = 0
-    if finished:
-        job.state = "done"
-        job.finished_at = now
-        job.progress = {}
-        connection.last_success_at = now
-        connection.last_error = None
+        _settle(maker, lease, error=err.detail, permanent=True)
+    except Exception as err:  # a fault of ours: that unit rolled back; retry later
+        log.exception("connection job %s failed", lease.job_id)
+        _settle(maker, lease, error=f"internal error: {type(err).__name__}: {err}")
+    else:
+        _settle(maker, lease, finished=finished)
     return 1
 
 
-def _note_error(job: ConnectionJob, connection: Connection, err: Exception) -> None:
-    message = err.detail if isinstance(err, HubError) else str(err)
-    job.last_error = message
-    connection.last_error = message
+def _settle(
+    maker: sessionmaker[Session],
+    lease: Lease,
+    *,
+    finished: bool = False,
+    error: str | None = None,
+    permanent: bool = False,
+    retry_after: float | None = None,
+) -> None:
+    """Record how the batch ended (done, to be retried, dead) and give the lease back."""
+    now = lease.now
+    try:
+        with _unit(maker, lease) as unit:
+            job, connection = unit.job, unit.connection
+            job.claimed_by = None
+            job.lease_until = None
+            if error is None:
+                job.attempts = 0
+                if finished:
+                    job.state = "done"
+                    job.finished_at = now
+                    job.progress = {}
+                    connection.last_success_at = now
+                    connection.last_error = None
+                return
+            job.attempts += 1
+            job.last_error = connection.last_error = error
+            if permanent:
+                _dead(job, now, error)
+            elif job.attempts >= MAX_ATTEMPTS:
+                _dead(job, now, f"gave up after {job.attempts} attempts: {error}")
+            else:
+                wait = backoff(job.attempts, retry_after=retry_after)
+                job.run_after = now + timedelta(seconds=wait)
+    except LeaseLost as err:
+        log.warning("connection job %s: %s", lease.job_id, err)
 
 
 def _dead(job: ConnectionJob, now: datetime, message: str) -> None:
@@ -231,85 +321,128 @@ def _count(job: ConnectionJob, key: str, n: int = 1, *, error: str | None = None
 
 
 def _misp_pull(
-    session: Session,
-    *,
-    job: ConnectionJob,
-    connection: Connection,
-    partner: Partner,
+    maker: sessionmaker[Session],
+    lease: Lease,
     connector: connectors.EventPuller,
     policy: tlp.Policy,
-    now: datetime,
 ) -> bool:
-    """getVersion and the index once per run, then the events oldest first, a batch a call."""
-    own = partner.is_hub_org
-    todo: list[list[Any]] | None = (job.progress or {}).get("todo")
+    """getVersion and the index once per run, then the events oldest first, a batch a call;
+    each event is committed with the cursor that covers it."""
+    todo: list[list[Any]] | None = lease.progress.get("todo")
     if todo is None:
-        connector.check()
-        since = (connection.cursor or {}).get("timestamp")
-        entries = connector.index(rules=connection.filters or {}, since=since)
-        held: dict[str, int] = {}
-        uuids = [e.uuid for e in entries]
-        for i in range(0, len(uuids), 500):
-            held.update(
-                (u, t)
-                for u, t in session.execute(
-                    select(Event.uuid, Event.timestamp).where(Event.uuid.in_(uuids[i : i + 500]))
-                ).all()
-            )
-        todo = []
-        for e in entries:
-            if not e.published and (connection.filters or {}).get("published", True):
-                continue
-            if e.uuid in held and held[e.uuid] >= e.timestamp:
-                continue  # held with the same or a newer timestamp: not downloaded
-            todo.append([e.uuid, e.timestamp])
-        _count(job, "listed", len(entries))
-        _count(job, "held", len(entries) - len(todo))
-        job.progress = {"todo": todo}
-        if not todo and entries:
-            connection.cursor = {**(connection.cursor or {}), "timestamp": entries[-1].timestamp}
-        return not todo
+        return _plan_pull(maker, lease, connector)
     for uuid, stamp in list(todo[:PULL_BATCH]):
         event = connector.fetch(uuid)
-        if not own:
+        if not lease.partner.is_hub_org:
             event = downgrade_for_pull(event)
-        if not has_content(event):
-            _count(job, "empty")
-        else:
-            try:
-                with session.begin_nested():
-                    outcome = ingest_events(
-                        session,
-                        payloads=[event],
-                        source=partner,
-                        actor=_actor(connection),
-                        channel=connection.kind,
-                        policy=policy,
-                        keep_orgc=own,
-                    )[0]
-                _count(job, outcome.status)
-            except HubError as err:  # this event only: recorded, the run goes on
-                _count(job, "refused", error=f"{uuid}: {err.detail}")
         todo = todo[1:]
-        job.progress = {"todo": todo}
-        connection.cursor = {**(connection.cursor or {}), "timestamp": int(stamp)}
+        with _unit(maker, lease) as unit:
+            _store_pulled(unit, lease, event, policy)
+            unit.job.progress = {"todo": todo}
+            unit.connection.cursor = {**(unit.connection.cursor or {}), "timestamp": int(stamp)}
     return not todo
+
+
+def _plan_pull(
+    maker: sessionmaker[Session], lease: Lease, connector: connectors.EventPuller
+) -> bool:
+    """List what the remote has under the pull rules; keep only what is new or newer here."""
+    rules = lease.connection.filters or {}
+    connector.check()
+    entries = connector.index(rules=rules, since=(lease.connection.cursor or {}).get("timestamp"))
+    with _unit(maker, lease) as unit:
+        held = _held_timestamps(unit.session, [e.uuid for e in entries])
+        todo = [
+            [e.uuid, e.timestamp]
+            for e in entries
+            if (e.published or not rules.get("published", True))
+            and held.get(e.uuid, -1) < e.timestamp  # held as new or newer: not downloaded
+        ]
+        _count(unit.job, "listed", len(entries))
+        _count(unit.job, "held", len(entries) - len(todo))
+        unit.job.progress = {"todo": todo}
+        if not todo and entries:
+            cursor = unit.connection.cursor or {}
+            unit.connection.cursor = {**cursor, "timestamp": entries[-1].timestamp}
+    return not todo
+
+
+def _held_timestamps(session: Session, uuids: list[str]) -> dict[str, int]:
+    held: dict[str, int] = {}
+    for i in range(0, len(uuids), 500):
+        rows = session.execute(
+            select(Event.uuid, Event.timestamp).where(Event.uuid.in_(uuids[i : i + 500]))
+        )
+        held.update((u, t) for u, t in rows.all())
+    return held
+
+
+def _store_pulled(unit: Unit, lease: Lease, event: dict[str, Any], policy: tlp.Policy) -> None:
+    if not has_content(event):
+        _count(unit.job, "empty")
+        return
+    session = unit.session
+    try:
+        with session.begin_nested():
+            outcome = ingest_events(
+                session,
+                payloads=[event],
+                source=session.get(Partner, lease.partner.id),
+                actor=_actor(unit.connection),
+                channel=unit.connection.kind,
+                policy=policy,
+                keep_orgc=lease.partner.is_hub_org,
+            )[0]
+        _count(unit.job, outcome.status)
+    except HubError as err:  # this event only: recorded, the run goes on
+        _count(unit.job, "refused", error=f"{event.get('uuid')}: {err.detail}")
 
 
 # --- MISP push --------------------------------------------------------------------------------
 
 
 def _misp_push(
-    session: Session,
-    *,
-    job: ConnectionJob,
-    connection: Connection,
-    partner: Partner,
+    maker: sessionmaker[Session],
+    lease: Lease,
     connector: connectors.EventPusher,
     policy: tlp.Policy,
-    now: datetime,
 ) -> bool:
     """Decide new event versions into the outbox, then send what is pending, oldest first."""
+    with _unit(maker, lease) as unit:
+        if _decide_new_versions(unit, lease, policy):
+            return False  # the decisions (the outbox) commit before anything is sent
+        pending = _pending(unit, limit=SEND_BATCH)
+        partner = unit.session.get(Partner, lease.partner.id)
+        if partner is None or partner.status != "active":
+            # Nothing goes out until the partner is active again (a suspension stops even
+            # what was decided already); the items stay pending.
+            status = partner.status if partner else "gone"
+            _count(unit.job, "held", error=f"partner is {status}; pushes held")
+            return True
+    for item_id in pending:
+        _send(maker, lease, connector, policy, item_id)
+    with _unit(maker, lease) as unit:
+        return not _pending(unit, limit=1)
+
+
+def _pending(unit: Unit, *, limit: int) -> list[int]:
+    return list(
+        unit.session.scalars(
+            select(PushOutboxItem.id)
+            .where(
+                PushOutboxItem.connection_id == unit.connection.id,
+                PushOutboxItem.state == "pending",
+            )
+            .order_by(PushOutboxItem.id)
+            .limit(limit)
+        )
+    )
+
+
+def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
+    """Release each published event version after the cursor to the partner, into the
+    outbox; returns how many versions were looked at."""
+    session, connection = unit.session, unit.connection
     last = int((connection.cursor or {}).get("version_id", 0))
     rows = session.execute(
         select(EventVersion.id, EventVersion.version, Event)
@@ -318,6 +451,8 @@ def _misp_push(
         .order_by(EventVersion.id)
         .limit(PLAN_BATCH)
     ).all()
+    partner = session.get(Partner, lease.partner.id)
+    assert partner is not None
     recipient = _recipient(connection, partner)
     for version_id, version, event in rows:
         last = version_id
@@ -325,140 +460,200 @@ def _misp_push(
             continue  # a later version supersedes it; MISP syncs published events only
         if event.source_partner_id == partner.id:
             continue  # it came from there
-        delivery = release_event(
-            session,
-            principal=recipient,
-            event=event,
-            channel=tlp.Channel.MISP_SYNC,
-            policy=policy,
-            include_deleted=True,
-        )
+        delivery = _release(session, recipient, event, policy)
         if delivery.event is None:
-            _count(job, "withheld")
+            _count(unit.job, "withheld")
             continue
         session.add(
             PushOutboxItem(
                 connection_id=connection.id,
                 event_uuid=event.uuid,
                 event_version=version,
-                payload=zlib.compress(orjson.dumps(prepare_for_push(delivery.event["Event"]))),
+                payload=_packed(delivery),
                 audit_seq=delivery.audit_seq,
                 state="pending",
                 attempts=0,
             )
         )
-        _count(job, "released")
+        _count(unit.job, "released")
     connection.cursor = {**(connection.cursor or {}), "version_id": last}
     session.flush()
-    if rows:
-        return False  # commit the decisions (the outbox) before anything is sent
-    pending = list(
-        session.scalars(
-            select(PushOutboxItem)
-            .where(PushOutboxItem.connection_id == connection.id, PushOutboxItem.state == "pending")
-            .order_by(PushOutboxItem.id)
-            .limit(SEND_BATCH)
-        )
+    return len(rows)
+
+
+def _release(
+    session: Session, recipient: ConnectionRecipient, event: Event, policy: tlp.Policy
+) -> EventDelivery:
+    return release_event(
+        session,
+        principal=recipient,
+        event=event,
+        channel=tlp.Channel.MISP_SYNC,
+        policy=policy,
+        include_deleted=True,
     )
-    if partner.status != "active":
-        # Decided while the partner was active; nothing goes out until it is again (a
-        # suspension stops even what was already queued). The items stay pending.
-        _count(job, "held", error=f"partner is {partner.status}; pushes held")
-        return True
-    current = dict(
-        session.execute(
-            select(Event.uuid, Event.version).where(
-                Event.uuid.in_([item.event_uuid for item in pending])
-            )
-        ).all()
+
+
+def _packed(delivery: EventDelivery) -> bytes:
+    assert delivery.event is not None
+    return zlib.compress(orjson.dumps(prepare_for_push(delivery.event["Event"])))
+
+
+def _send(
+    maker: sessionmaker[Session],
+    lease: Lease,
+    connector: connectors.EventPusher,
+    policy: tlp.Policy,
+    item_id: int,
+) -> None:
+    """Decide the item again, send what that decision releases, record the outcome."""
+    with _unit(maker, lease) as unit:
+        payload = _decide_again(unit, lease, policy, item_id)
+    if payload is None:
+        return
+    try:
+        result = connector.push(payload)
+    except (connectors.RemoteRejected, connectors.MappingError) as err:
+        _settle_item(maker, lease, item_id, stat="rejected", state="dead", last_error=str(err))
+        return  # this event only; the rest goes on
+    except connectors.ConnectorError as err:
+        _settle_item(maker, lease, item_id, stat=None, last_error=str(err))
+        raise
+    _settle_item(
+        maker,
+        lease,
+        item_id,
+        stat=result.outcome,
+        state="sent",
+        outcome=result.outcome,
+        sent_at=lease.now,
+        last_error=None,
     )
-    for item in pending:
-        if current.get(item.event_uuid) != item.event_version:
-            # A newer version exists: it is decided again (under the rules and the partner's
-            # standing of now) and queued on its own; never send a superseded decision.
-            item.state = "superseded"
-            _count(job, "superseded")
-            continue
-        item.attempts += 1
-        try:
-            result = connector.push(orjson.loads(zlib.decompress(item.payload)))
-        except (connectors.RemoteRejected, connectors.MappingError) as err:
-            item.state = "dead"  # this event only; the rest goes on
-            item.last_error = str(err)
-            _count(job, "rejected", error=f"{item.event_uuid}: {err}")
-            continue
-        except connectors.ConnectorError as err:
-            item.last_error = str(err)
-            raise
-        item.state = "sent"
-        item.outcome = result.outcome
-        item.sent_at = now
-        item.last_error = None
-        _count(job, result.outcome)
-    more_pending = session.scalar(
-        select(PushOutboxItem.id)
-        .where(PushOutboxItem.connection_id == connection.id, PushOutboxItem.state == "pending")
-        .limit(1)
-    )
-    return len(rows) < PLAN_BATCH and more_pending is None
+
+
+def _decide_again(
+    unit: Unit, lease: Lease, policy: tlp.Policy, item_id: int
+) -> dict[str, Any] | None:
+    """The content to send now, under the rules and the partner's standing of now; None
+    when the version was superseded or is withheld now (both recorded on the item)."""
+    session = unit.session
+    item = session.get(PushOutboxItem, item_id)
+    assert item is not None
+    event = session.scalar(select(Event).where(Event.uuid == item.event_uuid))
+    if event is None or event.version != item.event_version:
+        # The newer version is decided on its own; never send a superseded decision.
+        item.state = "superseded"
+        _count(unit.job, "superseded")
+        return None
+    partner = session.get(Partner, lease.partner.id)
+    assert partner is not None
+    delivery = _release(session, _recipient(unit.connection, partner), event, policy)
+    item.audit_seq = delivery.audit_seq
+    if delivery.event is None:
+        item.state = "withheld"
+        item.last_error = f"withheld when decided again before sending: {_why(delivery)}"
+        _count(unit.job, "withheld", error=f"{item.event_uuid}: {item.last_error}")
+        return None
+    item.payload = _packed(delivery)
+    item.attempts += 1
+    return orjson.loads(zlib.decompress(item.payload))  # type: ignore[no-any-return]
+
+
+def _why(delivery: EventDelivery) -> str:
+    if not delivery.decision.allowed:
+        return delivery.decision.sentence
+    return "nothing in it may go to this partner any more"
+
+
+def _settle_item(
+    maker: sessionmaker[Session],
+    lease: Lease,
+    item_id: int,
+    *,
+    stat: str | None,
+    **fields: Any,
+) -> None:
+    with _unit(maker, lease) as unit:
+        item = unit.session.get(PushOutboxItem, item_id)
+        assert item is not None
+        for name, value in fields.items():
+            setattr(item, name, value)
+        if stat is not None:
+            error = fields.get("last_error")
+            _count(unit.job, stat, error=f"{item.event_uuid}: {error}" if error else None)
 
 
 # --- TAXII pull -------------------------------------------------------------------------------
 
 
 def _taxii_pull(
-    session: Session,
-    *,
-    job: ConnectionJob,
-    connection: Connection,
-    partner: Partner,
+    maker: sessionmaker[Session],
+    lease: Lease,
     connector: connectors.ObjectPuller,
     policy: tlp.Policy,
-    now: datetime,
 ) -> bool:
-    """One page per call: ``next`` while the server offers it, else ``added_after``."""
-    cursor = dict(connection.cursor or {})
-    filters = connection.filters or {}
+    """One page per call (``next`` while the server offers it, else ``added_after``),
+    stored in one transaction with the cursor that follows it."""
+    cursor = dict(lease.connection.cursor or {})
+    page = _fetch_page(connector, cursor, lease.connection.filters or {})
+    with _unit(maker, lease) as unit:
+        for group in split_by_container(page.objects):
+            _store_group(unit, lease, group, policy)
+        _count(unit.job, "objects", len(page.objects))
+        if page.more and page.next:
+            cursor["next"] = page.next
+        else:
+            cursor.pop("next", None)
+            if page.date_added_last:
+                cursor["added_after"] = page.date_added_last
+        unit.connection.cursor = cursor
+    return not page.more
+
+
+def _fetch_page(
+    connector: connectors.ObjectPuller, cursor: dict[str, Any], filters: dict[str, Any]
+) -> connectors.ObjectPage:
+    """The next page; an expired paging token (a 4xx on ``next``) starts again from the date."""
     types = list(filters.get("types") or [])
     limit = int(filters.get("page_size") or TAXII_PAGE)
     try:
-        page = connector.page(
+        return connector.page(
             added_after=cursor.get("added_after"), next=cursor.get("next"), types=types, limit=limit
         )
     except connectors.PermanentError:
         if not cursor.get("next"):
             raise
-        cursor.pop("next")  # an expired paging token: start again from the date
-        page = connector.page(
-            added_after=cursor.get("added_after"), next=None, types=types, limit=limit
-        )
-    for group in split_by_container(page.objects):
-        first = next(o["id"] for o in group if o.get("type") not in SHARED_TYPES)
-        bundle_id = f"bundle--{uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, connection.uuid + first)}"
-        body = orjson.dumps({"type": "bundle", "id": bundle_id, "objects": group})
-        try:
-            with session.begin_nested():
-                outcomes = ingest_bundle(
-                    session,
-                    body=body,
-                    source=partner,
-                    actor=_actor(connection),
-                    channel=connection.kind,
-                    policy=policy,
-                )
-            for outcome in outcomes:
-                _count(job, outcome.status)
-        except HubError as err:
-            _count(job, "refused", error=f"{first}: {err.detail}")
-    _count(job, "objects", len(page.objects))
-    if page.more and page.next:
-        cursor["next"] = page.next
-    else:
-        cursor.pop("next", None)
-        if page.date_added_last:
-            cursor["added_after"] = page.date_added_last
-    connection.cursor = cursor
-    return not page.more
+        cursor.pop("next")
+    return connector.page(
+        added_after=cursor.get("added_after"), next=None, types=types, limit=limit
+    )
 
 
-_STEPS = {"misp-pull": _misp_pull, "misp-push": _misp_push, "taxii-pull": _taxii_pull}
+def _store_group(unit: Unit, lease: Lease, group: list[dict[str, Any]], policy: tlp.Policy) -> None:
+    """One report or grouping (or the rest of the page) as one bundle, ingested."""
+    first = next(o["id"] for o in group if o.get("type") not in SHARED_TYPES)
+    seed = unit.connection.uuid + first
+    bundle_id = f"bundle--{uuid_mod.uuid5(uuid_mod.NAMESPACE_URL, seed)}"
+    body = orjson.dumps({"type": "bundle", "id": bundle_id, "objects": group})
+    session = unit.session
+    try:
+        with session.begin_nested():
+            outcomes = ingest_bundle(
+                session,
+                body=body,
+                source=session.get(Partner, lease.partner.id),
+                actor=_actor(unit.connection),
+                channel=unit.connection.kind,
+                policy=policy,
+            )
+        for outcome in outcomes:
+            _count(unit.job, outcome.status)
+    except HubError as err:
+        _count(unit.job, "refused", error=f"{first}: {err.detail}")
+
+
+_STEPS: dict[str, Step] = {
+    "misp-pull": _misp_pull,
+    "misp-push": _misp_push,
+    "taxii-pull": _taxii_pull,
+}

@@ -97,6 +97,15 @@ class JobRead(BaseModel):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    claimed_by: str | None = Field(default=None, description="the worker running it now")
+    lease_until: datetime | None = None
+
+
+class RequeueReport(BaseModel):
+    """What a requeue put back: the run that will go, and how many dead pushes."""
+
+    job: JobRead
+    pushes_requeued: int
 
 
 class TestReport(BaseModel):

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 
 import requests
-from sqlalchemy import select
+import sqlalchemy as sa
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 import connectors
@@ -15,7 +16,7 @@ from hub.audit import service as audit
 from hub.connections import credentials
 from hub.connections.schemas import ConnectionCreate, ConnectionRead, ConnectionUpdate
 from hub.errors import Conflict, InvalidField, NotFound
-from hub.models import Connection, ConnectionJob, Partner
+from hub.models import Connection, ConnectionJob, Partner, PushOutboxItem
 from hub.models.base import utcnow
 from hub.partners import service as partners
 
@@ -217,4 +218,58 @@ def jobs_of(session: Session, *, connection: Connection, limit: int = 50) -> lis
             .order_by(ConnectionJob.id.desc())
             .limit(limit)
         )
+    )
+
+
+def requeue(
+    session: Session, *, connection: Connection, actor: str, now: datetime | None = None
+) -> tuple[ConnectionJob, int]:
+    """Give a connection's dead letters another go once the cause is fixed (a rotated key,
+    a remote repaired): the latest run if it is dead (it resumes where it stopped) and
+    every dead push. Returns the job that will run and how many pushes went back."""
+    now = now or utcnow()
+    pushes = session.execute(
+        sa.update(PushOutboxItem)
+        .where(PushOutboxItem.connection_id == connection.id, PushOutboxItem.state == "dead")
+        .values(state="pending", attempts=0)
+    ).rowcount
+    latest = next(iter(jobs_of(session, connection=connection, limit=1)), None)
+    if latest is not None and latest.state == "dead":
+        latest.state = "queued"
+        latest.attempts = 0
+        latest.run_after = now
+        latest.finished_at = None
+        latest.claimed_by = latest.lease_until = None
+        job = latest
+    elif pushes:
+        job = enqueue(session, connection=connection, trigger="manual", now=now)
+    else:
+        raise Conflict(f"connection {connection.name!r} has no dead run or push to requeue")
+    session.flush()
+    _record(
+        session,
+        action="connection.requeue",
+        actor=actor,
+        connection=connection,
+        job=job.uuid,
+        pushes=pushes,
+        last_error=job.last_error,
+    )
+    return job, pushes
+
+
+def push_soon(session: Session, *, now: datetime | None = None) -> None:
+    """Make every enabled push connection due now: called on each new published event
+    version, so partners' MISPs get it at the worker's next round, not the next schedule.
+    Connections already due are left alone (no row written, no lock taken)."""
+    now = now or utcnow()
+    session.execute(
+        sa.update(Connection)
+        .where(
+            Connection.kind == "misp-push",
+            Connection.enabled.is_(True),
+            or_(Connection.next_run_at.is_(None), Connection.next_run_at > now),
+        )
+        .values(next_run_at=now)
+        .execution_options(synchronize_session=False)
     )

@@ -31,6 +31,7 @@ from hub.audit import service as audit
 from hub.errors import BadRequest, Forbidden, InvalidField
 from hub.intel.merge import Changes, merge_event
 from hub.intel.validation import normalise_event
+from hub.lineage import service as lineage
 from hub.models import (
     Attribute,
     Event,
@@ -134,12 +135,14 @@ def ingest_events(
     policy: tlp.Policy,
     keep_orgc: bool = False,
     original: bytes | None = None,
+    conversion: lineage.Conversion | None = None,
 ) -> list[Outcome]:
     """Ingest MISP events (raw dicts) submitted by ``source``; all or nothing.
 
     Every event is validated before anything is written, so one bad event in a batch
     writes none of them. ``keep_orgc`` keeps the creator organisation given in the event
     (pulls from upstream); otherwise ``source`` becomes the creator, as for submissions.
+    ``conversion`` says how the input was converted to MISP (for the lineage record).
     """
     now = int(time.time())
     with gc_paused():
@@ -182,6 +185,7 @@ def ingest_events(
                         channel=channel,
                         policy=policy,
                         original=original,
+                        conversion=conversion,
                     )
                 )
         return outcomes
@@ -226,6 +230,7 @@ def _apply(
     channel: str,
     policy: tlp.Policy,
     original: bytes | None,
+    conversion: lineage.Conversion | None,
 ) -> Outcome:
     if existing is not None and existing.source_partner_id != source.id:
         raise Forbidden(
@@ -304,11 +309,26 @@ def _apply(
             )
         ],
     )
+    lineage.record_ingest(
+        session,
+        event_uuid=event_row.uuid,
+        version=version,
+        source_uuid=source.uuid,
+        actor=actor,
+        channel=channel,
+        tlp_rank=event_row.tlp_rank,
+        content_sha256=event_row.content_hash,
+        conversion=conversion,
+    )
     # STIX is rendered once per version, here, after the audit entry (its date_added must
     # follow commit order); a conversion failure is recorded there and never fails ingest.
     from hub.taxii.rendering import render_event_version  # hub.taxii builds on hub.intel
 
     render_event_version(session, event=event_row, state=merged, labels=labels)
+    if event_row.published:  # partners' MISPs get each new published version promptly
+        from hub.connections.service import push_soon  # hub.connections builds on hub.intel
+
+        push_soon(session)
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
 
 

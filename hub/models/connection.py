@@ -1,8 +1,10 @@
 """Connections to outside systems, their durable jobs, and the outbox of pushes.
 
-A job row is the unit the worker claims; every batch of a job commits with the data it
-brought in and the connection's cursor, so a crash loses at most an uncommitted batch and
-repeats it. A push is decided (released, audited) into the outbox first and sent after.
+A job row is the unit the worker claims, as a lease (``claimed_by`` until ``lease_until``),
+so no transaction stays open while the remote answers; every unit of results commits with
+the connection's cursor that covers it, so a crash repeats at most one unit, and an expired
+lease lets another worker take the job over. A push is decided (released, audited) into the
+outbox first, decided again just before it is sent, and sent after.
 """
 
 from __future__ import annotations
@@ -72,6 +74,9 @@ class ConnectionJob(UUIDMixin, Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    # The worker running it and until when; an expired lease is free to be taken over.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    lease_until: Mapped[datetime | None]
 
 
 class PushOutboxItem(Base):
@@ -89,9 +94,8 @@ class PushOutboxItem(Base):
     event_version: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(orjson) of the released event
     audit_seq: Mapped[int] = mapped_column(BigInteger)
-    state: Mapped[str] = mapped_column(
-        String(16), default="pending"
-    )  # pending|sent|dead|superseded
+    # pending | sent | dead | superseded | withheld (refused when decided again at send time)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     outcome: Mapped[str | None] = mapped_column(String(16))  # added | edited | not-newer
     last_error: Mapped[str | None] = mapped_column(Text)

@@ -39,14 +39,19 @@ from tests.conftest import TEST_SECRET
 REMOTE_SECRET = "remote-secret-" + "y" * 40
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class Served:
     """An app on a fixed loopback port that can be stopped and started again."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = int(s.getsockname()[1])
+        self.port = free_port()
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
@@ -157,6 +162,7 @@ def add_connection(
     partner: Partner,
     key: str,
     filters: dict[str, Any] | None = None,
+    credentials: dict[str, str] | None = None,
 ) -> Connection:
     with session_scope(maker) as session:
         return connections.create(
@@ -166,7 +172,7 @@ def add_connection(
                 kind=kind,  # type: ignore[arg-type]
                 url=url,
                 partner=partner.uuid,
-                credentials={"api_key": key},  # type: ignore[arg-type]
+                credentials=credentials or {"api_key": key},  # type: ignore[arg-type]
                 filters=filters or {},
                 interval_seconds=60,
             ),
@@ -190,21 +196,26 @@ def run(
         job_id = connections.enqueue(session, connection=row, trigger="manual", now=now).id
     job = None
     for _ in range(max_steps):
-        with session_scope(maker) as session:
-            done = jobs.run_next(
-                session,
-                policy=tlp.DEFAULT_POLICY,
-                secret=TEST_SECRET,
-                http=http,
-                now=now or utcnow(),
-                job_id=job_id,
-            )
-            job = session.get(ConnectionJob, job_id)
-            assert job is not None
+        done = jobs.run_next(
+            maker,
+            policy=tlp.DEFAULT_POLICY,
+            secret=TEST_SECRET,
+            http=http,
+            now=now or utcnow(),
+            job_id=job_id,
+        )
+        job = job_of(maker, job_id)
         if not done or job.state != "queued":
             return job
     assert job is not None
     return job  # still queued after max_steps batches
+
+
+def job_of(maker: sessionmaker[Session], job_id: int) -> ConnectionJob:
+    with session_scope(maker, write=False) as session:
+        job = session.get(ConnectionJob, job_id)
+        assert job is not None
+        return job
 
 
 class Crash(BaseException):
@@ -212,19 +223,26 @@ class Crash(BaseException):
 
 
 class Faulty(HTTPAdapter):
-    """A transport that answers with ``faults`` first (a status code, "timeout", "crash" or
-    "crash-after" the request reached the remote), one per request, then sends for real."""
+    """A transport that answers with ``faults`` first (a status code, "timeout", "crash",
+    "crash-after" the request reached the remote, or "hold": wait until ``release`` is set,
+    with ``holding`` set meanwhile), one per request, then sends for real."""
 
     def __init__(self, faults: list[int | str], *, after: int = 0) -> None:
         super().__init__()
         self.faults = list(faults)
         self.after = after
         self.sent = 0
+        self.holding = threading.Event()
+        self.release = threading.Event()
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
         self.sent += 1
         if self.sent > self.after and self.faults:
             fault = self.faults.pop(0)
+            if fault == "hold":
+                self.holding.set()
+                assert self.release.wait(30), "the test never released the held request"
+                return super().send(request, **kwargs)
             if fault == "timeout":
                 raise requests.ReadTimeout("read timed out (injected)", request=request)
             if fault == "crash":

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.connections import jobs
 from hub.db import session_scope
-from hub.models import Event, EventVersion, Partner
+from hub.models import Connection, Event, EventVersion, Partner
 from hub.models.base import utcnow
 from tests.hub.connections.conftest import (
     Crash,
@@ -209,9 +210,54 @@ def test_crash_between_claim_and_commit_is_reclaimed_without_duplicates(
     with pytest.raises(Crash):
         run(maker, conn, http=http)
     held_after_crash = _held(maker)
-    job = run(maker, conn)
+    assert len(held_after_crash) == 1  # the first event was committed with its cursor
+    # The dead worker's lease still stands: no other worker takes the job over yet.
+    waiting = run(maker, conn)
+    assert waiting.state == "queued" and waiting.claimed_by is not None
+    assert _held(maker) == held_after_crash
+    # Once the lease has run out, the job is reclaimed and completes, each event once.
+    job = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
     assert job.state == "done", job.last_error
+    assert job.claimed_by is None and job.lease_until is None
     held = _held(maker)
     assert set(held) == _uuids(events)
     assert {v[3] for v in held.values()} == {1}
-    assert len(held_after_crash) < 3
+
+
+def test_no_transaction_is_open_while_the_remote_answers(
+    maker: sessionmaker[Session], remote: Remote, upstream: Partner
+) -> None:
+    """A slow remote must not block the hub's own writes (SQLite: the one write lock;
+    PostgreSQL: the connection's row)."""
+    events = _events(2)
+    remote.add_events(events)
+    conn = add_connection(
+        maker,
+        name="upstream",
+        kind="misp-pull",
+        url=remote.misp_url,
+        partner=upstream,
+        key=remote.key,
+    )
+    http, adapter = faulty_session(["hold"], after=3)  # index done; held fetching an event
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(run(maker, conn, http=http)))
+    worker.start()
+    try:
+        assert adapter.holding.wait(20), "the job never reached the remote"
+        writer = threading.Thread(target=_rename_owner, args=(maker, upstream))
+        writer.start()
+        writer.join(10)  # a held write lock would keep it waiting for busy_timeout (30 s)
+        assert not writer.is_alive(), "a write waited for the remote's answer"
+    finally:
+        adapter.release.set()
+        worker.join(30)
+    assert outcome and outcome[0].state == "done", outcome
+    assert set(_held(maker)) == _uuids(events)
+
+
+def _rename_owner(maker: sessionmaker[Session], partner: Partner) -> None:
+    """A write touching what the running job reads: its connection's owner and connection."""
+    with session_scope(maker) as session:
+        session.get(Partner, partner.id).name = "Upstream CSIRT (renamed)"  # type: ignore[union-attr]
+        session.execute(update(Connection).values(interval_seconds=120))

@@ -13,7 +13,15 @@ import tlp
 from hub.connections import jobs
 from hub.db import session_scope
 from hub.intel.service import ingest_events
-from hub.models import AuditEntry, Event, EventVersion, Partner, PushOutboxItem
+from hub.models import (
+    Attribute,
+    AuditEntry,
+    Connection,
+    Event,
+    EventVersion,
+    Partner,
+    PushOutboxItem,
+)
 from hub.models.base import utcnow
 from tests.hub.connections.conftest import Crash, Remote, add_connection, faulty_session, run
 from tests.hub.intel.conftest import attr, event
@@ -142,7 +150,7 @@ def test_crash_after_the_remote_stored_it_counts_not_newer_as_done(
         run(maker, conn, http=http)
     [pending] = _outbox(maker)  # the release was recorded before the send
     assert pending.state == "pending"
-    job = run(maker, conn)
+    job = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
     assert job.state == "done", job.last_error
     assert _outbox(maker)[0].outcome == "not-newer"
     assert _remote_versions(remote) == {events[0]["Event"]["uuid"]: 1}
@@ -184,3 +192,189 @@ def test_a_partner_suspended_after_the_decision_gets_nothing_until_active_again(
     move(PartnerStatus.ACTIVE, None)
     run(maker, conn)
     assert set(_remote_versions(remote)) == {e["Event"]["uuid"] for e in events}
+
+
+def _remote_values(remote: Remote) -> dict[str, set[str]]:
+    """Event uuid → the attribute values the remote holds."""
+    with session_scope(remote.maker, write=False) as session:
+        out: dict[str, set[str]] = {}
+        for uuid, value in session.execute(
+            select(Event.uuid, Attribute.value).join(Attribute, Attribute.event_id == Event.id)
+        ):
+            out.setdefault(uuid, set()).add(value)
+        return out
+
+
+def test_a_version_superseded_before_sending_is_skipped(
+    maker: sessionmaker[Session], remote: Remote, hub_org: Partner, partner_misp: Partner
+) -> None:
+    first = event("changing", tlp="green", distribution=3, attributes=[attr("192.0.2.10")])
+    _submit(maker, hub_org, [first])
+    conn = add_connection(
+        maker,
+        name="partner",
+        kind="misp-push",
+        url=remote.misp_url,
+        partner=partner_misp,
+        key=remote.key,
+    )
+    run(maker, conn, max_steps=1)  # version 1 decided into the outbox, not sent
+    changed = dict(first["Event"])
+    changed["timestamp"] = str(int(changed["timestamp"]) + 1000)
+    changed["Attribute"] = [*changed["Attribute"], attr("192.0.2.11")]
+    _submit(maker, hub_org, [{"Event": changed}])
+    job = run(maker, conn)
+    assert job.state == "done", job.last_error
+    assert job.stats.get("superseded") == 1 and job.stats.get("added") == 1, job.stats
+    assert [(i.event_version, i.state) for i in _outbox(maker)] == [(1, "superseded"), (2, "sent")]
+    # Only the current version went out: the remote holds it once, as one version.
+    assert _remote_versions(remote) == {changed["uuid"]: 1}
+    assert _remote_values(remote)[changed["uuid"]] == {"192.0.2.10", "192.0.2.11"}
+
+
+def test_clearance_lowered_after_the_decision_withholds_amber_at_send_time(
+    client: Any,
+    auth: dict[str, str],
+    maker: sessionmaker[Session],
+    remote: Remote,
+    hub_org: Partner,
+    partner_misp: Partner,
+) -> None:
+    mixed = event(
+        "mixed",
+        tlp="green",
+        distribution=3,
+        attributes=[attr("192.0.2.20"), attr("192.0.2.21", tlp="amber")],
+    )
+    amber = event("amber only", tlp="amber", distribution=3, attributes=[attr("192.0.2.22")])
+    _submit(maker, hub_org, [mixed, amber])
+    conn = add_connection(
+        maker,
+        name="partner",
+        kind="misp-push",
+        url=remote.misp_url,
+        partner=partner_misp,
+        key=remote.key,
+    )
+    run(maker, conn, max_steps=1)  # decided while the partner was core: both queued
+    assert [i.state for i in _outbox(maker)] == ["pending", "pending"]
+    lowered = client.patch(  # the partner moves to the tier whose ceiling is GREEN
+        f"/api/v1/admin/partners/{partner_misp.uuid}", json={"tier": "connection"}, headers=auth
+    )
+    assert lowered.status_code == 200, lowered.text
+    job = run(maker, conn)
+    assert job.state == "done", job.last_error
+    mixed_uuid, amber_uuid = mixed["Event"]["uuid"], amber["Event"]["uuid"]
+    # The fresh decision went out: the GREEN part only; the AMBER event not at all.
+    assert _remote_values(remote) == {mixed_uuid: {"192.0.2.20"}}
+    sent, withheld = _outbox(maker)
+    assert sent.state == "sent" and withheld.state == "withheld"
+    assert "withheld when decided again" in (withheld.last_error or "")
+    with session_scope(maker, write=False) as session:
+        deny = session.scalar(select(AuditEntry).where(AuditEntry.seq == withheld.audit_seq))
+        allow = session.scalar(select(AuditEntry).where(AuditEntry.seq == sent.audit_seq))
+    assert deny is not None and deny.decision == "deny"
+    assert deny.object_ref == f"event:{amber_uuid}" and deny.recipient_uuid == partner_misp.uuid
+    assert (
+        allow is not None
+        and allow.decision == "allow"
+        and allow.body["details"]["removed_count"] == 1
+    )
+
+
+def test_a_new_published_version_makes_push_connections_due_at_once(
+    maker: sessionmaker[Session],
+    remote: Remote,
+    hub_org: Partner,
+    partner_misp: Partner,
+    settings: Any,
+) -> None:
+    from hub import worker
+
+    conn = add_connection(
+        maker,
+        name="partner",
+        kind="misp-push",
+        url=remote.misp_url,
+        partner=partner_misp,
+        key=remote.key,
+    )
+    context = worker.WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY)
+    worker.run_due(maker, context)  # the first scheduled run: nothing to push yet
+
+    def next_run() -> Any:
+        with session_scope(maker, write=False) as session:
+            return session.get(Connection, conn.id).next_run_at  # type: ignore[union-attr]
+
+    assert next_run() > utcnow() + timedelta(seconds=30)  # the next one is a minute away
+    _submit(maker, hub_org, [event("draft", tlp="green", distribution=3, published=False)])
+    assert next_run() > utcnow() + timedelta(seconds=30)  # unpublished: MISP does not sync it
+    published = event("now", tlp="green", distribution=3)
+    _submit(maker, hub_org, [published])
+    assert next_run() <= utcnow()  # due at once
+    worker.run_due(maker, context)
+    assert set(_remote_versions(remote)) == {published["Event"]["uuid"]}
+
+
+def test_dead_letters_are_requeued_after_the_cause_is_fixed(
+    client: Any,
+    auth: dict[str, str],
+    factory: Any,
+    maker: sessionmaker[Session],
+    remote: Remote,
+    hub_org: Partner,
+    partner_misp: Partner,
+) -> None:
+    from hub.vocabulary import Role
+
+    events = [event("once", tlp="green", distribution=3)]
+    _submit(maker, hub_org, events)
+    conn = add_connection(
+        maker,
+        name="partner",
+        kind="misp-push",
+        url=remote.misp_url,
+        partner=partner_misp,
+        key="w" * 40,  # a key the remote does not know
+    )
+    url = f"/api/v1/admin/connections/{conn.uuid}/requeue"
+    assert client.post(url, headers=auth).status_code == 409  # nothing is dead yet
+    dead = run(maker, conn)
+    assert dead.state == "dead" and "refused the key (401" in (dead.last_error or "")
+    assert _remote_versions(remote) == {}
+
+    assert client.post(url).status_code == 401
+    auditor = {"Authorization": factory.key(Role.AUDITOR)}
+    assert client.post(url, headers=auditor).status_code == 403
+    fixed = client.patch(
+        f"/api/v1/admin/connections/{conn.uuid}",
+        json={"credentials": {"api_key": remote.key}},
+        headers=auth,
+    )
+    assert fixed.status_code == 200, fixed.text
+    requeued = client.post(url, headers=auth)
+    assert requeued.status_code == 202, requeued.text
+    assert requeued.json()["job"]["uuid"] == dead.uuid
+    assert requeued.json()["job"]["state"] == "queued"
+    job = run(maker, conn)
+    assert job.uuid == dead.uuid and job.state == "done", job.last_error
+    assert _remote_versions(remote) == {events[0]["Event"]["uuid"]: 1}
+    assert [i.state for i in _outbox(maker)] == ["sent"]
+    with session_scope(maker, write=False) as session:
+        entry = session.scalar(select(AuditEntry).where(AuditEntry.action == "connection.requeue"))
+    assert entry is not None
+    assert entry.body["details"]["job"] == dead.uuid
+    assert "401" in entry.body["details"]["last_error"]
+
+    # A push the remote refused (4xx on that event only) is dead on its own, then requeued.
+    refused = [event("refused once", tlp="green", distribution=3)]
+    _submit(maker, hub_org, refused)
+    http, _ = faulty_session([422], after=1)  # HEAD passes; the add is refused
+    job = run(maker, conn, http=http)
+    assert job.state == "done" and job.stats.get("rejected") == 1, job.stats
+    assert _outbox(maker)[-1].state == "dead"
+    again = client.post(url, headers=auth).json()
+    assert again["pushes_requeued"] == 1
+    assert run(maker, conn).state == "done"
+    assert _remote_versions(remote)[refused[0]["Event"]["uuid"]] == 1
+    assert [i.state for i in _outbox(maker)] == ["sent", "sent"]
