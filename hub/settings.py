@@ -30,6 +30,15 @@ class Settings(BaseSettings):
     misp_version: str = "2.5.1"
     max_body_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     notify_interval_seconds: int = Field(default=300, ge=0)
+    notify_expire_days: int = Field(default=30, ge=1)
+    # E-mail delivery of notifications: no host, no e-mail (REST only).
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_from: str = Field(default="cwn-hub@localhost", min_length=3, max_length=320)
+    smtp_starttls: bool = False
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_timeout_seconds: float = Field(default=30, gt=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
     log_level: str = "INFO"

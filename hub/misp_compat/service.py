@@ -30,6 +30,7 @@ from hub.misp_compat import shapes
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
 from hub.misp_compat.params import Terms, limit_page, since, terms, truthy
 from hub.models import Attribute, Event, Partner, Sighting
+from hub.notifications import service as notifications
 from hub.sharing import service as sharing
 
 CHANNEL = tlp.Channel.MISP_SYNC
@@ -794,6 +795,9 @@ def add_sighting(
         out.append(_sighting_out(row, attr.id, principal))
     for event, uuids in by_event.values():
         _record_sightings(session, principal=principal, event=event, uuids=uuids, how="add")
+    notifications.sightings_feedback(
+        session, principal=principal, sightings=[(o["attribute_uuid"], kind) for o in out]
+    )
     return out
 
 
@@ -945,5 +949,10 @@ def save_sightings(
             event=event,
             uuids=[f["uuid"] for f in fresh],
             how="bulkSaveSightings",
+        )
+        notifications.sightings_feedback(
+            session,
+            principal=principal,
+            sightings=[(f["attribute_uuid"], f["type"]) for f in fresh],
         )
     return len(fresh)

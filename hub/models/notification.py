@@ -139,6 +139,7 @@ class Notification(UUIDMixin, Base):
         Index("ix_notifications_recipient", "recipient_partner_id", "id"),
         Index("ix_notifications_via", "via_partner_id", "id"),
         Index("ix_notifications_ref_created", "recipient_ref", "created_at"),
+        Index("ix_notifications_status_created", "status", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -210,3 +211,33 @@ class NotificationCorrection(Base):
     event_version: Mapped[int] = mapped_column(Integer)
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class NotificationMail(Base):
+    """The e-mail of one notification to its addressee's notification contacts.
+
+    Its idempotency record: a notification with a row is never mailed again. Sending is
+    send-then-mark in one transaction; the Message-ID is derived from the notification, so a
+    send repeated after a crash before the commit carries the same Message-ID and the
+    receiving side can drop the copy. ``state`` is ``queued`` (a failed attempt waits until
+    ``next_attempt_at``), ``sent``, or ``withheld`` (the release path refused it: never sent).
+    """
+
+    __tablename__ = "notification_mails"
+    __table_args__ = (Index("ix_notification_mails_due", "state", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    notification_id: Mapped[int] = mapped_column(
+        ForeignKey("notifications.id", ondelete="CASCADE"), unique=True
+    )
+    partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+    message_id: Mapped[str] = mapped_column(String(255), unique=True)
+    recipients: Mapped[list[str]] = mapped_column(JSONType)
+    language: Mapped[str] = mapped_column(String(8))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]

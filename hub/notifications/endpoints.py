@@ -17,6 +17,8 @@ from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep
 from hub.schemas import Schema, decode_cursor, encode_cursor
+from hub.sharing import notifications as sharing
+from hub.sharing.service import recipient_of
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
 
@@ -33,7 +35,7 @@ def _after(cursor: str | None) -> int | None:
     return pos["id"]
 
 
-def view(released: service.Released, lang: str) -> dict[str, Any]:
+def view(released: sharing.Released, lang: str) -> dict[str, Any]:
     note = released.notification
     return {
         "ticket": note.ticket,
@@ -81,7 +83,9 @@ async def list_notifications(
     notes = list(session.scalars(stmt.limit(limit + 1)))
     more = len(notes) > limit
     notes = notes[:limit]
-    released = service.release(session, principal=who, notes=notes, policy=policy)
+    released = sharing.release(
+        session, recipient=recipient_of(who), actor=who.actor, notes=notes, policy=policy
+    )
     return JSONResponse(
         {
             "items": [view(r, lang) for r in released],
@@ -106,7 +110,9 @@ async def get_notification(
     lang: Literal["en", "nl"] = "en",
 ) -> Response:
     note = _visible(session, who, ticket)
-    released = service.release(session, principal=who, notes=[note], policy=policy)
+    released = sharing.release(
+        session, recipient=recipient_of(who), actor=who.actor, notes=[note], policy=policy
+    )
     if not released:
         # returned, not raised: the refusal's audit entry must commit with the request
         return error_response(NotFound(f"no notification {ticket}"))

@@ -1,12 +1,13 @@
-"""The worker job: match one event version, or else aggregate one due notification."""
+"""The worker jobs: match or aggregate (`run_due`); expire or e-mail (`deliver_due`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
-from hub.notifications import service
+from hub.db import session_scope
+from hub.notifications import mail, service
 
 if TYPE_CHECKING:  # hub.worker lists this job: no import cycle
     from hub.worker import WorkerContext
@@ -22,3 +23,14 @@ def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | 
         return 1
     rules = rules or service.Rules(interval_seconds=context.settings.notify_interval_seconds)
     return service.aggregate_next(session, rules=rules)
+
+
+def deliver_due(maker: sessionmaker[Session], context: WorkerContext) -> int:
+    """One unit of delivery work: expire a batch of notifications nobody acknowledged within
+    ``HUB_NOTIFY_EXPIRE_DAYS``, else send one due e-mail (when ``HUB_SMTP_HOST`` is set; the
+    mail job opens its own short transactions around the SMTP conversation)."""
+    with session_scope(maker) as session:
+        expired = service.expire_due(session, days=context.settings.notify_expire_days)
+    if expired:
+        return expired
+    return mail.send_next(maker, settings=context.settings, policy=context.policy)

@@ -1,5 +1,6 @@
 """DSN pipeline: match event versions to organisations, decide each hop, aggregate into ticketed
-notifications, release them to recipients, take feedback, and retract what a source withdrew.
+notifications, take feedback, expire what nobody acknowledged, and retract what a source
+withdrew. Notifications leave only through `hub.sharing.notifications` (fetch and e-mail).
 
 Every step flushes only; the job or request that calls it owns the transaction.
 
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -29,7 +30,9 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
+from hub.intel import withdrawal
 from hub.intel.service import unpack
+from hub.lineage import retraction
 from hub.lineage import service as lineage
 from hub.models import (
     ConstituencyEntry,
@@ -49,7 +52,8 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications import matching, templates
-from hub.sharing.service import addressing_of, label_of, recipient_of
+from hub.sharing.notifications import latest_artifact
+from hub.sharing.service import addressing_of, label_of
 
 JOB_AGENT = "job:notifications"
 _CONSTITUENT_NS = uuid_mod.UUID("6c1f0e0a-8f7e-4d8e-9b7a-0c3f5d1e2a40")
@@ -61,6 +65,12 @@ FEEDBACK_STATUS = {
     "disputed": "disputed",
     "comment": None,
 }
+# Nobody has answered yet: an acknowledgement moves only these (it never undoes a verdict
+# such as resolved or false positive, e.g. when a MISP sighting arrives after it).
+UNANSWERED = ("pending", "sent", "expired")
+# MISP sighting types that are feedback on a notification that carried the sighted attribute:
+# 0 "seen" acknowledges it, 1 says it was a false positive; 2 (expiration) is not feedback.
+SIGHTING_FEEDBACK = {0: "ack", 1: "false-positive"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -553,183 +563,6 @@ def _notify(
     return note
 
 
-# --- 4. release to recipients ------------------------------------------------------------------
-
-
-@dataclass(slots=True)
-class Released:
-    """What one caller receives of one notification: only the observations decided for it
-    now (and not withdrawn by the source), the text re-rendered from them with the
-    notification's own template version, and the label of what is kept."""
-
-    notification: Notification
-    body: dict[str, Any]
-    corrections: list[NotificationCorrection]
-    tlp: str
-    template: str
-
-
-def _obs_key(attribute_uuid: str | None, value: str) -> str:
-    return attribute_uuid or f"sector:{value}"
-
-
-def release(
-    session: Session,
-    *,
-    principal: Principal,
-    notes: Sequence[Notification],
-    policy: tlp.Policy,
-) -> list[Released]:
-    """Release notifications to the caller (their recipient, or the partner passing them on).
-
-    Each observation is decided again for the caller as it is now (its status or agreement
-    may have changed); observations the source withdrew are left out (the correction note
-    stays). The JSON body and the text are rebuilt from what is kept, with the template
-    version the notification was made with, under the label of the kept observations. One
-    audit entry per delivery lists the tickets and item versions delivered and withheld
-    (also when everything is withheld); the lineage records a ``deliver`` activity.
-    """
-    if not notes:
-        return []
-    caller = recipient_of(principal)
-    channel = tlp.Channel.NOTIFY_PARTNER
-    items = session.execute(
-        select(NotificationItem.notification_id, Observation, NotificationItem.retracted)
-        .join(Observation, Observation.id == NotificationItem.observation_id)
-        .where(NotificationItem.notification_id.in_([n.id for n in notes]))
-        .order_by(NotificationItem.directive_id)
-    ).all()
-    by_note: dict[int, list[tuple[Observation, bool]]] = defaultdict(list)
-    for note_id, obs, retracted in items:
-        by_note[note_id].append((obs, retracted))
-    corrections: dict[int, list[NotificationCorrection]] = defaultdict(list)
-    for c in session.scalars(
-        select(NotificationCorrection)
-        .where(NotificationCorrection.notification_id.in_([n.id for n in notes]))
-        .order_by(NotificationCorrection.id)
-    ):
-        corrections[c.notification_id].append(c)
-    out: list[Released] = []
-    releases: list[list[Any]] = []
-    delivered_ids: list[int] = []
-    for note in notes:
-        # per observation key: allowed only if every observation under it is allowed now;
-        # withdrawn if any of them was retracted by the source
-        allowed: dict[str, bool] = {}
-        withdrawn: set[str] = set()
-        rank: dict[str, int] = {}
-        versions: dict[str, set[tuple[str, int]]] = defaultdict(set)
-        reasons: list[str] = []
-        refused: dict[str, str] = {}
-        for obs, retracted in by_note[note.id]:
-            key = _obs_key(obs.attribute_uuid, obs.value)
-            decision = tlp.decide(
-                label=label_of(obs.tlp_rank),
-                recipient=caller,
-                channel=channel,
-                addressing=addressing_of(obs.distribution, obs.sg_members),
-                source_org_uuid=obs.source_uuid,
-                policy=policy,
-            )
-            allowed[key] = allowed.get(key, True) and decision.allowed
-            if not decision.allowed:
-                reasons.append(decision.reason.value)
-                refused.setdefault(key, decision.reason.value)
-            if retracted:
-                withdrawn.add(key)
-            rank[key] = max(rank.get(key, 0), obs.tlp_rank)
-            versions[key].add((obs.event_uuid, obs.event_version))
-        permitted = {k for k, ok in allowed.items() if ok}
-        kept_keys = permitted - withdrawn
-        if not permitted:
-            reason = reasons[0] if reasons else "nothing-left"
-            every = sorted({v for vs in versions.values() for v in vs})
-            releases += [[u, v, False, reason, None, 0] for u, v in every]
-            continue
-        # the label and handling obligation of what is delivered (a notification whose
-        # observations were all withdrawn keeps the label of what the caller may see)
-        label = label_of(max(rank[k] for k in (kept_keys or permitted)))
-        body = orjson.loads(orjson.dumps(note.body))
-        data = body["json"]
-        kept = [
-            o
-            for o in data["observations"]
-            if _obs_key(o["attribute_uuid"], o["value"]) in kept_keys
-        ]
-        removed = len(data["observations"]) - len(kept)
-        data["observations"] = kept
-        data["tlp"] = label.value
-        data["tlp_display"] = label.display
-        data["handling"] = label.first_sentence
-        body["text"] = templates.render(note.template, data)
-        sent = sorted({v for k in kept_keys for v in versions[k]})
-        held = {v: k for k in allowed if k not in kept_keys for v in versions[k]}
-        releases += [
-            [u, v, True, f"notification:{note.ticket}", label.value, removed] for u, v in sent
-        ]
-        releases += [
-            [u, v, False, refused.get(k, "withdrawn"), None, 0]
-            for (u, v), k in sorted(held.items())
-            if (u, v) not in sent
-        ]
-        delivered_ids.append(note.id)
-        out.append(Released(note, body, corrections[note.id], label.value, note.template))
-    seq = audit.append(
-        session,
-        [
-            audit.Record(
-                action="notify.release",
-                actor=principal.actor,
-                object_ref=f"notification:{notes[0].ticket}" if len(notes) == 1 else None,
-                recipient_uuid=principal.partner_uuid,
-                channel=channel.value,
-                decision="allow" if out else "deny",
-                request_id=audit.current_request_id(),
-                details={
-                    "policy_version": policy.version,
-                    "tickets": [r.notification.ticket for r in out],
-                    "withheld": [n.ticket for n in notes if n.id not in delivered_ids],
-                    "templates": {r.notification.ticket: r.template for r in out},
-                    "labels": {r.notification.ticket: r.tlp for r in out},
-                    "releases": releases,
-                },
-            )
-        ],
-    )[0]
-    now = utcnow()
-    if out:
-        deliver = lineage.activity(
-            session,
-            kind="deliver",
-            agent=principal.actor,
-            plan=f"tlp-policy@{policy.version}",
-            on_behalf_of=principal.partner_uuid,
-            params={
-                "audit_seq": seq,
-                "channel": channel.value,
-                "templates": sorted({r.template for r in out}),
-            },
-        )
-        for r in out:
-            art = latest_artifact(session, r.notification.ticket)
-            if art is not None:
-                lineage.use(session, by=deliver, artifact_id=art, role="delivered")
-            if r.notification.status == "pending":
-                r.notification.status = "sent"
-                r.notification.sent_at = now
-    session.flush()
-    return out
-
-
-def latest_artifact(session: Session, ticket: str) -> int | None:
-    return session.scalar(
-        select(LineageArtifact.id)
-        .where(LineageArtifact.kind == "notification", LineageArtifact.external_id == ticket)
-        .order_by(LineageArtifact.version.desc())
-        .limit(1)
-    )
-
-
 # --- 5. feedback ------------------------------------------------------------------------------
 
 
@@ -756,7 +589,7 @@ def feedback(
     )
     session.add(row)
     status = FEEDBACK_STATUS[kind]
-    if status is not None:
+    if status is not None and (kind != "ack" or note.status in UNANSWERED):
         note.status = status
     session.flush()
     act = lineage.activity(
@@ -835,15 +668,124 @@ def feedback_for_source(
     return out
 
 
+def sightings_feedback(
+    session: Session, *, principal: Principal, sightings: Sequence[tuple[str, int]]
+) -> int:
+    """MISP sightings (attribute uuid, type) a partner added, as feedback on the delivered
+    notifications that carried those attributes to it or, through it, to its constituents:
+    one feedback per notification, a false positive if any sighting said so. Forwarded to
+    the source anonymised (a MISP sighting carries no consent to attribution)."""
+    kinds: dict[str, str] = {}
+    for attribute_uuid, sighting_type in sightings:
+        kind = SIGHTING_FEEDBACK.get(sighting_type)
+        if kind is not None and kinds.get(attribute_uuid) != "false-positive":
+            kinds[attribute_uuid] = kind
+    if not kinds:
+        return 0
+    rows = session.execute(
+        select(Notification, Observation.attribute_uuid)
+        .join(NotificationItem, NotificationItem.notification_id == Notification.id)
+        .join(Observation, Observation.id == NotificationItem.observation_id)
+        .where(
+            Observation.attribute_uuid.in_(sorted(kinds)),
+            Notification.sent_at.is_not(None),
+            or_(
+                Notification.recipient_partner_id == principal.partner_id,
+                Notification.via_partner_id == principal.partner_id,
+            ),
+        )
+        .order_by(Notification.id)
+    ).all()
+    per_note: dict[int, tuple[Notification, set[str]]] = {}
+    for note, attribute_uuid in rows:
+        per_note.setdefault(note.id, (note, set()))[1].add(attribute_uuid)
+    for note, attributes in per_note.values():
+        found = {kinds[a] for a in attributes}
+        feedback(
+            session,
+            principal=principal,
+            note=note,
+            kind="false-positive" if "false-positive" in found else "ack",
+            text="MISP sighting on " + ", ".join(sorted(attributes)),
+            allow_attribution=False,
+        )
+    return len(per_note)
+
+
+# --- 5b. expiry ---------------------------------------------------------------------------------
+
+
+def expire_due(
+    session: Session, *, days: int, now: datetime | None = None, limit: int = 100
+) -> int:
+    """Notifications nobody acknowledged within ``days`` of being made go to ``expired``:
+    each recorded in the audit log and as a lineage ``expire`` activity on the notification.
+    They stay readable by their recipient. Returns how many expired (at most ``limit``)."""
+    now = now or utcnow()
+    notes = list(
+        session.scalars(
+            select(Notification)
+            .where(
+                Notification.status.in_(("pending", "sent")),
+                Notification.created_at <= now - timedelta(days=days),
+            )
+            .order_by(Notification.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+    )
+    if not notes:
+        return 0
+    partner_ids = {n.recipient_partner_id or n.via_partner_id for n in notes}
+    uuids = dict(
+        session.execute(select(Partner.id, Partner.uuid).where(Partner.id.in_(partner_ids))).all()
+    )
+    records = []
+    for note in notes:
+        records.append(
+            audit.Record(
+                action="notify.expire",
+                actor=JOB_AGENT,
+                object_ref=f"notification:{note.ticket}",
+                recipient_uuid=uuids.get(note.recipient_partner_id or note.via_partner_id),
+                details={"was": note.status, "after_days": days},
+            )
+        )
+        note.status = "expired"
+        act = lineage.activity(
+            session,
+            kind="expire",
+            agent=JOB_AGENT,
+            plan=f"expire-after:{days}d",
+            params={"ticket": note.ticket},
+        )
+        art = latest_artifact(session, note.ticket)
+        if art is not None:
+            lineage.use(session, by=act, artifact_id=art, role="expired")
+    audit.append(session, records)
+    session.flush()
+    return len(notes)
+
+
 # --- 6. retraction ------------------------------------------------------------------------------
 
 
 def retract(
     session: Session, *, event: dict[str, Any], event_uuid: str, version: int, event_art: int
 ) -> int:
-    """A new version withdrew (deleted) or changed attributes that went out in notifications:
-    find them by their observations, record a retraction or correction on each affected
-    notification (and a new version of its lineage artifact), and withdraw pending ones."""
+    """A new version withdrew (deleted, marked false positive) or changed attributes: record
+    the retraction of every earlier release that carried them (``hub.lineage.retraction``);
+    for notifications, find them by their observations, record a retraction or correction
+    on each affected notification (and a new version of its lineage artifact), and withdraw
+    pending ones."""
+    retraction.retract_releases(
+        session,
+        event_uuid=event_uuid,
+        version=version,
+        state=event,
+        event_art=event_art,
+        agent=JOB_AGENT,
+    )
     current: dict[str, tuple[bool, str]] = {}
     for attr in event.get("Attribute", []):
         current[attr["uuid"]] = (bool(attr.get("deleted")), str(attr.get("value")))
@@ -887,6 +829,7 @@ def retract(
     if not affected:
         return 0
     notes = session.scalars(select(Notification).where(Notification.id.in_(affected))).all()
+    who = _withdrawn_by(session, event_uuid, version)
     records = []
     for note in notes:
         kinds = affected[note.id]
@@ -906,7 +849,7 @@ def retract(
         parts = []
         if gone:
             parts.append(
-                f"The source withdrew {len(gone)} observation(s) of this notification "
+                f"{who} withdrew {len(gone)} observation(s) of this notification "
                 f"(version {version}): " + ", ".join(gone)
             )
         if fixed:
@@ -933,11 +876,14 @@ def retract(
         )
         if not left:
             note.status = "retracted"
+        partner_id = note.recipient_partner_id or note.via_partner_id
+        partner = session.get(Partner, partner_id) if partner_id else None
         act = lineage.activity(
             session,
             kind="retract",
             agent=JOB_AGENT,
-            plan="retraction@1",
+            plan=retraction.PLAN,
+            on_behalf_of=partner.uuid if partner else None,
             params={"ticket": note.ticket, "attributes": retracted_uuids, "kind": kind},
         )
         old = latest_artifact(session, note.ticket)
@@ -958,8 +904,6 @@ def retract(
         if old is not None:
             lineage.derive(session, derived=art, sources=[old], rel="revision_of", by=act)
         lineage.derive(session, derived=art, sources=[event_art], rel="derived_from", by=act)
-        partner_id = note.recipient_partner_id or note.via_partner_id
-        partner = session.get(Partner, partner_id) if partner_id else None
         records.append(
             audit.Record(
                 action="notify.retract",
@@ -973,3 +917,17 @@ def retract(
     audit.append(session, records)
     session.flush()
     return len(notes)
+
+
+def _withdrawn_by(session: Session, event_uuid: str, version: int) -> str:
+    """Who withdrew, for the message: the source, or the hub (a verdict, a deletion)."""
+    channel = session.scalar(
+        select(EventVersion.channel)
+        .join(Event, Event.id == EventVersion.event_id)
+        .where(Event.uuid == event_uuid, EventVersion.version == version)
+    )
+    if channel == withdrawal.VERDICT_CHANNEL:
+        return "The hub, finding them false positives,"
+    if channel == withdrawal.DELETE_CHANNEL:
+        return "The hub, deleting the event,"
+    return "The source"

@@ -1,0 +1,313 @@
+"""Releasing notifications: every fetch (REST) and every send (e-mail) of a notification is
+decided here by ``tlp`` and audited, whatever the medium.
+
+A release has two steps so that a medium that can fail after the decision (SMTP) records
+only what really went out: `decide` reads and decides, writing nothing; `record` writes the
+audit entry (allowed or refused), the lineage activity and the status. `release` does both,
+for a fetch.
+
+Each observation is decided again for the addressee as it is now (its status, tier or
+agreement may have changed since routing). For a notification the addressee passes on to a
+constituent (route ``via``), both hops are decided again: NCSC → partner
+(``notify-partner``) and partner → constituent (``notify-constituent``); what either hop
+refuses is removed and recorded with its hop and reason.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.audit import service as audit
+from hub.lineage import service as lineage
+from hub.models import (
+    LineageArtifact,
+    Notification,
+    NotificationCorrection,
+    NotificationItem,
+    Observation,
+)
+from hub.models.base import utcnow
+from hub.notifications import templates
+from hub.sharing.service import addressing_of, label_of
+
+CHANNEL = tlp.Channel.NOTIFY_PARTNER
+
+
+@dataclass(slots=True)
+class Released:
+    """What one addressee receives of one notification: only the observations decided for it
+    now (and not withdrawn by the source), the text re-rendered from them with the
+    notification's own template version, and the label of what is kept."""
+
+    notification: Notification
+    body: dict[str, Any]
+    corrections: list[NotificationCorrection]
+    tlp: str
+    template: str
+
+
+@dataclass(slots=True)
+class Verdict:
+    """The decision on a set of notifications for one addressee, not yet recorded."""
+
+    recipient: tlp.Recipient
+    notes: Sequence[Notification]
+    policy_version: str
+    released: list[Released] = field(default_factory=list)
+    releases: list[list[Any]] = field(default_factory=list)  # the audit's release rows
+    removed: dict[str, list[list[str]]] = field(default_factory=dict)  # ticket → [key, hop, why]
+
+
+@dataclass(slots=True)
+class _Kept:
+    """Per observation key of one notification: allowed only if every observation under it is
+    allowed now; withdrawn if any of them was retracted by the source."""
+
+    allowed: dict[str, bool] = field(default_factory=dict)
+    refused: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (hop, reason)
+    withdrawn: set[str] = field(default_factory=set)
+    rank: dict[str, int] = field(default_factory=dict)
+    versions: dict[str, set[tuple[str, int]]] = field(default_factory=lambda: defaultdict(set))
+
+
+def obs_key(attribute_uuid: str | None, value: str) -> str:
+    return attribute_uuid or f"sector:{value}"
+
+
+def latest_artifact(session: Session, ticket: str) -> int | None:
+    """The newest lineage artifact of a ticket (a correction makes a new version)."""
+    return session.scalar(
+        select(LineageArtifact.id)
+        .where(LineageArtifact.kind == "notification", LineageArtifact.external_id == ticket)
+        .order_by(LineageArtifact.version.desc())
+        .limit(1)
+    )
+
+
+def _decide_hops(
+    obs: Observation, *, addressee: tlp.Recipient, constituent: str | None, policy: tlp.Policy
+) -> tlp.Decision:
+    """The first refusal among the hops to the addressee (and on to its constituent), else
+    the last hop's allowance."""
+    ask: dict[str, Any] = {
+        "label": label_of(obs.tlp_rank),
+        "addressing": addressing_of(obs.distribution, obs.sg_members),
+        "source_org_uuid": obs.source_uuid,
+        "policy": policy,
+    }
+    first = tlp.decide(recipient=addressee, channel=CHANNEL, **ask)
+    if constituent is None or not first.allowed:
+        return first
+    return tlp.decide(
+        recipient=tlp.Recipient.constituent(constituent, via=addressee),
+        channel=tlp.Channel.NOTIFY_CONSTITUENT,
+        **ask,
+    )
+
+
+def _items(session: Session, notes: Sequence[Notification]) -> dict[int, list[Any]]:
+    ids = [n.id for n in notes]
+    rows = session.execute(
+        select(NotificationItem.notification_id, Observation, NotificationItem.retracted)
+        .join(Observation, Observation.id == NotificationItem.observation_id)
+        .where(NotificationItem.notification_id.in_(ids))
+        .order_by(NotificationItem.directive_id)
+    ).all()
+    out: dict[int, list[Any]] = defaultdict(list)
+    for note_id, obs, retracted in rows:
+        out[note_id].append((obs, retracted))
+    return out
+
+
+def _corrections(
+    session: Session, notes: Sequence[Notification]
+) -> dict[int, list[NotificationCorrection]]:
+    out: dict[int, list[NotificationCorrection]] = defaultdict(list)
+    for c in session.scalars(
+        select(NotificationCorrection)
+        .where(NotificationCorrection.notification_id.in_([n.id for n in notes]))
+        .order_by(NotificationCorrection.id)
+    ):
+        out[c.notification_id].append(c)
+    return out
+
+
+def _keep(
+    note: Notification, items: list[Any], *, addressee: tlp.Recipient, policy: tlp.Policy
+) -> _Kept:
+    constituent = note.recipient_ref if note.route == "via" else None
+    kept = _Kept()
+    for obs, retracted in items:
+        key = obs_key(obs.attribute_uuid, obs.value)
+        decision = _decide_hops(obs, addressee=addressee, constituent=constituent, policy=policy)
+        kept.allowed[key] = kept.allowed.get(key, True) and decision.allowed
+        if not decision.allowed:
+            kept.refused.setdefault(key, (decision.channel.value, decision.reason.value))
+        if retracted:
+            kept.withdrawn.add(key)
+        kept.rank[key] = max(kept.rank.get(key, 0), obs.tlp_rank)
+        kept.versions[key].add((obs.event_uuid, obs.event_version))
+    return kept
+
+
+def _body(note: Notification, kept_keys: set[str], label: tlp.Tlp) -> dict[str, Any]:
+    """The stored body cut down to the kept observations, re-rendered under their label."""
+    body = orjson.loads(orjson.dumps(note.body))
+    data = body["json"]
+    data["observations"] = [
+        o for o in data["observations"] if obs_key(o["attribute_uuid"], o["value"]) in kept_keys
+    ]
+    data["tlp"] = label.value
+    data["tlp_display"] = label.display
+    data["handling"] = label.first_sentence
+    body["text"] = templates.render(note.template, data)
+    return body
+
+
+def decide(
+    session: Session,
+    *,
+    recipient: tlp.Recipient,
+    notes: Sequence[Notification],
+    policy: tlp.Policy,
+) -> Verdict:
+    """Decide what ``recipient`` may receive of ``notes`` now; nothing is written.
+
+    Observations the source withdrew are left out (the correction note stays); a
+    notification with nothing the recipient may see is withheld whole.
+    """
+    verdict = Verdict(recipient, notes, policy.version)
+    if not notes:
+        return verdict
+    items = _items(session, notes)
+    corrections = _corrections(session, notes)
+    for note in notes:
+        kept = _keep(note, items[note.id], addressee=recipient, policy=policy)
+        permitted = {k for k, ok in kept.allowed.items() if ok}
+        kept_keys = permitted - kept.withdrawn
+        refused = kept.refused
+        if refused:
+            verdict.removed[note.ticket] = [[k, *hop] for k, hop in sorted(refused.items())]
+        if not permitted:
+            reason = next(iter(refused.values()))[1] if refused else "nothing-left"
+            every = sorted({v for vs in kept.versions.values() for v in vs})
+            verdict.releases += [[u, v, False, reason, None, 0] for u, v in every]
+            continue
+        # the label and handling obligation of what is delivered (a notification whose
+        # observations were all withdrawn keeps the label of what the caller may see)
+        label = label_of(max(kept.rank[k] for k in (kept_keys or permitted)))
+        body = _body(note, kept_keys, label)
+        removed = len(note.body["json"]["observations"]) - len(body["json"]["observations"])
+        sent = sorted({v for k in kept_keys for v in kept.versions[k]})
+        held = {v: k for k in kept.allowed if k not in kept_keys for v in kept.versions[k]}
+        verdict.releases += [
+            [u, v, True, f"notification:{note.ticket}", label.value, removed] for u, v in sent
+        ]
+        verdict.releases += [
+            [u, v, False, refused[k][1] if k in refused else "withdrawn", None, 0]
+            for (u, v), k in sorted(held.items())
+            if (u, v) not in sent
+        ]
+        verdict.released.append(
+            Released(note, body, corrections[note.id], label.value, note.template)
+        )
+    return verdict
+
+
+def record(
+    session: Session,
+    verdict: Verdict,
+    *,
+    actor: str,
+    activity: str = "deliver",
+    medium: str = "rest",
+    extra: dict[str, Any] | None = None,
+) -> int | None:
+    """Record a decided release: one audit entry (also when everything is withheld), a
+    lineage ``activity`` (``deliver`` for a fetch, ``send`` for an e-mail) using each
+    delivered notification, and pending → sent. Returns the audit sequence number."""
+    if not verdict.notes:
+        return None
+    out = verdict.released
+    delivered = {r.notification.id for r in out}
+    who = verdict.recipient.org_uuid
+    seq = audit.append(
+        session,
+        [
+            audit.Record(
+                action="notify.release",
+                actor=actor,
+                object_ref=(
+                    f"notification:{verdict.notes[0].ticket}" if len(verdict.notes) == 1 else None
+                ),
+                recipient_uuid=who,
+                channel=CHANNEL.value,
+                decision="allow" if out else "deny",
+                request_id=audit.current_request_id(),
+                details={
+                    "policy_version": verdict.policy_version,
+                    "medium": medium,
+                    "tickets": [r.notification.ticket for r in out],
+                    "withheld": [n.ticket for n in verdict.notes if n.id not in delivered],
+                    "removed": verdict.removed,
+                    "templates": {r.notification.ticket: r.template for r in out},
+                    "labels": {r.notification.ticket: r.tlp for r in out},
+                    "releases": verdict.releases,
+                    **(extra or {}),
+                },
+            )
+        ],
+    )[0]
+    if out:
+        _lineage(session, verdict, actor=actor, activity=activity, medium=medium, seq=seq)
+    session.flush()
+    return seq
+
+
+def _lineage(
+    session: Session, verdict: Verdict, *, actor: str, activity: str, medium: str, seq: int
+) -> None:
+    act = lineage.activity(
+        session,
+        kind=activity,
+        agent=actor,
+        plan=f"tlp-policy@{verdict.policy_version}",
+        on_behalf_of=verdict.recipient.org_uuid,
+        params={
+            "audit_seq": seq,
+            "channel": CHANNEL.value,
+            "medium": medium,
+            "templates": sorted({r.template for r in verdict.released}),
+        },
+    )
+    now = utcnow()
+    for r in verdict.released:
+        art = latest_artifact(session, r.notification.ticket)
+        if art is not None:
+            lineage.use(session, by=act, artifact_id=art, role="delivered")
+        if r.notification.status == "pending":
+            r.notification.status = "sent"
+            r.notification.sent_at = now
+
+
+def release(
+    session: Session,
+    *,
+    recipient: tlp.Recipient,
+    actor: str,
+    notes: Sequence[Notification],
+    policy: tlp.Policy,
+) -> list[Released]:
+    """Release notifications to a caller that fetches them (their recipient, or the partner
+    passing them on): decided now and recorded in the caller's transaction."""
+    verdict = decide(session, recipient=recipient, notes=notes, policy=policy)
+    record(session, verdict, actor=actor)
+    return verdict.released
