@@ -1,17 +1,18 @@
-"""Operator REST over the store: versions, releases, quarantine decisions."""
+"""Operator REST over the store: versions, releases, withdrawals, quarantine decisions."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from sqlalchemy import select
 
+from hub.audit import releases
 from hub.audit import service as audit
 from hub.errors import Conflict, NotFound
-from hub.intel import repository, service, stix
+from hub.intel import repository, service, stix, withdrawal
 from hub.models import Partner, QuarantineItem, Release
 from hub.partners import service as partners
 from hub.responses import JSONResponse
@@ -87,7 +88,56 @@ async def event_version(
     )
 
 
+class Verdict(Schema):
+    verdict: Annotated[
+        Literal["false_positive"],
+        Field(description="false_positive: the attribute is withdrawn as a false positive"),
+    ]
+    reason: Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+@router.post("/events/{uuid}/attributes/{attribute_uuid}/verdict")
+async def attribute_verdict(
+    uuid: str,
+    attribute_uuid: str,
+    body: Verdict,
+    session: SessionDep,
+    who: Operator,
+    policy: PolicyDep,
+) -> Response:
+    """Mark an attribute false positive: a new event version withdraws it, and everything
+    that went out with it is retracted or corrected downstream."""
+    event = _event(session, uuid)
+    outcome = withdrawal.mark_false_positive(
+        session,
+        event=event,
+        attribute_uuid=attribute_uuid.lower(),
+        reason=body.reason,
+        actor=who.actor,
+        policy=policy,
+    )
+    return JSONResponse({**outcome.as_dict(), "attribute": attribute_uuid.lower()})
+
+
+@router.delete("/events/{uuid}")
+async def delete_event(
+    uuid: str,
+    session: SessionDep,
+    who: Operator,
+    policy: PolicyDep,
+    reason: Annotated[str, Query(min_length=1, max_length=2000)],
+) -> Response:
+    """Withdraw a whole event: a final version with every element soft-deleted (no hard
+    delete: its versions, releases and audit trail stay)."""
+    event = _event(session, uuid)
+    outcome = withdrawal.delete_event(
+        session, event=event, reason=reason, actor=who.actor, policy=policy
+    )
+    return JSONResponse(outcome.as_dict())
+
+
 def _release_rows(session: Any, stmt: Any, limit: int, cursor: str | None) -> dict[str, Any]:
+    releases.catch_up(session)  # the index is derived in batches; bring it up to date first
     before = decode_id_cursor(cursor)
     if before is not None:
         stmt = stmt.where(Release.id < before)

@@ -10,6 +10,8 @@ galaxy clusters, references — gets the highest label of what was not matched (
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import importlib.metadata
 import io
 import uuid as uuid_mod
 import warnings
@@ -21,8 +23,11 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.errors import InvalidField, PayloadTooLarge
 from hub.intel import service
+from hub.lineage import service as lineage
 from hub.models import Partner
 
+# The converter and its version, the plan of every STIX → MISP conversion in the lineage.
+CONVERTER = f"misp-stix@{importlib.metadata.version('misp-stix')}"
 # The External parser matches indicators to observables quadratically (142 s at 10^4).
 MAX_EXTERNAL_OBJECTS = 5000
 _NOT_CONTENT = {"marking-definition", "identity", "extension-definition", "language-content"}
@@ -102,6 +107,7 @@ def ingest_bundle(
         channel=channel,
         policy=policy,
         original=body,
+        conversion=lineage.Conversion(CONVERTER, hashlib.sha256(body).hexdigest()),
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Response
 from sqlalchemy import select
 
+from hub.audit import releases as release_index
 from hub.errors import NotFound
 from hub.lineage import service
 from hub.models import (
@@ -82,9 +83,11 @@ async def notification_lineage(
 async def item_lineage(
     uuid: str, session: SessionDep, who: OperatorOrAuditor, format: Format = "json"
 ) -> Response:
-    """Forward: every release, notification and feedback that came from an item."""
+    """Forward: every release, notification and feedback that came from an item, and every
+    retraction or correction sent after it was withdrawn or corrected."""
     uuid = uuid.lower()
     graph = service.forward(session, item_uuid=uuid)
+    release_index.catch_up(session)  # derived in batches; bring it up to date first
     releases = session.scalars(
         select(Release).where(Release.event_uuid == uuid).order_by(Release.id)
     ).all()
@@ -111,6 +114,11 @@ async def item_lineage(
             for r in releases
         ],
         "feedback": [{"uuid": f.uuid, "kind": f.kind, "forward": f.forward} for f in feedback],
+        "retractions": [
+            {"activity": a["id"], "at": a["at"], "recipient": a["on_behalf_of"], **a["params"]}
+            for a in graph["activities"]
+            if a["kind"] == "retract"
+        ],
     }
     return _answer(graph, extra, format)
 

@@ -17,7 +17,7 @@ from hub.models.base import Base, JSONType, utcnow
 
 
 class LineageActivity(Base):
-    """ingest | match | decide | render | deliver | send | feedback | retract."""
+    """ingest | convert | match | decide | render | deliver | send | feedback | retract."""
 
     __tablename__ = "lineage_activities"
 
@@ -37,7 +37,9 @@ class LineageArtifact(Base):
     __table_args__ = (UniqueConstraint("kind", "external_id", "version"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    kind: Mapped[str] = mapped_column(String(24))  # event | notification | feedback
+    # event | notification | feedback | release (one delivery of an event version, recorded
+    # when a retraction corrects it) | submission (bytes a source sent, named by their SHA-256)
+    kind: Mapped[str] = mapped_column(String(24))
     external_id: Mapped[str] = mapped_column(String(64), index=True)
     version: Mapped[int] = mapped_column(Integer)
     content_sha256: Mapped[str | None] = mapped_column(String(64))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, JSONType, utcnow
@@ -39,6 +39,9 @@ class StixObject(Base):
     # `modified` (or `created`); objects with neither keep the time they were first rendered.
     version: Mapped[str] = mapped_column(String(40))
     latest: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A withdrawn object: served once more as a ``"revoked": true`` version to the callers
+    # who could see it (same label and addressing), then kept so late pollers learn it too.
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     tlp_rank: Mapped[int] = mapped_column(Integer)
     distribution: Mapped[int] = mapped_column(Integer)
     sg_members: Mapped[str | None] = mapped_column(Text)

@@ -18,10 +18,18 @@ An object whose label, addressing or content changes gets a new ``date_added``: 
 then reaches pollers that already went past the object's first appearance.
 
 Only the current version of each object is kept: rendering a new event version deletes the
-older versions of its objects (and the objects that are gone). An older version carries the
-older, possibly looser label and addressing (a source that tightens GREEN to RED must not see
-the GREEN version keep going out), so ``match[version]=all|first`` and the versions endpoint
-list only the current version (TAXII 2.1 lets a server keep as many versions as it likes).
+older versions of its objects. An older version carries the older, possibly looser label and
+addressing (a source that tightens GREEN to RED must not see the GREEN version keep going out),
+so ``match[version]=all|first`` and the versions endpoint list only the current version (TAXII
+2.1 lets a server keep as many versions as it likes).
+
+An object that is gone (its attribute, object or report deleted or marked false positive, the
+whole event deleted) is not just dropped: a poller that has it would never learn. It is
+replaced by a last version with ``"revoked": true`` (a new ``modified``, a new ``date_added``),
+with the label, addressing and references of the version it replaces, so exactly the callers
+who could see the withdrawn version see the revocation. Only what the event itself asserted is
+revoked (objects named after its own elements, and relationships); observables (which cannot
+be revoked in STIX 2.1), identities and galaxy clusters (shared by other events) are dropped.
 
 Sightings are not served, nor the identities of organisations other than the event's creator
 (misp-stix renders each sighting's organisation as an ``identity``: naming who was hit), as
@@ -41,6 +49,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
@@ -48,13 +57,14 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 import tlp
+from connectors.misp import has_content
 from hub.errors import BadRequest
 from hub.intel import service as intel
 from hub.intel import stix as intel_stix
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
 from hub.sharing.stix import CONTAINERS, PRUNABLE, prune_references
-from hub.taxii.query import normalise_version, timestamp
+from hub.taxii.query import normalise_version, parse_timestamp, timestamp
 
 log = logging.getLogger("hub.taxii")
 
@@ -100,6 +110,10 @@ def render_event_version(
     conversion failure never breaks ingest: it is logged, the event's objects are withdrawn
     and the reason is recorded in ``stix_renderings``.
     """
+    own = _own_uuids(state)
+    if not has_content(state):  # everything withdrawn: nothing to convert, all is revoked
+        _reconcile(session, event, [], own=own)
+        return
     live = intel.live_state(state)
     count = len(live["Attribute"]) + sum(len(o["Attribute"]) for o in live["Object"])
     if defer_above is not None and count > defer_above:
@@ -122,7 +136,19 @@ def render_event_version(
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
         return
     objects = label_objects(live, labels, bundle["objects"], chr=event.chr)
-    _reconcile(session, event, objects)
+    _reconcile(session, event, objects, own=own)
+
+
+def _own_uuids(state: dict[str, Any]) -> frozenset[str]:
+    """The uuids of the event and of all its elements, deleted ones included: the objects
+    named after them are what this event asserted (and may revoke)."""
+    uuids = [state["uuid"]]
+    uuids += [a["uuid"] for a in state.get("Attribute") or []]
+    for obj in state.get("Object") or []:
+        uuids.append(obj["uuid"])
+        uuids += [a["uuid"] for a in obj.get("Attribute") or []]
+    uuids += [r.get("uuid") for r in state.get("EventReport") or []]
+    return frozenset(str(u or "").lower() for u in uuids) - {""}
 
 
 @dataclass(slots=True)
@@ -405,8 +431,11 @@ def _digest(item: Rendered) -> str:
     return h.hexdigest()
 
 
-def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
-    """Insert new object versions, refresh changed ones (new ``date_added``), drop the gone."""
+def _reconcile(
+    session: Session, event: Event, objects: list[Rendered], *, own: frozenset[str]
+) -> None:
+    """Insert new object versions, refresh changed ones (new ``date_added``), revoke or drop
+    the gone (module doc)."""
     now = utcnow()
     stamp = timestamp(now)
     existing = session.execute(
@@ -416,6 +445,7 @@ def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
             StixObject.version,
             StixObject.digest,
             StixObject.latest,
+            StixObject.revoked,
         ).where(StixObject.event_id == event.id)
     ).all()
     by_key = {(r.stix_id, r.version): r for r in existing}
@@ -443,6 +473,7 @@ def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
             "doc": item.doc,
             "date_added": now,
             "latest": True,
+            "revoked": False,
         }
         old = by_key.get((item.stix_id, version))
         if old is None:
@@ -461,9 +492,15 @@ def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
         elif old.digest != values["digest"] or not old.latest:
             updates.append({"id": old.id, **values})
     # Older versions carry older (possibly looser) labels and addressing: never served again,
-    # they are deleted, and so are the objects that are gone (module doc).
+    # they are deleted; an object that is gone is replaced by its revocation, or dropped.
+    # A revocation already served stays (module doc).
+    gone = [r.id for r in existing if r.stix_id not in current and r.latest and not r.revoked]
+    inserts += _revocations(session, event, gone, own=own, now=now)
     stale = sorted(
-        r.id for r in existing if r.stix_id not in current or current[r.stix_id] != r.version
+        r.id
+        for r in existing
+        if (r.stix_id in current and current[r.stix_id] != r.version)
+        or (r.stix_id not in current and not r.revoked)
     )
     for start in range(0, len(stale), _CHUNK):
         session.execute(delete(StixObject).where(StixObject.id.in_(stale[start : start + _CHUNK])))
@@ -472,6 +509,68 @@ def _reconcile(session: Session, event: Event, objects: list[Rendered]) -> None:
     for start in range(0, len(inserts), _CHUNK):
         session.execute(insert(StixObject), inserts[start : start + _CHUNK])
     _record(session, event, status="rendered", reason=None, count=len(current))
+
+
+_NEVER_REVOKED = frozenset({"identity", "marking-definition"})
+
+
+def _revocations(
+    session: Session, event: Event, ids: list[int], *, own: frozenset[str], now: datetime
+) -> list[dict[str, Any]]:
+    """A ``"revoked": true`` version of each gone object the event asserted, for the same
+    audience as the version it replaces (its label, addressing and reference classes)."""
+    rows = []
+    for start in range(0, len(ids), _CHUNK):
+        rows += session.execute(
+            select(StixObject.__table__).where(StixObject.id.in_(ids[start : start + _CHUNK]))
+        ).all()
+    out = []
+    for row in rows:
+        doc = orjson.loads(row.doc)
+        if not _revocable(doc, own):
+            continue
+        version = _later(row.version, now)
+        doc["modified"], doc["revoked"] = version, True
+        body = orjson.dumps(doc)
+        out.append(
+            {
+                "event_id": event.id,
+                "event_uuid": event.uuid,
+                "event_version": event.version,
+                "source_partner_id": row.source_partner_id,
+                "orgc_uuid": row.orgc_uuid,
+                "stix_id": row.stix_id,
+                "type": row.type,
+                "version": version,
+                "tlp_rank": row.tlp_rank,
+                "distribution": row.distribution,
+                "sg_members": row.sg_members,
+                "refs": row.refs,
+                "digest": hashlib.sha256(body).hexdigest(),
+                "doc": body,
+                "date_added": now,
+                "latest": True,
+                "revoked": True,
+            }
+        )
+    return out
+
+
+def _revocable(doc: dict[str, Any], own: frozenset[str]) -> bool:
+    """A versioned object (``modified``) that this event asserted: named after one of its own
+    elements, or a relationship; not an identity, a marking or a shared galaxy cluster."""
+    if "modified" not in doc or doc.get("type") in _NEVER_REVOKED:
+        return False
+    return doc.get("type") == "relationship" or _uuid_of(str(doc.get("id"))) in own
+
+
+def _later(version: str, now: datetime) -> str:
+    """``now`` as a version, or just after ``version`` if that is not earlier (a ``modified``
+    in the future): a revocation must be the newest version of its object."""
+    stamp = timestamp(now)
+    if stamp > version:
+        return stamp
+    return timestamp(parse_timestamp(version, field="version") + timedelta(microseconds=1))
 
 
 def render_pending(session: Session, *, policy: tlp.Policy, limit: int = 10) -> int:
