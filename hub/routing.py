@@ -23,7 +23,7 @@ import tlp
 from hub.auth.keys import key_from_headers
 from hub.auth.principal import Principal
 from hub.auth.service import authenticate
-from hub.db import writing
+from hub.db import reads_first, writing
 from hub.errors import Forbidden, NotAcceptable, PayloadTooLarge, UnsupportedMediaType
 from hub.settings import Settings
 from hub.vocabulary import Role
@@ -44,6 +44,14 @@ class RoleGuard:
 
 async def public() -> None:
     """Marks a route that answers without a key (only /health is)."""
+
+
+def read_page(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """Marks a route whose only writes are blind (its audit append, the key's last-use
+    stamp): it reads without SQLite's write lock and takes it at its first write, so
+    workers serving pages overlap (see ``hub.db.reads_first``)."""
+    endpoint.__hub_read_page__ = True  # type: ignore[attr-defined]
+    return endpoint
 
 
 def _walk(dependant: Dependant) -> Iterable[Any]:
@@ -94,6 +102,7 @@ class HubRoute(APIRoute):
         for guard in guards:
             roles &= guard.roles
         self.allowed_roles, self.is_public = roles, is_public
+        begin = reads_first if getattr(self.endpoint, "__hub_read_page__", False) else writing
         original = super().get_route_handler()
         check_media = self.check_media
 
@@ -104,8 +113,9 @@ class HubRoute(APIRoute):
             try:
                 if not is_public:
                     # Most requests write (key use, releases and their audit entries): on
-                    # SQLite take the write lock up front rather than fail when a read upgrades.
-                    writing(session)
+                    # SQLite take the write lock up front rather than fail when a read
+                    # upgrades; read pages take it at their first write (``read_page``).
+                    begin(session)
                     key = key_from_headers(
                         request.headers.get("authorization"), request.headers.get("x-misp-auth")
                     )

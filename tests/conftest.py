@@ -98,6 +98,7 @@ _HEAD_ROW = (
         "0" * 64
     )
 )
+_RELEASE_INDEX_ROW = "INSERT INTO release_index_state (id, upto_seq) VALUES (1, 0)"
 
 
 def _empty_all_tables(engine: Engine) -> None:
@@ -110,6 +111,7 @@ def _empty_all_tables(engine: Engine) -> None:
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
             conn.execute(text(_HEAD_ROW))
+            conn.execute(text(_RELEASE_INDEX_ROW))
         else:
             triggers = conn.execute(
                 text("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
@@ -119,6 +121,7 @@ def _empty_all_tables(engine: Engine) -> None:
             for table in tables:
                 conn.execute(text(f'DELETE FROM "{table}"'))
             conn.execute(text(_HEAD_ROW))
+            conn.execute(text(_RELEASE_INDEX_ROW))
             for _, sql in triggers:
                 conn.execute(text(sql))
 

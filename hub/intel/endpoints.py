@@ -10,13 +10,14 @@ from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import and_, or_, select
 
 import tlp
+from hub.audit import releases
 from hub.auth.principal import Principal
 from hub.errors import Forbidden, InvalidField, NotFound, error_response
 from hub.intel import repository, service, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter
+from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter, read_page
 from hub.schemas import decode_cursor, decode_id_cursor, encode_cursor
 from hub.sharing import service as sharing
 from hub.vocabulary import PartnerStatus, Role
@@ -118,7 +119,7 @@ def summary(event: Event) -> dict[str, Any]:
         "tlp": sharing.label_of(event.tlp_rank).value,
         "version": event.version,
         "attribute_count": event.attribute_count,
-        "tags": orjson.loads(event.tags),
+        "tags": orjson.Fragment(event.tags),  # stored as JSON text; sent as it is
     }
     if not event.chr:
         out["orgc"] = {"uuid": event.orgc_uuid, "name": event.orgc_name}
@@ -126,6 +127,7 @@ def summary(event: Event) -> dict[str, Any]:
 
 
 @router.get("/events")
+@read_page
 async def list_events(
     session: SessionDep,
     who: PartnerKey,
@@ -157,7 +159,7 @@ async def list_events(
         after=after,
         limit=limit + 1,
     )
-    rows = list(session.execute(stmt, params))
+    rows = session.connection().execute(stmt, params).all()  # Core rows: no ORM per row
     more = len(rows) > limit
     rows = rows[:limit]
     page = sharing.release_index(session, principal=who, events=rows, channel="rest", policy=policy)
@@ -269,6 +271,7 @@ async def my_releases(
     cursor: Cursor = None,
 ) -> Response:
     """What this organisation received, and when (newest first)."""
+    releases.catch_up(session)  # the index is derived in batches; bring it up to date first
     before = decode_id_cursor(cursor)
     stmt = select(Release).where(
         Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True)

@@ -22,7 +22,7 @@ from hub.misp_compat import service, shapes
 from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep
+from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
 from hub.vocabulary import Role
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -191,6 +191,7 @@ async def describe(who: PartnerKey) -> Response:
 
 
 @misp_route(["GET", "POST"], "/events/index", tail=True)
+@read_page
 async def events_index(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:

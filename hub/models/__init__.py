@@ -1,6 +1,6 @@
 """Every ORM model, imported here so Alembic and ``alembic check`` see the whole schema."""
 
-from hub.models.audit import AuditEntry, AuditHead
+from hub.models.audit import AuditEntry, AuditHead, ReleaseIndexState
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
 from hub.models.intel import (
@@ -20,6 +20,7 @@ from hub.models.notification import (
     NotificationCorrection,
     NotificationFeedback,
     NotificationItem,
+    NotificationMail,
     NotifyMark,
     Observation,
     TargetEntry,
@@ -48,6 +49,7 @@ __all__ = [
     "NotifyMark",
     "Observation",
     "TargetEntry",
+    "NotificationMail",
     "TicketCounter",
     "Attribute",
     "Event",
@@ -59,6 +61,7 @@ __all__ = [
     "ApiKey",
     "AuditEntry",
     "AuditHead",
+    "ReleaseIndexState",
     "Base",
     "Connection",
     "ConnectionJob",

@@ -45,3 +45,13 @@ class AuditHead(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64))
+
+
+class ReleaseIndexState(Base):
+    """How far the ``releases`` index has been derived from the audit log (one row): every
+    entry with ``seq <= upto_seq`` is indexed (see ``hub.audit.releases``)."""
+
+    __tablename__ = "release_index_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    upto_seq: Mapped[int] = mapped_column(BigInteger)

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from hub.errors import NotFound
-from hub.routing import PartnerKey, PolicyDep, SessionDep, SettingsDep
+from hub.routing import PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
 from hub.taxii import service
 from hub.taxii.protocol import TaxiiResponse, TaxiiRoute, error_response
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
@@ -108,6 +108,7 @@ def _page(
 
 
 @router.get(ROOT + "/collections/{collection_id}/manifest/")
+@read_page
 async def get_manifest(
     request: Request,
     collection_id: str,
@@ -146,6 +147,7 @@ async def get_manifest(
 
 
 @router.get(ROOT + "/collections/{collection_id}/objects/")
+@read_page
 async def get_objects(
     request: Request,
     collection_id: str,

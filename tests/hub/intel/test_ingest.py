@@ -94,8 +94,9 @@ def _attribute_keys(event: dict) -> set[tuple]:
     return sorted((a.get("uuid", "generated"), a["type"], str(a["value"])) for a in attrs)
 
 
-@pytest.mark.parametrize("path", [p for p in MISP_FILES if "search_index" not in p.name],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", [p for p in MISP_FILES if "search_index" not in p.name], ids=lambda p: p.name
+)
 def test_every_misp_fixture_round_trips(client, source, auth, path) -> None:
     raw = json.loads(path.read_bytes())
     original = raw["response"][0] if "response" in raw else raw
@@ -120,9 +121,11 @@ def test_cli_ingest(settings, monkeypatch, maker, hub_org, tmp_path) -> None:
     monkeypatch.setenv("HUB_DATABASE_URL", settings.database_url)
     get_settings.cache_clear()
     try:
-        files = [str(FIXTURES / "misp/events/pymisp-long_event.json"),
-                 str(FIXTURES / "stix/misp-stix-test-event2-stix21.json"),
-                 str(FIXTURES / "stix/schemas-interop-objectmarking-test.json")]
+        files = [
+            str(FIXTURES / "misp/events/pymisp-long_event.json"),
+            str(FIXTURES / "stix/misp-stix-test-event2-stix21.json"),
+            str(FIXTURES / "stix/schemas-interop-objectmarking-test.json"),
+        ]
         result = CliRunner().invoke(cli, ["ingest", *files])
         assert result.exit_code == 0, result.output
         lines = [json.loads(line) for line in result.output.splitlines()]

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import event as sa_event
 from sqlalchemy import func, select
 
+from hub.audit import releases as release_index
 from hub.audit import service as audit
 from hub.models import AuditEntry, Release
 from hub.vocabulary import Role
@@ -156,6 +157,7 @@ def test_every_delivery_and_denial_has_exactly_one_audit_entry(client, world, ma
             s.scalars(select(AuditEntry).where(AuditEntry.seq > start).order_by(AuditEntry.seq))
         )
         assert audit.verify(s).ok
+        release_index.catch_up(s)
         releases = s.scalar(
             select(func.count(Release.id)).where(
                 Release.audit_seq > start, Release.reason != "listed"

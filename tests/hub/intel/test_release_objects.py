@@ -17,17 +17,26 @@ def parties(client, factory):
     source = factory.partner("Source CSIRT", type="sectoral-csirt")
     core = factory.partner("Core ISP", tier="core")
     conn = factory.partner("Connection partner", tier="connection")
-    keys = {name: {"Authorization": factory.key(Role.PARTNER, p)}
-            for name, p in (("source", source), ("core", core), ("conn", conn))}
+    keys = {
+        name: {"Authorization": factory.key(Role.PARTNER, p)}
+        for name, p in (("source", source), ("core", core), ("conn", conn))
+    }
     return keys
 
 
 def _object(*attributes: dict, distribution: int = 5, members: list[str] | None = None) -> dict:
-    obj = {"uuid": str(uuid.uuid4()), "name": "domain-ip", "distribution": str(distribution),
-           "Attribute": [dict(a, object_relation="ip") for a in attributes]}
+    obj = {
+        "uuid": str(uuid.uuid4()),
+        "name": "domain-ip",
+        "distribution": str(distribution),
+        "Attribute": [dict(a, object_relation="ip") for a in attributes],
+    }
     if distribution == 4:
-        obj["SharingGroup"] = {"uuid": str(uuid.uuid4()), "name": "sg", "SharingGroupOrg": [
-            {"Organisation": {"uuid": m}} for m in members or []]}
+        obj["SharingGroup"] = {
+            "uuid": str(uuid.uuid4()),
+            "name": "sg",
+            "SharingGroupOrg": [{"Organisation": {"uuid": m}} for m in members or []],
+        }
     return obj
 
 
@@ -62,9 +71,15 @@ def test_an_object_goes_whole_in_attribute_search(client, parties) -> None:
 
 
 def test_no_title_without_deliverable_content(client, parties) -> None:
-    restricted = attr("198.51.100.99", distribution="4",
-                      SharingGroup={"uuid": str(uuid.uuid4()), "name": "sg", "SharingGroupOrg": [
-                          {"Organisation": {"uuid": OTHER_ORG}}]})
+    restricted = attr(
+        "198.51.100.99",
+        distribution="4",
+        SharingGroup={
+            "uuid": str(uuid.uuid4()),
+            "name": "sg",
+            "SharingGroupOrg": [{"Organisation": {"uuid": OTHER_ORG}}],
+        },
+    )
     body = event("SECRET TITLE", tlp="green", attributes=[restricted])
     _submit(client, parties, body)
     uuid_ = body["Event"]["uuid"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from hub.audit import releases as release_index
 from hub.db import session_scope
 from hub.models import AuditEntry, Release
 from hub.vocabulary import Role
@@ -75,6 +76,7 @@ def test_fetch_own_and_via_me_audited(client, factory, desk, maker, auth):
         delivered = [e for e in entries if e.body["details"]["tickets"]]
         assert [e.recipient_uuid for e in delivered] == [town.uuid, isp.uuid, town.uuid]
         assert all(e.decision == "allow" and e.channel == "notify-partner" for e in delivered)
+        release_index.catch_up(session)
         releases = session.scalars(
             select(Release).where(Release.channel == "notify-partner", Release.allowed.is_(True))
         ).all()

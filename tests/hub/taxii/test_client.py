@@ -10,6 +10,7 @@ import requests
 from sqlalchemy import func, select
 from taxii2client.v21 import as_pages
 
+from hub.audit import releases as release_index
 from hub.models import AuditEntry, Release, StixObject
 from hub.vocabulary import Role
 from tests.hub.intel.conftest import attr, event
@@ -109,6 +110,7 @@ def test_paging_over_a_thousand_objects(client, people, server_url, maker) -> No
                 AuditEntry.seq > audit_before, AuditEntry.action == "release.page"
             )
         )
+        release_index.catch_up(s)
         releases = s.scalar(
             select(func.count(Release.id)).where(
                 Release.audit_seq > audit_before, Release.channel == "taxii"
