@@ -88,9 +88,12 @@ def parse_body(body: bytes) -> Any:
 
     msgspec builds the Python objects straight from the bytes; orjson's parser first builds
     a document of its own, which costs ~1.6x more peak memory on a 25 MB event (goal I3).
+    The cyclic GC is paused while it runs: parsing creates ~10^6 objects for a 10^5-attribute
+    event and no cycles, and GC passes over the growing heap made it ~3x slower (measured).
     """
     try:
-        return msgspec.json.decode(body)
+        with gc_paused():
+            return msgspec.json.decode(body)
     except msgspec.DecodeError as err:
         raise BadRequest(f"request body is not valid JSON: {err}") from None
 
@@ -482,7 +485,8 @@ def _clash_detail(err: Exception) -> str:
 def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
     """Insert many rows the fastest way each database offers: COPY on PostgreSQL, a plain
     DBAPI executemany on SQLite. Values must already be database-ready (no type processing
-    happens here: booleans, ints, text, bytes and None only)."""
+    happens here: booleans, ints, text, bytes and None only), and every row must have the
+    same keys in the same order (rows made by one function), so values are taken in order."""
     if not rows:
         return
     columns = list(rows[0])
@@ -491,12 +495,12 @@ def bulk_insert(connection: Connection, table: Table, rows: list[dict[str, Any]]
         cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
         with cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for r in rows:
-                copy.write_row([r[c] for c in columns])
+                copy.write_row(tuple(r.values()))
         return
     marks = ", ".join("?" for _ in columns)
     connection.exec_driver_sql(
         f"INSERT INTO {table.name} ({names}) VALUES ({marks})",
-        [tuple(r[c] for c in columns) for r in rows],
+        [tuple(r.values()) for r in rows],
     )
 
 
@@ -517,8 +521,16 @@ def _attr_row(
         "timestamp": int(attr["timestamp"]),
         "deleted": bool(attr.get("deleted", False)),
         "tlp_rank": rank,
-        "doc": dumps({k: v for k, v in attr.items() if k not in ("Sighting", "RelatedAttribute")}),
+        "doc": dumps(_stored_attribute(attr)),
     }
+
+
+def _stored_attribute(attr: dict[str, Any]) -> dict[str, Any]:
+    """The attribute as stored: sightings and correlations live elsewhere (most have none,
+    so most are stored without a copy)."""
+    if "Sighting" not in attr and "RelatedAttribute" not in attr:
+        return attr
+    return {k: v for k, v in attr.items() if k not in ("Sighting", "RelatedAttribute")}
 
 
 def _write_sightings(session: Session, event: dict[str, Any], event_id: int) -> None:
