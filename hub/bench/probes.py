@@ -65,11 +65,14 @@ def sqlite_floor(body: bytes, path: Path) -> float:
     return elapsed
 
 
-def postgres_copy(body: bytes, url: str) -> float:
-    """I2 reference: decode → tuples → COPY into an equivalent table → commit (seconds)."""
+def postgres_copy(body: bytes, url: str, *, decode: bool = True) -> float:
+    """I2 reference: decode → tuples → COPY into an equivalent table → commit (seconds).
+    With ``decode=False`` the tuples are made before the clock starts: COPY and commit only
+    (the reference for the hub's bulk-insert stage)."""
     import psycopg
 
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    prepared = None if decode else rows_of(body)
     with psycopg.connect(dsn) as conn:
         conn.execute("DROP TABLE IF EXISTS bench_attrs")
         conn.execute(
@@ -80,7 +83,7 @@ def postgres_copy(body: bytes, url: str) -> float:
         conn.execute("CREATE INDEX ON bench_attrs (event_id)")
         conn.commit()
         started = time.perf_counter()
-        rows = rows_of(body)
+        rows = rows_of(body) if prepared is None else prepared
         with (
             conn.cursor() as cur,
             cur.copy(

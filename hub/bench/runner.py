@@ -26,6 +26,7 @@ from hub.bench import load, probes, reference_app
 from hub.bench.dataset import make_event
 from hub.db import make_engine, make_sessionmaker, session_scope
 from hub.intel import service as intel
+from hub.intel.validation import normalise_event
 from hub.models import Attribute, AuditEntry, Event, Partner
 from hub.partners import service as partners
 from hub.partners.schemas import PartnerCreate
@@ -202,6 +203,52 @@ class Bench:
             engine.dispose()
         return median(times), median(again), stored
 
+    def _pg_insert_stage(self, body: bytes) -> tuple[float, float]:
+        """I2 on PostgreSQL (DESIGN.md §5, "bulk insert ≥ 50 % of COPY"): the hub's bulk-insert
+        stage — the attribute rows of a validated, labelled event made and written by the
+        ingest code, committed — against COPY of the same rows, made before the clock
+        starts, into the same table in the same state. Seconds (hub, reference)."""
+        assert self.o.pg_url
+        engine, maker, org = self._fresh_db(self.o.pg_url, "pg-stage")
+        with session_scope(maker) as session:
+            intel.ingest_events(
+                session,
+                payloads=[intel.parse_body(body)],
+                source=session.merge(org),
+                actor="bench",
+                channel="file",
+                policy=tlp.DEFAULT_POLICY,
+            )
+            event_id = session.scalar(select(Event.id))
+        event = normalise_event(intel.parse_body(body))
+        labels = tlp.label_misp_event(event, policy=tlp.DEFAULT_POLICY, source_org_uuid=org.uuid)
+        expected = len(event["Attribute"]) + sum(len(o["Attribute"]) for o in event["Object"])
+        rows = [tuple(r.values()) for r in intel.attribute_rows(event, labels, event_id)]
+        columns = ", ".join(next(intel.attribute_rows(event, labels, event_id)))
+        timings: dict[str, list[float]] = {"hub": [], "ref": []}
+        for _ in range(self.o.repetitions):
+            for who in ("ref", "hub"):
+                with engine.begin() as connection:
+                    connection.execute(text("TRUNCATE attributes CASCADE"))
+                with gc_collected():
+                    started = time.perf_counter()
+                    with engine.begin() as connection:
+                        if who == "hub":
+                            rows_in = intel.attribute_rows(event, labels, event_id)
+                            intel.insert_attributes(connection, rows_in)
+                        else:
+                            raw = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+                            with raw.copy(f"COPY attributes ({columns}) FROM STDIN") as copy:
+                                for row in rows:
+                                    copy.write_row(row)
+                    timings[who].append(time.perf_counter() - started)
+                with maker() as session:
+                    stored = session.scalar(select(func.count(Attribute.id)))
+                if stored != expected:
+                    raise RuntimeError(f"I2 {who}: {stored} attributes stored of {expected}")
+        engine.dispose()
+        return median(timings["hub"]), median(timings["ref"])
+
     def ingest(self, size: int) -> float:
         body = orjson.dumps(make_event(size))
         label = f"10^{len(str(size)) - 1}" if str(size).strip("0") == "1" else str(size)
@@ -251,15 +298,18 @@ class Bench:
                 [probes.postgres_copy(body, self.o.pg_url) for _ in range(self.o.repetitions)]
             )
             pg_time, _, pg_stored = self._ingest_time(body, self.o.pg_url, "pg")
+            stage, copy_only = self._pg_insert_stage(body)
             self.add(
                 Goal(
                     "I2",
-                    f"PostgreSQL ingest {label} vs COPY",
-                    pg_time,
-                    copy,
-                    copy / pg_time,
+                    f"PostgreSQL bulk insert {label} vs COPY of its rows",
+                    stage,
+                    copy_only,
+                    copy_only / stage,
                     "≥ 0.50",
-                    copy / pg_time >= 0.5,
+                    copy_only / stage >= 0.5,
+                    note=f"full ingest {pg_time:.3g} s vs decode+COPY into a one-index "
+                    f"table {copy:.3g} s: {copy / pg_time:.2f} (no goal)",
                 )
             )
             self.add(
