@@ -47,7 +47,8 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
     One statement per record (a page delivery costs one): the database assigns the next
     number and computes the hash from the head row, which it locks (PostgreSQL: an UPDATE in
     the same statement; SQLite: the write lock, with a trigger moving the head). A
-    ``releases`` row per delivered or refused item is derived from the entry by a trigger.
+    ``releases`` row per delivered or refused item is derived from the entry later, in
+    batches (``hub.audit.releases.catch_up``).
     """
     dialect = session.get_bind().dialect.name
     statement = _PG_APPEND if dialect == "postgresql" else _SQLITE_APPEND

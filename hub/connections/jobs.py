@@ -18,10 +18,11 @@ malformed answer), the job is dead with its last error, until an operator requeu
 
 Pushes go through an outbox: each new event version is released to the partner (decided by
 ``tlp`` and audited) into ``push_outbox`` first. Just before sending, the item is decided
-again with the partner's standing of now (suspension, tier, TLP agreement) and the fresh
-result is what goes out (or the item is withheld, with the reason); a version superseded in
-the meantime is skipped. A send that reached the remote but was not recorded is sent again,
-and MISP's timestamp rule answers "not newer": counted as done.
+again with the partner's standing of now (tier, TLP agreement) and the fresh result is what
+goes out (or the item is withheld, with the reason); while the partner is not active the item
+stays pending (held); a version superseded in the meantime is skipped. A send that reached
+the remote but was not recorded is sent again, and MISP's timestamp rule answers "not newer":
+counted as done.
 """
 
 from __future__ import annotations
@@ -535,7 +536,8 @@ def _decide_again(
     unit: Unit, lease: Lease, policy: tlp.Policy, item_id: int
 ) -> dict[str, Any] | None:
     """The content to send now, under the rules and the partner's standing of now; None
-    when the version was superseded or is withheld now (both recorded on the item)."""
+    when the version was superseded or is withheld now (both recorded on the item), or
+    while the partner is not active (the item stays pending)."""
     session = unit.session
     item = session.get(PushOutboxItem, item_id)
     assert item is not None
@@ -547,6 +549,11 @@ def _decide_again(
         return None
     partner = session.get(Partner, lease.partner.id)
     assert partner is not None
+    if partner.status != "active":
+        # Suspended while this batch was being sent: held like the batch check holds it
+        # (sent once active again), not withheld for good.
+        _count(unit.job, "held", error=f"{item.event_uuid}: partner is {partner.status}; held")
+        return None
     delivery = _release(session, _recipient(unit.connection, partner), event, policy)
     item.audit_seq = delivery.audit_seq
     if delivery.event is None:

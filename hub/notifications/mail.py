@@ -45,6 +45,7 @@ AGENT = "job:notifications-mail"
 CONTACT_ROLE = "notification"
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 6 * 3600
+NO_CONTACT = "the addressee has no notification contact any more"
 # English where it is the everyday language (Saba, Sint Eustatius, Sint Maarten), else Dutch.
 _ENGLISH_REGIONS = frozenset({"saba", "sint-eustatius", "sint-maarten"})
 
@@ -194,10 +195,12 @@ def deliver(settings: Settings, msg: EmailMessage, recipients: list[str]) -> Non
 @dataclass(slots=True)
 class Claim:
     """A mail taken for one attempt: its release decided (not yet recorded) and composed;
-    ``message`` is None when the release path refused it (recorded already: never sent)."""
+    ``message`` is None when the release path refused it (recorded already: never sent), or
+    when the addressee has no notification contact left (``verdict`` None: recorded as a
+    failed attempt, retried)."""
 
     mail_id: int
-    verdict: sharing.Verdict
+    verdict: sharing.Verdict | None
     message: EmailMessage | None
     recipients: list[str]
 
@@ -211,6 +214,11 @@ def claim(
     mail = _next_due(session, now) or _next_new(session, settings)
     if mail is None:
         return None
+    # Addressed to the contacts of now: a retry must not reach one removed since.
+    mail.recipients = _contacts(session, mail.partner_id)
+    if not mail.recipients:
+        mark_failed(session, mail.id, NO_CONTACT, now=now)
+        return Claim(mail.id, None, None, [])
     note = session.get(Notification, mail.notification_id)
     partner = session.get(Partner, mail.partner_id)
     assert note is not None and partner is not None
@@ -237,6 +245,7 @@ def mark_sent(session: Session, taken: Claim, *, now: datetime) -> None:
     """Record the release that was sent (the decision made when it was claimed), with its
     ``send`` lineage activity; the notification goes pending → sent."""
     mail = session.get(NotificationMail, taken.mail_id)
+    assert taken.verdict is not None
     note = session.get(Notification, taken.verdict.notes[0].id)
     assert mail is not None and note is not None
     taken.verdict.notes = [note]
