@@ -182,7 +182,8 @@ def decide(
     """Decide what ``recipient`` may receive of ``notes`` now; nothing is written.
 
     Observations the source withdrew are left out (the correction note stays); a
-    notification with nothing the recipient may see is withheld whole.
+    notification with nothing the recipient may see, or all of whose observations were
+    withdrawn before it was first delivered, is withheld whole.
     """
     verdict = Verdict(recipient, notes, policy.version)
     if not notes:
@@ -196,8 +197,13 @@ def decide(
         refused = kept.refused
         if refused:
             verdict.removed[note.ticket] = [[k, *hop] for k, hop in sorted(refused.items())]
-        if not permitted:
-            reason = next(iter(refused.values()))[1] if refused else "nothing-left"
+        if not permitted or (not kept_keys and note.sent_at is None):
+            # Nothing the addressee may see, or everything withdrawn before it ever went out:
+            # a correction of something never received would only tell that it existed.
+            if permitted:
+                reason = "withdrawn-before-delivery"
+            else:
+                reason = next(iter(refused.values()))[1] if refused else "nothing-left"
             every = sorted({v for vs in kept.versions.values() for v in vs})
             verdict.releases += [[u, v, False, reason, None, 0] for u, v in every]
             continue

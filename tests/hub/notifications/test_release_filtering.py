@@ -125,6 +125,10 @@ def test_everything_withdrawn_keeps_the_correction(client, factory, desk, maker)
     ev = event(attributes=[a], timestamp=1_700_000_001)
     desk.ingest(source, ev)
     desk.drain()
+    [first] = client.get("/api/v1/notifications?via=me", headers={"Authorization": key}).json()[
+        "items"
+    ]
+    assert first["observations"]  # delivered once: the retraction must reach it
     desk.ingest(
         source,
         event(
@@ -137,6 +141,32 @@ def test_everything_withdrawn_keeps_the_correction(client, factory, desk, maker)
     [item] = client.get("/api/v1/notifications?via=me", headers={"Authorization": key}).json()[
         "items"
     ]
+    assert item["ticket"] == first["ticket"]
     assert item["status"] == "retracted"
     assert item["observations"] == [] and "10.2.0.1" not in item["text"]
     assert item["corrections"][0]["kind"] == "retraction"
+
+
+def test_withdrawn_before_first_delivery_is_never_delivered(client, factory, desk, maker):
+    """A retraction of something the addressee never received would only tell it existed."""
+    source = factory.partner("Source")
+    isp = factory.partner("ISP", constituency={"ip_prefixes": ["10.0.0.0/8"]})
+    key = {"Authorization": factory.key(Role.PARTNER, isp)}
+    a = attr("10.2.0.1", timestamp="1700000001")
+    ev = event(attributes=[a], timestamp=1_700_000_001)
+    desk.ingest(source, ev)
+    desk.drain()
+    with session_scope(maker) as s:
+        ticket = s.scalar(select(Notification.ticket))
+    assert ticket
+    desk.ingest(
+        source,
+        event(
+            uuid=ev["Event"]["uuid"],
+            timestamp=1_700_000_200,
+            attributes=[{**a, "deleted": True, "timestamp": "1700000200"}],
+        ),
+    )
+    desk.drain()
+    assert client.get("/api/v1/notifications?via=me", headers=key).json()["items"] == []
+    assert client.get(f"/api/v1/notifications/{ticket}", headers=key).status_code == 404
