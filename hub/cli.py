@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
@@ -531,36 +531,100 @@ def connection_add(
     """Configure a connection; prints its uuid. Credentials are stored encrypted."""
     import os
 
-    from pydantic import ValidationError
-
     from hub.connections import service as connections
     from hub.connections.schemas import ConnectionCreate
 
     settings = get_settings()
     key = api_key or os.environ.get("HUB_CONNECTION_KEY")
-    try:
-        data = ConnectionCreate(
-            name=name,
-            kind=kind,  # type: ignore[arg-type]
-            url=url,
-            partner=partner,
-            credentials={"api_key": key, "username": username, "password": password},  # type: ignore[arg-type]
-            interval_seconds=interval,
-            filters=orjson.loads(filters) if filters else {},
-            enabled=not disabled,
-            verify_tls=not no_verify_tls,
-        )
-    except (ValidationError, orjson.JSONDecodeError) as err:
-        if isinstance(err, ValidationError):
-            first = err.errors()[0]
-            raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from None
-        raise _fail(f"--filters is not JSON: {err}", 2) from None
+    data = _connection_input(
+        ConnectionCreate,
+        name=name,
+        kind=kind,
+        url=url,
+        partner=partner,
+        credentials={"api_key": key, "username": username, "password": password},
+        interval_seconds=interval,
+        filters=_filters_json(filters) if filters else {},
+        enabled=not disabled,
+        verify_tls=not no_verify_tls,
+    )
     with _unit_of_work() as session:
         row = connections.create(
             session, data=data, secret=settings.secret_key.get_secret_value(), actor=_actor()
         )
         uuid_out = row.uuid
     typer.echo(uuid_out)
+
+
+def _filters_json(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as err:
+        raise _fail(f"--filters is not JSON: {err}", 2) from None
+
+
+def _connection_input(model: Any, **fields: Any) -> Any:
+    """The validated input, or exit 2 naming the first field that is wrong."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**fields)
+    except ValidationError as err:
+        first = err.errors()[0]
+        raise _fail(f"{'.'.join(map(str, first['loc']))}: {first['msg']}", 2) from None
+
+
+@connection_app.command("update")
+def connection_update(
+    ref: Annotated[str, typer.Argument(help="uuid or name")],
+    url: Annotated[str | None, typer.Option(help="a new URL")] = None,
+    api_key: Annotated[
+        str | None, typer.Option(help="a new remote key (or $HUB_CONNECTION_KEY with --new-key)")
+    ] = None,
+    new_key: Annotated[
+        bool, typer.Option("--new-key", help="take the new key from $HUB_CONNECTION_KEY")
+    ] = False,
+    username: Annotated[str | None, typer.Option(help="TAXII HTTP Basic user")] = None,
+    password: Annotated[str | None, typer.Option(help="TAXII HTTP Basic password")] = None,
+    interval: Annotated[int | None, typer.Option(help="seconds between scheduled runs")] = None,
+    filters: Annotated[str | None, typer.Option(help="JSON filters (replace the old ones)")] = None,
+    enabled: Annotated[
+        bool | None, typer.Option("--enable/--disable", help="switch it on or off")
+    ] = None,
+    verify_tls: Annotated[bool | None, typer.Option("--verify-tls/--no-verify-tls")] = None,
+) -> None:
+    """Change a connection (rotated credentials, a new URL, schedule, filters, on/off);
+    only what is given changes. Credentials given replace the stored ones, encrypted."""
+    import os
+
+    from hub.connections import service as connections
+    from hub.connections.schemas import ConnectionUpdate
+
+    key = api_key or (os.environ.get("HUB_CONNECTION_KEY") if new_key else None)
+    fields: dict[str, Any] = {
+        "url": url,
+        "interval_seconds": interval,
+        "filters": _filters_json(filters) if filters else None,
+        "enabled": enabled,
+        "verify_tls": verify_tls,
+    }
+    if key or username or password:
+        fields["credentials"] = {"api_key": key, "username": username, "password": password}
+    given = {k: v for k, v in fields.items() if v is not None}
+    if not given:
+        raise _fail("nothing to change: give at least one option (see --help)", 2)
+    data = _connection_input(ConnectionUpdate, **given)
+    settings = get_settings()
+    with _unit_of_work() as session:
+        row = connections.update(
+            session,
+            connection=connections.get(session, ref=ref),
+            data=data,
+            secret=settings.secret_key.get_secret_value(),
+            actor=_actor(),
+        )
+        name = row.name
+    typer.echo(f"updated {name}: {', '.join(sorted(given))}")
 
 
 @connection_app.command("list")

@@ -1,10 +1,9 @@
-"""`hub connection add|list|test|run|requeue` against a live remote (a second hub's /misp)."""
+"""`hub connection add|list|test|run|update|requeue` against a live remote (a second hub's /misp)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -97,8 +96,6 @@ def test_bad_input_exits_non_zero_naming_the_field(
 
 def test_wrong_key_dead_then_fixed_and_requeued(
     hub: Any,
-    client: TestClient,
-    auth: dict[str, str],
     remote: Remote,
     upstream: Partner,
     maker: sessionmaker[Session],
@@ -113,12 +110,12 @@ def test_wrong_key_dead_then_fixed_and_requeued(
     assert failed.exit_code != 0 and "failed:" in failed.output and "401" in failed.output
     assert "last error:" in hub("connection", "list").output
 
-    fixed = client.patch(
-        "/api/v1/admin/connections/upstream",
-        json={"credentials": {"api_key": remote.key}},
-        headers=auth,
-    )
-    assert fixed.status_code == 200, fixed.text
+    nothing = hub("connection", "update", "upstream", ok=False)
+    assert nothing.exit_code != 0 and "nothing to change" in nothing.output
+    too_often = hub("connection", "update", "upstream", "--interval", "1", ok=False)
+    assert too_often.exit_code != 0 and "interval_seconds" in too_often.output
+    fixed = hub("connection", "update", "upstream", "--api-key", remote.key)
+    assert "updated upstream: credentials" in fixed.output and remote.key not in fixed.output
     assert "requeued run" in hub("connection", "requeue", "upstream").output
     assert "done:" in hub("connection", "run", "upstream").output
     assert _events_held(maker) == {events[0]["Event"]["uuid"]}
