@@ -56,7 +56,7 @@ from hub.intel.service import ingest_events
 from hub.intel.stix import ingest_bundle
 from hub.models import Connection, ConnectionJob, Event, EventVersion, Partner, PushOutboxItem
 from hub.models.base import utcnow
-from hub.sharing.service import EventDelivery, release_event
+from hub.sharing.service import EventDelivery, decide_event, record_event_release
 from hub.vocabulary import Role
 
 log = logging.getLogger("hub.connections")
@@ -461,17 +461,19 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
             continue  # a later version supersedes it; MISP syncs published events only
         if event.source_partner_id == partner.id:
             continue  # it came from there
-        delivery = _release(session, recipient, event, policy)
+        delivery = _decide(session, recipient, event, policy)
         if delivery.event is None:
+            record_event_release(session, principal=recipient, event=event, delivery=delivery)
             _count(unit.job, "withheld")
             continue
+        # Recorded as a release only once the remote accepted it (``_settle_item``).
         session.add(
             PushOutboxItem(
                 connection_id=connection.id,
                 event_uuid=event.uuid,
                 event_version=version,
                 payload=_packed(delivery),
-                audit_seq=delivery.audit_seq,
+                audit_seq=None,
                 state="pending",
                 attempts=0,
             )
@@ -482,10 +484,10 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
     return len(rows)
 
 
-def _release(
+def _decide(
     session: Session, recipient: ConnectionRecipient, event: Event, policy: tlp.Policy
 ) -> EventDelivery:
-    return release_event(
+    return decide_event(
         session,
         principal=recipient,
         event=event,
@@ -507,11 +509,14 @@ def _send(
     policy: tlp.Policy,
     item_id: int,
 ) -> None:
-    """Decide the item again, send what that decision releases, record the outcome."""
+    """Decide the item again, send what that decision releases, record the outcome: the
+    release (audit entry, releases row) only when the remote accepted it, so a failed
+    attempt leaves no delivery on record and a retried one is recorded once."""
     with _unit(maker, lease) as unit:
-        payload = _decide_again(unit, lease, policy, item_id)
-    if payload is None:
+        decided = _decide_again(unit, lease, policy, item_id)
+    if decided is None:
         return
+    payload, delivery = decided
     try:
         result = connector.push(payload)
     except (connectors.RemoteRejected, connectors.MappingError) as err:
@@ -525,6 +530,7 @@ def _send(
         lease,
         item_id,
         stat=result.outcome,
+        delivered=delivery,
         state="sent",
         outcome=result.outcome,
         sent_at=lease.now,
@@ -534,7 +540,7 @@ def _send(
 
 def _decide_again(
     unit: Unit, lease: Lease, policy: tlp.Policy, item_id: int
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any], EventDelivery] | None:
     """The content to send now, under the rules and the partner's standing of now; None
     when the version was superseded or is withheld now (both recorded on the item), or
     while the partner is not active (the item stays pending)."""
@@ -554,16 +560,19 @@ def _decide_again(
         # (sent once active again), not withheld for good.
         _count(unit.job, "held", error=f"{item.event_uuid}: partner is {partner.status}; held")
         return None
-    delivery = _release(session, _recipient(unit.connection, partner), event, policy)
-    item.audit_seq = delivery.audit_seq
+    recipient = _recipient(unit.connection, partner)
+    delivery = _decide(session, recipient, event, policy)
     if delivery.event is None:
+        item.audit_seq = record_event_release(
+            session, principal=recipient, event=event, delivery=delivery
+        )
         item.state = "withheld"
         item.last_error = f"withheld when decided again before sending: {_why(delivery)}"
         _count(unit.job, "withheld", error=f"{item.event_uuid}: {item.last_error}")
         return None
     item.payload = _packed(delivery)
     item.attempts += 1
-    return orjson.loads(zlib.decompress(item.payload))  # type: ignore[no-any-return]
+    return orjson.loads(zlib.decompress(item.payload)), delivery
 
 
 def _why(delivery: EventDelivery) -> str:
@@ -578,6 +587,7 @@ def _settle_item(
     item_id: int,
     *,
     stat: str | None,
+    delivered: EventDelivery | None = None,
     **fields: Any,
 ) -> None:
     with _unit(maker, lease) as unit:
@@ -585,6 +595,16 @@ def _settle_item(
         assert item is not None
         for name, value in fields.items():
             setattr(item, name, value)
+        if delivered is not None:
+            event = unit.session.scalar(select(Event).where(Event.uuid == item.event_uuid))
+            partner = unit.session.get(Partner, lease.partner.id)
+            assert event is not None and partner is not None
+            item.audit_seq = record_event_release(
+                unit.session,
+                principal=_recipient(unit.connection, partner),
+                event=event,
+                delivery=delivered,
+            )
         if stat is not None:
             error = fields.get("last_error")
             _count(unit.job, stat, error=f"{item.event_uuid}: {error}" if error else None)

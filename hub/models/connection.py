@@ -93,7 +93,8 @@ class PushOutboxItem(Base):
     event_uuid: Mapped[str] = mapped_column(String(36))
     event_version: Mapped[int] = mapped_column(Integer)
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # zlib(orjson) of the released event
-    audit_seq: Mapped[int] = mapped_column(BigInteger)
+    # The release on record (set when the remote accepted it) or the denial; None before.
+    audit_seq: Mapped[int | None] = mapped_column(BigInteger)
     # pending | sent | dead | superseded | withheld (refused when decided again at send time)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

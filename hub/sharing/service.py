@@ -77,13 +77,16 @@ def _record(
 
 @dataclass(slots=True)
 class EventDelivery:
-    """The result of releasing one whole event: what to send (or None) and its record."""
+    """The result of releasing one whole event: what to send (or None) and its record
+    (``audit_seq`` is None while a decision is not recorded yet, see ``decide_event``)."""
 
     event: dict[str, Any] | None
     decision: tlp.Decision
     removed: tuple[tlp.Removed, ...]
-    audit_seq: int
+    audit_seq: int | None
     obligation: tlp.Obligation | None = None
+    reason: str = ""
+    version: int = 0
 
 
 def release_event(
@@ -96,6 +99,29 @@ def release_event(
     include_deleted: bool = False,
 ) -> EventDelivery:
     """Release one whole event (MISP JSON) to the caller: filtered, downgraded, audited."""
+    delivery = decide_event(
+        session,
+        principal=principal,
+        event=event,
+        channel=channel,
+        policy=policy,
+        include_deleted=include_deleted,
+    )
+    record_event_release(session, principal=principal, event=event, delivery=delivery)
+    return delivery
+
+
+def decide_event(
+    session: Session,
+    *,
+    principal: Principal,
+    event: Event,
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    include_deleted: bool = False,
+) -> EventDelivery:
+    """What ``release_event`` would deliver, decided and filtered, not yet recorded: for a
+    delivery that completes later (a push is recorded once the remote accepted it)."""
     channel = tlp.Channel(channel)
     with gc_paused():  # 10^5 attribute dicts: the cyclic GC would cost more than the work
         state = current_state(session, event)
@@ -109,41 +135,56 @@ def release_event(
             source_org_uuid=event.orgc_uuid,
             in_place=True,  # the state was just loaded for this delivery alone
         )
-    allowed = filtered.event is not None
-    label = filtered.decision.label
-    removed = filtered.removed
-    seq = _record(
-        session,
-        principal,
-        action="release" if allowed else "deny",
-        channel=channel,
-        object_ref=f"event:{event.uuid}",
-        decision="allow" if allowed else "deny",
-        details={
-            "reason": filtered.reason.value,
-            "policy_version": filtered.decision.policy_version,
-            "tlp": label.value if label else None,
-            "removed": [[r.kind, r.uuid, r.reason.value] for r in removed[:5000]],
-            "removed_count": len(removed),
-            "releases": [
-                [
-                    event.uuid,
-                    event.version,
-                    allowed,
-                    filtered.reason.value,
-                    label.value if label else None,
-                    len(removed),
-                ]
-            ],
-        },
-    )
     obligation = None
     if filtered.event is not None:
         strip = bool(
             filtered.decision.obligation and filtered.decision.obligation.strip_attribution
         )
         obligation = _obligation([_max_label(filtered.event["Event"])], strip=strip)
-    return EventDelivery(filtered.event, filtered.decision, removed, seq, obligation)
+    return EventDelivery(
+        filtered.event,
+        filtered.decision,
+        filtered.removed,
+        None,
+        obligation,
+        reason=filtered.reason.value,
+        version=event.version,
+    )
+
+
+def record_event_release(
+    session: Session, *, principal: Principal, event: Event, delivery: EventDelivery
+) -> int:
+    """The audit entry (and so the releases row) of a decided delivery; sets its audit_seq."""
+    allowed = delivery.event is not None
+    label = delivery.decision.label
+    removed = delivery.removed
+    delivery.audit_seq = _record(
+        session,
+        principal,
+        action="release" if allowed else "deny",
+        channel=tlp.Channel(delivery.decision.channel),
+        object_ref=f"event:{event.uuid}",
+        decision="allow" if allowed else "deny",
+        details={
+            "reason": delivery.reason,
+            "policy_version": delivery.decision.policy_version,
+            "tlp": label.value if label else None,
+            "removed": [[r.kind, r.uuid, r.reason.value] for r in removed[:5000]],
+            "removed_count": len(removed),
+            "releases": [
+                [
+                    event.uuid,
+                    delivery.version,
+                    allowed,
+                    delivery.reason,
+                    label.value if label else None,
+                    len(removed),
+                ]
+            ],
+        },
+    )
+    return delivery.audit_seq
 
 
 def is_tlp_tag(tag: dict[str, Any]) -> bool:

@@ -130,6 +130,14 @@ def test_remote_down_mid_push_then_back_everything_once(
     job = run(maker, conn, now=utcnow() + timedelta(hours=2))
     assert job.state == "done", job.last_error
     assert _remote_versions(remote) == {e["Event"]["uuid"]: 1 for e in events}
+    # The failed attempt left no delivery on record: one release per event actually sent.
+    with session_scope(maker, write=False) as session:
+        releases = session.scalars(
+            select(AuditEntry.object_ref).where(
+                AuditEntry.action == "release", AuditEntry.recipient_uuid == partner_misp.uuid
+            )
+        ).all()
+    assert sorted(releases) == sorted(f"event:{e['Event']['uuid']}" for e in events)
 
 
 def test_crash_after_the_remote_stored_it_counts_not_newer_as_done(
