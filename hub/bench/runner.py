@@ -602,6 +602,11 @@ def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
         try:
             for size in options.sizes:
                 bench.ingest(size)
+            from hub.bench import matching
+
+            matching.measure(bench)
+            if options.pg_url:
+                matching.measure(bench, backend="PostgreSQL")
             memory_sizes = (
                 options.sizes[-1:] if options.quick else [s for s in options.sizes if s >= 10**5]
             )
