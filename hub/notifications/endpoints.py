@@ -18,7 +18,7 @@ from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep
 from hub.schemas import Schema, decode_cursor, encode_cursor
 from hub.sharing import notifications as sharing
-from hub.sharing.service import recipient_of
+from hub.sharing.recipients import Recipient
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
 
@@ -84,7 +84,11 @@ async def list_notifications(
     more = len(notes) > limit
     notes = notes[:limit]
     released = sharing.release(
-        session, recipient=recipient_of(who), actor=who.actor, notes=notes, policy=policy
+        session,
+        recipient=Recipient.of_principal(who).tlp,
+        actor=who.actor,
+        notes=notes,
+        policy=policy,
     )
     return JSONResponse(
         {
@@ -111,7 +115,11 @@ async def get_notification(
 ) -> Response:
     note = _visible(session, who, ticket)
     released = sharing.release(
-        session, recipient=recipient_of(who), actor=who.actor, notes=[note], policy=policy
+        session,
+        recipient=Recipient.of_principal(who).tlp,
+        actor=who.actor,
+        notes=[note],
+        policy=policy,
     )
     if not released:
         # returned, not raised: the refusal's audit entry must commit with the request

@@ -31,7 +31,7 @@ import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
 from hub.intel import withdrawal
-from hub.intel.service import unpack
+from hub.intel.snapshots import unpack
 from hub.lineage import retraction
 from hub.lineage import service as lineage
 from hub.models import (
@@ -53,7 +53,7 @@ from hub.models import (
 from hub.models.base import utcnow
 from hub.notifications import matching, templates
 from hub.sharing.notifications import latest_artifact
-from hub.sharing.service import addressing_of, label_of
+from hub.sharing.records import addressing_of, label_of
 
 JOB_AGENT = "job:notifications"
 _CONSTITUENT_NS = uuid_mod.UUID("6c1f0e0a-8f7e-4d8e-9b7a-0c3f5d1e2a40")

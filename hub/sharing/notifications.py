@@ -36,7 +36,7 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications import templates
-from hub.sharing.service import addressing_of, label_of
+from hub.sharing.records import addressing_of, label_of
 
 CHANNEL = tlp.Channel.NOTIFY_PARTNER
 
