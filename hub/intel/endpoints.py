@@ -27,7 +27,6 @@ from hub.routing import (
     Submitter,
     read_page,
 )
-from hub.schemas import decode_id_cursor, encode_cursor
 from hub.sharing import pages
 from hub.sharing.events import release_event
 from hub.sharing.recipients import Recipient
@@ -262,11 +261,26 @@ async def get_event(
         return error_response(NotFound(f"no event {uuid}"))
     out_headers = headers(delivery.obligation, delivery.audit_seq)
     if format == "stix":
-        bundle = stix.event_to_bundle(delivery.event)
+        # Sightings are not rendered to STIX (a STIX sighting would name who saw it).
+        bundle = stix.event_to_bundle(without_sightings(delivery.event))
         return Response(orjson.dumps(bundle), media_type=STIX_MEDIA, headers=out_headers)
     body = dict(delivery.event)
     body["tlp"] = obligation_body(delivery.obligation)
     return JSONResponse(body, headers=out_headers)
+
+
+def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
+    """A released event (``{"Event": …}``) without its attributes' sightings, for STIX."""
+    inner = dict(event["Event"])
+
+    def strip(attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in a.items() if k != "Sighting"} for a in attrs]
+
+    inner["Attribute"] = strip(inner.get("Attribute") or [])
+    inner["Object"] = [
+        {**o, "Attribute": strip(o.get("Attribute") or [])} for o in inner.get("Object") or []
+    ]
+    return {"Event": inner}
 
 
 @router.get("/attributes")
@@ -338,12 +352,20 @@ async def search_attributes(
 async def my_releases(
     session: SessionDep,
     who: PartnerKey,
+    settings: SettingsDep,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
     """What this organisation received, and when (newest first)."""
     releases.catch_up(session)  # the index is derived in batches; bring it up to date first
-    before = decode_id_cursor(cursor)
+    secret = settings.secret_key.get_secret_value()
+    query = cursors.fingerprint("me/releases")
+    before = None
+    if cursor:
+        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+        if len(pos) != 1 or not isinstance(pos[0], int):
+            raise InvalidField("cursor is not one this API handed out", field="cursor")
+        before = pos[0]
     stmt = select(Release).where(
         Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True)
     )
@@ -364,6 +386,10 @@ async def my_releases(
                 }
                 for r in rows
             ],
-            "next_cursor": encode_cursor({"id": rows[-1].id}) if more else None,
+            "next_cursor": (
+                cursors.seal(secret, caller=who.partner_uuid, query=query, position=[rows[-1].id])
+                if more
+                else None
+            ),
         }
     )

@@ -141,7 +141,7 @@ class _Placement:
     members: list[Any] = field(default_factory=list)
 
 
-def _objects_of(session: Session, attrs: Sequence[Any]) -> dict[str, _Placement]:
+def objects_of(session: Session, attrs: Sequence[Any]) -> dict[str, _Placement]:
     """The objects the given attributes belong to, with every live attribute of each."""
     uuids = sorted({a.object_uuid for a in attrs if a.object_uuid})
     placements: dict[str, _Placement] = {}
@@ -258,7 +258,7 @@ def release_attribute_page(
     after = None
     while True:
         rows = fetch(after, chunk)
-        objects = _objects_of(session, [a for a, _e in rows])
+        objects = objects_of(session, [a for a, _e in rows])
         deleted_events = {e.id for a, e in rows if a.deleted and e.orgc_uuid != gate.org_uuid}
         received = (
             received_withdrawn(session, deleted_events, gate.org_uuid)

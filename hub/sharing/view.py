@@ -47,21 +47,28 @@ class Gate:
     """``tlp.decide`` for one recipient over one channel, each distinct question asked once
     (a page has few distinct labels and addressings)."""
 
-    __slots__ = ("_cache", "_recipient", "channel", "policy", "to")
+    __slots__ = ("_cache", "_org", "_recipient", "channel", "policy")
 
-    def __init__(self, to: Recipient, channel: tlp.Channel | str, policy: tlp.Policy) -> None:
-        self.to = to
-        self._recipient = to.tlp
+    def __init__(
+        self,
+        to: Recipient | tlp.Recipient,
+        channel: tlp.Channel | str,
+        policy: tlp.Policy,
+    ) -> None:
+        """``to``: a recipient, or (for a constituent reached through a partner) the
+        ``tlp.Recipient`` itself."""
+        self._recipient = to.tlp if isinstance(to, Recipient) else to
+        self._org = self._recipient.org_uuid
         self.channel = tlp.Channel(channel)
         self.policy = policy
         self._cache: dict[tuple[Any, ...], tlp.Decision] = {}
 
     @property
     def org_uuid(self) -> str:
-        return self.to.org_uuid
+        return self._org
 
     def decide(self, rank: int, addressing: tlp.Addressing, source: str) -> tlp.Decision:
-        key = (rank, addressing, source == self.to.org_uuid)
+        key = (rank, addressing, source == self._org)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = tlp.decide(
