@@ -92,6 +92,11 @@ def base_url(request: Request, settings: Any) -> str:
     return (settings.public_url or str(request.base_url).rstrip("/")) + PREFIX
 
 
+def _seq(audit_seq: int | None) -> dict[str, str]:
+    """``X-Hub-Audit-Seq``: the audit entry of what this response carries (its proof)."""
+    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
+
+
 async def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
     return Caller.of(who, policy, settings)
 
@@ -206,7 +211,8 @@ async def events_index(request: Request, session: SessionDep, caller: CallerDep)
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
     body = await filters(request)
     page = index.index(session, caller, body)
-    return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total)})
+    extra = _seq(page.audit_seq)
+    return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
@@ -330,7 +336,10 @@ async def filter_for_push(request: Request, session: SessionDep, caller: CallerD
 async def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     body = await filters(request)
     found = search.search_events(session, caller, body)
-    return JSONResponse({"response": found}, headers={"X-Result-Count": str(len(found))})
+    return JSONResponse(
+        {"response": found.items},
+        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
+    )
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
@@ -338,7 +347,8 @@ async def search_attributes(request: Request, session: SessionDep, caller: Calle
     body = await filters(request)
     found = search.search_attributes(session, caller, body)
     return JSONResponse(
-        {"response": {"Attribute": found}}, headers={"X-Result-Count": str(len(found))}
+        {"response": {"Attribute": found.items}},
+        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
     )
 
 

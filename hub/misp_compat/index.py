@@ -36,6 +36,7 @@ _SORTS = {
 class IndexPage:
     rows: list[dict[str, Any]]
     total: int  # every match, not only this page
+    audit_seq: int | None = None
 
 
 def candidates(caller: Caller, body: dict[str, Any]) -> Any:
@@ -92,7 +93,9 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
                 chr_orgc=orgc,
             )
         )
-    return IndexPage(rows, result.total if result.total is not None else len(rows))
+    return IndexPage(
+        rows, result.total if result.total is not None else len(rows), result.audit_seq
+    )
 
 
 def sighting_stamps(session: Session, items: Sequence[EventSummary]) -> dict[int, int]:

@@ -9,6 +9,7 @@ one (DESIGN.md §3, "What leaves the hub"). Results come in ascending id order, 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -28,7 +29,7 @@ from hub.misp_compat.index import candidates
 from hub.misp_compat.params import limit_page, since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, row_ids
 from hub.models import Attribute, Event, EventObject
-from hub.sharing.events import decide_event, record_event_release
+from hub.sharing.events import decide_event, record_event_page
 from hub.sharing.pages import release_attribute_page
 from hub.sharing.records import record
 from hub.sharing.view import Gate, released_tags, summarise
@@ -51,8 +52,17 @@ def _json_only(body: dict[str, Any]) -> None:
         raise InvalidField("only returnFormat json is served here", field="returnFormat")
 
 
-def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> list[dict[str, Any]]:
-    """Matching events, each released whole and recorded; the others are not delivered."""
+@dataclass(slots=True)
+class Found:
+    """What a search answers, and the audit entry that recorded it."""
+
+    items: list[dict[str, Any]]
+    audit_seq: int | None
+
+
+def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
+    """Matching events, each released whole, recorded in one entry; the others are not
+    delivered."""
     _json_only(body)
     scoped = {k: v for k, v in body.items() if k not in ("value", "type", "category", "to_ids")}
     match = attribute_matcher(body)
@@ -73,6 +83,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> lis
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
     wanted = EventMatch(scoped, caller)
     out: list[dict[str, Any]] = []
+    recorded: list[tuple[Any, Any]] = []  # (event, delivery): delivered, or refused
     withheld: list[list[Any]] = []
     after = 0
     while limit is None or len(out) < limit:
@@ -96,7 +107,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> lis
                 include_deleted=include_deleted,
             )
             if delivery.event is None:
-                withheld.append([row.uuid, event.version, False, delivery.reason, None, 0])
+                recorded.append((event, delivery))
                 continue
             body_event = delivery.event["Event"]
             if match is not None and not any(map(match, released_attributes(body_event))):
@@ -104,28 +115,37 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> lis
             if skip:
                 skip -= 1
                 continue
-            record_event_release(session, to=caller.recipient, event=event, delivery=delivery)
+            recorded.append((event, delivery))
             numbering = shapes.Numbering.load(session, caller.ids, event)
             out.append(shapes.full_event(body_event, event, numbering, metadata=only_metadata))
         if len(rows) < _CHUNK:
             break
         after = rows[-1].id
+    seq = record_event_page(
+        session,
+        to=caller.recipient,
+        deliveries=recorded,
+        channel=CHANNEL,
+        policy_version=caller.policy.version,
+    )
     if withheld:
-        record(
-            session,
-            caller.recipient,
-            action="release.page",
-            channel=CHANNEL,
-            object_ref=None,
-            decision="deny",
-            details={"policy_version": caller.policy.version, "releases": withheld},
+        seq = (
+            record(
+                session,
+                caller.recipient,
+                action="release.page",
+                channel=CHANNEL,
+                object_ref=None,
+                decision="deny",
+                details={"policy_version": caller.policy.version, "releases": withheld},
+            )
+            if seq is None
+            else seq
         )
-    return out
+    return Found(out, seq)
 
 
-def search_attributes(
-    session: Session, caller: Caller, body: dict[str, Any]
-) -> list[dict[str, Any]]:
+def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
     """Matching attributes the caller receives, one audited page."""
     _json_only(body)
     aud = caller.audience()
@@ -196,7 +216,7 @@ def search_attributes(
                 object_id=object_id,
             )
         )
-    return out
+    return Found(out, result.audit_seq)
 
 
 def _object_ids(session: Session, attrs: Sequence[Any]) -> dict[str, int]:

@@ -114,11 +114,18 @@ async def list_notifications(
         considered = considered[
             : considered.index(next(n for n in considered if n.id == released_ids[limit]))
         ]
-    released = sharing.release(
+    released, seq = sharing.release(
         session, recipient=recipient, actor=who.actor, notes=considered, policy=policy
     )
     next_cursor = _next(settings, who, released[-1].notification.id, query) if more else None
-    return JSONResponse({"items": [view(r, lang) for r in released], "next_cursor": next_cursor})
+    return JSONResponse(
+        {"items": [view(r, lang) for r in released], "next_cursor": next_cursor},
+        headers=_seq(seq),
+    )
+
+
+def _seq(audit_seq: int | None) -> dict[str, str]:
+    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
 
 
 def _visible(session: Any, who: Any, ticket: str) -> Notification:
@@ -137,7 +144,7 @@ async def get_notification(
     lang: Literal["en", "nl"] = "en",
 ) -> Response:
     note = _visible(session, who, ticket)
-    released = sharing.release(
+    released, seq = sharing.release(
         session,
         recipient=Recipient.of_principal(who).tlp,
         actor=who.actor,
@@ -147,7 +154,7 @@ async def get_notification(
     if not released:
         # returned, not raised: the refusal's audit entry must commit with the request
         return error_response(NotFound(f"no notification {ticket}"))
-    return JSONResponse(view(released[0], lang))
+    return JSONResponse(view(released[0], lang), headers=_seq(seq))
 
 
 @router.get("/notifications/{ticket}/lineage")

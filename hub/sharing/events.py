@@ -200,6 +200,49 @@ def record_event_release(
     return delivery.audit_seq
 
 
+def record_event_page(
+    session: Session,
+    *,
+    to: Recipient | Principal,
+    deliveries: list[tuple[Event, EventDelivery]],
+    channel: tlp.Channel | str,
+    policy_version: str,
+) -> int | None:
+    """One audit entry for a response that carries several whole events (a search): each
+    event's release (or refusal) and what was withheld from it."""
+    if not deliveries:
+        return None
+    recipient = as_recipient(to)
+    removed = [[r.kind, r.uuid, r.reason.value] for _e, d in deliveries for r in d.removed]
+    seq = record(
+        session,
+        recipient,
+        action="release",
+        channel=channel,
+        object_ref=None,
+        decision="allow" if any(d.event is not None for _e, d in deliveries) else "deny",
+        details={
+            "policy_version": policy_version,
+            "removed": removed[:5000],
+            "removed_count": len(removed),
+            "releases": [
+                [
+                    event.uuid,
+                    d.version,
+                    d.event is not None,
+                    d.reason,
+                    d.decision.label.value if d.decision.label and d.event is not None else None,
+                    len(d.removed),
+                ]
+                for event, d in deliveries
+            ],
+        },
+    )
+    for _e, d in deliveries:
+        d.audit_seq = seq
+    return seq
+
+
 # --- cleaning ----------------------------------------------------------------------------------
 
 

@@ -421,9 +421,10 @@ def release(
     actor: str,
     notes: Sequence[Notification],
     policy: tlp.Policy,
-) -> list[Released]:
+) -> tuple[list[Released], int | None]:
     """Release notifications to a caller that fetches them (their recipient, or the partner
-    passing them on): decided now and recorded in the caller's transaction."""
+    passing them on): decided now and recorded in the caller's transaction. Returns what
+    is released and the audit entry's sequence number."""
     verdict = decide(session, recipient=recipient, notes=notes, policy=policy)
-    record(session, verdict, actor=actor)
-    return verdict.released
+    seq = record(session, verdict, actor=actor)
+    return verdict.released, seq

@@ -183,6 +183,8 @@ class Page:
     @property
     def headers(self) -> dict[str, str]:
         out = {"X-Hub-TLP": self.release.obligation.label.display}
+        if self.release.audit_seq is not None:
+            out["X-Hub-Audit-Seq"] = str(self.release.audit_seq)
         if self.release.objects:
             out["X-TAXII-Date-Added-First"] = timestamp(self.release.objects[0][0].date_added)
             out["X-TAXII-Date-Added-Last"] = timestamp(self.release.objects[-1][0].date_added)
