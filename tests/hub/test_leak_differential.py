@@ -396,7 +396,7 @@ def test_every_channel_releases_exactly_what_the_rules_allow(leak_hub: Hub) -> N
     collector = Collector()
 
     @settings(
-        max_examples=int(os.environ.get("HUB_LEAK_EXAMPLES", "6")),
+        max_examples=int(os.environ.get("HUB_LEAK_EXAMPLES", "12")),
         deadline=None,
         derandomize=True,
         database=None,
