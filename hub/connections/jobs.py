@@ -469,8 +469,9 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
 def _decide(
     session: Session, recipient: Recipient, event: Event, policy: tlp.Policy
 ) -> EventDelivery:
-    """A push is decided as a MISP pushing to another: distribution downgraded on the way
-    out; deletions go only to a partner that had received the element."""
+    """A push is decided as a MISP pushing to another (``hub.sharing.events._as_pushed``):
+    nothing addressed to this community only, 2 sent as 1; deletions go only to a partner
+    that had received the element."""
     return decide_event(
         session,
         to=recipient,
@@ -478,7 +479,7 @@ def _decide(
         channel=tlp.Channel.MISP_SYNC,
         policy=policy,
         include_deleted=True,
-        downgrade=True,
+        push=True,
     )
 
 

@@ -251,7 +251,8 @@ async def get_event(
         session,
         to=who,
         event=event,
-        channel=tlp.Channel.REST,
+        # A STIX bundle is an export (DESIGN §3 lists it apart): RED never goes in one.
+        channel=tlp.Channel.EXPORT if format == "stix" else tlp.Channel.REST,
         policy=policy,
         include_deleted=include_deleted,
     )

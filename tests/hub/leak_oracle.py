@@ -49,11 +49,15 @@ class Reading:
     #: "Per-partner limits only narrow: default tier ceilings ... applied whether or not the
     #: partner is named" narrows "The source organisation always receives its own items back"
     #: too: an ecosystem or connection partner gets none of its own items above its ceiling.
-    ceiling_binds_source: bool = True
+    # Decided (lead): "always" wins: the source gets its own items back whatever its tier
+    # (tlp.decide checks the source before the ceiling). Strict reading off.
+    ceiling_binds_source: bool = False
     #: "Addressing the community is not naming": a child whose own distribution is 1-3 inside a
     #: sharing-group event stays within the group but is not "named" any more, so it cannot be
     #: AMBER+STRICT or RED (lenient: the event's group still names its members).
-    community_child_unnames: bool = True
+    # Decided (lead): a child inside a sharing-group event stays addressed to the group's
+    # members (its community addressing narrows to the group), so they are still named.
+    community_child_unnames: bool = False
     #: "What leaves the hub" lists "STIX export" apart from REST, so RED ("only over the REST
     #: API") does not go out in ``?format=stix``.
     red_not_in_stix: bool = True
