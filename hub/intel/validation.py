@@ -276,9 +276,7 @@ def normalise_event(
     return event
 
 
-def _report(
-    report: Any, path: str, *, now: int, stamped: set[str] | None
-) -> dict[str, Any]:
+def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> dict[str, Any]:
     """An event report (MISP's markdown report): a name, its content, a uuid and a timestamp."""
     if not isinstance(report, dict):
         raise _fail(path, "an event report must be an object")

@@ -162,6 +162,14 @@ def decide_event(
             None, filtered.decision, removed, None, reason="nothing-left", version=event.version
         )
     stamp, count = summary.timestamp, summary.attribute_count
+    if push:  # what the push carries after the sender-side cut
+        count = sum(1 for a in body.get("Attribute") or [] if not a.get("deleted")) + sum(
+            1
+            for o in body.get("Object") or []
+            if not o.get("deleted")
+            for a in o.get("Attribute") or []
+            if not a.get("deleted")
+        )
     body["timestamp"] = str(stamp)
     body["attribute_count"] = str(count)
     strip = bool(filtered.decision.obligation and filtered.decision.obligation.strip_attribution)

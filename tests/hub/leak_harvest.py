@@ -562,10 +562,16 @@ class Inspector:
         self._views: dict[tuple[str, Channel], Seen] = {}
         # sighting source token → (organisation key that really made it, attribute uuid)
         self.sighting_by: dict[str, tuple[str, str]] = {}
+        # Another organisation's sighting goes out anonymised, without its source text (the
+        # hub's reading: the text may name who saw it), so sightings submitted with an event
+        # are recognised by uuid; those added later (uuid unknown) by their source text, which
+        # only their maker sees.
+        self.sighting_uuid: dict[str, tuple[str, str]] = {}
         for e in world.events:
             for _, a in e.all_attributes():
                 for s in a.sightings:
                     self.sighting_by[s.source] = (e.source, a.uuid)
+                    self.sighting_uuid[s.uuid] = (e.source, a.uuid)
         for s in world.sightings:
             if s.accepted:
                 self.sighting_by[s.source] = (s.by, s.attribute)
@@ -694,7 +700,9 @@ class Inspector:
         org_id = str(s.get("org_id") if s.get("org_id") is not None else "0")
         if not shown and org_id in ("0", ""):
             return  # anonymised
-        really = self.sighting_by.get(str(s.get("source") or ""), ("?", ""))[0]
+        really = self.sighting_uuid.get(
+            str(s.get("uuid") or ""), self.sighting_by.get(str(s.get("source") or ""), ("?", ""))
+        )[0]
         if shown and shown != party.uuid:
             name = org.get("name") if isinstance(org, dict) else ""
             self.fail(
@@ -1788,10 +1796,16 @@ class Inspector:
         rel = seen.strict.get(e.uuid)
         want = set()
         if rel is not None:
-            for source, (_, a_uuid) in self.sighting_by.items():
+            live = {x.source for x in self.world.sightings}
+            for uuid, (_, a_uuid) in self.sighting_uuid.items():
                 if a_uuid in rel.attributes and (attr is None or a_uuid == attr):
-                    want.add(source)
-        for x in sorted(want - {str(s.get("source")) for s in found}):
+                    want.add(uuid)  # submitted with the event: by uuid, from anyone
+            for source, (maker, a_uuid) in self.sighting_by.items():
+                if source in live and maker == party.key and a_uuid in rel.attributes:
+                    if attr is None or a_uuid == attr:
+                        want.add(source)  # added later: its maker sees its own source text
+        got = {str(s.get("uuid")) for s in found} | {str(s.get("source")) for s in found}
+        for x in sorted(want - got):
             self.fail(name, "released sighting missing", party, request, x)
 
     # -- TAXII -------------------------------------------------------------------------------
