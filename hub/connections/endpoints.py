@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from hub.connections import service
+from hub.connections.outbound import OutboundRules, check_url
 from hub.connections.schemas import (
     ConnectionCreate,
     ConnectionRead,
@@ -13,7 +14,14 @@ from hub.connections.schemas import (
     RequeueReport,
     TestReport,
 )
-from hub.routing import HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
+from hub.routing import (
+    HubRoute,
+    Operator,
+    OperatorOrAuditor,
+    SessionDep,
+    SettingsDep,
+    end_unit_of_work,
+)
 from hub.schemas import Page
 
 router = APIRouter(prefix="/api/v1/admin/connections", tags=["connections"], route_class=HubRoute)
@@ -27,8 +35,16 @@ def _secret(settings: SettingsDep) -> str:
 async def create_connection(
     body: ConnectionCreate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
-    """Configure a link to an outside system; credentials are stored encrypted, never shown."""
-    row = service.create(session, data=body, secret=_secret(settings), actor=who.actor)
+    """Configure a link to an outside system; credentials are stored encrypted, never shown.
+    The URL must not point at loopback, link-local or cloud-metadata addresses (private
+    ranges only with HUB_CONNECTIONS_ALLOW_PRIVATE)."""
+    row = service.create(
+        session,
+        data=body,
+        secret=_secret(settings),
+        actor=who.actor,
+        rules=OutboundRules.from_settings(settings),
+    )
     return service.to_read(session, row, secret=_secret(settings))
 
 
@@ -54,12 +70,16 @@ async def get_connection(
 async def update_connection(
     ref: str, body: ConnectionUpdate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
+    rules = OutboundRules.from_settings(settings)
+    if body.url is not None:
+        check_url(body.url, rules)  # resolves the name: before the unit of work begins
     row = service.update(
         session,
         connection=service.get(session, ref=ref),
         data=body,
         secret=_secret(settings),
         actor=who.actor,
+        rules=rules,
     )
     return service.to_read(session, row, secret=_secret(settings))
 
@@ -69,7 +89,11 @@ def test_connection(
     ref: str, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> TestReport:
     """Ask the remote what it is and what our key may do there, in plain words."""
-    ok, report, remote = service.test(service.get(session, ref=ref), secret=_secret(settings))
+    connection = service.get(session, ref=ref)
+    end_unit_of_work(session)  # nothing is held while the remote takes its time
+    ok, report, remote = service.test(
+        connection, secret=_secret(settings), rules=OutboundRules.from_settings(settings)
+    )
     return TestReport(ok=ok, report=report, remote=remote)
 
 
