@@ -16,6 +16,7 @@ from hub.errors import add_exception_handlers
 from hub.ops.logging import configure_logging
 from hub.ops.middleware import Metrics, RequestContextMiddleware
 from hub.responses import JSONResponse
+from hub.routing import session_binds
 from hub.settings import Settings, get_settings
 
 
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings.check()
     configure_logging(settings.log_level, json=settings.log_json)
     own_engine = engine is None
-    engine = engine or make_engine(settings)
+    engine = engine or make_engine(settings, requests=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.binds = session_binds(engine)
     app.state.metrics = Metrics()
     app.state.policy = tlp.DEFAULT_POLICY
     app.include_router(router)

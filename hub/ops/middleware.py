@@ -34,6 +34,18 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
         )
+        self.auth_failures = Counter(
+            "hub_auth_failures_total",
+            "Presented API keys that did not work, by reason (never told to the caller)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "hub_auth_throttled_total",
+            "Requests refused with 429 after too many failed authentications, by cause",
+            ["cause"],
+            registry=self.registry,
+        )
 
 
 class RequestContextMiddleware:
