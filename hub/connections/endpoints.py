@@ -32,7 +32,7 @@ def _secret(settings: SettingsDep) -> str:
 
 
 @router.post("", status_code=201, response_model=ConnectionRead)
-async def create_connection(
+def create_connection(
     body: ConnectionCreate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
     """Configure a link to an outside system; credentials are stored encrypted, never shown.
@@ -49,7 +49,7 @@ async def create_connection(
 
 
 @router.get("", response_model=Page[ConnectionRead])
-async def list_connections(
+def list_connections(
     session: SessionDep, settings: SettingsDep, who: OperatorOrAuditor
 ) -> Page[ConnectionRead]:
     rows = service.list_all(session)
@@ -60,14 +60,14 @@ async def list_connections(
 
 
 @router.get("/{ref}", response_model=ConnectionRead)
-async def get_connection(
+def get_connection(
     ref: str, session: SessionDep, settings: SettingsDep, who: OperatorOrAuditor
 ) -> ConnectionRead:
     return service.to_read(session, service.get(session, ref=ref), secret=_secret(settings))
 
 
 @router.patch("/{ref}", response_model=ConnectionRead)
-async def update_connection(
+def update_connection(
     ref: str, body: ConnectionUpdate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
     rules = OutboundRules.from_settings(settings)
@@ -98,14 +98,14 @@ def test_connection(
 
 
 @router.post("/{ref}/run", status_code=202, response_model=JobRead)
-async def run_connection(ref: str, session: SessionDep, who: Operator) -> JobRead:
+def run_connection(ref: str, session: SessionDep, who: Operator) -> JobRead:
     """Queue a run now; the worker (``hub worker``) does it."""
     job = service.enqueue(session, connection=service.get(session, ref=ref), trigger="manual")
     return JobRead.model_validate(job)
 
 
 @router.post("/{ref}/requeue", status_code=202, response_model=RequeueReport)
-async def requeue_connection(ref: str, session: SessionDep, who: Operator) -> RequeueReport:
+def requeue_connection(ref: str, session: SessionDep, who: Operator) -> RequeueReport:
     """After the cause is fixed (rotated credentials, a repaired remote): run the dead job
     again from where it stopped, and send the dead pushes again. 409 if nothing is dead."""
     job, pushes = service.requeue(
@@ -115,7 +115,7 @@ async def requeue_connection(ref: str, session: SessionDep, who: Operator) -> Re
 
 
 @router.get("/{ref}/jobs", response_model=Page[JobRead])
-async def list_jobs(ref: str, session: SessionDep, who: OperatorOrAuditor) -> Page[JobRead]:
+def list_jobs(ref: str, session: SessionDep, who: OperatorOrAuditor) -> Page[JobRead]:
     """The latest runs, newest first, with their counts and last error."""
     jobs = service.jobs_of(session, connection=service.get(session, ref=ref))
     return Page(items=[JobRead.model_validate(j) for j in jobs], next_cursor=None)

@@ -17,7 +17,7 @@ from hub.intel import repository, service, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter, read_page
+from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter, body_of, read_page
 from hub.schemas import decode_cursor, decode_id_cursor, encode_cursor
 from hub.sharing import service as sharing
 from hub.vocabulary import PartnerStatus, Role
@@ -74,7 +74,7 @@ def parse_misp_payload(body: bytes) -> list[Any]:
 
 
 @router.post("/events", status_code=201)
-async def submit_events(
+def submit_events(
     request: Request,
     session: SessionDep,
     who: Submitter,
@@ -82,7 +82,7 @@ async def submit_events(
 ) -> Response:
     """Submit MISP events (one, or a list) or a STIX 2.1 bundle (`application/stix+json`)."""
     source = submitting_partner(session, who)
-    body = await request.body()
+    body = body_of(request)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if media == STIX_MEDIA:
         outcomes = stix.ingest_bundle(
@@ -128,7 +128,7 @@ def summary(event: Event) -> dict[str, Any]:
 
 @router.get("/events")
 @read_page
-async def list_events(
+def list_events(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
@@ -177,7 +177,7 @@ async def list_events(
 
 
 @router.get("/events/{uuid}")
-async def get_event(
+def get_event(
     uuid: str,
     session: SessionDep,
     who: PartnerKey,
@@ -212,7 +212,7 @@ async def get_event(
 
 
 @router.get("/attributes")
-async def search_attributes(
+def search_attributes(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
@@ -264,7 +264,7 @@ async def search_attributes(
 
 
 @router.get("/me/releases")
-async def my_releases(
+def my_releases(
     session: SessionDep,
     who: PartnerKey,
     limit: Limit = 100,

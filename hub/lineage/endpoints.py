@@ -66,7 +66,7 @@ def _answer(graph: dict[str, Any], extra: dict[str, Any], fmt: str) -> Response:
 
 
 @router.get("/admin/lineage/notifications/{ticket}")
-async def notification_lineage(
+def notification_lineage(
     ticket: str, session: SessionDep, who: OperatorOrAuditor, format: Format = "json"
 ) -> Response:
     """Backward: which item versions, from which source, through which rules and hops."""
@@ -80,7 +80,7 @@ async def notification_lineage(
 
 
 @router.get("/admin/lineage/items/{uuid}")
-async def item_lineage(
+def item_lineage(
     uuid: str, session: SessionDep, who: OperatorOrAuditor, format: Format = "json"
 ) -> Response:
     """Forward: every release, notification and feedback that came from an item, and every
@@ -124,7 +124,7 @@ async def item_lineage(
 
 
 @router.get("/notifications/{ticket}/lineage")
-async def my_notification_lineage(
+def my_notification_lineage(
     ticket: str, session: SessionDep, who: PartnerKey, format: Format = "json"
 ) -> Response:
     """The recipient's part: its notification's versions and the item versions they came

@@ -22,7 +22,7 @@ from hub.misp_compat import service, shapes
 from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
+from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, body_of, read_page
 from hub.vocabulary import Role
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -66,17 +66,17 @@ def ident_of(request: Request) -> str:
     return strip_json(str(request.path_params["ident"]))
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def json_body(request: Request) -> Any:
+    raw = body_of(request)
     if not raw.strip():
         return {}
     return parse_body(raw)
 
 
-async def filters(request: Request) -> dict[str, Any]:
+def filters(request: Request) -> dict[str, Any]:
     """Named URL parameters and the JSON body together (the body wins), as MISP merges them."""
     _, named = url_params(request)
-    body = await json_body(request)
+    body = json_body(request)
     if isinstance(body, dict):
         for key in ("request", "Event"):  # {"request": {...}} is accepted by MISP's searches
             if isinstance(body.get(key), dict) and len(body) == 1:
@@ -98,7 +98,7 @@ def returned_error(request: Request, err: Any) -> Response:
 
 
 @misp_route(["GET"], "/servers/getVersion")
-async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
+def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
     """What a MISP reads before pulling or pushing (ServerSyncTool:465-501): the version
     (configured, HUB_MISP_VERSION; must be 2.x), whether this key may push, and that
     request bodies must not be compressed."""
@@ -118,10 +118,10 @@ async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDe
 
 
 @misp_route(["POST"], "/servers/postTest")
-async def post_test(request: Request, who: PartnerKey) -> Response:
+def post_test(request: Request, who: PartnerKey) -> Response:
     """The "Test connection" POST round trip: echo the body and the headers as received, so
     a proxy that rewrites them shows up (ServersController.php:1720-1748)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(
         {
             "body": body if isinstance(body, dict) else {},
@@ -135,7 +135,7 @@ async def post_test(request: Request, who: PartnerKey) -> Response:
 
 
 @misp_route(["GET"], "/users/view/me")
-async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
+def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
     ``Role`` and ``UserSetting`` to initialise."""
     sync = who.role is Role.SYNC
@@ -182,7 +182,7 @@ async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> R
 
 
 @misp_route(["GET"], "/attributes/describeTypes")
-async def describe(who: PartnerKey) -> Response:
+def describe(who: PartnerKey) -> Response:
     """The attribute types the hub accepts: PyMISP's own describeTypes.json."""
     return JSONResponse({"result": describe_types()})
 
@@ -192,17 +192,17 @@ async def describe(who: PartnerKey) -> Response:
 
 @misp_route(["GET", "POST"], "/events/index", tail=True)
 @read_page
-async def events_index(
+def events_index(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
-    body = await filters(request)
+    body = filters(request)
     page = service.index(session, principal=who, policy=policy, body=body)
     return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total)})
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
-async def view_event(
+def view_event(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
@@ -216,7 +216,7 @@ async def view_event(
     if request.method == "HEAD":
         seen = service.visible(session, principal=who, policy=policy, row=row)
         return Response(status_code=200 if seen else 404)
-    options = await filters(request) if request.method == "POST" else url_params(request)[1]
+    options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
     include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
     event = service.view(
@@ -228,18 +228,18 @@ async def view_event(
 
 
 @router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
-async def preview_event(
+def preview_event(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
     ``Location`` header of a repeated add."""
-    return await view_event(request, session, who, policy)
+    return view_event(request, session, who, policy)
 
 
 # --- push (reference §2.3) -------------------------------------------------------------------
 
 
-async def _push(
+def _push(
     request: Request,
     session: SessionDep,
     who: PartnerKey,
@@ -248,7 +248,7 @@ async def _push(
     target: str | None,
 ) -> Response:
     _, named = url_params(request)
-    payload = await json_body(request)
+    payload = json_body(request)
     source = submitting_partner(session, who)
     try:
         pushed = service.push(
@@ -282,7 +282,7 @@ async def _push(
 
 
 @misp_route(["POST"], "/events/add", tail=True)
-async def add_event(
+def add_event(
     request: Request,
     session: SessionDep,
     who: PartnerKey,
@@ -291,11 +291,11 @@ async def add_event(
 ) -> Response:
     """A new event from the caller's organisation; an existing uuid answers MISP's 404 with
     ``Location`` (EventsController.php:2222-2227) and the pusher retries as an edit."""
-    return await _push(request, session, who, policy, settings, None)
+    return _push(request, session, who, policy, settings, None)
 
 
 @misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
-async def edit_event(
+def edit_event(
     request: Request,
     session: SessionDep,
     who: PartnerKey,
@@ -304,13 +304,13 @@ async def edit_event(
 ) -> Response:
     """A newer version of the caller's own event; not newer is MISP's exact 403
     (Event.php:946-954), which the pushing MISP treats as "nothing to do"."""
-    return await _push(request, session, who, policy, settings, ident_of(request))
+    return _push(request, session, who, policy, settings, ident_of(request))
 
 
 @misp_route(["POST"], "/events/filterEventIdsForPush")
-async def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(service.uuids_to_push(session, principal=who, body=body))
 
 
@@ -318,19 +318,19 @@ async def filter_for_push(request: Request, session: SessionDep, who: PartnerKey
 
 
 @misp_route(["POST"], "/events/restSearch", tail=True)
-async def search_events(
+def search_events(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
-    body = await filters(request)
+    body = filters(request)
     found = service.search_events(session, principal=who, policy=policy, body=body)
     return JSONResponse({"response": found}, headers={"X-Result-Count": str(len(found))})
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
-async def search_attributes(
+def search_attributes(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
-    body = await filters(request)
+    body = filters(request)
     found = service.search_attributes(session, principal=who, policy=policy, body=body)
     return JSONResponse(
         {"response": {"Attribute": found}}, headers={"X-Result-Count": str(len(found))}
@@ -342,12 +342,12 @@ async def search_attributes(
 
 @misp_route(["POST"], "/sightings/add")
 @router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
-async def add_sighting(
+def add_sighting(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """A sighting on an attribute the caller may see (by uuid or id), or on every such
     attribute with the given value."""
-    body = await json_body(request)
+    body = json_body(request)
     target = ident_of(request) if "ident" in request.path_params else None
     made = service.add_sighting(
         session,
@@ -362,14 +362,14 @@ async def add_sighting(
 
 
 @router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
-async def search_sightings(
+def search_sightings(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """Sightings on events (the sync pull) or attributes, for attributes the caller may see."""
     context = strip_json(str(request.path_params["context"]))
     if context not in ("event", "attribute"):
         raise NotFound(f"context {context!r} is not served; use event or attribute")
-    body = await json_body(request)
+    body = json_body(request)
     found = service.search_sightings(
         session,
         principal=who,
@@ -383,10 +383,10 @@ async def search_sightings(
 @router.api_route(
     "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
 )
-async def filter_sightings(
+def filter_sightings(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     known = service.known_sightings(
         session, principal=who, policy=policy, event_uuid=ident_of(request), body=body
     )
@@ -396,13 +396,13 @@ async def filter_sightings(
 @router.api_route(
     "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
 )
-async def bulk_save_sightings(
+def bulk_save_sightings(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
     one (returned, not raised, so the visibility decision's audit entry is kept)."""
     ident = ident_of(request)
-    body = await json_body(request)
+    body = json_body(request)
     count = service.save_sightings(
         session, principal=who, policy=policy, event_uuid=ident, body=body
     )
@@ -415,18 +415,18 @@ async def bulk_save_sightings(
 
 
 @misp_route(["GET"], "/shadow_attributes/index", "/shadowAttributes/index", tail=True)
-async def proposals(who: PartnerKey) -> Response:
+def proposals(who: PartnerKey) -> Response:
     """Proposals are not shared through the hub: an empty list ends MISP's paging."""
     return JSONResponse([])
 
 
 @router.api_route("/events/pushProposals/{ident}", methods=["POST"], name="push_proposals")
-async def push_proposals(who: PartnerKey) -> Response:
+def push_proposals(who: PartnerKey) -> Response:
     return JSONResponse({"success": True, "message": "Nothing to update.", "counter": 0})
 
 
 @misp_route(["POST"], "/galaxy_clusters/restSearch", "/galaxyClusters/restSearch", tail=True)
-async def galaxy_clusters(who: PartnerKey) -> Response:
+def galaxy_clusters(who: PartnerKey) -> Response:
     """Custom galaxy clusters are not synced (galaxies travel as ``misp-galaxy:`` tags)."""
     return JSONResponse({"response": []})
 
@@ -439,13 +439,13 @@ async def galaxy_clusters(who: PartnerKey) -> Response:
     "/analystData/filterAnalystDataForPush",
     tail=True,
 )
-async def analyst_data(who: PartnerKey) -> Response:
+def analyst_data(who: PartnerKey) -> Response:
     """Analyst data is off (``perm_analyst_data: false``); an empty answer if asked anyway."""
     return JSONResponse([])
 
 
 @misp_route(["GET"], "/eventReports/add", "/event_reports/add")
-async def event_reports_probe(who: PartnerKey) -> Response:
+def event_reports_probe(who: PartnerKey) -> Response:
     """The push-time probe: a ``description`` tells the pushing MISP to include event
     reports in the events it sends (Event.php:1240-1289)."""
     return JSONResponse(
@@ -457,7 +457,7 @@ async def event_reports_probe(who: PartnerKey) -> Response:
     )
 
 
-async def not_served(request: Request, who: PartnerKey) -> Response:
+def not_served(request: Request, who: PartnerKey) -> Response:
     """Any other MISP path: a key is still required, then MISP's 404."""
     raise NotFound(f"{misp_url(request)} is not part of the hub's MISP API")
 
