@@ -25,7 +25,7 @@ from hub.audit import service as audit
 from hub.auth.principal import Principal
 from hub.errors import InvalidField, NotFound
 from hub.intel import repository
-from hub.intel.service import Outcome, ingest_events
+from hub.intel.service import Outcome, ingest_events, lock_event_uuids
 from hub.misp_compat import shapes
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
 from hub.misp_compat.params import Terms, limit_page, since, terms, truthy
@@ -392,6 +392,7 @@ def push(
     name = "Could not edit Event" if target is not None else "Could not add Event"
     event = unwrap_event(payload)
     _check_creator(event, source, name=name)
+    lock_event_uuids(session, [event["uuid"]] if event.get("uuid") else [])  # concurrent pushes
     if target is not None:
         row = find_event(session, target)
         if row is None:
