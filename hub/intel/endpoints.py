@@ -177,6 +177,7 @@ def list_events(
 
 
 @router.get("/events/{uuid}")
+@read_page
 def get_event(
     uuid: str,
     session: SessionDep,
@@ -212,6 +213,7 @@ def get_event(
 
 
 @router.get("/attributes")
+@read_page
 def search_attributes(
     session: SessionDep,
     who: PartnerKey,

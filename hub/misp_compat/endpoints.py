@@ -202,6 +202,7 @@ def events_index(
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
+@read_page
 def view_event(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
@@ -228,6 +229,7 @@ def view_event(
 
 
 @router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
+@read_page
 def preview_event(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
@@ -318,6 +320,7 @@ def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> R
 
 
 @misp_route(["POST"], "/events/restSearch", tail=True)
+@read_page
 def search_events(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
@@ -327,6 +330,7 @@ def search_events(
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
+@read_page
 def search_attributes(
     request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
