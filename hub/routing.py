@@ -19,6 +19,7 @@ endpoint (not raised) is committed with its audit entry.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable, Coroutine, Iterable
@@ -28,6 +29,7 @@ from typing import Annotated, Any, Union, get_args, get_origin
 
 import anyio
 import anyio.to_thread
+import msgspec
 import orjson
 from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Response
@@ -351,6 +353,8 @@ def _check_int64(name: str, value: str) -> None:
 _DROP_BUT_NESTING = bytes(range(256)).translate(None, b'"[]{}')
 _TO_PARENS = bytes.maketrans(b"[]{}", b"()()")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
+_DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits → "0", rest " "
+_LONG_RUN = b"0" * 19  # 2^63 has 19 digits: anything shorter fits in 64 bits
 
 
 def nesting_exceeds(body: bytes, limit: int) -> bool:
@@ -376,14 +380,22 @@ def nesting_exceeds(body: bytes, limit: int) -> bool:
 
 
 def check_json_body(body: bytes) -> None:
-    """422 for a JSON body nested deeper than MAX_JSON_DEPTH (parsers and walkers recurse)
-    or holding a NUL character or half a surrogate pair (no database stores them), naming
-    where; applied to every JSON body, REST, ``/misp`` and STIX alike."""
+    """422 for a JSON body nested deeper than MAX_JSON_DEPTH (parsers and walkers recurse),
+    holding an integer beyond 64 bits, a NUL character or half a surrogate pair (no
+    database stores them), naming where; every JSON body, REST, ``/misp`` and STIX alike.
+    The common body costs a few byte passes; only a suspicious one is parsed here."""
     start = body.lstrip()[:1]
     if start not in (b"{", b"["):
         return
     if nesting_exceeds(body, MAX_JSON_DEPTH):
         raise InvalidField(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
+    if _LONG_RUN in body.translate(_DIGIT_RUNS):  # rare: long digit runs, mostly in text
+        document = _document(body)
+        where = _wide_integer_path(document) if document is not None else None
+        if where is not None:
+            raise InvalidField(
+                f"{where or 'body'}: the integer does not fit in 64 bits", field=where or "body"
+            )
     suspicious = b"\\u0000" in body or (
         (b"\\ud" in body or b"\\uD" in body) and _SURROGATE.search(body) is not None
     )
@@ -401,6 +413,34 @@ def check_json_body(body: bytes) -> None:
     where = _nul_path(document)
     if where is not None:
         raise _nul(where or "body")
+
+
+def _document(body: bytes) -> Any:
+    """The body parsed with integers of any size (``1e309`` as infinity), or None."""
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        pass
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return None  # not JSON: the route's parser says so
+
+
+def _wide_integer_path(document: Any) -> str | None:
+    """The dotted path of the first integer beyond 64 bits (neither database nor orjson
+    holds one), else None."""
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, int) and not isinstance(value, bool):
+            if not -INT64 <= value < INT64:
+                return path
+        elif isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
+    return None
 
 
 def _nul_path(document: Any) -> str | None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -146,7 +146,8 @@ def list_events(
     if cursor:
         pos = decode_cursor(cursor, keys=("t", "id"))
         try:
-            after = (datetime.fromisoformat(str(pos["t"])), int(pos["id"]))  # type: ignore[call-overload]
+            t = datetime.fromisoformat(str(pos["t"]))  # a forged one may be naive: UTC
+            after = (t if t.tzinfo else t.replace(tzinfo=UTC), int(pos["id"]))  # type: ignore[call-overload]
         except ValueError:
             raise InvalidField("cursor is not one this API handed out", field="cursor") from None
     audience = tlp.audience_for(sharing.recipient_of(who), tlp.Channel.REST, policy)

@@ -28,7 +28,7 @@ from hub.intel import repository
 from hub.intel.service import Outcome, ingest_events, lock_event_uuids
 from hub.misp_compat import shapes
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
-from hub.misp_compat.params import Terms, limit_page, since, terms, truthy
+from hub.misp_compat.params import Terms, limit_page, row_id, since, terms, truthy
 from hub.models import Attribute, Event, Partner, Sighting
 from hub.notifications import service as notifications
 from hub.sharing import service as sharing
@@ -77,7 +77,8 @@ def find_event(session: Session, ident: str) -> Event | None:
     """An event by uuid or by the numeric id the hub hands out (MISP ids are local)."""
     ident = ident.strip().lower()
     if ident.isdigit():
-        return session.get(Event, int(ident))
+        number = row_id(ident)
+        return session.get(Event, number) if number is not None else None
     if _is_uuid(ident):
         return repository.by_uuid(session, str(uuid_mod.UUID(ident)))
     return None
@@ -114,16 +115,15 @@ def _org_clause(values: list[str]) -> ColumnElement[bool]:
 
 
 def _event_ids_clause(values: list[str]) -> ColumnElement[bool]:
-    ids = [int(v) for v in values if v.isdigit()]
+    ids = [n for n in map(row_id, values) if n is not None]
     uuids = [v.lower() for v in values if _is_uuid(v)]
     return or_(Event.id.in_(ids), Event.uuid.in_(uuids))
 
 
 def _ints(values: list[str], name: str) -> list[int]:
-    try:
-        return [int(v) for v in values]
-    except ValueError:
-        raise InvalidField(f"{name}: expected numbers", field=name) from None
+    if not all(v.strip().isascii() and v.strip().isdigit() and len(v) <= 10 for v in values):
+        raise InvalidField(f"{name}: expected numbers", field=name)
+    return [int(v) for v in values]
 
 
 def event_filters(stmt: Select[Any], body: dict[str, Any], *, principal: Principal) -> Select[Any]:
@@ -745,7 +745,7 @@ def add_sighting(
     if ident:
         ident = str(ident).lower()
         stmt = stmt.where(
-            Attribute.id == int(ident) if ident.isdigit() else Attribute.uuid == ident
+            Attribute.id == (row_id(ident) or 0) if ident.isdigit() else Attribute.uuid == ident
         )
     elif body.get("value") or body.get("values"):
         values = body.get("values") or [body["value"]]
@@ -818,7 +818,7 @@ def search_sightings(
         return []
     stmt = select(Sighting)
     if context == "attribute":
-        attr_ids = [int(v) for v in ids.include if v.isdigit()]
+        attr_ids = [n for n in map(row_id, ids.include) if n is not None]
         attr_uuids = [v.lower() for v in ids.include if _is_uuid(v)]
         uuids = select(Attribute.uuid).where(
             or_(Attribute.id.in_(attr_ids), Attribute.uuid.in_(attr_uuids))
