@@ -89,6 +89,21 @@ def body_of(request: Request) -> bytes:
     return getattr(request, "_body", b"")
 
 
+def public_base_url(request: Request) -> str:
+    """The hub's base URL for the links it hands out (TAXII discovery, MISP ``Location``):
+    HUB_PUBLIC_URL (required in production), else the address the server listens on —
+    never the Host header a client sent (DESIGN §2)."""
+    settings: Settings = request.app.state.settings
+    if settings.public_url:
+        return settings.public_url
+    scheme = str(request.scope.get("scheme") or "http")
+    host, port = request.scope.get("server") or ("127.0.0.1", None)
+    netloc = f"[{host}]" if ":" in str(host) else str(host)
+    if port and port != {"http": 80, "https": 443}.get(scheme):
+        netloc += f":{port}"
+    return f"{scheme}://{netloc}{request.scope.get('root_path', '')}".rstrip("/")
+
+
 def end_unit_of_work(session: Session) -> None:
     """Commit what the request did so far and give its connection back, before the endpoint
     waits for a remote (DESIGN §4 rule 10). Objects read stay usable; a later statement

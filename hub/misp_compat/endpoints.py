@@ -22,7 +22,16 @@ from hub.misp_compat import service, shapes
 from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, body_of, read_page
+from hub.routing import (
+    HubRoute,
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    body_of,
+    public_base_url,
+    read_page,
+)
 from hub.vocabulary import Role
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -86,7 +95,7 @@ def filters(request: Request) -> dict[str, Any]:
 
 
 def base_url(request: Request, settings: Any) -> str:
-    return (settings.public_url or str(request.base_url).rstrip("/")) + PREFIX
+    return public_base_url(request) + PREFIX
 
 
 def returned_error(request: Request, err: Any) -> Response:
@@ -139,7 +148,7 @@ def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Respons
     """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
     ``Role`` and ``UserSetting`` to initialise."""
     sync = who.role is Role.SYNC
-    host = (settings.public_url or str(request.base_url)).split("//", 1)[-1].split("/")[0]
+    host = public_base_url(request).split("//", 1)[-1].split("/")[0]
     org = {"id": str(who.partner_id), "name": who.partner_name, "uuid": who.partner_uuid}
     return JSONResponse(
         {

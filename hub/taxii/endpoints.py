@@ -10,7 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from hub.errors import NotFound
-from hub.routing import PartnerKey, PolicyDep, SessionDep, SettingsDep, body_of, read_page
+from hub.routing import (
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    body_of,
+    public_base_url,
+    read_page,
+)
 from hub.taxii import service
 from hub.taxii.protocol import TaxiiResponse, TaxiiRoute, error_response
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
@@ -32,17 +40,11 @@ Limit = Annotated[int | None, Query(description=f"page size (capped at {MAX_LIMI
 Next = Annotated[str | None, Query(max_length=1000)]
 
 
-def _base_url(request: Request, public_url: str | None) -> str:
-    return public_url or str(request.base_url).rstrip("/")
-
-
 @router.get("/")
 def discovery(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """Server discovery (TAXII 2.1 §4.1): the one API root."""
     return TaxiiResponse(
-        service.discovery(
-            base_url=_base_url(request, settings.public_url), org_name=settings.org_name
-        )
+        service.discovery(base_url=public_base_url(request), org_name=settings.org_name)
     )
 
 
