@@ -73,11 +73,20 @@ STRICT = OutboundRules()
 _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: not public either
 
 
+_LOOPBACK_NAMES = ("localhost", ".localhost")  # RFC 6761: always loopback
+_NOWHERE = (".example", ".invalid")  # RFC 2606: never resolve; no lookup leaves the hub
+
+
 def _addresses(host: str, port: int) -> list[Address]:
     try:
         return [ipaddress.ip_address(host.strip("[]").split("%", 1)[0])]
     except ValueError:
         pass
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(_LOOPBACK_NAMES[1]):
+        return [ipaddress.ip_address("127.0.0.1")]
+    if name.endswith(_NOWHERE):
+        return []
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
@@ -121,7 +130,9 @@ def _checked(connection: Any, rules: OutboundRules) -> None:
         raise requests.exceptions.InvalidURL(f"refused to talk to {peer}: {why}")
 
 
-def _pools(rules: OutboundRules) -> dict[str, type[HTTPConnectionPool]]:
+def checked_pools(rules: OutboundRules) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3 pool classes whose connections check their peer address once connected."""
+
     class CheckedHTTP(HTTPConnection):
         def connect(self) -> None:
             super().connect()
@@ -150,7 +161,7 @@ class CheckedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _pools(self.rules)
+        self.poolmanager.pool_classes_by_scheme = checked_pools(self.rules)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         try:

@@ -198,6 +198,7 @@ def run(
     http: requests.Session | None = None,
     now: Any = None,
     max_steps: int = 200,
+    rules: OutboundRules = LOOPBACK,
 ) -> ConnectionJob:
     """Queue a run (or reuse the open one) and run it until it is done, dead or waiting
     (or ``max_steps`` batches have run)."""
@@ -213,7 +214,7 @@ def run(
             http=http,
             now=now or utcnow(),
             job_id=job_id,
-            rules=LOOPBACK,
+            rules=rules,
         )
         job = job_of(maker, job_id)
         if not done or job.state != "queued":
