@@ -21,7 +21,7 @@ import httpx
 import orjson
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, select, text
 
 from hub.db import make_engine
 from hub.main import create_app
@@ -167,6 +167,54 @@ def test_a_hanging_remote_in_a_connection_test_delays_nothing(
             tester.join(30)
     assert report and report[0].status_code == 200
     assert report[0].json()["ok"] is False
+
+
+def test_a_streamed_event_is_recorded_and_committed_before_its_first_byte(
+    settings: Settings, factory: Any, maker: Any
+) -> None:
+    """A partner reading a large /misp event slowly holds no connection: with a pool of
+    one, other requests go on while the stream waits for the reader."""
+    from hub.bench.dataset import make_event
+    from hub.models import AuditEntry
+
+    app, engine = _app_on(settings, db_pool_size=1, db_pool_timeout_seconds=2)
+    source = factory.partner("Streaming CSIRT", type="sectoral-csirt")
+    key = factory.key(Role.SYNC, source)
+    big = make_event(20_000, attribute_labels=False)
+    server = Served(app)
+    server.start()
+    try:
+        with httpx.Client(base_url=server.url, timeout=120) as client:
+            stored = client.post(
+                "/misp/events/add/metadata:1", json=big, headers={"Authorization": key}
+            )
+            assert stored.status_code == 200, stored.text[:300]
+            event_id = stored.json()["Event"]["id"]
+            reader = socket.create_connection(("127.0.0.1", server.port))
+            reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            reader.sendall(
+                f"GET /misp/events/view/{event_id} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: {key}\r\n\r\n".encode()
+            )
+            try:
+                first = reader.recv(4096)
+                assert first.startswith(b"HTTP/1.1 200"), first[:200]
+                with maker() as session:  # committed before the first byte
+                    releases = session.scalars(
+                        select(AuditEntry.seq).where(
+                            AuditEntry.action == "release",
+                            AuditEntry.object_ref == f"event:{big['Event']['uuid']}",
+                        )
+                    ).all()
+                assert len(releases) == 1
+                time.sleep(1.0)  # the reader stalls; the server waits to send the rest
+                took, r = _timed(lambda: client.get("/api/v1/me", headers={"Authorization": key}))
+                assert r.status_code == 200 and took < QUICK, (r.status_code, took)
+            finally:
+                reader.close()
+    finally:
+        server.stop()
+        engine.dispose()
 
 
 # --- bounded waits ----------------------------------------------------------------------------
