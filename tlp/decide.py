@@ -135,6 +135,24 @@ class Addressing:
         """A sharing group or named-recipient list naming `members` (organisation uuids)."""
         return cls(4, frozenset(members))
 
+    @classmethod
+    def from_misp(cls, distribution: int, members: Iterable[str] | None = None) -> Addressing:
+        """Addressing from a MISP distribution (0-4) and, for 4, the sharing group's members.
+
+        The one adapter from MISP's distribution to TLP addressing: 4 names `members` (none
+        known: nobody but the source, who is always allowed its own), 1-3 the community, 0
+        (and anything unknown: fail closed) the hub alone. 5 ("inherit") is resolved by the
+        caller from the parent, then narrowed with `narrow`.
+
+        >>> Addressing.from_misp(2).is_community, Addressing.from_misp(0).distribution
+        (True, 0)
+        """
+        if distribution == 4:
+            return cls(4, frozenset(members or ()))
+        if distribution in (1, 2, 3):
+            return _BY_DISTRIBUTION[distribution]
+        return _HUB_ONLY
+
     @property
     def is_community(self) -> bool:
         """Distribution 1-3."""
@@ -163,6 +181,7 @@ class Addressing:
 
 _COMMUNITY = Addressing(1)
 _HUB_ONLY = Addressing(0)
+_BY_DISTRIBUTION = {1: _COMMUNITY, 2: Addressing(2), 3: Addressing(3)}
 
 
 @dataclass(frozen=True, slots=True)

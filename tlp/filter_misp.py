@@ -677,10 +677,12 @@ def _filter(
             continue
         new_obj = obj if in_place else obj.copy()
         new_attrs = []
-        for attr, rank in zip(attrs, ranks, strict=True):
+        # The object goes whole, under its own (highest) label: every attribute in it carries
+        # that label, not the lower one it may have on its own (DESIGN.md §3).
+        for attr in attrs:
             new = attr if in_place else attr.copy()
             tags = attr.get("Tag")
-            new["Tag"] = _out_tags(reader, tags, rank) if tags else _TAG_LISTS[rank]
+            new["Tag"] = _out_tags(reader, tags, o_rank) if tags else _TAG_LISTS[o_rank]
             dist = attr.get("distribution")
             if dist in down:
                 new["distribution"] = down[dist]

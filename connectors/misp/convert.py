@@ -58,18 +58,25 @@ def has_content(event: dict[str, Any]) -> bool:
 
 def prepare_for_push(event: dict[str, Any]) -> dict[str, Any]:
     """The body a MISP server pushes (Event.php:963-1238): ``locked``, no local owner fields,
-    no local tags, no numeric ids on attributes. Distribution and TLP were decided before."""
+    no local tags, no numeric ids on attributes, no proposals; sightings travel on their own
+    (sighting sync), not inside the event. Distribution and TLP were decided before."""
     out = copy.deepcopy(event)
     for key in ("Org", "org_id", "orgc_id", "org", "orgc", "proposal_email_lock", "id"):
         out.pop(key, None)
     out["locked"] = True
+    for key in ("ShadowAttribute", "Sighting"):  # proposals never; sightings sync apart
+        out.pop(key, None)
     _strip_local_tags(out)
     for attr in out.get("Attribute") or []:
-        attr.pop("id", None)
-        _strip_local_tags(attr)
+        _for_push(attr)
     for obj in out.get("Object") or []:
         obj.pop("id", None)
         for attr in obj.get("Attribute") or []:
-            attr.pop("id", None)
-            _strip_local_tags(attr)
+            _for_push(attr)
     return out
+
+
+def _for_push(attr: dict[str, Any]) -> None:
+    for key in ("id", "ShadowAttribute", "Sighting", "RelatedAttribute"):
+        attr.pop(key, None)
+    _strip_local_tags(attr)

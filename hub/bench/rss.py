@@ -27,7 +27,7 @@ def main() -> None:
     import tlp
     from hub import migrate
     from hub.db import make_engine, make_sessionmaker, session_scope
-    from hub.intel import service
+    from hub.intel import service, snapshots
     from hub.models import Attribute
     from hub.partners import service as partners
     from hub.settings import Settings
@@ -56,7 +56,7 @@ def main() -> None:
         org = partners.repository.hub_org(session)
         service.ingest_events(
             session,
-            payloads=[service.parse_body(body)],
+            payloads=[snapshots.parse_body(body)],
             source=org,
             actor="bench",
             channel="file",

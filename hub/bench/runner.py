@@ -26,6 +26,7 @@ from hub.bench import load, probes, reference_app
 from hub.bench.dataset import make_event
 from hub.db import make_engine, make_sessionmaker, session_scope
 from hub.intel import service as intel
+from hub.intel import snapshots
 from hub.intel.validation import normalise_event
 from hub.models import Attribute, AuditEntry, Event, Partner
 from hub.partners import service as partners
@@ -199,7 +200,7 @@ class Bench:
         with session_scope(maker) as session:
             _ingest(session, org, body)
             event_id = session.scalar(select(Event.id))
-        event = normalise_event(intel.parse_body(body))
+        event = normalise_event(snapshots.parse_body(body))
         labels = tlp.label_misp_event(event, policy=tlp.DEFAULT_POLICY, source_org_uuid=org.uuid)
         expected = len(event["Attribute"]) + sum(len(o["Attribute"]) for o in event["Object"])
         rows = [tuple(r.values()) for r in intel.attribute_rows(event, labels, event_id)]
@@ -558,7 +559,7 @@ def _ingest(session: Any, org: Partner, body: bytes) -> list[Any]:
     """One timed unit of the ingest goals: parse and ingest ``body`` from the hub's org."""
     return intel.ingest_events(
         session,
-        payloads=[intel.parse_body(body)],
+        payloads=[snapshots.parse_body(body)],
         source=session.merge(org),
         actor="bench",
         channel="file",

@@ -48,7 +48,6 @@ import connectors
 import tlp
 from connectors.misp import downgrade_for_pull, has_content, prepare_for_push
 from connectors.taxii.convert import SHARED_TYPES, split_by_container
-from hub.auth.principal import Principal
 from hub.connections.outbound import STRICT, OutboundRules
 from hub.connections.service import connector_for, enqueue
 from hub.db import session_scope
@@ -57,8 +56,8 @@ from hub.intel.service import ingest_events
 from hub.intel.stix import ingest_bundle
 from hub.models import Connection, ConnectionJob, Event, EventVersion, Partner, PushOutboxItem
 from hub.models.base import utcnow
-from hub.sharing.service import EventDelivery, decide_event, record_event_release
-from hub.vocabulary import Role
+from hub.sharing.events import EventDelivery, decide_event, record_event_release
+from hub.sharing.recipients import Recipient
 
 log = logging.getLogger("hub.connections")
 
@@ -81,27 +80,10 @@ def backoff(attempts: int, *, retry_after: float | None = None) -> float:
     return base * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
 
 
-class ConnectionRecipient(Principal):
-    """The partner behind a connection, as the release path's recipient."""
-
-    @property
-    def actor(self) -> str:
-        return f"connection:{self.key_uuid} ({self.partner_name})"
-
-
-def _recipient(connection: Connection, partner: Partner) -> ConnectionRecipient:
-    return ConnectionRecipient(
-        key_id=0,
-        key_uuid=connection.uuid,
-        role=Role.SYNC,
-        partner_id=partner.id,
-        partner_uuid=partner.uuid,
-        partner_name=partner.name,
-        partner_status=partner.status,
-        partner_tier=partner.tier,
-        tlp_accepted=partner.tlp_accepted_at is not None,
-        is_hub_org=partner.is_hub_org,
-    )
+def _recipient(connection: Connection, partner: Partner) -> Recipient:
+    """The partner behind a connection, as the release path's recipient (no key: the
+    connection acts under its own name)."""
+    return Recipient.of_partner(partner, actor=f"connection:{connection.uuid} ({partner.name})")
 
 
 def _actor(connection: Connection) -> str:
@@ -466,7 +448,7 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
             continue  # it came from there
         delivery = _decide(session, recipient, event, policy)
         if delivery.event is None:
-            record_event_release(session, principal=recipient, event=event, delivery=delivery)
+            record_event_release(session, to=recipient, event=event, delivery=delivery)
             _count(unit.job, "withheld")
             continue
         # Recorded as a release only once the remote accepted it (``_settle_item``).
@@ -488,15 +470,18 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
 
 
 def _decide(
-    session: Session, recipient: ConnectionRecipient, event: Event, policy: tlp.Policy
+    session: Session, recipient: Recipient, event: Event, policy: tlp.Policy
 ) -> EventDelivery:
+    """A push is decided as a MISP pushing to another: distribution downgraded on the way
+    out; deletions go only to a partner that had received the element."""
     return decide_event(
         session,
-        principal=recipient,
+        to=recipient,
         event=event,
         channel=tlp.Channel.MISP_SYNC,
         policy=policy,
         include_deleted=True,
+        downgrade=True,
     )
 
 
@@ -566,9 +551,7 @@ def _decide_again(
     recipient = _recipient(unit.connection, partner)
     delivery = _decide(session, recipient, event, policy)
     if delivery.event is None:
-        item.audit_seq = record_event_release(
-            session, principal=recipient, event=event, delivery=delivery
-        )
+        item.audit_seq = record_event_release(session, to=recipient, event=event, delivery=delivery)
         item.state = "withheld"
         item.last_error = f"withheld when decided again before sending: {_why(delivery)}"
         _count(unit.job, "withheld", error=f"{item.event_uuid}: {item.last_error}")
@@ -604,7 +587,7 @@ def _settle_item(
             assert event is not None and partner is not None
             item.audit_seq = record_event_release(
                 unit.session,
-                principal=_recipient(unit.connection, partner),
+                to=_recipient(unit.connection, partner),
                 event=event,
                 delivery=delivered,
             )

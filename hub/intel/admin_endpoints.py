@@ -12,13 +12,13 @@ from sqlalchemy import select
 from hub.audit import releases
 from hub.audit import service as audit
 from hub.errors import Conflict, NotFound
-from hub.intel import repository, service, stix, withdrawal
+from hub.intel import repository, service, snapshots, stix, withdrawal
 from hub.models import Partner, QuarantineItem, Release
 from hub.partners import service as partners
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep
 from hub.schemas import Schema, decode_id_cursor, encode_cursor
-from hub.sharing import service as sharing
+from hub.sharing.records import label_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: events"], route_class=HubRoute)
 Limit = Annotated[int, Query(ge=1, le=500)]
@@ -48,7 +48,7 @@ def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Re
                     "actor": v.actor,
                     "channel": v.channel,
                     "event_timestamp": v.event_timestamp,
-                    "tlp": sharing.label_of(v.tlp_rank).value,
+                    "tlp": label_of(v.tlp_rank).value,
                     "changes": v.changes,
                 }
                 for v in repository.versions(session, event)
@@ -70,7 +70,7 @@ def event_version(
     match = [v for v in repository.versions(session, event) if v.version == version]
     if not match:
         raise NotFound(f"event {uuid} has no version {version}")
-    snapshot = service.unpack(match[0].snapshot)
+    snapshot = snapshots.unpack(match[0].snapshot)
     audit.append(
         session,
         [
@@ -263,12 +263,12 @@ def release_quarantine(
     item = _held(session, uuid)
     label = body.label or "amber+strict"
     source = session.get(Partner, item.source_partner_id)
-    payload = service.unpack(item.payload)
+    payload = snapshots.unpack(item.payload)
     if item.kind == "stix":
         bundle = service.relabel_stix(payload["bundle"], item.problems, label)
         outcomes = stix.ingest_bundle(
             session,
-            body=service.dumps(bundle),
+            body=snapshots.dumps(bundle),
             source=source,
             actor=who.actor,
             channel=item.channel,

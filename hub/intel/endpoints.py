@@ -2,24 +2,37 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import and_, or_, select
+from sqlalchemy import select
 
 import tlp
+from hub import cursors
 from hub.audit import releases
 from hub.auth.principal import Principal
 from hub.errors import Forbidden, InvalidField, NotFound, error_response
-from hub.intel import repository, service, stix
+from hub.intel import repository, service, snapshots, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, Submitter, body_of, read_page
-from hub.schemas import decode_cursor, decode_id_cursor, encode_cursor
-from hub.sharing import service as sharing
+from hub.routing import (
+    HubRoute,
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    Submitter,
+    body_of,
+    read_page,
+)
+from hub.sharing import pages
+from hub.sharing.events import release_event
+from hub.sharing.recipients import Recipient
+from hub.sharing.records import headers, obligation_body
+from hub.sharing.view import EventSummary
 from hub.vocabulary import PartnerStatus, Role
 
 router = APIRouter(prefix="/api/v1", tags=["events"], route_class=HubRoute)
@@ -27,18 +40,6 @@ router = APIRouter(prefix="/api/v1", tags=["events"], route_class=HubRoute)
 STIX_MEDIA = "application/stix+json"
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
 Cursor = Annotated[str | None, Query(max_length=300)]
-
-
-def tlp_headers(obligation: tlp.Obligation) -> dict[str, str]:
-    return {"X-Hub-TLP": obligation.label.display}
-
-
-def obligation_body(obligation: tlp.Obligation) -> dict[str, Any]:
-    return {
-        "label": obligation.label.value,
-        "handling": obligation.sentence,
-        "strip_attribution": obligation.strip_attribution,
-    }
 
 
 def submitting_partner(session: Any, principal: Principal) -> Partner:
@@ -58,7 +59,7 @@ def submitting_partner(session: Any, principal: Principal) -> Partner:
 
 
 def parse_misp_payload(body: bytes) -> list[Any]:
-    doc = service.parse_body(body)
+    doc = snapshots.parse_body(body)
     if isinstance(doc, dict) and "response" in doc:
         doc = doc["response"]
     if isinstance(doc, dict) and "request" in doc:
@@ -84,19 +85,32 @@ def submit_events(
     source = submitting_partner(session, who)
     body = body_of(request)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
-    if media == STIX_MEDIA:
-        outcomes = stix.ingest_bundle(
-            session, body=body, source=source, actor=who.actor, channel="rest", policy=policy
+    try:
+        with session.begin_nested():  # a refusal below leaves nothing of the submission
+            if media == STIX_MEDIA:
+                outcomes = stix.ingest_bundle(
+                    session,
+                    body=body,
+                    source=source,
+                    actor=who.actor,
+                    channel="rest",
+                    policy=policy,
+                )
+            else:
+                outcomes = service.ingest_events(
+                    session,
+                    payloads=parse_misp_payload(body),
+                    source=source,
+                    actor=who.actor,
+                    channel="rest",
+                    policy=policy,
+                )
+    except (service.ForeignEvent, service.UuidClash) as err:
+        # Recorded, then answered (returned, not raised: the audit entry must be committed).
+        service.record_refusal(
+            session, err, actor=who.actor, org_uuid=who.partner_uuid, channel="rest"
         )
-    else:
-        outcomes = service.ingest_events(
-            session,
-            payloads=parse_misp_payload(body),
-            source=source,
-            actor=who.actor,
-            channel="rest",
-            policy=policy,
-        )
+        return error_response(err)
     changed = any(o.status in ("stored", "updated", "quarantined") for o in outcomes)
     return JSONResponse(
         {
@@ -109,21 +123,30 @@ def submit_events(
     )
 
 
-def summary(event: Event) -> dict[str, Any]:
+def summary(item: EventSummary) -> dict[str, Any]:
+    """An event as a listing shows it to its recipient: counts, timestamp and tags over what
+    it receives (DESIGN.md §3, "What leaves the hub")."""
+    row = item.row
     out = {
-        "uuid": event.uuid,
-        "info": event.info,
-        "date": event.date,
-        "timestamp": event.timestamp,
-        "published": event.published,
-        "tlp": sharing.label_of(event.tlp_rank).value,
-        "version": event.version,
-        "attribute_count": event.attribute_count,
-        "tags": orjson.Fragment(event.tags),  # stored as JSON text; sent as it is
+        "uuid": row.uuid,
+        "info": row.info,
+        "date": row.date,
+        "timestamp": item.timestamp,
+        "published": row.published,
+        "tlp": item.label.value,
+        "attribute_count": item.attribute_count,
+        "tags": item.tags,
     }
-    if not event.chr:
-        out["orgc"] = {"uuid": event.orgc_uuid, "name": event.orgc_name}
+    if not item.creator_hidden:
+        out["orgc"] = {"uuid": row.orgc_uuid, "name": row.orgc_name}
     return out
+
+
+def _is_tlp_tag(name: str) -> bool:
+    try:
+        return tlp.parse_tag(name).label is not None
+    except tlp.TLPError:
+        return True  # something TLP-like that is no label: never a stored tag either
 
 
 @router.get("/events")
@@ -132,6 +155,7 @@ def list_events(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
+    settings: SettingsDep,
     since: Annotated[int | None, Query(ge=0, description="event timestamp ≥ (epoch)")] = None,
     tag: Annotated[str | None, Query(max_length=255)] = None,
     type: Annotated[
@@ -141,44 +165,75 @@ def list_events(
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    """Events this partner may see, oldest change first (keyset cursor)."""
-    after = None
+    """Events this partner may see, oldest change first (keyset cursor). Filters, counts,
+    timestamps and pages are computed over what the partner receives."""
+    secret = settings.secret_key.get_secret_value()
+    query = cursors.fingerprint("events", since, tag, type, published)
+    start = None
     if cursor:
-        pos = decode_cursor(cursor, keys=("t", "id"))
+        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
         try:
-            t = datetime.fromisoformat(str(pos["t"]))  # a forged one may be naive: UTC
-            after = (t if t.tzinfo else t.replace(tzinfo=UTC), int(pos["id"]))  # type: ignore[call-overload]
-        except ValueError:
+            start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
+        except (ValueError, TypeError, IndexError):
             raise InvalidField("cursor is not one this API handed out", field="cursor") from None
-    audience = tlp.audience_for(sharing.recipient_of(who), tlp.Channel.REST, policy)
-    stmt, params = repository.event_page(
-        audience=audience,
-        since=since,
-        tag=tag,
-        published=published,
-        type=type,
-        after=after,
-        limit=limit + 1,
+    audience = tlp.audience_for(Recipient.of_principal(who).tlp, tlp.Channel.REST, policy)
+    sql_tag = tag if tag and not _is_tlp_tag(tag) else None
+
+    def fetch(position: Any, n: int) -> Any:
+        stmt, params = repository.event_page(
+            audience=audience,
+            since=since,
+            tag=sql_tag,
+            published=published,
+            type=type,
+            after=position if position is not None else start,
+            limit=n,
+        )
+        return session.connection().execute(stmt, params).all()  # Core rows: no ORM per row
+
+    wanted = tag.casefold() if tag else None
+
+    def accept(item: EventSummary) -> bool:
+        if since is not None and item.timestamp < since:
+            return False
+        if wanted is not None and not any(t.casefold() == wanted for t in item.tags):
+            return False
+        if type is not None and not item.whole:
+            # the SQL found an attribute of that type: is it one the partner receives?
+            return item.release is not None and any(a.type == type for a in item.release.live)
+        return True
+
+    page = pages.release_event_page(
+        session,
+        to=who,
+        channel=tlp.Channel.REST,
+        policy=policy,
+        fetch=fetch,
+        position=lambda row: (row.changed_at, row.id),
+        limit=limit,
+        accept=accept,
+        rows_for_partial=type is not None,
     )
-    rows = session.connection().execute(stmt, params).all()  # Core rows: no ORM per row
-    more = len(rows) > limit
-    rows = rows[:limit]
-    page = sharing.release_index(session, principal=who, events=rows, channel="rest", policy=policy)
-    next_cursor = (
-        encode_cursor({"t": rows[-1].changed_at.isoformat(), "id": rows[-1].id}) if more else None
-    )
+    next_cursor = None
+    if page.more:
+        last = page.items[-1].row
+        next_cursor = cursors.seal(
+            secret,
+            caller=who.partner_uuid,
+            query=query,
+            position=[last.changed_at.isoformat(), last.id],
+        )
     return JSONResponse(
         {
             "items": [summary(e) for e in page.items],
             "next_cursor": next_cursor,
             "tlp": obligation_body(page.obligation),
         },
-        headers=tlp_headers(page.obligation),
+        headers=headers(page.obligation, page.audit_seq),
     )
 
 
 @router.get("/events/{uuid}")
-@read_page
 def get_event(
     uuid: str,
     session: SessionDep,
@@ -187,15 +242,17 @@ def get_event(
     format: Annotated[str, Query(pattern="^(misp|stix)$")] = "misp",
     include_deleted: bool = False,
 ) -> Response:
-    """One event as MISP JSON (or `?format=stix`: a STIX 2.1 bundle), filtered for the caller."""
+    """One event as MISP JSON (or `?format=stix`: a STIX 2.1 bundle), filtered for the caller.
+    `include_deleted` adds the withdrawn elements this organisation had received, as
+    deletions."""
     event = repository.by_uuid(session, uuid.lower())
     if event is None:
         raise NotFound(f"no event {uuid}")
-    delivery = sharing.release_event(
+    delivery = release_event(
         session,
-        principal=who,
+        to=who,
         event=event,
-        channel="rest",
+        channel=tlp.Channel.REST,
         policy=policy,
         include_deleted=include_deleted,
     )
@@ -203,66 +260,92 @@ def get_event(
         # Same answer as for an unknown uuid (a refusal must not confirm the event exists),
         # but returned, not raised: the denial's audit entry must be committed.
         return error_response(NotFound(f"no event {uuid}"))
+    out_headers = headers(delivery.obligation, delivery.audit_seq)
     if format == "stix":
-        bundle = stix.event_to_bundle(delivery.event)
-        return Response(
-            orjson.dumps(bundle), media_type=STIX_MEDIA, headers=tlp_headers(delivery.obligation)
-        )
+        # Sightings are not rendered to STIX (a STIX sighting would name who saw it).
+        bundle = stix.event_to_bundle(without_sightings(delivery.event))
+        return Response(orjson.dumps(bundle), media_type=STIX_MEDIA, headers=out_headers)
     body = dict(delivery.event)
     body["tlp"] = obligation_body(delivery.obligation)
-    return JSONResponse(body, headers=tlp_headers(delivery.obligation))
+    return JSONResponse(body, headers=out_headers)
+
+
+def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
+    """A released event (``{"Event": …}``) without its attributes' sightings, for STIX."""
+    inner = dict(event["Event"])
+
+    def strip(attrs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in a.items() if k != "Sighting"} for a in attrs]
+
+    inner["Attribute"] = strip(inner.get("Attribute") or [])
+    inner["Object"] = [
+        {**o, "Attribute": strip(o.get("Attribute") or [])} for o in inner.get("Object") or []
+    ]
+    return {"Event": inner}
 
 
 @router.get("/attributes")
-@read_page
 def search_attributes(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
+    settings: SettingsDep,
     value: Annotated[str | None, Query(max_length=1024)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[int | None, Query(ge=0, description="attribute timestamp ≥ (epoch)")] = None,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
-    """Attributes this partner may see (the restSearch use): by value, type, since."""
-    after = decode_id_cursor(cursor)
-    recipient = sharing.recipient_of(who)
-    audience = tlp.audience_for(recipient, tlp.Channel.REST, policy)
-    cap = audience.max_label.rank if audience.max_label else -1
-    stmt = (
+    """Attributes this partner may see (the restSearch use): by value, type, since. Pages are
+    filled with released attributes only."""
+    secret = settings.secret_key.get_secret_value()
+    query = cursors.fingerprint("attributes", value, type, since)
+    start = None
+    if cursor:
+        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+        if len(pos) != 1 or not isinstance(pos[0], int):
+            raise InvalidField("cursor is not one this API handed out", field="cursor")
+        start = pos[0]
+    audience = tlp.audience_for(Recipient.of_principal(who).tlp, tlp.Channel.REST, policy)
+    base = (
         select(Attribute, Event)
         .join(Event, Event.id == Attribute.event_id)
         .where(repository.readable(audience), Attribute.deleted.is_(False))
+        .where(repository.attribute_cap(audience))
     )
-    if audience.own_max is not None and audience.org_uuid:
-        own = and_(
-            Event.orgc_uuid == audience.org_uuid, Attribute.tlp_rank <= audience.own_max.rank
-        )
-        stmt = stmt.where(or_(own, Attribute.tlp_rank <= cap))
-    else:
-        stmt = stmt.where(Attribute.tlp_rank <= cap)
     if value is not None:
-        stmt = stmt.where(Attribute.value_key == value[:200], Attribute.value == value)
+        base = base.where(Attribute.value_key == value[:200], Attribute.value == value)
     if type is not None:
-        stmt = stmt.where(Attribute.type == type)
+        base = base.where(Attribute.type == type)
     if since is not None:
-        stmt = stmt.where(Attribute.timestamp >= since)
-    if after is not None:
-        stmt = stmt.where(Attribute.id > after)
-    rows = session.execute(stmt.order_by(Attribute.id).limit(limit + 1)).all()
-    more = len(rows) > limit
-    rows = rows[:limit]
-    page = sharing.release_attributes(
-        session, principal=who, rows=rows, channel="rest", policy=policy
+        base = base.where(Attribute.timestamp >= since)
+
+    def fetch(position: Any, n: int) -> Any:
+        after = position if position is not None else start
+        stmt = base if after is None else base.where(Attribute.id > after)
+        return session.execute(stmt.order_by(Attribute.id).limit(n)).all()
+
+    page = pages.release_attribute_page(
+        session,
+        to=who,
+        channel=tlp.Channel.REST,
+        policy=policy,
+        fetch=fetch,
+        position=lambda row: row[0].id,
+        limit=limit,
     )
+    next_cursor = None
+    if page.more:
+        next_cursor = cursors.seal(
+            secret, caller=who.partner_uuid, query=query, position=[page.items[-1][0].id]
+        )
     return JSONResponse(
         {
-            "items": page.items,
-            "next_cursor": encode_cursor({"id": rows[-1][0].id}) if more else None,
+            "items": [doc for _a, _e, doc in page.items],
+            "next_cursor": next_cursor,
             "tlp": obligation_body(page.obligation),
         },
-        headers=tlp_headers(page.obligation),
+        headers=headers(page.obligation, page.audit_seq),
     )
 
 
@@ -270,12 +353,20 @@ def search_attributes(
 def my_releases(
     session: SessionDep,
     who: PartnerKey,
+    settings: SettingsDep,
     limit: Limit = 100,
     cursor: Cursor = None,
 ) -> Response:
     """What this organisation received, and when (newest first)."""
     releases.catch_up(session)  # the index is derived in batches; bring it up to date first
-    before = decode_id_cursor(cursor)
+    secret = settings.secret_key.get_secret_value()
+    query = cursors.fingerprint("me/releases")
+    before = None
+    if cursor:
+        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+        if len(pos) != 1 or not isinstance(pos[0], int):
+            raise InvalidField("cursor is not one this API handed out", field="cursor")
+        before = pos[0]
     stmt = select(Release).where(
         Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True)
     )
@@ -291,12 +382,15 @@ def my_releases(
                     "released_at": r.released_at.isoformat(),
                     "channel": r.channel,
                     "event_uuid": r.event_uuid,
-                    "event_version": r.event_version,
                     "tlp": r.tlp,
                     "audit_seq": r.audit_seq,
                 }
                 for r in rows
             ],
-            "next_cursor": encode_cursor({"id": rows[-1].id}) if more else None,
+            "next_cursor": (
+                cursors.seal(secret, caller=who.partner_uuid, query=query, position=[rows[-1].id])
+                if more
+                else None
+            ),
         }
     )

@@ -22,6 +22,9 @@ class Changes:
     updated: int = 0
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+    # uuids of the elements (attributes, objects, object attributes, reports) this version
+    # added or replaced: what its recipients may see change
+    changed: set[str] = field(default_factory=set)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -54,11 +57,14 @@ def _merge_list(
         if index is None:
             out.append(item)
             changes.new += 1
+            changes.changed.add(item["uuid"])
+            changes.changed.update(a["uuid"] for a in item.get("Attribute") or ())
         elif _newer(item, out[index]):
             if item.get("deleted") and not out[index].get("deleted"):
                 changes.deleted.append(item["uuid"])
             out[index] = merge_one(out[index], item)
             changes.updated += 1
+            changes.changed.add(item["uuid"])
         else:
             changes.unchanged += 1
     return out
@@ -94,6 +100,7 @@ def merge_event(
             lambda a, b: {**a, **b},
         )
         changes.deleted.extend(inner.deleted)
+        changes.changed.update(inner.changed)
         return obj
 
     merged["Object"] = _merge_list(

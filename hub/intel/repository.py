@@ -92,6 +92,18 @@ def _readable_expression(shape: _Shape, p: dict[str, Any]) -> ColumnElement[bool
     return or_(*branches)
 
 
+def attribute_cap(audience: tlp.Audience) -> ColumnElement[bool]:
+    """Attributes whose label the audience may receive at all (its own up to ``own_max``);
+    with ``readable`` on their event, a pre-filter for attribute searches."""
+    cap = audience.max_label.rank if audience.max_label else -1
+    if audience.own_max is not None and audience.org_uuid:
+        own = and_(
+            Event.orgc_uuid == audience.org_uuid, Attribute.tlp_rank <= audience.own_max.rank
+        )
+        return or_(own, Attribute.tlp_rank <= cap)
+    return Attribute.tlp_rank <= cap
+
+
 def readable(audience: tlp.Audience) -> ColumnElement[bool]:
     """Events the audience may see, and that have something left to deliver."""
     return _readable_expression(_shape(audience), _audience_params(audience))
@@ -107,6 +119,9 @@ SUMMARY_COLUMNS = (
     Event.published,
     Event.tlp_rank,
     Event.min_rank,
+    Event.profile,
+    Event.narrowed,
+    Event.meta_timestamp,
     Event.version,
     Event.attribute_count,
     Event.tags,
@@ -116,6 +131,7 @@ SUMMARY_COLUMNS = (
     Event.distribution,
     Event.sg_members,
     Event.changed_at,
+    Event.doc,
 )
 
 

@@ -8,20 +8,16 @@ held in quarantine instead of stored.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import itertools
-import math
 import sqlite3
 import time
 import uuid as uuid_mod
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import msgspec
 import orjson
 import psycopg
 from sqlalchemy import Connection, Table, delete, insert, select, text
@@ -30,9 +26,17 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
-from hub.errors import BadRequest, Forbidden, InvalidField
+from hub.errors import Forbidden, InvalidField
 from hub.intel.merge import Changes, merge_event
+from hub.intel.snapshots import (
+    current_state,
+    dumps,
+    gc_paused,
+    pack,
+    sg_members,
+)
 from hub.intel.validation import normalise_event
+from hub.lineage import retraction
 from hub.lineage import service as lineage
 from hub.models import (
     Attribute,
@@ -46,6 +50,50 @@ from hub.models import (
 from hub.models.base import utcnow
 
 _STRIP_FROM_DOC = ("Attribute", "Object", "Sighting", "ShadowAttribute", "RelatedAttribute")
+
+
+class ForeignEvent(Forbidden):
+    """A submission names an event another organisation submitted: only its source may
+    change it. The answer names nothing of that event (its owner, version, timestamp), and
+    the edge records the attempt (``record_refusal``)."""
+
+    def __init__(self, uuid: str) -> None:
+        super().__init__(
+            f"event {uuid} cannot be stored for your organisation: that uuid is not yours to use"
+        )
+        self.uuid = uuid
+
+
+class UuidClash(InvalidField):
+    """An element uuid of the submission is used by another event: refused, naming nothing."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(
+            "an element uuid of this event is already in use elsewhere; give it a new uuid",
+            field=field,
+        )
+
+
+def record_refusal(
+    session: Session, err: ForeignEvent | UuidClash, *, actor: str, org_uuid: str, channel: str
+) -> None:
+    """Audit a refused submission that touched something the submitter may not know (call
+    it after rolling back the submission's own writes, e.g. from a savepoint)."""
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="submit.refused",
+                actor=actor,
+                object_ref=f"event:{err.uuid}" if isinstance(err, ForeignEvent) else None,
+                recipient_uuid=org_uuid,
+                channel=channel,
+                decision="deny",
+                request_id=audit.current_request_id(),
+                details={"reason": type(err).__name__, "detail": err.detail},
+            )
+        ],
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,84 +115,6 @@ class Outcome:
         if self.quarantine_uuid:
             out["quarantine"] = self.quarantine_uuid
         return out
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
-def dumps(value: Any) -> bytes:
-    return orjson.dumps(value)
-
-
-def parse_body(body: bytes) -> Any:
-    """Parse a submitted JSON body; BadRequest naming the problem if it is not JSON.
-
-    msgspec builds the Python objects straight from the bytes; orjson's parser first builds
-    a document of its own, which costs ~1.6x more peak memory on a 25 MB event (goal I3).
-    The cyclic GC is paused while it runs: parsing creates ~10^6 objects for a 10^5-attribute
-    event and no cycles, and GC passes over the growing heap made it ~3x slower (measured).
-    """
-    try:
-        with gc_paused():
-            return msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        where = _out_of_range(body) if "out of range" in str(err) else None
-        if where is not None:
-            raise InvalidField(f"{where}: the number is out of range", field=where) from None
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
-
-
-def _out_of_range(body: bytes) -> str | None:
-    """Where a number too large for a float (``1e309``) is, for the 422 naming it; msgspec
-    refuses it without saying where. Only on that error path."""
-    import json
-
-    try:
-        document = json.loads(body)  # makes it ``inf``
-    except (ValueError, RecursionError):
-        return None
-    stack: list[tuple[str, Any]] = [("", document)]
-    while stack:
-        path, value = stack.pop()
-        if isinstance(value, float) and not math.isfinite(value):
-            return path or "body"
-        if isinstance(value, dict):
-            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
-        elif isinstance(value, list):
-            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
-    return None
-
-
-def pack(value: Any) -> bytes:
-    return zlib.compress(orjson.dumps(value), 1)
-
-
-def unpack(blob: bytes) -> Any:
-    # msgspec: several times faster than orjson here for 10^5-attribute snapshots (goal S1).
-    return msgspec.json.decode(zlib.decompress(blob))
-
-
-def _sg_members(element: dict[str, Any]) -> str | None:
-    if str(element.get("distribution")) != "4":
-        return None
-    group = element.get("SharingGroup") or {}
-    members = set()
-    for entry in group.get("SharingGroupOrg") or []:
-        org = (entry or {}).get("Organisation") or {}
-        if org.get("uuid"):
-            members.add(str(org["uuid"]))
-    owner = group.get("Organisation") or {}
-    if owner.get("uuid"):
-        members.add(str(owner["uuid"]))
-    return dumps(sorted(members)).decode()
 
 
 def _rank(label: tlp.Tlp | None) -> int:
@@ -202,6 +172,8 @@ def ingest_events(
         plan: list[tuple[str, Any]] = []
         for index, event in enumerate(events):
             existing = _existing(session, event)
+            if existing is not None and existing.source_partner_id != source.id:
+                raise ForeignEvent(existing.uuid)  # before anything tells about that event
             if existing is not None and _not_newer(existing, event):
                 plan.append(("unchanged", existing))
                 continue
@@ -212,6 +184,7 @@ def ingest_events(
                     err.field = f"{index}.{err.field}"
                     err.detail = f"event {index}: {err.detail}"
                 raise
+            _drop_never_shared(normalised)
             if not keep_orgc:
                 normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
             elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
@@ -285,14 +258,23 @@ def _apply(
     conversion: lineage.Conversion | None,
 ) -> Outcome:
     if existing is not None and existing.source_partner_id != source.id:
-        raise Forbidden(
-            f"event {existing.uuid} belongs to another organisation; only its source may change it"
-        )
+        raise ForeignEvent(existing.uuid)
     current = current_state(session, existing) if existing is not None else None
+    sightings = _take_sightings(incoming)
     if current is not None:
         merged, changes = merge_event(current, incoming)
     else:
         merged, changes = incoming, Changes(new=_count(incoming))
+    # What everyone who sees the event sees change: its own fields, and any withdrawal
+    # (a deletion must reach those who had the element, and moves the timestamp for all).
+    meta_timestamp = int(merged["timestamp"])
+    if (
+        existing is not None
+        and current is not None
+        and not changes.deleted
+        and _meta(current) == _meta(merged)
+    ):
+        meta_timestamp = existing.meta_timestamp or existing.timestamp
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
     if labels.problems:
         return _quarantine(
@@ -320,8 +302,16 @@ def _apply(
     )
     del canonical
     event_row = _write(
-        session, existing=existing, event=merged, labels=labels, source=source, digest=digest
+        session,
+        existing=existing,
+        event=merged,
+        labels=labels,
+        source=source,
+        digest=digest,
+        meta_timestamp=meta_timestamp,
+        changed=changes.changed if existing is not None else None,
     )
+    _write_sightings(session, sightings, event_row.id, source)
     version = event_row.version
     session.execute(
         insert(EventVersion),
@@ -341,6 +331,10 @@ def _apply(
             }
         ],
     )
+    if changes.deleted:  # deletions reach exactly who had the elements, from now on
+        retraction.remember_withdrawn(
+            session, event_id=event_row.id, event_uuid=event_row.uuid, version=version, state=merged
+        )
     audit.append(
         session,
         [
@@ -384,6 +378,35 @@ def _apply(
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
 
 
+def _drop_never_shared(event: dict[str, Any]) -> None:
+    """What the hub never passes on is not kept either (DESIGN.md §3, "What leaves the hub"):
+    proposals (ShadowAttribute) and a creator e-mail the submitter wrote itself."""
+    event.pop("ShadowAttribute", None)
+    event.pop("event_creator_email", None)
+    for attr in _all_attributes(event):
+        if "ShadowAttribute" in attr:
+            del attr["ShadowAttribute"]
+
+
+def _all_attributes(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield from event.get("Attribute") or []
+    for obj in event.get("Object") or []:
+        yield from obj.get("Attribute") or []
+
+
+_NOT_META = frozenset(
+    {"Attribute", "Object", "EventReport", "Sighting", "ShadowAttribute", "timestamp"}
+)
+
+
+def _meta(event: dict[str, Any]) -> bytes:
+    """The event's own fields (title, tags, dates, publication, addressing), without its
+    elements: a change here is seen by everyone who sees the event."""
+    return orjson.dumps(
+        {k: v for k, v in event.items() if k not in _NOT_META}, option=orjson.OPT_SORT_KEYS
+    )
+
+
 def _count(event: dict[str, Any]) -> int:
     return len(event.get("Attribute", [])) + sum(
         1 + len(o.get("Attribute", [])) for o in event.get("Object", [])
@@ -411,13 +434,18 @@ def _write(
     labels: tlp.EventLabels,
     source: Partner,
     digest: str,
+    meta_timestamp: int,
+    changed: set[str] | None,
 ) -> Event:
     """Replace the event's rows with ``event`` (the whole, merged state).
 
     Rows are built and inserted a chunk at a time, so memory does not grow with a second
-    copy of every attribute.
+    copy of every attribute. ``changed`` names the elements this version added or replaced
+    (None: all of them, a new event): they get this version's timestamp as ``changed_ts``,
+    the others keep theirs.
     """
     assert labels.event is not None
+    stamp = _stamper(session, existing, int(event["timestamp"]), changed)
     live = [a for a in event["Attribute"] if not a.get("deleted")]
     # min_rank: the lowest label among live elements that go wherever the event goes. An
     # element with its own sharing group or "hub only" distribution does not count (nor does
@@ -440,6 +468,7 @@ def _write(
     attribute_count = len(live) + sum(
         1 for o in event["Object"] for a in o["Attribute"] if not a.get("deleted")
     )
+    profile, narrowed = _spread(event, labels, stamp)
     doc = {k: v for k, v in event.items() if k not in _STRIP_FROM_DOC}
     values = {
         "info": event["info"],
@@ -448,14 +477,20 @@ def _write(
         "timestamp": int(event["timestamp"]),
         "publish_timestamp": int(event.get("publish_timestamp") or 0),
         "distribution": int(event["distribution"]),
-        "sg_members": _sg_members(event),
+        "sg_members": sg_members(event),
         "orgc_uuid": event["Orgc"]["uuid"],
         "orgc_name": event["Orgc"].get("name") or "",
         "source_partner_id": source.id,
         "tlp_rank": labels.event.rank,
         "min_rank": min(ranks) if ranks else None,
+        "profile": profile,
+        "narrowed": narrowed,
+        "meta_timestamp": meta_timestamp,
         "chr": labels.chr,
-        "tags": dumps(sorted({t["name"] for t in event.get("Tag", [])})).decode(),
+        # Local tags never leave the hub (MISP strips them on sync): not even as a filter.
+        "tags": dumps(
+            sorted({t["name"] for t in event.get("Tag", []) if not t.get("local")})
+        ).decode(),
         "attribute_count": attribute_count,
         "doc": dumps(doc),
         "content_hash": digest,
@@ -474,11 +509,30 @@ def _write(
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
     connection = session.connection()
-    objects = (_object_row(o, _rank(labels.objects[o["uuid"]]), row.id) for o in event["Object"])
+    objects = (
+        _object_row(o, _rank(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
+        for o in event["Object"]
+    )
     _insert_chunked(connection, EventObject.__table__, objects)
-    insert_attributes(connection, attribute_rows(event, labels, row.id))
-    _write_sightings(session, event, row.id)
+    insert_attributes(connection, attribute_rows(event, labels, row.id, stamp))
     return row
+
+
+def _stamper(
+    session: Session, existing: Event | None, timestamp: int, changed: set[str] | None
+) -> Callable[[str], int]:
+    """``changed_ts`` per element uuid: this version's timestamp for what it changed, the
+    stored one for the rest (read before the rows are replaced)."""
+    if existing is None or changed is None:
+        return lambda _uuid: timestamp
+    before: dict[str, int] = {}
+    for table in (Attribute, EventObject):
+        before.update(
+            session.execute(
+                select(table.uuid, table.changed_ts).where(table.event_id == existing.id)
+            ).all()  # type: ignore[arg-type]
+        )
+    return lambda uuid: timestamp if uuid in changed else before.get(uuid, timestamp)
 
 
 def _goes_with_event(element: dict[str, Any]) -> bool:
@@ -486,17 +540,84 @@ def _goes_with_event(element: dict[str, Any]) -> bool:
     return str(element.get("distribution", "5")) in ("1", "2", "3", "5")
 
 
+def _spread(
+    event: dict[str, Any], labels: tlp.EventLabels, stamp: Callable[[str], int]
+) -> tuple[str, bool]:
+    """The event's profile and whether it is narrowed (``Event.profile``): its live elements
+    counted by the label they go out with (an object's attributes by the object's label,
+    the highest of its live attributes; a report by the event's), and whether any of them
+    is addressed more narrowly than the event (its own sharing group, "hub only", or, in an
+    event for all communities, a narrower community)."""
+    event_rank = _rank(labels.event)
+    event_dist = str(event.get("distribution"))
+    counts, elements, stamps = [0] * 5, [0] * 5, [0] * 5
+    narrowed = False
+
+    def narrower(element: dict[str, Any]) -> bool:
+        dist = str(element.get("distribution", "5"))
+        return dist in ("0", "4") or (event_dist == "3" and dist in ("1", "2"))
+
+    def add(rank: int, element: dict[str, Any], attributes: int) -> None:
+        elements[rank] += 1
+        counts[rank] += attributes
+        stamps[rank] = max(stamps[rank], stamp(str(element.get("uuid"))))
+
+    for attr in event["Attribute"]:
+        if not attr.get("deleted"):
+            add(max(event_rank, _rank(labels.attributes[attr["uuid"]])), attr, 1)
+            narrowed = narrowed or narrower(attr)
+    for obj in event["Object"]:
+        if obj.get("deleted"):
+            continue
+        live = [a for a in obj["Attribute"] if not a.get("deleted")]
+        ranks = [_rank(labels.attributes[a["uuid"]]) for a in live]
+        rank = (
+            max([event_rank, *ranks])
+            if ranks
+            else max(event_rank, _rank(labels.objects[obj["uuid"]]))
+        )
+        add(rank, obj, len(live))
+        for attr in live:
+            stamps[rank] = max(stamps[rank], stamp(attr["uuid"]))
+            narrowed = narrowed or narrower(attr)
+        narrowed = narrowed or narrower(obj)
+    for report in event.get("EventReport") or []:
+        if not report.get("deleted") and report.get("uuid") in labels.reports:
+            # Reports have no rows: their own timestamp stands for their change.
+            elements[event_rank] += 1
+            stamps[event_rank] = max(stamps[event_rank], _int_or_zero(report.get("timestamp")))
+            narrowed = narrowed or narrower(report)
+    return dumps({"n": counts, "e": elements, "t": stamps}).decode(), narrowed
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def attribute_rows(
-    event: dict[str, Any], labels: tlp.EventLabels, event_id: int
+    event: dict[str, Any],
+    labels: tlp.EventLabels,
+    event_id: int,
+    stamp: Callable[[str], int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """The ``attributes`` rows of a validated, labelled event (made lazily, chunk by chunk)."""
+    """The ``attributes`` rows of a validated, labelled event (made lazily, chunk by chunk);
+    ``stamp`` gives each its ``changed_ts`` (default: the event's timestamp)."""
+    if stamp is None:
+        timestamp = int(event["timestamp"])
+
+        def stamp(_uuid: str) -> int:
+            return timestamp
+
     return itertools.chain(
         (
-            _attr_row(a, _rank(labels.attributes[a["uuid"]]), None, event_id)
+            _attr_row(a, _rank(labels.attributes[a["uuid"]]), None, event_id, stamp(a["uuid"]))
             for a in event["Attribute"]
         ),
         (
-            _attr_row(a, _rank(labels.attributes[a["uuid"]]), o["uuid"], event_id)
+            _attr_row(a, _rank(labels.attributes[a["uuid"]]), o["uuid"], event_id, stamp(a["uuid"]))
             for o in event["Object"]
             for a in o["Attribute"]
         ),
@@ -511,34 +632,28 @@ def insert_attributes(connection: Connection, rows: Iterator[dict[str, Any]]) ->
 def _insert_chunked(connection: Connection, table: Table, rows: Iterator[dict[str, Any]]) -> None:
     try:
         bulk_insert(connection, table, rows)
-    except (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError) as err:
+    except (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError):
         # The event's own rows were just removed, so a clash on a unique uuid means the
-        # uuid belongs to another event (MISP refuses this too: "duplicate UUID").
-        raise InvalidField(
-            f"an element uuid of this event already belongs to another event "
-            f"({_clash_detail(err)})",
-            field="Event.Attribute" if table is Attribute.__table__ else "Event.Object",
+        # uuid belongs to another event (MISP refuses this too: "duplicate UUID"). Which
+        # event is not said: the submitter may not know it.
+        raise UuidClash(
+            "Event.Attribute" if table is Attribute.__table__ else "Event.Object"
         ) from None
 
 
-def _object_row(obj: dict[str, Any], rank: int, event_id: int) -> dict[str, Any]:
+def _object_row(obj: dict[str, Any], rank: int, event_id: int, changed_ts: int) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "uuid": obj["uuid"],
         "name": obj["name"],
         "distribution": int(obj["distribution"]),
-        "sg_members": _sg_members(obj),
+        "sg_members": sg_members(obj),
         "timestamp": int(obj["timestamp"]),
+        "changed_ts": changed_ts,
         "deleted": bool(obj.get("deleted", False)),
         "tlp_rank": rank,
         "doc": dumps({k: v for k, v in obj.items() if k != "Attribute"}),
     }
-
-
-def _clash_detail(err: Exception) -> str:
-    orig = getattr(err, "orig", err)
-    detail = getattr(getattr(orig, "diag", None), "message_detail", None)
-    return str(detail or orig).strip().splitlines()[0]
 
 
 def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
@@ -565,7 +680,7 @@ def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, A
 
 
 def _attr_row(
-    attr: dict[str, Any], rank: int, object_uuid: str | None, event_id: int
+    attr: dict[str, Any], rank: int, object_uuid: str | None, event_id: int, changed_ts: int
 ) -> dict[str, Any]:
     return {
         "event_id": event_id,
@@ -577,8 +692,9 @@ def _attr_row(
         "value_key": attr["value"][:200],
         "to_ids": attr["to_ids"],
         "distribution": int(attr["distribution"]),
-        "sg_members": _sg_members(attr),
+        "sg_members": sg_members(attr),
         "timestamp": int(attr["timestamp"]),
+        "changed_ts": changed_ts,
         "deleted": bool(attr.get("deleted", False)),
         "tlp_rank": rank,
         "doc": dumps(_stored_attribute(attr)),
@@ -593,25 +709,64 @@ def _stored_attribute(attr: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attr.items() if k not in ("Sighting", "RelatedAttribute")}
 
 
-def _write_sightings(session: Session, event: dict[str, Any], event_id: int) -> None:
-    rows = []
-    attrs = list(event["Attribute"]) + [a for o in event["Object"] for a in o["Attribute"]]
-    for attr in attrs:
-        for s in attr.get("Sighting") or []:
+def _take_sightings(event: dict[str, Any]) -> list[dict[str, Any]]:
+    """The sightings submitted with an event, taken out of it and checked: they live in
+    their own table (the version snapshot does not carry them) and are released anonymised."""
+    event.pop("Sighting", None)
+    found = []
+    for attr in _all_attributes(event):
+        for i, s in enumerate(attr.pop("Sighting", None) or []):
+            where = f"Attribute {attr['uuid']}: Sighting.{i}"
             if not isinstance(s, dict):
-                continue
-            org = s.get("Organisation") or {}
-            rows.append(
+                raise InvalidField(f"{where} must be an object", field="Sighting")
+            try:
+                kind = int(s.get("type") or 0)
+                when = int(s.get("date_sighting") or 0)
+            except (TypeError, ValueError):
+                raise InvalidField(
+                    f"{where}: type and date_sighting must be numbers", field="Sighting"
+                ) from None
+            if kind not in (0, 1, 2) or not 0 <= when < 2**62:
+                raise InvalidField(
+                    f"{where}: type is 0, 1 or 2 and date_sighting an epoch", field="Sighting"
+                )
+            found.append(
                 {
-                    "uuid": str(s.get("uuid") or uuid_mod.uuid4()),
-                    "event_id": event_id,
+                    "uuid": _uuid_or_new(s.get("uuid")),
                     "attribute_uuid": attr["uuid"],
-                    "org_uuid": org.get("uuid"),
-                    "type": int(s.get("type") or 0),
-                    "date_sighting": int(s.get("date_sighting") or 0),
-                    "doc": dumps(s),
+                    "type": kind,
+                    "date_sighting": when,
+                    "source": str(s.get("source") or "")[:255],
                 }
             )
+    return found
+
+
+def _write_sightings(
+    session: Session, sightings: list[dict[str, Any]], event_id: int, source: Partner
+) -> None:
+    """Store submitted sightings as the submitter's: a partner reports what it saw, never
+    what another organisation saw (DESIGN.md §3: recorded as the submitting organisation)."""
+    by = {"uuid": source.uuid, "name": source.name}
+    rows = [
+        {
+            "uuid": s["uuid"],
+            "event_id": event_id,
+            "attribute_uuid": s["attribute_uuid"],
+            "org_uuid": source.uuid,
+            "type": s["type"],
+            "date_sighting": s["date_sighting"],
+            "doc": dumps(
+                {
+                    "source": s["source"],
+                    "type": str(s["type"]),
+                    "date_sighting": str(s["date_sighting"]),
+                    "Organisation": by,
+                }
+            ),
+        }
+        for s in sightings
+    ]
     if not rows:
         return
     known = set(
@@ -622,27 +777,11 @@ def _write_sightings(session: Session, event: dict[str, Any], event_id: int) -> 
         session.execute(insert(Sighting), fresh)
 
 
-def live_state(event: dict[str, Any]) -> dict[str, Any]:
-    """The event without its soft-deleted attributes and objects (a shallow copy)."""
-    out = dict(event)
-    out["Attribute"] = [a for a in event.get("Attribute") or [] if not a.get("deleted")]
-    out["Object"] = [
-        {**o, "Attribute": [a for a in o.get("Attribute") or [] if not a.get("deleted")]}
-        for o in event.get("Object") or []
-        if not o.get("deleted")
-    ]
-    return out
-
-
-def current_state(session: Session, event: Event) -> dict[str, Any]:
-    """The event's whole current state, as stored with its latest version."""
-    blob = session.scalar(
-        select(EventVersion.snapshot).where(
-            EventVersion.event_id == event.id, EventVersion.version == event.version
-        )
-    )
-    assert blob is not None, f"event {event.uuid} has no version {event.version}"
-    return unpack(blob)["event"]  # type: ignore[no-any-return]
+def _uuid_or_new(value: Any) -> str:
+    try:
+        return str(uuid_mod.UUID(str(value))) if value else str(uuid_mod.uuid4())
+    except ValueError:
+        raise InvalidField(f"{value!r} is not a uuid", field="Sighting.uuid") from None
 
 
 def _quarantine(

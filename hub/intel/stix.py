@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.errors import InvalidField, PayloadTooLarge
-from hub.intel import service
+from hub.intel import service, snapshots
 from hub.lineage import service as lineage
 from hub.models import Partner
 
@@ -51,7 +51,7 @@ def parse_bundle(body: bytes) -> dict[str, Any]:
     A bundle without ``"type": "bundle"`` or a lone object is accepted here and quarantined
     by the labelling step (its markings cannot be trusted); what is not STIX is a 4xx.
     """
-    bundle = service.parse_body(body)
+    bundle = snapshots.parse_body(body)
     if not looks_like_stix(bundle):
         raise InvalidField("not a STIX 2.1 bundle (or object)", field="type")
     for i, obj in enumerate(bundle.get("objects") or []):

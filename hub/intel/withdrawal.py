@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.errors import Conflict, NotFound
-from hub.intel import service
+from hub.intel import service, snapshots
 from hub.models import Event, Partner
 
 _CHILDREN = ("Attribute", "Object", "EventReport")
@@ -36,7 +36,7 @@ def mark_false_positive(
     policy: tlp.Policy,
 ) -> service.Outcome:
     """Withdraw one attribute (top-level or in an object) as a false positive."""
-    state = service.current_state(session, event)
+    state = snapshots.current_state(session, event)
     found = _find_attribute(state, attribute_uuid)
     if found is None:
         raise NotFound(f"event {event.uuid} has no attribute {attribute_uuid}")
@@ -71,7 +71,7 @@ def delete_event(
 ) -> service.Outcome:
     """A final version with every attribute, object and report soft-deleted; the versions
     before it, their releases and the audit trail stay."""
-    state = service.current_state(session, event)
+    state = snapshots.current_state(session, event)
     live = [element for _kind, element in _elements(state) if not element.get("deleted")]
     if not live:
         raise Conflict(f"event {event.uuid} has nothing left to delete")

@@ -21,15 +21,22 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import releases as release_index
 from hub.audit import service as audit
-from hub.intel.service import unpack
+from hub.intel.snapshots import unpack
 from hub.lineage import service as lineage
-from hub.models import AuditEntry, Event, EventVersion, PushOutboxItem, Release
+from hub.models import (
+    AuditEntry,
+    ElementWithdrawal,
+    Event,
+    EventVersion,
+    PushOutboxItem,
+    Release,
+)
 
 PLAN = "retraction@1"
 # A connection's deliveries (MISP pushes) are made under its name; one counts as received
@@ -109,6 +116,7 @@ def retract_releases(
     if not (withdrawn or corrected):
         return 0
     groups = _affected(session, event_uuid, version, withdrawn | corrected, snapshots)
+    _remember_withdrawals(session, found.id, version, groups, withdrawn)
     records = []
     for (recipient, route), found in sorted(groups.items()):
         _record(
@@ -140,6 +148,58 @@ def retract_releases(
         )
     audit.append(session, records)
     return len(groups)
+
+
+def remember_withdrawn(
+    session: Session, *, event_id: int, event_uuid: str, version: int, state: dict[str, Any]
+) -> None:
+    """At ingest of a version that withdrew elements: record who had received each, so that
+    every channel carries the deletion to them from this version on, and to nobody else.
+    (The lineage of the retraction is recorded later by ``retract_releases``.)"""
+    if version < 2:
+        return
+    snapshots = _Snapshots(session, event_id)
+    now = Elements.of(state)
+    withdrawn = {u for u in snapshots.elements(version - 1).live if u not in now.live}
+    if withdrawn:
+        groups = _affected(session, event_uuid, version, withdrawn, snapshots)
+        _remember_withdrawals(session, event_id, version, groups, withdrawn)
+
+
+def _remember_withdrawals(
+    session: Session,
+    event_id: int,
+    version: int,
+    groups: dict[tuple[str, str], _Affected],
+    withdrawn: set[str],
+) -> None:
+    """Who had received each withdrawn element: its deletion goes to them on every channel
+    (``hub.sharing``), and to nobody else."""
+    wanted = {
+        (recipient, uuid)
+        for (recipient, _r), f in groups.items()
+        for uuid in f.elements & withdrawn
+    }
+    if not wanted:
+        return
+    have = set(
+        session.execute(
+            select(ElementWithdrawal.recipient_uuid, ElementWithdrawal.element_uuid).where(
+                ElementWithdrawal.event_id == event_id
+            )
+        ).all()
+    )
+    fresh = [
+        {
+            "event_id": event_id,
+            "element_uuid": uuid,
+            "recipient_uuid": recipient,
+            "version": version,
+        }
+        for recipient, uuid in sorted(wanted - have)
+    ]
+    if fresh:
+        session.execute(insert(ElementWithdrawal), fresh)
 
 
 class _Snapshots:

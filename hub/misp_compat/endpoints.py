@@ -9,18 +9,20 @@ partner or sync key; the key's organisation decides what it sees.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
 from hub.errors import NotFound
 from hub.intel.endpoints import submitting_partner
-from hub.intel.service import parse_body
+from hub.intel.service import ForeignEvent, UuidClash, record_refusal
+from hub.intel.snapshots import parse_body
 from hub.intel.validation import describe_types
-from hub.misp_compat import service, shapes
-from hub.misp_compat.errors import PREFIX, misp_url, render_misp_error
+from hub.misp_compat import index, push, search, service, shapes, sightings
+from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
+from hub.misp_compat.service import Caller
 from hub.responses import JSONResponse
 from hub.routing import (
     HubRoute,
@@ -32,6 +34,7 @@ from hub.routing import (
     public_base_url,
     read_page,
 )
+from hub.sharing.records import headers
 from hub.vocabulary import Role
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -96,6 +99,18 @@ def filters(request: Request) -> dict[str, Any]:
 
 def base_url(request: Request, settings: Any) -> str:
     return public_base_url(request) + PREFIX
+
+
+def _seq(audit_seq: int | None) -> dict[str, str]:
+    """``X-Hub-Audit-Seq``: the audit entry of what this response carries (its proof)."""
+    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
+
+
+def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
+    return Caller.of(who, policy, settings)
+
+
+CallerDep = Annotated[Caller, Depends(get_caller)]
 
 
 def returned_error(request: Request, err: Any) -> Response:
@@ -201,50 +216,48 @@ def describe(who: PartnerKey) -> Response:
 
 @misp_route(["GET", "POST"], "/events/index", tail=True)
 @read_page
-def events_index(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
     body = filters(request)
-    page = service.index(session, principal=who, policy=policy, body=body)
-    return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total)})
+    page = index.index(session, caller, body)
+    extra = _seq(page.audit_seq)
+    return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
 @read_page
-def view_event(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
     (ServerSyncTool:60-73)."""
     ident = ident_of(request)
-    row = service.find_event(session, ident)
+    row = service.find_event(session, caller, ident)
     if row is None:
         if request.method == "HEAD":
             return Response(status_code=404)
         raise NotFound("Invalid event")
     if request.method == "HEAD":
-        seen = service.visible(session, principal=who, policy=policy, row=row)
+        seen = service.visible(session, caller, row)
         return Response(status_code=200 if seen else 404)
     options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
     include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
-    event = service.view(
-        session, principal=who, policy=policy, row=row, include_deleted=include_deleted
-    )
-    if event is None:
+    delivery = service.view(session, caller, row, include_deleted=include_deleted)
+    if delivery is None or delivery.event is None or delivery.obligation is None:
         return returned_error(request, NotFound("Invalid event"))
-    return StreamingResponse(shapes.stream_event(event, row), media_type="application/json")
+    numbering = shapes.Numbering.load(session, caller.ids, row)
+    return StreamingResponse(
+        shapes.stream_event(delivery.event["Event"], row, numbering),
+        media_type="application/json",
+        headers=headers(delivery.obligation, delivery.audit_seq),
+    )
 
 
 @router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
 @read_page
-def preview_event(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
     ``Location`` header of a repeated add."""
-    return view_event(request, session, who, policy)
+    return view_event(request, session, caller)
 
 
 # --- push (reference §2.3) -------------------------------------------------------------------
@@ -253,24 +266,32 @@ def preview_event(
 def _push(
     request: Request,
     session: SessionDep,
-    who: PartnerKey,
-    policy: PolicyDep,
+    caller: Caller,
     settings: SettingsDep,
     target: str | None,
 ) -> Response:
     _, named = url_params(request)
     payload = json_body(request)
+    who = caller.principal
     source = submitting_partner(session, who)
     try:
-        pushed = service.push(
-            session, principal=who, policy=policy, source=source, payload=payload, target=target
-        )
-    except service.ExistsElsewhere as exists:
+        with session.begin_nested():  # a refusal below leaves nothing of the push
+            pushed = push.push(session, caller, source=source, payload=payload, target=target)
+    except push.ExistsElsewhere as exists:
         raise NotFound(
             "Event already exists, if you would like to edit it, use the url in the location "
             "header.",
-            headers={"Location": f"{base_url(request, settings)}/events/{exists.row.id}"},
+            headers={
+                "Location": f"{base_url(request, settings)}/events/{caller.event_id(exists.row.id)}"
+            },
         ) from None
+    except (ForeignEvent, UuidClash) as err:
+        # Recorded, then answered (returned, not raised: the audit entry must be committed).
+        record_refusal(
+            session, err, actor=who.actor, org_uuid=who.partner_uuid, channel=service.CHANNEL.value
+        )
+        name = "Could not edit Event" if target is not None else "Could not add Event"
+        return returned_error(request, SaveRefused(err.detail, name=name))
     outcome = pushed.outcome
     if pushed.row is None:  # held in quarantine: accepted, so MISP does not push it again
         return JSONResponse(
@@ -286,43 +307,37 @@ def _push(
         )
     row = pushed.row
     if truthy(named.get("metadata", False)):
-        return JSONResponse(service.metadata(row))
-    event = service.view(session, principal=who, policy=policy, row=row, include_deleted=False)
-    body = shapes.full_event(event, row) if event is not None else service.metadata(row)
-    return JSONResponse(body)
+        return JSONResponse(push.metadata(caller, row))
+    delivery = service.view(session, caller, row, include_deleted=False)
+    if delivery is None or delivery.event is None:
+        return JSONResponse(push.metadata(caller, row))
+    numbering = shapes.Numbering.load(session, caller.ids, row)
+    return JSONResponse(shapes.full_event(delivery.event["Event"], row, numbering))
 
 
 @misp_route(["POST"], "/events/add", tail=True)
 def add_event(
-    request: Request,
-    session: SessionDep,
-    who: PartnerKey,
-    policy: PolicyDep,
-    settings: SettingsDep,
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A new event from the caller's organisation; an existing uuid answers MISP's 404 with
     ``Location`` (EventsController.php:2222-2227) and the pusher retries as an edit."""
-    return _push(request, session, who, policy, settings, None)
+    return _push(request, session, caller, settings, None)
 
 
 @misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
 def edit_event(
-    request: Request,
-    session: SessionDep,
-    who: PartnerKey,
-    policy: PolicyDep,
-    settings: SettingsDep,
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A newer version of the caller's own event; not newer is MISP's exact 403
     (Event.php:946-954), which the pushing MISP treats as "nothing to do"."""
-    return _push(request, session, who, policy, settings, ident_of(request))
+    return _push(request, session, caller, settings, ident_of(request))
 
 
 @misp_route(["POST"], "/events/filterEventIdsForPush")
-def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> Response:
+def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
     body = json_body(request)
-    return JSONResponse(service.uuids_to_push(session, principal=who, body=body))
+    return JSONResponse(push.uuids_to_push(session, caller, body=body))
 
 
 # --- search (reference §7.3) -----------------------------------------------------------------
@@ -330,23 +345,23 @@ def filter_for_push(request: Request, session: SessionDep, who: PartnerKey) -> R
 
 @misp_route(["POST"], "/events/restSearch", tail=True)
 @read_page
-def search_events(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     body = filters(request)
-    found = service.search_events(session, principal=who, policy=policy, body=body)
-    return JSONResponse({"response": found}, headers={"X-Result-Count": str(len(found))})
+    found = search.search_events(session, caller, body)
+    return JSONResponse(
+        {"response": found.items},
+        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
+    )
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
 @read_page
-def search_attributes(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     body = filters(request)
-    found = service.search_attributes(session, principal=who, policy=policy, body=body)
+    found = search.search_attributes(session, caller, body)
     return JSONResponse(
-        {"response": {"Attribute": found}}, headers={"X-Result-Count": str(len(found))}
+        {"response": {"Attribute": found.items}},
+        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
     )
 
 
@@ -355,19 +370,13 @@ def search_attributes(
 
 @misp_route(["POST"], "/sightings/add")
 @router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
-def add_sighting(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """A sighting on an attribute the caller may see (by uuid or id), or on every such
     attribute with the given value."""
     body = json_body(request)
     target = ident_of(request) if "ident" in request.path_params else None
-    made = service.add_sighting(
-        session,
-        principal=who,
-        policy=policy,
-        body=body if isinstance(body, dict) else {},
-        target=target,
+    made = sightings.add_sighting(
+        session, caller, body=body if isinstance(body, dict) else {}, target=target
     )
     if not made:
         return returned_error(request, NotFound("Invalid attribute or no attribute to sight"))
@@ -375,20 +384,14 @@ def add_sighting(
 
 
 @router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
-def search_sightings(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on events (the sync pull) or attributes, for attributes the caller may see."""
     context = strip_json(str(request.path_params["context"]))
     if context not in ("event", "attribute"):
         raise NotFound(f"context {context!r} is not served; use event or attribute")
     body = json_body(request)
-    found = service.search_sightings(
-        session,
-        principal=who,
-        policy=policy,
-        body=body if isinstance(body, dict) else {},
-        context=context,
+    found = sightings.search_sightings(
+        session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
     return JSONResponse({"response": found})
 
@@ -396,29 +399,21 @@ def search_sightings(
 @router.api_route(
     "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
 )
-def filter_sightings(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     body = json_body(request)
-    known = service.known_sightings(
-        session, principal=who, policy=policy, event_uuid=ident_of(request), body=body
-    )
+    known = sightings.known_sightings(session, caller, event_uuid=ident_of(request), body=body)
     return JSONResponse(known)
 
 
 @router.api_route(
     "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
 )
-def bulk_save_sightings(
-    request: Request, session: SessionDep, who: PartnerKey, policy: PolicyDep
-) -> Response:
+def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
     one (returned, not raised, so the visibility decision's audit entry is kept)."""
     ident = ident_of(request)
     body = json_body(request)
-    count = service.save_sightings(
-        session, principal=who, policy=policy, event_uuid=ident, body=body
-    )
+    count = sightings.save_sightings(session, caller, event_uuid=ident, body=body)
     if count is None:
         return returned_error(request, NotFound(f"Invalid event {ident}"))
     return JSONResponse({"saved": True, "success": f"{count} sightings added."})

@@ -10,21 +10,19 @@ signature, Server.php:501-506).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
-from hub.misp_compat.params import truthy
-from hub.models import Event
+from hub.models import Attribute, Event, EventObject
+from hub.sharing.ids import IdScope
+from hub.sharing.view import EventSummary
 
-_DOWNGRADE = {"1": "0", "2": "1", 1: "0", 2: "1"}
-_ELEMENT_DROP = ("Sighting", "ShadowAttribute", "RelatedAttribute")
+_ELEMENT_DROP = ("ShadowAttribute", "RelatedAttribute")
 STREAM_CHUNK = 1000
-
-
-def downgrade(distribution: Any) -> str:
-    """Distribution as a pulling MISP stores it (Server.php:314-430): 1→0, 2→1."""
-    return _DOWNGRADE.get(distribution, str(distribution))
 
 
 class TagShaper:
@@ -50,32 +48,84 @@ class TagShaper:
         return shaped
 
 
+@dataclass(slots=True)
+class Numbering:
+    """The numeric ids one caller sees for one event's elements (``hub.sharing.ids``)."""
+
+    ids: IdScope
+    event_id: str
+    attributes: dict[str, int] = field(default_factory=dict)  # uuid → row id
+    objects: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, session: Session, ids: IdScope, row: Event) -> Numbering:
+        """Row ids of the event's attributes and objects (two statements)."""
+        attributes = dict(
+            session.execute(
+                select(Attribute.uuid, Attribute.id).where(Attribute.event_id == row.id)
+            ).all()  # type: ignore[arg-type]
+        )
+        objects = dict(
+            session.execute(
+                select(EventObject.uuid, EventObject.id).where(EventObject.event_id == row.id)
+            ).all()  # type: ignore[arg-type]
+        )
+        return cls(ids, ids.public_str("event", row.id), attributes, objects)
+
+    def attribute(self, uuid: str) -> str:
+        row_id = self.attributes.get(uuid)
+        return self.ids.public_str("attribute", row_id) if row_id else "0"
+
+    def object(self, uuid: str) -> str:
+        row_id = self.objects.get(uuid)
+        return self.ids.public_str("object", row_id) if row_id else "0"
+
+
 def attribute(attr: dict[str, Any], tags: TagShaper, **extra: Any) -> dict[str, Any]:
     """One released attribute (a dict the release path made for this response) in MISP shape."""
     attr["Tag"] = tags(attr.get("Tag"))
     for key in _ELEMENT_DROP:
         attr.pop(key, None)
-    if attr.get("distribution") != "4":
+    if str(attr.get("distribution")) != "4":
         attr.pop("SharingGroup", None)
+        attr["sharing_group_id"] = "0"
     attr.update(extra)
     return attr
 
 
-def obj(item: dict[str, Any], tags: TagShaper, event_id: str) -> dict[str, Any]:
-    item["Attribute"] = [attribute(a, tags, event_id=event_id) for a in item.get("Attribute") or []]
+def obj(item: dict[str, Any], tags: TagShaper, numbering: Numbering) -> dict[str, Any]:
+    object_id = numbering.object(item["uuid"])
+    item["Attribute"] = [
+        attribute(
+            a,
+            tags,
+            id=numbering.attribute(a["uuid"]),
+            event_id=numbering.event_id,
+            object_id=object_id,
+        )
+        for a in item.get("Attribute") or []
+    ]
     if "Tag" in item:
         item["Tag"] = tags(item["Tag"])
-    item["event_id"] = event_id
+    if str(item.get("distribution")) != "4":
+        item.pop("SharingGroup", None)
+        item["sharing_group_id"] = "0"
+    item["id"] = object_id
+    item["event_id"] = numbering.event_id
+    for ref in item.get("ObjectReference") or []:
+        if isinstance(ref, dict):
+            ref["object_id"] = object_id
+            ref["event_id"] = numbering.event_id
     return item
 
 
-def event_head(event: dict[str, Any], row: Event, tags: TagShaper) -> dict[str, Any]:
-    """The event's own fields (no Attribute/Object) as MISP sends them."""
+def event_head(
+    event: dict[str, Any], row: Event, tags: TagShaper, numbering: Numbering
+) -> dict[str, Any]:
+    """The event's own fields (no Attribute/Object) as MISP sends them; ``timestamp`` and
+    ``attribute_count`` are what the release path computed for this caller."""
     head = {k: v for k, v in event.items() if k not in ("Attribute", "Object")}
-    head["id"] = str(row.id)
-    # What this caller receives, not what the hub holds: the stored count includes the
-    # attributes the release path withheld, and would tell how many there are.
-    head["attribute_count"] = str(delivered_count(event))
+    head["id"] = numbering.event_id
     head["protected"] = False
     head["locked"] = False
     head.setdefault("date", row.date or "")
@@ -86,43 +136,43 @@ def event_head(event: dict[str, Any], row: Event, tags: TagShaper) -> dict[str, 
     head["Tag"] = tags(event.get("Tag"))
     for key in ("Sighting", "ShadowAttribute", "RelatedEvent", "Org"):
         head.pop(key, None)
+    for report in head.get("EventReport") or []:
+        if isinstance(report, dict):
+            report["event_id"] = numbering.event_id
+            report.pop("id", None)
     return head
 
 
-def delivered_count(event: dict[str, Any]) -> int:
-    """The live attributes of a released event, standalone and in objects."""
-    count = sum(1 for a in event.get("Attribute") or [] if not truthy(a.get("deleted")))
-    for item in event.get("Object") or []:
-        if truthy(item.get("deleted")):
-            continue
-        count += sum(1 for a in item.get("Attribute") or [] if not truthy(a.get("deleted")))
-    return count
-
-
-def full_event(event: dict[str, Any], row: Event, *, metadata: bool = False) -> dict[str, Any]:
+def full_event(
+    event: dict[str, Any], row: Event, numbering: Numbering, *, metadata: bool = False
+) -> dict[str, Any]:
     """A released event (bare) as ``{"Event": {...}}``, built in memory (restSearch, add)."""
     tags = TagShaper()
-    out = event_head(event, row, tags)
+    out = event_head(event, row, tags, numbering)
     if not metadata:
-        event_id = out["id"]
         out["Attribute"] = [
-            attribute(a, tags, event_id=event_id) for a in event.get("Attribute") or []
+            attribute(a, tags, id=numbering.attribute(a["uuid"]), event_id=out["id"], object_id="0")
+            for a in event.get("Attribute") or []
         ]
-        out["Object"] = [obj(o, tags, event_id) for o in event.get("Object") or []]
+        out["Object"] = [obj(o, tags, numbering) for o in event.get("Object") or []]
+    else:
+        out.pop("EventReport", None)
     return {"Event": out}
 
 
-def stream_event(event: dict[str, Any], row: Event) -> Iterator[bytes]:
+def stream_event(event: dict[str, Any], row: Event, numbering: Numbering) -> Iterator[bytes]:
     """``{"Event": {...}}`` serialised piece by piece: shaping and orjson run a chunk of
     elements at a time, so the whole response never exists as one Python object or one
-    bytes buffer (S1; MISP/MISP#10753 is what building it whole costs). The head is built
-    now, from the row, so the generator needs nothing from the (closed) session."""
+    bytes buffer (S1; MISP/MISP#10753 is what building it whole costs). The head and the
+    numbering are made now, so the generator needs nothing from the (closed) session."""
     tags = TagShaper()
-    head = event_head(event, row, tags)
-    return _stream(head, event, tags)
+    head = event_head(event, row, tags, numbering)
+    return _stream(head, event, tags, numbering)
 
 
-def _stream(head: dict[str, Any], event: dict[str, Any], tags: TagShaper) -> Iterator[bytes]:
+def _stream(
+    head: dict[str, Any], event: dict[str, Any], tags: TagShaper, numbering: Numbering
+) -> Iterator[bytes]:
     event_id = head["id"]
     yield b'{"Event":' + orjson.dumps(head)[:-1]  # head always has keys: "id" at least
     for key in ("Attribute", "Object"):
@@ -131,9 +181,14 @@ def _stream(head: dict[str, Any], event: dict[str, Any], tags: TagShaper) -> Ite
         for start in range(0, len(items), STREAM_CHUNK):
             chunk = items[start : start + STREAM_CHUNK]
             shaped = (
-                [attribute(a, tags, event_id=event_id) for a in chunk]
+                [
+                    attribute(
+                        a, tags, id=numbering.attribute(a["uuid"]), event_id=event_id, object_id="0"
+                    )
+                    for a in chunk
+                ]
                 if key == "Attribute"
-                else [obj(o, tags, event_id) for o in chunk]
+                else [obj(o, tags, numbering) for o in chunk]
             )
             body = orjson.dumps(shaped)[1:-1]
             yield (b"," + body) if start else body
@@ -142,18 +197,25 @@ def _stream(head: dict[str, Any], event: dict[str, Any], tags: TagShaper) -> Ite
 
 
 def index_row(
-    row: Event, *, minimal: bool, sighting_timestamp: int, chr_orgc: dict[str, str] | None
+    summary: EventSummary,
+    *,
+    event_id: str,
+    minimal: bool,
+    sighting_timestamp: int,
+    chr_orgc: dict[str, str] | None,
 ) -> dict[str, Any]:
     """One row of ``/events/index``: minimal as the sync pull reads it (EventsController.php:
-    943-962), or the full metadata PyMISP's ``search_index`` turns into MISPEvents.
+    943-962), or the full metadata PyMISP's ``search_index`` turns into MISPEvents, over
+    what the caller receives (its timestamp, count and tags).
 
     ``chr_orgc`` replaces the creator for a TLP:EX:CHR event the caller did not create: the
     event view strips attribution, so the index must not give it away.
     """
+    row = summary.row
     orgc = chr_orgc or {"uuid": row.orgc_uuid, "name": row.orgc_name}
     out: dict[str, Any] = {
-        "id": str(row.id),
-        "timestamp": str(row.timestamp),
+        "id": event_id,
+        "timestamp": str(summary.timestamp),
         "sighting_timestamp": str(sighting_timestamp),
         "published": bool(row.published),
         "uuid": row.uuid,
@@ -165,12 +227,9 @@ def index_row(
         {
             "info": row.info,
             "date": row.date or "",
-            "distribution": downgrade(row.distribution),
+            "distribution": str(row.distribution),
             "sharing_group_id": "0",
-            # No ``attribute_count``: the stored count includes attributes the caller may
-            # not receive, and the index is decided per event, not per attribute. MISP's
-            # pull does not read it (it pulls each event whole, reference/misp-sync.md §2.2)
-            # and PyMISP's search_index treats it as optional; the view counts what it sends.
+            "attribute_count": str(summary.attribute_count),
             "publish_timestamp": str(row.publish_timestamp or 0),
             "threat_level_id": "4",
             "analysis": "0",
@@ -178,6 +237,7 @@ def index_row(
             "protected": False,
             "disable_correlation": False,
             "Orgc": {"uuid": orgc["uuid"], "name": orgc["name"]},
+            "Tag": [{"name": n, "local": False} for n in summary.tags],
         }
     )
     return out

@@ -5,6 +5,7 @@ from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
 from hub.models.intel import (
     Attribute,
+    ElementWithdrawal,
     Event,
     EventObject,
     EventVersion,
@@ -52,6 +53,7 @@ __all__ = [
     "NotificationMail",
     "TicketCounter",
     "Attribute",
+    "ElementWithdrawal",
     "Event",
     "EventObject",
     "EventVersion",

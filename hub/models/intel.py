@@ -48,6 +48,17 @@ class Event(Base):
     # Lowest effective rank among the event's live attributes, objects and reports: an event
     # whose every element is above a recipient's limit is not listed for it (not even its title).
     min_rank: Mapped[int | None] = mapped_column(Integer)
+    # What a recipient may receive of an event whose live elements all go where the event
+    # goes (``narrowed`` false) depends on their labels alone: ``profile`` counts them by the
+    # label they go out with (JSON {"n": live attributes, "e": live elements, "t": their
+    # latest timestamp}, each a list by rank 0-4), so a listing needs no element rows.
+    # Null, or narrowed: decided from the element rows (``hub.sharing.view``).
+    narrowed: Mapped[bool] = mapped_column(Boolean, default=True)
+    profile: Mapped[str | None] = mapped_column(Text)
+    # The event timestamp of the last version that changed the event's own fields (title,
+    # tags, publication…) or withdrew an element: with the elements a recipient receives,
+    # what moves the timestamp it sees.
+    meta_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)
     chr: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag names (search)
     attribute_count: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,6 +81,9 @@ class EventObject(Base):
     distribution: Mapped[int] = mapped_column(Integer)
     sg_members: Mapped[str | None] = mapped_column(Text)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    # The event's timestamp in the version that last added or replaced it: what moves the
+    # event's timestamp for a recipient that receives it (``hub.sharing.view``).
+    changed_ts: Mapped[int] = mapped_column(BigInteger, default=0)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     tlp_rank: Mapped[int] = mapped_column(Integer)
     doc: Mapped[bytes] = mapped_column(LargeBinary)  # the Object without its Attribute list
@@ -99,6 +113,7 @@ class Attribute(Base):
     distribution: Mapped[int] = mapped_column(Integer)
     sg_members: Mapped[str | None] = mapped_column(Text)
     timestamp: Mapped[int] = mapped_column(BigInteger)
+    changed_ts: Mapped[int] = mapped_column(BigInteger, default=0)  # as EventObject's
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     tlp_rank: Mapped[int] = mapped_column(Integer)
     doc: Mapped[bytes] = mapped_column(LargeBinary)
@@ -180,3 +195,27 @@ class Release(Base):
     reason: Mapped[str] = mapped_column(String(48))
     tlp: Mapped[str | None] = mapped_column(String(16))
     removed: Mapped[int] = mapped_column(Integer, default=0)  # elements withheld from it
+
+
+class ElementWithdrawal(Base):
+    """A withdrawn element (deleted, marked false positive) that one recipient had received:
+    only such recipients are sent its deletion or revocation; nobody else learns it existed
+    (DESIGN.md §3). Written by the retraction of releases (``hub.lineage.retraction``)."""
+
+    __tablename__ = "element_withdrawals"
+    __table_args__ = (
+        Index(
+            "ix_element_withdrawals_event_recipient",
+            "event_id",
+            "recipient_uuid",
+            "element_uuid",
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
+    element_uuid: Mapped[str] = mapped_column(String(36), index=True)
+    recipient_uuid: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)  # the event version that withdrew it
+    recorded_at: Mapped[datetime] = mapped_column(default=utcnow)

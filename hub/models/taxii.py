@@ -35,6 +35,9 @@ class StixObject(Base):
     source_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     orgc_uuid: Mapped[str] = mapped_column(String(36))
     stix_id: Mapped[str] = mapped_column(String(255))
+    # The MISP element (attribute, object, report) the object is named after, if any: a
+    # revocation goes only to the recipients that received that element.
+    element_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
     type: Mapped[str] = mapped_column(String(64))
     # `modified` (or `created`); objects with neither keep the time they were first rendered.
     version: Mapped[str] = mapped_column(String(40))

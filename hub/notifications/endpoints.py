@@ -10,15 +10,18 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from sqlalchemy import delete, select
 
+from hub import cursors
 from hub.errors import InvalidField, NotFound, error_response
+from hub.lineage import service as lineage
+from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
 from hub.notifications import service
 from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep
-from hub.schemas import Schema, decode_cursor, encode_cursor
+from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep, SettingsDep
+from hub.schemas import Schema
 from hub.sharing import notifications as sharing
-from hub.sharing.service import recipient_of
+from hub.sharing.recipients import Recipient
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
 
@@ -26,13 +29,19 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)"
 Cursor = Annotated[str | None, Query(max_length=300)]
 
 
-def _after(cursor: str | None) -> int | None:
+def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | None:
     if not cursor:
         return None
-    pos = decode_cursor(cursor, keys=("id",))
-    if not isinstance(pos["id"], int):
+    secret = settings.secret_key.get_secret_value()
+    pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+    if len(pos) != 1 or not isinstance(pos[0], int):
         raise InvalidField("cursor is not one this API handed out", field="cursor")
-    return pos["id"]
+    return int(pos[0])
+
+
+def _next(settings: Any, who: Any, last_id: int, query: str) -> str:
+    secret = settings.secret_key.get_secret_value()
+    return cursors.seal(secret, caller=who.partner_uuid, query=query, position=[last_id])
 
 
 def view(released: sharing.Released, lang: str) -> dict[str, Any]:
@@ -69,29 +78,54 @@ def list_notifications(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
+    settings: SettingsDep,
     via: Annotated[Literal["me"] | None, Query(description="`me`: to pass on")] = None,
     lang: Literal["en", "nl"] = "en",
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> Response:
-    """Notifications for the caller's organisation, or (``via=me``) for its constituents."""
+    """Notifications for the caller's organisation, or (``via=me``) for its constituents:
+    pages hold only what is released to the caller now, each decided again."""
+    query = cursors.fingerprint("notifications", via)
     column = Notification.via_partner_id if via else Notification.recipient_partner_id
-    stmt = select(Notification).where(column == who.partner_id).order_by(Notification.id)
-    after = _after(cursor)
-    if after is not None:
-        stmt = stmt.where(Notification.id > after)
-    notes = list(session.scalars(stmt.limit(limit + 1)))
-    more = len(notes) > limit
-    notes = notes[:limit]
-    released = sharing.release(
-        session, recipient=recipient_of(who), actor=who.actor, notes=notes, policy=policy
+    base = select(Notification).where(column == who.partner_id).order_by(Notification.id)
+    recipient = Recipient.of_principal(who).tlp
+    after = _after(settings, who, cursor, query)
+    considered: list[Notification] = []
+    released_ids: list[int] = []
+    while len(released_ids) <= limit:
+        stmt = base if after is None else base.where(Notification.id > after)
+        chunk = list(session.scalars(stmt.limit(limit + 1)))
+        if not chunk:
+            break
+        verdict = sharing.decide(session, recipient=recipient, notes=chunk, policy=policy)
+        kept = {r.notification.id for r in verdict.released}
+        for note in chunk:
+            if len(released_ids) > limit:
+                break
+            considered.append(note)
+            if note.id in kept:
+                released_ids.append(note.id)
+        if len(chunk) <= limit:
+            break
+        after = chunk[-1].id
+    more = len(released_ids) > limit
+    if more:  # the look-ahead proves a next page; it is not delivered now
+        considered = considered[
+            : considered.index(next(n for n in considered if n.id == released_ids[limit]))
+        ]
+    released, seq = sharing.release(
+        session, recipient=recipient, actor=who.actor, notes=considered, policy=policy
     )
+    next_cursor = _next(settings, who, released[-1].notification.id, query) if more else None
     return JSONResponse(
-        {
-            "items": [view(r, lang) for r in released],
-            "next_cursor": encode_cursor({"id": notes[-1].id}) if more else None,
-        }
+        {"items": [view(r, lang) for r in released], "next_cursor": next_cursor},
+        headers=_seq(seq),
     )
+
+
+def _seq(audit_seq: int | None) -> dict[str, str]:
+    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
 
 
 def _visible(session: Any, who: Any, ticket: str) -> Notification:
@@ -110,13 +144,63 @@ def get_notification(
     lang: Literal["en", "nl"] = "en",
 ) -> Response:
     note = _visible(session, who, ticket)
-    released = sharing.release(
-        session, recipient=recipient_of(who), actor=who.actor, notes=[note], policy=policy
+    released, seq = sharing.release(
+        session,
+        recipient=Recipient.of_principal(who).tlp,
+        actor=who.actor,
+        notes=[note],
+        policy=policy,
     )
     if not released:
         # returned, not raised: the refusal's audit entry must commit with the request
         return error_response(NotFound(f"no notification {ticket}"))
-    return JSONResponse(view(released[0], lang))
+    return JSONResponse(view(released[0], lang), headers=_seq(seq))
+
+
+@router.get("/notifications/{ticket}/lineage")
+def my_notification_lineage(
+    ticket: str,
+    session: SessionDep,
+    who: PartnerKey,
+    policy: PolicyDep,
+    format: LineageFormat = "json",
+) -> Response:
+    """The recipient's part: its notification's versions and the item versions they came
+    from, sources hidden unless the source is the caller itself, and only the observations
+    the caller receives now (decided and recorded as a fetch is).
+
+    No observation values, types or fields: those are released only through the audited,
+    TLP-decided fetch of the notification itself. The graph is restricted to this ticket
+    (no other recipients' decisions, no ingest channels)."""
+    note = _visible(session, who, ticket)
+    recipient = Recipient.of_principal(who).tlp
+    verdict = sharing.decide(session, recipient=recipient, notes=[note], policy=policy)
+    sharing.record(session, verdict, actor=who.actor, medium="lineage")
+    if not verdict.released:
+        # returned, not raised: the refusal's audit entry must commit with the request
+        return error_response(NotFound(f"no notification {ticket}"))
+    kept = {
+        sharing.obs_key(o["attribute_uuid"], o["value"])
+        for o in verdict.released[0].body["json"]["observations"]
+    }
+    reveal = {who.partner_uuid}
+    graph = lineage.redact(
+        lineage.recipient_graph(
+            lineage.backward(session, ticket=ticket), ticket=ticket, caller_uuid=who.partner_uuid
+        ),
+        reveal_sources=reveal,
+    )
+    items = [
+        {
+            "event_uuid": item["event_uuid"],
+            "source": item["source"] if item["source"] in reveal else "via hub",
+            "evidence": {k: v for k, v in item["evidence"].items() if k != "entry_id"},
+            "retracted": item["retracted"],
+        }
+        for item in items_of(session, note)
+        if sharing.obs_key(item["attribute_uuid"], item["value"]) in kept
+    ]
+    return answer(graph, {"ticket": ticket, "recipient": who.partner_uuid, "items": items}, format)
 
 
 class FeedbackIn(Schema):
@@ -146,18 +230,23 @@ def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: Partn
 
 @router.get("/feedback")
 def list_feedback(
-    session: SessionDep, who: PartnerKey, limit: Limit = 50, cursor: Cursor = None
+    session: SessionDep,
+    who: PartnerKey,
+    settings: SettingsDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> Response:
     """Feedback on the caller's own items (anonymised unless the sender allowed attribution)."""
+    query = cursors.fingerprint("feedback")
     rows = service.feedback_for_source(
-        session, principal=who, limit=limit + 1, after=_after(cursor)
+        session, principal=who, limit=limit + 1, after=_after(settings, who, cursor, query)
     )
     more = len(rows) > limit
     rows = rows[:limit]
     return JSONResponse(
         {
             "items": [{k: v for k, v in r.items() if k != "id"} for r in rows],
-            "next_cursor": encode_cursor({"id": rows[-1]["id"]}) if more else None,
+            "next_cursor": _next(settings, who, rows[-1]["id"], query) if more else None,
         }
     )
 

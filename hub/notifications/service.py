@@ -30,8 +30,8 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
-from hub.intel import withdrawal
-from hub.intel.service import unpack
+from hub.intel import repository, withdrawal
+from hub.intel.snapshots import unpack
 from hub.lineage import retraction
 from hub.lineage import service as lineage
 from hub.models import (
@@ -53,7 +53,8 @@ from hub.models import (
 from hub.models.base import utcnow
 from hub.notifications import matching, templates
 from hub.sharing.notifications import latest_artifact
-from hub.sharing.service import addressing_of, label_of
+from hub.sharing.records import addressing_of, label_of
+from hub.sharing.view import Gate, summarise
 
 JOB_AGENT = "job:notifications"
 _CONSTITUENT_NS = uuid_mod.UUID("6c1f0e0a-8f7e-4d8e-9b7a-0c3f5d1e2a40")
@@ -283,16 +284,21 @@ def _route(
             first = tlp.decide(
                 recipient=partner_recipient(partner), channel=tlp.Channel.NOTIFY_PARTNER, **ask
             )
+            if r["attribute_uuid"] is None:
+                first = _with_content(
+                    session, first, r["event_uuid"], partner_recipient(partner), policy
+                )
             hops = [_hop(first, "ncsc", partner.uuid)]
             if route == "direct":
                 ref, allowed = partner.uuid, first.allowed
             else:
                 ref = constituent_ref(partner, hit.kind, hit.value)
+                constituent = tlp.Recipient.constituent(ref, via=partner_recipient(partner))
                 second = tlp.decide(
-                    recipient=tlp.Recipient.constituent(ref, via=partner_recipient(partner)),
-                    channel=tlp.Channel.NOTIFY_CONSTITUENT,
-                    **ask,
+                    recipient=constituent, channel=tlp.Channel.NOTIFY_CONSTITUENT, **ask
                 )
+                if r["attribute_uuid"] is None:
+                    second = _with_content(session, second, r["event_uuid"], constituent, policy)
                 hops.append(_hop(second, partner.uuid, ref))
                 allowed = first.allowed and second.allowed
             for hop in hops:
@@ -349,6 +355,34 @@ def _route(
             ],
         )
     return len(directives)
+
+
+def _with_content(
+    session: Session,
+    decision: tlp.Decision,
+    event_uuid: str,
+    recipient: tlp.Recipient,
+    policy: tlp.Policy,
+) -> tlp.Decision:
+    """A sector observation names its event: it goes only where something of the event goes
+    (the released view of the event for that hop has an attribute)."""
+    if not decision.allowed:
+        return decision
+    row = session.execute(
+        select(*repository.SUMMARY_COLUMNS).where(Event.uuid == event_uuid)
+    ).first()
+    gate = Gate(recipient, decision.channel, policy)
+    summary = summarise(session, gate, [row])[0][1] if row is not None else None
+    if summary is not None and summary.attribute_count > 0:
+        return decision
+    return tlp.Decision(
+        allowed=False,
+        reason=tlp.Reason.NOTHING_LEFT,
+        sentence="Nothing of the event this sector is named in may go there.",
+        label=decision.label,
+        channel=decision.channel,
+        policy_version=decision.policy_version,
+    )
 
 
 def _hop(decision: tlp.Decision, sender: str, to: str) -> dict[str, Any]:

@@ -26,8 +26,11 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
+from hub.intel import repository
 from hub.lineage import service as lineage
 from hub.models import (
+    Attribute,
+    Event,
     LineageArtifact,
     Notification,
     NotificationCorrection,
@@ -36,7 +39,9 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications import templates
-from hub.sharing.service import addressing_of, label_of
+from hub.sharing.pages import objects_of
+from hub.sharing.records import addressing_of, label_of
+from hub.sharing.view import Gate, own_addressing, summarise
 
 CHANNEL = tlp.Channel.NOTIFY_PARTNER
 
@@ -92,25 +97,114 @@ def latest_artifact(session: Session, ticket: str) -> int | None:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Now:
+    """What an observation's element is now: its label and addressing in the current version
+    (for a sector observation, the event's), and the event row."""
+
+    rank: int
+    addressing: tlp.Addressing
+    event: Any
+
+
+def _current(session: Session, observations: Sequence[Observation]) -> dict[int, _Now | None]:
+    """Per observation, its element as it is now; None when it is gone (withdrawn, deleted):
+    every delivery, a re-fetch included, is decided against the current version (DESIGN §3)."""
+    attr_uuids = sorted({o.attribute_uuid for o in observations if o.attribute_uuid})
+    event_uuids = sorted({o.event_uuid for o in observations})
+    events: dict[str, Any] = {}
+    for start in range(0, len(event_uuids), 500):
+        for row in session.execute(
+            select(*repository.SUMMARY_COLUMNS).where(
+                Event.uuid.in_(event_uuids[start : start + 500])
+            )
+        ):
+            events[row.uuid] = row
+    attrs: dict[str, Any] = {}
+    for start in range(0, len(attr_uuids), 500):
+        for row in session.execute(
+            select(
+                Attribute.uuid,
+                Attribute.object_uuid,
+                Attribute.tlp_rank,
+                Attribute.distribution,
+                Attribute.sg_members,
+                Attribute.deleted,
+            ).where(Attribute.uuid.in_(attr_uuids[start : start + 500]))
+        ):
+            attrs[row.uuid] = row
+    objects = objects_of(session, list(attrs.values()))
+    out: dict[int, _Now | None] = {}
+    for obs in observations:
+        event = events.get(obs.event_uuid)
+        if event is None:
+            out[obs.id] = None
+            continue
+        e_addr = addressing_of(event.distribution, event.sg_members)
+        if obs.attribute_uuid is None:
+            out[obs.id] = _Now(event.tlp_rank, e_addr, event)
+            continue
+        attr = attrs.get(obs.attribute_uuid)
+        if attr is None or attr.deleted:
+            out[obs.id] = None
+            continue
+        rank = max(attr.tlp_rank, event.tlp_rank)
+        addressing = e_addr
+        if attr.object_uuid is not None:
+            obj = objects.get(attr.object_uuid)
+            if obj is None or obj.deleted:
+                out[obs.id] = None
+                continue
+            rank = max([rank, obj.tlp_rank, *(m.tlp_rank for m in obj.members)])
+            addressing = own_addressing(addressing, obj.distribution, obj.sg_members)
+        addressing = own_addressing(addressing, attr.distribution, attr.sg_members)
+        out[obs.id] = _Now(rank, addressing, event)
+    return out
+
+
 def _decide_hops(
-    obs: Observation, *, addressee: tlp.Recipient, constituent: str | None, policy: tlp.Policy
+    session: Session,
+    obs: Observation,
+    now: _Now,
+    *,
+    addressee: tlp.Recipient,
+    constituent: str | None,
+    policy: tlp.Policy,
 ) -> tlp.Decision:
     """The first refusal among the hops to the addressee (and on to its constituent), else
-    the last hop's allowance."""
+    the last hop's allowance; decided with the element's label and addressing now, never
+    looser than when it was matched. A sector observation names the event: each hop must
+    also receive something of the event (its title says nothing on its own)."""
     ask: dict[str, Any] = {
-        "label": label_of(obs.tlp_rank),
-        "addressing": addressing_of(obs.distribution, obs.sg_members),
+        "label": label_of(max(now.rank, obs.tlp_rank)),
+        "addressing": addressing_of(obs.distribution, obs.sg_members).narrow(now.addressing),
         "source_org_uuid": obs.source_uuid,
         "policy": policy,
     }
-    first = tlp.decide(recipient=addressee, channel=CHANNEL, **ask)
-    if constituent is None or not first.allowed:
-        return first
-    return tlp.decide(
-        recipient=tlp.Recipient.constituent(constituent, via=addressee),
-        channel=tlp.Channel.NOTIFY_CONSTITUENT,
-        **ask,
-    )
+    hops = [(addressee, CHANNEL)]
+    if constituent is not None:
+        hops.append(
+            (tlp.Recipient.constituent(constituent, via=addressee), tlp.Channel.NOTIFY_CONSTITUENT)
+        )
+    decision: tlp.Decision | None = None
+    for recipient, channel in hops:
+        decision = tlp.decide(recipient=recipient, channel=channel, **ask)
+        if not decision.allowed:
+            return decision
+        if obs.attribute_uuid is None:
+            gate = Gate(recipient, channel, policy)
+            summary = summarise(session, gate, [now.event])[0][1]
+            if summary is None or summary.attribute_count == 0:
+                return tlp.Decision(
+                    allowed=False,
+                    reason=tlp.Reason.NOTHING_LEFT,
+                    sentence="Nothing of the event this sector is named in may go there.",
+                    label=ask["label"],
+                    channel=channel,
+                    policy_version=policy.version,
+                )
+    assert decision is not None
+    return decision
 
 
 def _items(session: Session, notes: Sequence[Notification]) -> dict[int, list[Any]]:
@@ -141,13 +235,28 @@ def _corrections(
 
 
 def _keep(
-    note: Notification, items: list[Any], *, addressee: tlp.Recipient, policy: tlp.Policy
+    session: Session,
+    note: Notification,
+    items: list[Any],
+    now: dict[int, _Now | None],
+    *,
+    addressee: tlp.Recipient,
+    policy: tlp.Policy,
 ) -> _Kept:
     constituent = note.recipient_ref if note.route == "via" else None
     kept = _Kept()
     for obs, retracted in items:
         key = obs_key(obs.attribute_uuid, obs.value)
-        decision = _decide_hops(obs, addressee=addressee, constituent=constituent, policy=policy)
+        current = now.get(obs.id)
+        if current is None:  # gone from the current version: withdrawn, whatever was marked
+            kept.allowed.setdefault(key, True)
+            kept.withdrawn.add(key)
+            kept.rank[key] = max(kept.rank.get(key, 0), obs.tlp_rank)
+            kept.versions[key].add((obs.event_uuid, obs.event_version))
+            continue
+        decision = _decide_hops(
+            session, obs, current, addressee=addressee, constituent=constituent, policy=policy
+        )
         kept.allowed[key] = kept.allowed.get(key, True) and decision.allowed
         if not decision.allowed:
             kept.refused.setdefault(key, (decision.channel.value, decision.reason.value))
@@ -189,9 +298,10 @@ def decide(
     if not notes:
         return verdict
     items = _items(session, notes)
+    now = _current(session, [obs for rows in items.values() for obs, _r in rows])
     corrections = _corrections(session, notes)
     for note in notes:
-        kept = _keep(note, items[note.id], addressee=recipient, policy=policy)
+        kept = _keep(session, note, items[note.id], now, addressee=recipient, policy=policy)
         permitted = {k for k, ok in kept.allowed.items() if ok}
         kept_keys = permitted - kept.withdrawn
         refused = kept.refused
@@ -311,9 +421,10 @@ def release(
     actor: str,
     notes: Sequence[Notification],
     policy: tlp.Policy,
-) -> list[Released]:
+) -> tuple[list[Released], int | None]:
     """Release notifications to a caller that fetches them (their recipient, or the partner
-    passing them on): decided now and recorded in the caller's transaction."""
+    passing them on): decided now and recorded in the caller's transaction. Returns what
+    is released and the audit entry's sequence number."""
     verdict = decide(session, recipient=recipient, notes=notes, policy=policy)
-    record(session, verdict, actor=actor)
-    return verdict.released
+    seq = record(session, verdict, actor=actor)
+    return verdict.released, seq

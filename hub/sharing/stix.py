@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth.principal import Principal
-from hub.sharing.service import _obligation, _record, addressing_of, label_of, recipient_of
+from hub.sharing.recipients import Recipient, as_recipient
+from hub.sharing.records import addressing_of, label_of, obligation, record
 
 CONTAINERS = frozenset({"report", "grouping", "note", "opinion"})
 PRUNABLE = frozenset(
@@ -44,96 +45,108 @@ class StixPage:
     withheld: list[tuple[str, str]] = field(default_factory=list)
 
 
-def release_stix_objects(
-    session: Session,
-    *,
-    principal: Principal,
-    rows: Sequence[Any],
-    channel: tlp.Channel | str,
-    policy: tlp.Policy,
-    what: str,
-) -> StixPage:
-    """Release a page of ``stix_objects`` rows (``tlp_rank``, ``distribution``, ``sg_members``,
-    ``orgc_uuid``, ``refs``, ``doc``, ``stix_id``, ``type``, ``event_uuid``, ``event_version``)
-    to the caller; ``what`` names the page in the audit entry (e.g. ``taxii:all/objects``)."""
-    recipient = recipient_of(principal)
-    channel = tlp.Channel(channel)
-    decisions: dict[tuple[int, int, str | None, str], tlp.Decision] = {}
+class StixDecider:
+    """Decides stored ``stix_objects`` rows (``tlp_rank``, ``distribution``, ``sg_members``,
+    ``orgc_uuid``, ``refs``, ``doc``, ``stix_id``, ``type``) for one recipient: each object
+    and each class of objects it references, each distinct question asked once."""
 
-    def decide(rank: int, distribution: int, sg_members: str | None, orgc: str) -> tlp.Decision:
+    def __init__(self, to: Recipient | Principal, channel: tlp.Channel | str, policy: tlp.Policy):
+        self.who = as_recipient(to)
+        self.channel = tlp.Channel(channel)
+        self.policy = policy
+        self._recipient = self.who.tlp
+        self._cache: dict[tuple[int, int, str | None, str], tlp.Decision] = {}
+
+    def _decide(
+        self, rank: int, distribution: int, sg_members: str | None, orgc: str
+    ) -> tlp.Decision:
         key = (rank, distribution, sg_members, orgc)
-        found = decisions.get(key)
+        found = self._cache.get(key)
         if found is None:
-            found = decisions[key] = tlp.decide(
+            found = self._cache[key] = tlp.decide(
                 label=label_of(rank),
-                recipient=recipient,
-                channel=channel,
+                recipient=self._recipient,
+                channel=self.channel,
                 addressing=addressing_of(distribution, sg_members),
                 source_org_uuid=orgc,
-                policy=policy,
+                policy=self.policy,
             )
         return found
 
-    delivered: list[tuple[Any, bytes]] = []
-    labels: set[tlp.Tlp] = set()
-    withheld: list[tuple[str, str]] = []
-    per_event: dict[str, list[Any]] = {}  # uuid → [version, delivered, withheld, top, reason]
-    for row in rows:
-        entry = per_event.setdefault(row.event_uuid, [row.event_version, 0, 0, None, None])
-        entry[0] = max(entry[0], row.event_version)
-        decision = decide(row.tlp_rank, row.distribution, row.sg_members, row.orgc_uuid)
+    def __call__(self, row: Any) -> tuple[bytes | None, str]:
+        """The object as it goes out (None: withheld) and the reason code."""
+        decision = self._decide(row.tlp_rank, row.distribution, row.sg_members, row.orgc_uuid)
         doc: bytes | None = row.doc
         reason = decision.reason.value
-        if decision.allowed and row.refs:
+        if not decision.allowed:
+            return None, reason
+        if row.refs:
             gone: set[str] = set()
             substance: bool | None = None  # None: the object needs none
             for rank, distribution, sg_members, ids, *flag in orjson.loads(row.refs):
-                allowed = decide(rank, distribution, sg_members, row.orgc_uuid).allowed
+                allowed = self._decide(rank, distribution, sg_members, row.orgc_uuid).allowed
                 if not allowed:
                     gone.update(ids)
                 if flag and flag[0]:
                     substance = bool(substance) or allowed
             if substance is False:
                 # The event's container, galaxies, creator: nothing of substance survives.
-                doc, reason = None, tlp.Reason.NOTHING_LEFT.value
-            elif gone:
+                return None, tlp.Reason.NOTHING_LEFT.value
+            if gone:
                 doc, reason = prune_references(row.doc, gone)
-        if decision.allowed and row.type in CONTAINERS and not _has_substance(row.refs):
-            doc, reason = None, tlp.Reason.NOTHING_LEFT.value  # rendered before substance
-        if not decision.allowed or doc is None:
-            withheld.append((row.stix_id, reason))
-            entry[2] += 1
-            entry[4] = entry[4] or reason
-            continue
-        label = label_of(row.tlp_rank)
-        delivered.append((row, doc))
-        labels.add(label)
-        entry[1] += 1
-        entry[3] = label if entry[3] is None else max(entry[3], label)
-    obligation = _obligation(sorted(labels))
+        if row.type in CONTAINERS and not _has_substance(row.refs):
+            return None, tlp.Reason.NOTHING_LEFT.value  # rendered before substance
+        return doc, reason
+
+
+def record_stix_page(
+    session: Session,
+    decider: StixDecider,
+    *,
+    delivered: Sequence[tuple[Any, bytes]],
+    withheld: Sequence[tuple[Any, str]],
+    what: str,
+) -> StixPage:
+    """One audit entry for a page of STIX objects (delivered, and withheld with reasons);
+    the ``releases`` index gets a row per event."""
+    labels = {label_of(row.tlp_rank) for row, _doc in delivered}
+    duty = obligation(sorted(labels))
+    listed = [(row.stix_id, reason) for row, reason in withheld]
     if not delivered and not withheld:
-        return StixPage([], labels, obligation, None)
+        return StixPage([], labels, duty, None)
+    per_event: dict[str, list[Any]] = {}  # uuid → [version, delivered, withheld, top, reason]
+    for row, _doc in delivered:
+        entry = per_event.setdefault(row.event_uuid, [row.event_version, 0, 0, None, None])
+        entry[0] = max(entry[0], row.event_version)
+        entry[1] += 1
+        label = label_of(row.tlp_rank)
+        entry[3] = label if entry[3] is None else max(entry[3], label)
+    for row, reason in withheld:
+        entry = per_event.setdefault(row.event_uuid, [row.event_version, 0, 0, None, None])
+        entry[0] = max(entry[0], row.event_version)
+        entry[2] += 1
+        entry[4] = entry[4] or reason
     releases = [
         [uuid, version, n > 0, "stix-objects" if n else reason, top.value if top else None, w]
         for uuid, (version, n, w, top, reason) in per_event.items()
     ]
-    seq = _record(
+    seq = record(
         session,
-        principal,
+        decider.who,
         action="release.page",
-        channel=channel,
+        channel=decider.channel,
         object_ref=what,
         decision="allow" if delivered else "deny",
         details={
-            "policy_version": policy.version,
+            "policy_version": decider.policy.version,
             "objects": [row.stix_id for row, _ in delivered[:_MAX_LISTED]],
             "object_count": len(delivered),
-            "withheld": [list(w) for w in withheld[:_MAX_LISTED]],
-            "withheld_count": len(withheld),
+            "withheld": [list(w) for w in listed[:_MAX_LISTED]],
+            "withheld_count": len(listed),
             "releases": releases,
         },
     )
-    return StixPage(delivered, labels, obligation, seq, withheld)
+    return StixPage(list(delivered), labels, duty, seq, listed)
 
 
 def _has_substance(refs: bytes | str | None) -> bool:

@@ -59,11 +59,13 @@ from sqlalchemy.orm import Session
 import tlp
 from connectors.misp import has_content
 from hub.errors import BadRequest
-from hub.intel import service as intel
+from hub.intel import snapshots as intel
 from hub.intel import stix as intel_stix
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
+from hub.sharing.events import group_id
 from hub.sharing.stix import CONTAINERS, PRUNABLE, prune_references
+from hub.sharing.view import PRODUCER_PREFIX
 from hub.taxii.query import normalise_version, parse_timestamp, timestamp
 
 log = logging.getLogger("hub.taxii")
@@ -130,13 +132,49 @@ def render_event_version(
         )
         return
     try:
-        bundle = intel_stix.event_to_bundle({"Event": live})
+        bundle = intel_stix.event_to_bundle({"Event": shareable(live, chr=event.chr)})
     except Exception as err:  # noqa: BLE001 - misp-stix failing must not break ingest
         log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
         return
     objects = label_objects(live, labels, bundle["objects"], chr=event.chr)
     _reconcile(session, event, objects, own=own)
+
+
+def _tags(tags: Any, *, chr: bool) -> list[Any]:
+    return [
+        t
+        for t in tags or []
+        if isinstance(t, dict)
+        and not t.get("local")
+        and not (chr and str(t.get("name", "")).startswith(PRODUCER_PREFIX))
+    ]
+
+
+def _element(item: dict[str, Any], *, chr: bool) -> dict[str, Any]:
+    out = dict(item)
+    if "Tag" in out:
+        out["Tag"] = _tags(out["Tag"], chr=chr)
+    if str(out.get("distribution")) == "4" and isinstance(out.get("SharingGroup"), dict):
+        out["sharing_group_id"] = group_id(out["SharingGroup"])  # misp-stix needs one
+    return out
+
+
+def shareable(state: dict[str, Any], *, chr: bool) -> dict[str, Any]:
+    """The event as the rendering may see it: no local tag (they become STIX ``labels``,
+    and never leave the hub), no producer of a TLP:EX:CHR event, a sharing group id on
+    elements addressed to one (misp-stix renders them only with it). A copy: the state is
+    the stored version's."""
+    out = _element(state, chr=chr)
+    out["Attribute"] = [_element(a, chr=chr) for a in state.get("Attribute") or []]
+    out["Object"] = [
+        {
+            **_element(o, chr=chr),
+            "Attribute": [_element(a, chr=chr) for a in o.get("Attribute") or []],
+        }
+        for o in state.get("Object") or []
+    ]
+    return out
 
 
 def _own_uuids(state: dict[str, Any]) -> frozenset[str]:
@@ -337,7 +375,7 @@ def _element_placements(
         dist = int(element.get("distribution", 5))
         if parent is not None and dist == 5:
             return parent
-        own = _addressing(dist, intel._sg_members(element))  # noqa: SLF001 - the store's rule
+        own = _addressing(dist, intel.sg_members(element))
         return own if parent is None else parent.narrow(own)
 
     out: dict[str, Placement] = {}
@@ -425,6 +463,22 @@ def _uuid_of(stix_id: str) -> str:
     return stix_id.split("--", 1)[-1].lower()
 
 
+def _element_uuid(item: Rendered, own: frozenset[str]) -> str | None:
+    """The event's element an object is named after, or for a relationship the element it
+    starts or ends at: its revocation goes to that element's recipients. None: only the
+    creator is told of its revocation."""
+    uuid = _uuid_of(item.stix_id)
+    if uuid in own:
+        return uuid
+    if item.type == "relationship":
+        doc = orjson.loads(item.doc)
+        for key in ("source_ref", "target_ref"):
+            end = _uuid_of(str(doc.get(key) or ""))
+            if end in own:
+                return end
+    return None
+
+
 def _digest(item: Rendered) -> str:
     h = hashlib.sha256(item.doc)
     h.update(orjson.dumps([item.placement.columns(), item.refs]))
@@ -484,6 +538,7 @@ def _reconcile(
                     "source_partner_id": event.source_partner_id,
                     "orgc_uuid": event.orgc_uuid,
                     "stix_id": item.stix_id,
+                    "element_uuid": _element_uuid(item, own),
                     "type": item.type,
                     "version": version,
                     **values,
@@ -540,6 +595,7 @@ def _revocations(
                 "source_partner_id": row.source_partner_id,
                 "orgc_uuid": row.orgc_uuid,
                 "stix_id": row.stix_id,
+                "element_uuid": row.element_uuid,
                 "type": row.type,
                 "version": version,
                 "tlp_rank": row.tlp_rank,

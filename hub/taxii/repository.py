@@ -12,7 +12,14 @@ from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import tlp
-from hub.models import PartnerSector, StixObject, StixRendering, TaxiiStatus
+from hub.models import (
+    ElementWithdrawal,
+    Event,
+    PartnerSector,
+    StixObject,
+    StixRendering,
+    TaxiiStatus,
+)
 from hub.taxii.query import Filters
 
 PAGE_COLUMNS = (
@@ -61,13 +68,29 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
 
 
 def in_sector(sector: str, member_partner_id: int) -> ColumnElement[bool]:
-    """Objects from sources in ``sector``, and only while the caller itself is in it."""
+    """Objects from sources in ``sector``, and only while the caller itself is in it. Never
+    a TLP:EX:CHR event's: a sector collection would narrow down who shared it."""
     return and_(
         StixObject.source_partner_id.in_(
             select(PartnerSector.partner_id).where(PartnerSector.sector == sector)
         ),
         exists().where(
             PartnerSector.partner_id == member_partner_id, PartnerSector.sector == sector
+        ),
+        ~exists().where(Event.id == StixObject.event_id, Event.chr.is_(True)),
+    )
+
+
+def revocation_reaches(org_uuid: str) -> ColumnElement[bool]:
+    """A revoked object goes only to who had received what it revokes (its creator, and the
+    recipients recorded for its element): for anyone else it never existed (DESIGN.md §3)."""
+    return or_(
+        StixObject.revoked.is_(False),
+        StixObject.orgc_uuid == org_uuid,
+        exists().where(
+            ElementWithdrawal.event_id == StixObject.event_id,
+            ElementWithdrawal.element_uuid == StixObject.element_uuid,
+            ElementWithdrawal.recipient_uuid == org_uuid,
         ),
     )
 
@@ -80,12 +103,13 @@ def page(
     stix_id: str | None,
     after: tuple[datetime, int] | None,
     limit: int,
+    org_uuid: str,
 ) -> Select[tuple[object, ...]]:
     """Rows in ``date_added`` order (TAXII 2.1 §3.4: ascending), keyset after ``after``."""
     current = exists().where(
         StixRendering.event_id == StixObject.event_id, StixRendering.status == "rendered"
     )
-    stmt = select(*PAGE_COLUMNS).where(readable(audience), current)
+    stmt = select(*PAGE_COLUMNS).where(readable(audience), current, revocation_reaches(org_uuid))
     if scope is not None:
         stmt = stmt.where(scope)
     if stix_id is not None:

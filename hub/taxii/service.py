@@ -12,22 +12,24 @@ from __future__ import annotations
 import logging
 import uuid as uuid_mod
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
 from sqlalchemy.orm import Session
 
 import tlp
+from hub import cursors
 from hub.auth.principal import Principal
 from hub.errors import BadRequest, Forbidden, HubError, InvalidField, NotFound
 from hub.intel import stix as intel_stix
 from hub.models import Partner, StixObject, TaxiiStatus
 from hub.partners import repository as partners
-from hub.sharing import service as sharing
-from hub.sharing.stix import StixPage, release_stix_objects
+from hub.sharing.recipients import Recipient
+from hub.sharing.stix import StixDecider, StixPage, record_stix_page
 from hub.taxii import repository
 from hub.taxii.protocol import STIX_MEDIA, TAXII_MEDIA
-from hub.taxii.query import Filters, open_cursor, sign_cursor, timestamp
+from hub.taxii.query import Filters, timestamp
 from hub.vocabulary import PartnerStatus, Sector
 
 API_ROOT = "cwn"
@@ -103,7 +105,7 @@ def _sector_collection(sector: str) -> Collection:
 
 
 def audience(principal: Principal, policy: tlp.Policy) -> tlp.Audience:
-    return tlp.audience_for(sharing.recipient_of(principal), tlp.Channel.TAXII, policy)
+    return tlp.audience_for(Recipient.of_principal(principal).tlp, tlp.Channel.TAXII, policy)
 
 
 def _label_collections(principal: Principal, policy: tlp.Policy) -> list[Collection]:
@@ -181,6 +183,8 @@ class Page:
     @property
     def headers(self) -> dict[str, str]:
         out = {"X-Hub-TLP": self.release.obligation.label.display}
+        if self.release.audit_seq is not None:
+            out["X-Hub-Audit-Seq"] = str(self.release.audit_seq)
         if self.release.objects:
             out["X-TAXII-Date-Added-First"] = timestamp(self.release.objects[0][0].date_added)
             out["X-TAXII-Date-Added-Last"] = timestamp(self.release.objects[-1][0].date_added)
@@ -205,56 +209,88 @@ def page(
     stix_id: str | None = None,
     with_definitions: bool = False,
 ) -> Page:
-    """One page: one query, then the release (one audit entry). A sector collection whose page
-    comes back empty checks membership then, so that a non-member gets 404, not nothing."""
+    """One page over what the caller receives: candidates in ``date_added`` order, each
+    decided (``hub.sharing.stix``), read on until the page is full and one more object
+    proves a next page; one audit entry. ``next`` continues after the last object served.
+    A sector collection whose page comes back empty checks membership then, so that a
+    non-member gets 404, not nothing."""
     scope_name = f"{collection.id}/{endpoint}/{stix_id or ''}"
-    fingerprint = filters.fingerprint(scope_name)
-    after = None
+    query = filters.fingerprint(scope_name)
+    start = None
     if next_token:
-        after = open_cursor(
-            secret, next_token, fingerprint=fingerprint, caller=principal.partner_uuid
+        pos = cursors.open_(
+            secret,
+            next_token,
+            caller=principal.partner_uuid,
+            query=query,
+            field="next",
+            error=BadRequest,
         )
+        try:
+            start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
+        except (ValueError, TypeError, IndexError):
+            raise BadRequest("next: not a token this server handed out", field="next") from None
     scope = None
     if collection.label is not None:
         scope = StixObject.tlp_rank == collection.label.rank
     elif collection.sector is not None:
         scope = repository.in_sector(collection.sector, principal.partner_id)
-    rows = session.execute(
-        repository.page(
-            audience=audience(principal, policy),
-            scope=scope,
-            filters=filters,
-            stix_id=stix_id,
-            after=after,
-            limit=limit + 1,
-        )
-    ).all()
-    if not rows and collection.sector is not None:
+    aud = audience(principal, policy)
+    decider = StixDecider(principal, tlp.Channel.TAXII, policy)
+    collected: list[tuple[Any, bytes]] = []
+    withheld: list[tuple[Any, str]] = []
+    after, chunk, seen_any = start, limit + 1, False
+    while True:
+        rows = session.execute(
+            repository.page(
+                audience=aud,
+                scope=scope,
+                filters=filters,
+                stix_id=stix_id,
+                after=after,
+                limit=chunk,
+                org_uuid=principal.partner_uuid,
+            )
+        ).all()
+        seen_any = seen_any or bool(rows)
+        for row in rows:
+            doc, reason = decider(row)
+            if doc is None:
+                withheld.append((row, reason))
+            else:
+                collected.append((row, doc))
+                if len(collected) > limit:
+                    break
+        if len(collected) > limit or len(rows) < chunk:
+            break
+        after = (rows[-1].date_added, rows[-1].id)
+        chunk = min(chunk * 2, 1000)
+    if not seen_any and collection.sector is not None:
         if not repository.is_in_sector(session, principal.partner_id, collection.sector):
             raise NotFound(f"no collection {collection.alias}")
-    more = len(rows) > limit
-    rows = rows[:limit]
+    keep = min(limit, len(collected))
     if with_definitions:
         # The TLP 2.0 marking definitions travel in the envelope and count towards `limit`
         # (taxii2-client adopts the size of the first page as its page size).
-        keep = max(1, limit - len({row.tlp_rank for row in rows}))
-        more, rows = more or len(rows) > keep, rows[:keep]
-    release = release_stix_objects(
+        while keep > 1 and keep + len({row.tlp_rank for row, _ in collected[:keep]}) > limit:
+            keep -= 1
+    more = len(collected) > keep
+    served = collected[:keep]
+    release = record_stix_page(
         session,
-        principal=principal,
-        rows=rows,
-        channel=tlp.Channel.TAXII,
-        policy=policy,
+        decider,
+        delivered=served,
+        withheld=withheld,
         what=f"taxii:{collection.alias}/{endpoint}" + (f"/{stix_id}" if stix_id else ""),
     )
     token = None
-    if more:
-        last = rows[-1]
-        token = sign_cursor(
+    if more and served:
+        last = served[-1][0]
+        token = cursors.seal(
             secret,
-            fingerprint=fingerprint,
             caller=principal.partner_uuid,
-            after=(last.date_added, last.id),
+            query=query,
+            position=[last.date_added.isoformat(), last.id],
         )
     return Page(release, more, token)
 

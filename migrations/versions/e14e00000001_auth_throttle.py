@@ -3,7 +3,7 @@
 Shared by every API worker, so the limit holds however many processes serve requests.
 
 Revision ID: e14e00000001
-Revises: d1e0c0000005
+Revises: e13a00000001
 Create Date: 2026-11-24 09:00:00
 """
 
@@ -17,7 +17,7 @@ from alembic import op
 import hub.models.base
 
 revision: str = "e14e00000001"
-down_revision: str | None = "d1e0c0000005"
+down_revision: str | None = "e13a00000001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

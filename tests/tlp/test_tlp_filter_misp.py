@@ -124,11 +124,8 @@ def test_object_goes_or_stays_whole():
         "oa3": Reason.PARENT_REMOVED,
     }
     kept = filter_misp_event(ev, ECO, "rest").event["Event"]["Object"][0]
-    assert [a["Tag"][-1]["name"] for a in kept["Attribute"]] == [
-        "tlp:green",
-        "tlp:amber",
-        "tlp:green",
-    ]
+    # The object goes whole under its own label: every attribute in it carries it.
+    assert [a["Tag"][-1]["name"] for a in kept["Attribute"]] == ["tlp:amber"] * 3
 
 
 def test_an_attribute_addressed_to_the_hub_alone_takes_its_object_with_it():

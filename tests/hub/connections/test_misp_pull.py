@@ -57,11 +57,12 @@ def test_pull_stores_published_events_once_with_misp_downgrade(
     maker: sessionmaker[Session], remote: Remote, upstream: Partner
 ) -> None:
     wide = _events(3)
-    # Distribution 2 leaves the remote (a MISP-like server) as 1, "this community only";
-    # a pull downgrades it again, to 0, as MISP does: it stops here.
-    community = _events(1, distribution=2)
+    # The remote serves distribution as it holds it; the pull downgrades as MISP does:
+    # 1, "this community only", becomes 0 and stops here; 2 becomes 1.
+    community = _events(1, distribution=1)
+    connected = _events(1, distribution=2)
     draft = event("unpublished", published=False)
-    remote.add_events([*wide, *community, draft])
+    remote.add_events([*wide, *community, *connected, draft])
     conn = add_connection(
         maker,
         name="upstream",
@@ -73,11 +74,13 @@ def test_pull_stores_published_events_once_with_misp_downgrade(
     job = run(maker, conn)
     assert job.state == "done", job.last_error
     held = _held(maker)
-    assert set(held) == _uuids(wide) | _uuids(community)  # unpublished: not pulled
+    # unpublished: not pulled
+    assert set(held) == _uuids(wide) | _uuids(community) | _uuids(connected)
     assert {held[u][1] for u in _uuids(wide)} == {3}
     assert held[next(iter(_uuids(community)))][1] == 0  # "this community only" stops here
+    assert held[next(iter(_uuids(connected)))][1] == 1
     assert {held[u][2] for u in held} == {upstream.uuid}  # the connection's partner is the source
-    assert job.stats["stored"] == 4
+    assert job.stats["stored"] == 5
 
     # A second run downloads nothing: everything is held with the same timestamp.
     again = run(maker, conn)
@@ -98,14 +101,14 @@ def test_pull_stores_published_events_once_with_misp_downgrade(
 def test_hub_own_misp_keeps_creator_and_distribution(
     maker: sessionmaker[Session], remote: Remote, hub_org: Partner
 ) -> None:
-    community = _events(2, distribution=2)  # leaves the remote as 1; kept as 1 here
+    community = _events(2, distribution=2)  # served as held; the hub's own MISP: kept as 2
     remote.add_events(community)
     conn = add_connection(
         maker, name="own", kind="misp-pull", url=remote.misp_url, partner=hub_org, key=remote.key
     )
     assert run(maker, conn).state == "done"
     held = _held(maker)
-    assert {held[u][1] for u in _uuids(community)} == {1}
+    assert {held[u][1] for u in _uuids(community)} == {2}
     assert {held[u][2] for u in _uuids(community)} == {remote.csirt.uuid}
 
 

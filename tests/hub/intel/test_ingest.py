@@ -183,19 +183,28 @@ class TestUpdates:
         keep, gone = attr("192.0.2.1"), attr("192.0.2.2")
         body = event(attributes=[keep, gone], timestamp=1_800_000_000)
         submit(client, source[1], body)
+        had_it = {"Authorization": factory.key(Role.PARTNER, factory.partner())}
+        first = client.get(f"{URL}/{body['Event']['uuid']}", headers=had_it).json()["Event"]
+        assert {a["uuid"] for a in first["Attribute"]} == {keep["uuid"], gone["uuid"]}
         edit = copy.deepcopy(body)
         edit["Event"]["timestamp"] = "1800000001"
         deleted = dict(gone, deleted=True, timestamp="1800000001")
         edit["Event"]["Attribute"] = [deleted]
         submit(client, source[1], edit)
-        reader = {"Authorization": factory.key(Role.PARTNER, factory.partner())}
-        got = client.get(f"{URL}/{body['Event']['uuid']}", headers=reader).json()["Event"]
-        assert [a["uuid"] for a in got["Attribute"]] == [keep["uuid"]]
+        newcomer = {"Authorization": factory.key(Role.PARTNER, factory.partner())}
+        for reader in (had_it, newcomer):
+            got = client.get(f"{URL}/{body['Event']['uuid']}", headers=reader).json()["Event"]
+            assert [a["uuid"] for a in got["Attribute"]] == [keep["uuid"]]
+        # The deletion goes to who had the element; for anyone else it never existed.
         with_deleted = client.get(
-            f"{URL}/{body['Event']['uuid']}?include_deleted=true", headers=reader
+            f"{URL}/{body['Event']['uuid']}?include_deleted=true", headers=had_it
         ).json()["Event"]
         flags = {a["uuid"]: a.get("deleted", False) for a in with_deleted["Attribute"]}
         assert flags == {keep["uuid"]: False, gone["uuid"]: True}
+        unseen = client.get(
+            f"{URL}/{body['Event']['uuid']}?include_deleted=true", headers=newcomer
+        ).json()["Event"]
+        assert [a["uuid"] for a in unseen["Attribute"]] == [keep["uuid"]]
 
     def test_another_organisation_cannot_change_an_event(self, client, source, factory) -> None:
         body = event()
@@ -211,7 +220,7 @@ class TestUpdates:
         submit(client, source[1], event(attributes=[shared]))
         before = counts(maker)
         r = submit(client, source[1], event(attributes=[dict(shared)]))
-        assert r.status_code == 422 and "another event" in r.json()["detail"]
+        assert r.status_code == 422 and "in use elsewhere" in r.json()["detail"]
         assert counts(maker) == before
 
 

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from hub.db import session_scope
-from hub.intel.service import current_state
+from hub.intel.snapshots import current_state
 from hub.models import AuditEntry, Event, EventVersion, Notification, StixObject
 from hub.vocabulary import Role
 from tests.hub.intel.conftest import attr, event

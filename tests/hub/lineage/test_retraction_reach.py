@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from hub.db import session_scope
 from hub.intel import stix
-from hub.intel.service import current_state
+from hub.intel.snapshots import current_state
 from hub.models import AuditEntry, Event, Notification
 from hub.vocabulary import Role
 from tests.hub.connections.conftest import add_connection, run

@@ -95,9 +95,8 @@ def test_full_pull_gives_each_partner_exactly_what_the_rules_allow(client, world
             check_event_shape(ev)
             assert {a["uuid"] for a in ev["Attribute"]} == attrs, (who.name, ev["info"])
             sent = next(e["Event"] for e in world.events if e["Event"]["uuid"] == uuid)
-            assert ev["distribution"] == {"1": "0", "2": "1"}.get(
-                sent["distribution"], sent["distribution"]
-            )
+            # Served as the hub holds it: the pulling MISP downgrades on its side (DESIGN §3).
+            assert ev["distribution"] == sent["distribution"]
             assert ev["Orgc"]["uuid"] == world.source.uuid
             for a in ev["Attribute"]:
                 assert RANK[tlp_of(a)] >= RANK[tlp_of(ev)]
@@ -222,6 +221,9 @@ def test_push_all_stores_new_and_newer_and_skips_the_rest(client, factory) -> No
         assert_valid(body, "/events/add", "post")
         assert body["Event"]["id"].isdigit() and "Attribute" not in body["Event"]
     assert push_all(client, pusher, events) == []  # nothing newer: nothing asked for
+    uuid = events[0]["Event"]["uuid"]
+    before = client.get(PULL_VIEW.format(uuid=uuid), headers=other.headers).json()["Event"]
+    newcomer = people["eco"]  # pulls only after the deletion
 
     # an update with a soft-deleted attribute (timestamp bumped, MISP/MISP#6013)
     changed = copy.deepcopy(events[0])
@@ -235,9 +237,15 @@ def test_push_all_stores_new_and_newer_and_skips_the_rest(client, factory) -> No
     uuid = changed["Event"]["uuid"]
     seen = client.get(PULL_VIEW.format(uuid=uuid), headers=other.headers).json()["Event"]
     by_uuid = {a["uuid"]: a for a in seen["Attribute"]}
+    assert gone["uuid"] in {a["uuid"] for a in before["Attribute"]}
+    # the deletion reaches who had the attribute; it moves the event's timestamp for them
     assert by_uuid[gone["uuid"]]["deleted"] is True and len(by_uuid) == 2
+    assert int(seen["timestamp"]) > int(before["timestamp"])
     plain = client.get(f"/misp/events/view/{uuid}", headers=other.headers).json()["Event"]
     assert gone["uuid"] not in {a["uuid"] for a in plain["Attribute"]}
+    # for a partner that never had it, the attribute never existed
+    late = client.get(PULL_VIEW.format(uuid=uuid), headers=newcomer.headers).json()["Event"]
+    assert gone["uuid"] not in {a["uuid"] for a in late["Attribute"]}
 
     # stale edit: MISP's exact 403, which the pushing MISP treats as benign
     r = client.post(f"/misp/events/edit/{uuid}/metadata:1", json=events[0], headers=pusher.headers)

@@ -4,6 +4,8 @@ refused fetch is audited (the 404 does not roll the refusal back)."""
 
 from __future__ import annotations
 
+import copy
+
 from sqlalchemy import select
 
 from hub.db import session_scope
@@ -170,3 +172,55 @@ def test_withdrawn_before_first_delivery_is_never_delivered(client, factory, des
     desk.drain()
     assert client.get("/api/v1/notifications?via=me", headers=key).json()["items"] == []
     assert client.get(f"/api/v1/notifications/{ticket}", headers=key).status_code == 404
+
+
+def test_a_sector_notification_needs_something_the_recipient_may_see(client, factory, desk):
+    """Regression: a sector match named an event the recipient may receive nothing of."""
+    source = factory.partner("Source CSIRT", type="sectoral-csirt")
+    # A connection-tier partner receives up to GREEN; a direct target for the sector.
+    town = factory.partner("Town", tier="connection")
+    key = factory.key(Role.PARTNER, town)
+    r = client.put(
+        f"/api/v1/admin/notifications/targets/{town.uuid}",
+        json={"sectors": ["health"]},
+        headers={"Authorization": factory.key(Role.OPERATOR)},
+    )
+    assert r.status_code == 200, r.text
+    hidden = event(
+        "only amber inside",
+        tlp=None,
+        Tag=[{"name": "tlp:green"}, {"name": 'cwn:sector="health"'}],
+        attributes=[attr("192.0.2.50", "amber")],
+    )
+    shown = event(
+        "green inside",
+        tlp=None,
+        Tag=[{"name": "tlp:green"}, {"name": 'cwn:sector="health"'}],
+        attributes=[attr("192.0.2.51")],
+    )
+    desk.ingest(source, hidden, shown)
+    desk.drain()
+    items = client.get("/api/v1/notifications", headers={"Authorization": key}).json()["items"]
+    cases = {n["case"] for n in items}
+    assert hidden["Event"]["uuid"] not in cases and "only amber inside" not in str(items)
+    assert shown["Event"]["uuid"] in cases
+
+
+def test_a_refetch_is_decided_against_the_current_version(client, factory, desk):
+    """Regression: a GREEN notification kept answering with its value after the event was
+    re-ingested as RED."""
+    source, isp, key, ev = _mixed(factory, desk)
+    [before] = client.get("/api/v1/notifications?via=me", headers={"Authorization": key}).json()[
+        "items"
+    ]
+    assert "10.1.1.1" in {o["value"] for o in before["observations"]}
+    redder = copy.deepcopy(ev)
+    redder["Event"]["timestamp"] = str(int(ev["Event"]["timestamp"]) + 100)
+    redder["Event"]["Tag"] = [{"name": "tlp:red"}]
+    for a in redder["Event"]["Attribute"]:
+        a["timestamp"] = redder["Event"]["timestamp"]
+    desk.ingest(source, redder)
+    again = client.get(f"/api/v1/notifications/{before['ticket']}", headers={"Authorization": key})
+    assert again.status_code == 404 or "10.1.1.1" not in again.text
+    listed = client.get("/api/v1/notifications?via=me", headers={"Authorization": key})
+    assert "10.1.1.1" not in listed.text

@@ -257,8 +257,18 @@ def test_a_wider_release_reaches_pollers_with_added_after(client, factory, serve
 def test_a_conversion_failure_does_not_break_ingest(client, factory, maker) -> None:
     source = factory.partner("Source")
     key = factory.key(Role.PARTNER, source)
-    # misp-stix raises KeyError on a sighting without a uuid (tlp-stix-taxii §4.3).
-    broken = attr("192.0.2.7", to_ids=True, Sighting=[{"type": "0", "date_sighting": "1700000000"}])
+    # misp-stix cannot name an ATT&CK cluster without a uuid (InvalidValueError).
+    broken = attr(
+        "192.0.2.7",
+        to_ids=True,
+        Galaxy=[
+            {
+                "name": "Attack Pattern",
+                "type": "mitre-attack-pattern",
+                "GalaxyCluster": [{"value": "Phishing", "type": "mitre-attack-pattern"}],
+            }
+        ],
+    )
     ev = event("unconvertible", attributes=[broken])
     r = client.post("/api/v1/events", json=ev, headers={"Authorization": key})
     assert r.status_code == 201, r.text

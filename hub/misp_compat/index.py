@@ -1,0 +1,124 @@
+"""``/events/index``: the events the caller may receive, as a sync pull and PyMISP read them.
+
+Rows, counts, tags, timestamps and pages are the caller's: computed over what it receives
+(``hub.sharing.pages``), newest first (the pulling MISP reverses the list, Server.php:281).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.orm import Session
+
+from hub.intel import repository
+from hub.misp_compat import shapes
+from hub.misp_compat.filters import EventMatch, sql_filters
+from hub.misp_compat.params import limit_page, truthy
+from hub.misp_compat.service import CHANNEL, Caller, hub_org_uuid
+from hub.models import Event, Sighting
+from hub.sharing.pages import release_event_page
+from hub.sharing.view import EventSummary
+
+_SORTS = {
+    "timestamp": Event.timestamp,
+    "date": Event.date,
+    "publish_timestamp": Event.publish_timestamp,
+    "info": Event.info,
+    "id": Event.id,
+}
+
+
+@dataclass(slots=True)
+class IndexPage:
+    rows: list[dict[str, Any]]
+    total: int  # every match, not only this page
+    audit_seq: int | None = None
+
+
+def candidates(caller: Caller, body: dict[str, Any]) -> Any:
+    """The SQL pre-filter of an index or search: a superset of what matches."""
+    stmt = select(*repository.SUMMARY_COLUMNS, Event.publish_timestamp).where(
+        repository.readable(caller.audience())
+    )
+    return sql_filters(stmt, body, caller=caller)
+
+
+def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
+    minimal = truthy(body.get("minimal", False))
+    limit, page = limit_page(body, default=None)
+    sort = _SORTS.get(str(body.get("sort") or "timestamp").lower(), Event.timestamp)
+    descending = truthy(body.get("desc", True)) if "sort" in body else True
+    stmt = candidates(caller, body)
+    order = (sort.desc(), Event.id.desc()) if descending else (sort.asc(), Event.id.asc())
+
+    def fetch(after: Any, n: int) -> Sequence[Any]:
+        query = stmt
+        if after is not None:
+            value, row_id = after
+            if descending:
+                query = query.where(or_(sort < value, and_(sort == value, Event.id < row_id)))
+            else:
+                query = query.where(or_(sort > value, and_(sort == value, Event.id > row_id)))
+        return session.execute(query.order_by(*order).limit(n)).all()
+
+    result = release_event_page(
+        session,
+        to=caller.principal,
+        channel=CHANNEL,
+        policy=caller.policy,
+        fetch=fetch,
+        position=lambda row: (getattr(row, sort.key), row.id),
+        limit=limit,
+        skip=(page - 1) * limit if limit is not None else 0,
+        accept=EventMatch(body, caller),
+        count_all=limit is not None,
+    )
+    stamps = sighting_stamps(session, result.items)
+    hub_uuid = hub_org_uuid(session) if any(s.creator_hidden for s in result.items) else None
+    rows = []
+    for summary in result.items:
+        orgc = None
+        if summary.creator_hidden:
+            orgc = {"uuid": hub_uuid or "", "name": "(not disclosed: TLP:EX:CHR)"}
+        rows.append(
+            shapes.index_row(
+                summary,
+                event_id=caller.event_id(summary.row.id),
+                minimal=minimal,
+                sighting_timestamp=stamps.get(summary.row.id, 0),
+                chr_orgc=orgc,
+            )
+        )
+    return IndexPage(
+        rows, result.total if result.total is not None else len(rows), result.audit_seq
+    )
+
+
+def sighting_stamps(session: Session, items: Sequence[EventSummary]) -> dict[int, int]:
+    """The latest sighting on what each event releases to the caller (the sync pull fetches
+    sightings when it grows): per event for events released whole, per attribute otherwise."""
+    whole = [s.row.id for s in items if s.release is None]
+    partial = {s.row.id: s.release for s in items if s.release is not None}
+    out: dict[int, int] = defaultdict(int)
+    for start in range(0, len(whole), 500):
+        for event_id, stamp in session.execute(
+            select(Sighting.event_id, func.max(Sighting.date_sighting))
+            .where(Sighting.event_id.in_(whole[start : start + 500]))
+            .group_by(Sighting.event_id)
+        ):
+            out[event_id] = int(stamp or 0)
+    ids = sorted(partial)
+    for start in range(0, len(ids), 500):
+        for event_id, attribute_uuid, stamp in session.execute(
+            select(Sighting.event_id, Sighting.attribute_uuid, func.max(Sighting.date_sighting))
+            .where(Sighting.event_id.in_(ids[start : start + 500]))
+            .group_by(Sighting.event_id, Sighting.attribute_uuid)
+        ):
+            release = partial[event_id]
+            if release is not None and attribute_uuid in release.attributes:
+                out[event_id] = max(out[event_id], int(stamp or 0))
+    return out
