@@ -24,7 +24,16 @@ from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url, render_misp_er
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.service import Caller
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
+from hub.routing import (
+    HubRoute,
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    body_of,
+    public_base_url,
+    read_page,
+)
 from hub.sharing.records import headers
 from hub.vocabulary import Role
 
@@ -69,17 +78,17 @@ def ident_of(request: Request) -> str:
     return strip_json(str(request.path_params["ident"]))
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def json_body(request: Request) -> Any:
+    raw = body_of(request)
     if not raw.strip():
         return {}
     return parse_body(raw)
 
 
-async def filters(request: Request) -> dict[str, Any]:
+def filters(request: Request) -> dict[str, Any]:
     """Named URL parameters and the JSON body together (the body wins), as MISP merges them."""
     _, named = url_params(request)
-    body = await json_body(request)
+    body = json_body(request)
     if isinstance(body, dict):
         for key in ("request", "Event"):  # {"request": {...}} is accepted by MISP's searches
             if isinstance(body.get(key), dict) and len(body) == 1:
@@ -89,7 +98,7 @@ async def filters(request: Request) -> dict[str, Any]:
 
 
 def base_url(request: Request, settings: Any) -> str:
-    return (settings.public_url or str(request.base_url).rstrip("/")) + PREFIX
+    return public_base_url(request) + PREFIX
 
 
 def _seq(audit_seq: int | None) -> dict[str, str]:
@@ -97,7 +106,7 @@ def _seq(audit_seq: int | None) -> dict[str, str]:
     return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
 
 
-async def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
+def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
     return Caller.of(who, policy, settings)
 
 
@@ -113,7 +122,7 @@ def returned_error(request: Request, err: Any) -> Response:
 
 
 @misp_route(["GET"], "/servers/getVersion")
-async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
+def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
     """What a MISP reads before pulling or pushing (ServerSyncTool:465-501): the version
     (configured, HUB_MISP_VERSION; must be 2.x), whether this key may push, and that
     request bodies must not be compressed."""
@@ -133,10 +142,10 @@ async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDe
 
 
 @misp_route(["POST"], "/servers/postTest")
-async def post_test(request: Request, who: PartnerKey) -> Response:
+def post_test(request: Request, who: PartnerKey) -> Response:
     """The "Test connection" POST round trip: echo the body and the headers as received, so
     a proxy that rewrites them shows up (ServersController.php:1720-1748)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(
         {
             "body": body if isinstance(body, dict) else {},
@@ -150,11 +159,11 @@ async def post_test(request: Request, who: PartnerKey) -> Response:
 
 
 @misp_route(["GET"], "/users/view/me")
-async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
+def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
     ``Role`` and ``UserSetting`` to initialise."""
     sync = who.role is Role.SYNC
-    host = (settings.public_url or str(request.base_url)).split("//", 1)[-1].split("/")[0]
+    host = public_base_url(request).split("//", 1)[-1].split("/")[0]
     org = {"id": str(who.partner_id), "name": who.partner_name, "uuid": who.partner_uuid}
     return JSONResponse(
         {
@@ -197,7 +206,7 @@ async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> R
 
 
 @misp_route(["GET"], "/attributes/describeTypes")
-async def describe(who: PartnerKey) -> Response:
+def describe(who: PartnerKey) -> Response:
     """The attribute types the hub accepts: PyMISP's own describeTypes.json."""
     return JSONResponse({"result": describe_types()})
 
@@ -207,16 +216,17 @@ async def describe(who: PartnerKey) -> Response:
 
 @misp_route(["GET", "POST"], "/events/index", tail=True)
 @read_page
-async def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
-    body = await filters(request)
+    body = filters(request)
     page = index.index(session, caller, body)
     extra = _seq(page.audit_seq)
     return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
-async def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
     (ServerSyncTool:60-73)."""
     ident = ident_of(request)
@@ -228,7 +238,7 @@ async def view_event(request: Request, session: SessionDep, caller: CallerDep) -
     if request.method == "HEAD":
         seen = service.visible(session, caller, row)
         return Response(status_code=200 if seen else 404)
-    options = await filters(request) if request.method == "POST" else url_params(request)[1]
+    options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
     include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
     delivery = service.view(session, caller, row, include_deleted=include_deleted)
@@ -243,16 +253,17 @@ async def view_event(request: Request, session: SessionDep, caller: CallerDep) -
 
 
 @router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
-async def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
     ``Location`` header of a repeated add."""
-    return await view_event(request, session, caller)
+    return view_event(request, session, caller)
 
 
 # --- push (reference §2.3) -------------------------------------------------------------------
 
 
-async def _push(
+def _push(
     request: Request,
     session: SessionDep,
     caller: Caller,
@@ -260,7 +271,7 @@ async def _push(
     target: str | None,
 ) -> Response:
     _, named = url_params(request)
-    payload = await json_body(request)
+    payload = json_body(request)
     who = caller.principal
     source = submitting_partner(session, who)
     try:
@@ -305,27 +316,27 @@ async def _push(
 
 
 @misp_route(["POST"], "/events/add", tail=True)
-async def add_event(
+def add_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A new event from the caller's organisation; an existing uuid answers MISP's 404 with
     ``Location`` (EventsController.php:2222-2227) and the pusher retries as an edit."""
-    return await _push(request, session, caller, settings, None)
+    return _push(request, session, caller, settings, None)
 
 
 @misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
-async def edit_event(
+def edit_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A newer version of the caller's own event; not newer is MISP's exact 403
     (Event.php:946-954), which the pushing MISP treats as "nothing to do"."""
-    return await _push(request, session, caller, settings, ident_of(request))
+    return _push(request, session, caller, settings, ident_of(request))
 
 
 @misp_route(["POST"], "/events/filterEventIdsForPush")
-async def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(push.uuids_to_push(session, caller, body=body))
 
 
@@ -333,8 +344,9 @@ async def filter_for_push(request: Request, session: SessionDep, caller: CallerD
 
 
 @misp_route(["POST"], "/events/restSearch", tail=True)
-async def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
-    body = await filters(request)
+@read_page
+def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    body = filters(request)
     found = search.search_events(session, caller, body)
     return JSONResponse(
         {"response": found.items},
@@ -343,8 +355,9 @@ async def search_events(request: Request, session: SessionDep, caller: CallerDep
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
-async def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
-    body = await filters(request)
+@read_page
+def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    body = filters(request)
     found = search.search_attributes(session, caller, body)
     return JSONResponse(
         {"response": {"Attribute": found.items}},
@@ -357,10 +370,10 @@ async def search_attributes(request: Request, session: SessionDep, caller: Calle
 
 @misp_route(["POST"], "/sightings/add")
 @router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
-async def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """A sighting on an attribute the caller may see (by uuid or id), or on every such
     attribute with the given value."""
-    body = await json_body(request)
+    body = json_body(request)
     target = ident_of(request) if "ident" in request.path_params else None
     made = sightings.add_sighting(
         session, caller, body=body if isinstance(body, dict) else {}, target=target
@@ -371,12 +384,12 @@ async def add_sighting(request: Request, session: SessionDep, caller: CallerDep)
 
 
 @router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
-async def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on events (the sync pull) or attributes, for attributes the caller may see."""
     context = strip_json(str(request.path_params["context"]))
     if context not in ("event", "attribute"):
         raise NotFound(f"context {context!r} is not served; use event or attribute")
-    body = await json_body(request)
+    body = json_body(request)
     found = sightings.search_sightings(
         session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
@@ -386,8 +399,8 @@ async def search_sightings(request: Request, session: SessionDep, caller: Caller
 @router.api_route(
     "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
 )
-async def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
-    body = await json_body(request)
+def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    body = json_body(request)
     known = sightings.known_sightings(session, caller, event_uuid=ident_of(request), body=body)
     return JSONResponse(known)
 
@@ -395,11 +408,11 @@ async def filter_sightings(request: Request, session: SessionDep, caller: Caller
 @router.api_route(
     "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
 )
-async def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
     one (returned, not raised, so the visibility decision's audit entry is kept)."""
     ident = ident_of(request)
-    body = await json_body(request)
+    body = json_body(request)
     count = sightings.save_sightings(session, caller, event_uuid=ident, body=body)
     if count is None:
         return returned_error(request, NotFound(f"Invalid event {ident}"))
@@ -410,18 +423,18 @@ async def bulk_save_sightings(request: Request, session: SessionDep, caller: Cal
 
 
 @misp_route(["GET"], "/shadow_attributes/index", "/shadowAttributes/index", tail=True)
-async def proposals(who: PartnerKey) -> Response:
+def proposals(who: PartnerKey) -> Response:
     """Proposals are not shared through the hub: an empty list ends MISP's paging."""
     return JSONResponse([])
 
 
 @router.api_route("/events/pushProposals/{ident}", methods=["POST"], name="push_proposals")
-async def push_proposals(who: PartnerKey) -> Response:
+def push_proposals(who: PartnerKey) -> Response:
     return JSONResponse({"success": True, "message": "Nothing to update.", "counter": 0})
 
 
 @misp_route(["POST"], "/galaxy_clusters/restSearch", "/galaxyClusters/restSearch", tail=True)
-async def galaxy_clusters(who: PartnerKey) -> Response:
+def galaxy_clusters(who: PartnerKey) -> Response:
     """Custom galaxy clusters are not synced (galaxies travel as ``misp-galaxy:`` tags)."""
     return JSONResponse({"response": []})
 
@@ -434,13 +447,13 @@ async def galaxy_clusters(who: PartnerKey) -> Response:
     "/analystData/filterAnalystDataForPush",
     tail=True,
 )
-async def analyst_data(who: PartnerKey) -> Response:
+def analyst_data(who: PartnerKey) -> Response:
     """Analyst data is off (``perm_analyst_data: false``); an empty answer if asked anyway."""
     return JSONResponse([])
 
 
 @misp_route(["GET"], "/eventReports/add", "/event_reports/add")
-async def event_reports_probe(who: PartnerKey) -> Response:
+def event_reports_probe(who: PartnerKey) -> Response:
     """The push-time probe: a ``description`` tells the pushing MISP to include event
     reports in the events it sends (Event.php:1240-1289)."""
     return JSONResponse(
@@ -452,7 +465,7 @@ async def event_reports_probe(who: PartnerKey) -> Response:
     )
 
 
-async def not_served(request: Request, who: PartnerKey) -> Response:
+def not_served(request: Request, who: PartnerKey) -> Response:
     """Any other MISP path: a key is still required, then MISP's 404."""
     raise NotFound(f"{misp_url(request)} is not part of the hub's MISP API")
 

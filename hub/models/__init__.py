@@ -13,7 +13,7 @@ from hub.models.intel import (
     Release,
     Sighting,
 )
-from hub.models.key import ApiKey
+from hub.models.key import ApiKey, AuthThrottle
 from hub.models.lineage import LineageActivity, LineageArtifact, LineageDerivation, LineageUse
 from hub.models.notification import (
     Directive,
@@ -61,6 +61,7 @@ __all__ = [
     "Release",
     "Sighting",
     "ApiKey",
+    "AuthThrottle",
     "AuditEntry",
     "AuditHead",
     "ReleaseIndexState",
