@@ -17,7 +17,7 @@ from hub.errors import Forbidden, InvalidField, NotFound, error_response
 from hub.intel import repository, service, snapshots, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
-from hub.responses import JSONResponse
+from hub.responses import JSONResponse, stream_event
 from hub.routing import (
     HubRoute,
     PartnerKey,
@@ -268,9 +268,12 @@ def get_event(
         # Sightings are not rendered to STIX (a STIX sighting would name who saw it).
         bundle = stix.event_to_bundle(without_sightings(delivery.event))
         return Response(orjson.dumps(bundle), media_type=STIX_MEDIA, headers=out_headers)
-    body = dict(delivery.event)
-    body["tlp"] = obligation_body(delivery.obligation)
-    return JSONResponse(body, headers=out_headers)
+    # Recorded and committed before the first byte; streamed a chunk of elements at a time.
+    return stream_event(
+        delivery.event["Event"],
+        after={"tlp": obligation_body(delivery.obligation)},
+        headers=out_headers,
+    )
 
 
 def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
