@@ -437,6 +437,7 @@ def ingest(
                     actor=_actor(),
                     channel="file",
                     policy=tlp.DEFAULT_POLICY,
+                    default_distribution=get_settings().default_distribution,
                 )
             for outcome in outcomes:
                 typer.echo(orjson.dumps({"file": file.name, **outcome.as_dict()}).decode())

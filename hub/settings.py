@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     public_url: str | None = None
     org_name: str = Field(default="NCSC-NL", min_length=1, max_length=200)
     misp_version: str = "2.5.1"
+    # The distribution of a submitted event that has none (MISP's default_event_distribution;
+    # 1 = the community, DESIGN.md §3).
+    default_distribution: int = Field(default=1, ge=0, le=3)
     max_body_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     notify_interval_seconds: int = Field(default=300, ge=0)
     notify_expire_days: int = Field(default=30, ge=1)

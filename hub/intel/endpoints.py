@@ -79,6 +79,7 @@ async def submit_events(
     session: SessionDep,
     who: Submitter,
     policy: PolicyDep,
+    settings: SettingsDep,
 ) -> Response:
     """Submit MISP events (one, or a list) or a STIX 2.1 bundle (`application/stix+json`)."""
     source = submitting_partner(session, who)
@@ -103,6 +104,7 @@ async def submit_events(
                     actor=who.actor,
                     channel="rest",
                     policy=policy,
+                    default_distribution=settings.default_distribution,
                 )
     except (service.ForeignEvent, service.UuidClash) as err:
         # Recorded, then answered (returned, not raised: the audit entry must be committed).

@@ -14,7 +14,7 @@ import sqlite3
 import time
 import uuid as uuid_mod
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +134,8 @@ def ingest_events(
     keep_orgc: bool = False,
     original: bytes | None = None,
     conversion: lineage.Conversion | None = None,
+    default_distribution: int = 1,
+    exact_tags: Collection[str] = (),
 ) -> list[Outcome]:
     """Ingest MISP events (raw dicts) submitted by ``source``; all or nothing.
 
@@ -141,6 +143,9 @@ def ingest_events(
     writes none of them. ``keep_orgc`` keeps the creator organisation given in the event
     (pulls from upstream); otherwise ``source`` becomes the creator, as for submissions.
     ``conversion`` says how the input was converted to MISP (for the lineage record).
+    ``default_distribution`` is an event's when it has none (``HUB_DEFAULT_DISTRIBUTION``).
+    ``exact_tags`` names the elements whose tag list the payload gives whole (an explicit
+    tag removal, ``hub.intel.merge``); tags are otherwise only ever added.
     """
     now = int(time.time())
     with gc_paused():
@@ -153,8 +158,11 @@ def ingest_events(
             if existing is not None and _not_newer(existing, event):
                 plan.append(("unchanged", existing))
                 continue
+            stamped: set[str] = set()
             try:
-                normalised = normalise_event(event, now=now)
+                normalised = normalise_event(
+                    event, now=now, default_distribution=default_distribution, stamped=stamped
+                )
             except InvalidField as err:
                 if len(payloads) > 1 and err.field:
                     err.field = f"{index}.{err.field}"
@@ -165,7 +173,7 @@ def ingest_events(
                 normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
             elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
                 normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
-            plan.append(("apply", (existing, normalised)))
+            plan.append(("apply", (existing, normalised, stamped)))
         outcomes = []
         for kind, item in plan:
             if kind == "unchanged":
@@ -175,12 +183,15 @@ def ingest_events(
                     )
                 )
             else:
-                existing, normalised = item
+                existing, normalised, stamped = item
                 outcomes.append(
                     _apply(
                         session,
                         existing=existing,
                         incoming=normalised,
+                        fresh=stamped,
+                        exact_tags=frozenset(exact_tags),
+                        now=now,
                         source=source,
                         actor=actor,
                         channel=channel,
@@ -226,6 +237,9 @@ def _apply(
     *,
     existing: Event | None,
     incoming: dict[str, Any],
+    fresh: set[str],
+    exact_tags: frozenset[str],
+    now: int,
     source: Partner,
     actor: str,
     channel: str,
@@ -238,9 +252,10 @@ def _apply(
     current = current_state(session, existing) if existing is not None else None
     sightings = _take_sightings(incoming)
     if current is not None:
-        merged, changes = merge_event(current, incoming)
+        merged, changes = merge_event(current, incoming, fresh=fresh, exact_tags=exact_tags)
     else:
         merged, changes = incoming, Changes(new=_count(incoming))
+    _publication(merged, incoming, was_published=bool(existing and existing.published), now=now)
     # What everyone who sees the event sees change: its own fields, and any withdrawal
     # (a deletion must reach those who had the element, and moves the timestamp for all).
     meta_timestamp = int(merged["timestamp"])
@@ -352,6 +367,20 @@ def _apply(
 
         push_soon(session)
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
+
+
+def _publication(
+    merged: dict[str, Any], incoming: dict[str, Any], *, was_published: bool, now: int
+) -> None:
+    """Publishing stamps ``publish_timestamp`` (MISP's publish does), so searches by
+    ``publish_timestamp`` or ``last`` find what was published through the hub: an event that
+    becomes published without an explicit publish time of its own gets now."""
+    if not merged.get("published"):
+        return
+    if _int_or_zero(incoming.get("publish_timestamp")):
+        return  # the sender's own (a MISP pushing what it published)
+    if not was_published or not _int_or_zero(merged.get("publish_timestamp")):
+        merged["publish_timestamp"] = str(now)
 
 
 def _drop_never_shared(event: dict[str, Any]) -> None:

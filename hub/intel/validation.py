@@ -2,9 +2,14 @@
 
 Normalisation, so that stored events look as MISP would send them: numbers become strings
 (``"distribution": "3"``), booleans accept ``0/1``/``"0"/"1"``, a missing uuid or timestamp is
-generated (as MISP does), a missing event distribution is 0 ("the hub alone", fail closed)
-and a missing attribute distribution is 5 (inherit), a missing category is the type's
-default. Local numeric ids are dropped: the hub identifies everything by uuid.
+generated (as MISP does), a missing event distribution is the hub's default
+(``HUB_DEFAULT_DISTRIBUTION``, 1 = the community, as MISP's default) and a missing attribute
+distribution is 5 (inherit), a missing category is the type's default. Local numeric ids are
+dropped: the hub identifies everything by uuid.
+
+An element that comes without a timestamp gets "now" and is named in ``stamped``: the merge
+applies it whatever the stored one's timestamp (PyMISP drops the timestamp of every element
+it changed, and two edits within one second must not lose the second).
 """
 
 from __future__ import annotations
@@ -112,13 +117,22 @@ def _sharing_group(container: dict[str, Any], distribution: int, path: str) -> N
         )
 
 
-def _common(element: dict[str, Any], path: str, *, now: int, default_distribution: int) -> None:
+def _common(
+    element: dict[str, Any],
+    path: str,
+    *,
+    now: int,
+    default_distribution: int,
+    stamped: set[str] | None = None,
+) -> None:
     for key in _ID_KEYS:
         element.pop(key, None)
     element["uuid"] = _uuid(element.get("uuid"), f"{path}.uuid")
     stamp = element.get("timestamp")
     if stamp in (None, "", 0, "0"):
         element["timestamp"] = str(now)
+        if stamped is not None:
+            stamped.add(element["uuid"])
     elif not (isinstance(stamp, str) and stamp.isdigit()):  # keep the common string as it is
         element["timestamp"] = str(_int(stamp, f"{path}.timestamp", low=0))
     dist = element.get("distribution")
@@ -135,7 +149,9 @@ def _common(element: dict[str, Any], path: str, *, now: int, default_distributio
         raise _fail(f"{path}.comment", "must be text")
 
 
-def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, Any]:
+def _attribute(
+    attr: Any, path: str, *, now: int, in_object: bool, stamped: set[str] | None = None
+) -> dict[str, Any]:
     if not isinstance(attr, dict):
         raise _fail(path, "an attribute must be an object")
     types = describe_types()
@@ -158,7 +174,7 @@ def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, 
     attr["to_ids"] = _bool(
         attr.get("to_ids", types["sane_defaults"][kind]["to_ids"]), f"{path}.to_ids"
     )
-    _common(attr, path, now=now, default_distribution=5)
+    _common(attr, path, now=now, default_distribution=5, stamped=stamped)
     attr["Tag"] = _tags(attr, path)
     if in_object and not isinstance(attr.get("object_relation"), str):
         raise _fail(f"{path}.object_relation", "an object's attribute needs its relation")
@@ -168,11 +184,18 @@ def _attribute(attr: Any, path: str, *, now: int, in_object: bool) -> dict[str, 
     return attr
 
 
-def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
+def normalise_event(
+    payload: Any,
+    *,
+    now: int | None = None,
+    default_distribution: int = 1,
+    stamped: set[str] | None = None,
+) -> dict[str, Any]:
     """A validated, normalised bare event; InvalidField naming the first wrong field.
 
     The payload is normalised in place (no copy of 10^5 attribute dicts): pass a freshly
-    parsed one.
+    parsed one. ``stamped`` collects the uuids of the elements that came without a timestamp
+    (see the module doc).
     """
     now = now or int(time.time())
     if isinstance(payload, dict) and isinstance(payload.get("Event"), dict):
@@ -186,7 +209,7 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
         raise _fail(f"{path}.info", "an event needs an info (its title)")
     if len(info) > MAX_INFO:
         raise _fail(f"{path}.info", "is longer than 65535 characters")
-    _common(event, path, now=now, default_distribution=0)
+    _common(event, path, now=now, default_distribution=default_distribution)
     if event["distribution"] == "5":
         raise _fail(f"{path}.distribution", "5 (inherit) is for attributes and objects only")
     event["published"] = _bool(event.get("published", False), f"{path}.published")
@@ -196,6 +219,8 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
             event[key] = str(
                 _int(event[key], f"{path}.{key}", low=0 if key == "analysis" else 1, high=high)
             )
+    if "deleted" in event:  # set by the event's deletion through /misp (hub.misp_compat)
+        event["deleted"] = _bool(event["deleted"], f"{path}.deleted")
     if "publish_timestamp" in event:
         event["publish_timestamp"] = str(
             _int(event["publish_timestamp"], f"{path}.publish_timestamp", low=0)
@@ -205,7 +230,7 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
         raise _fail(f"{path}.date", "must be YYYY-MM-DD")
     event["Tag"] = _tags(event, path)
     event["Attribute"] = [
-        _attribute(a, f"{path}.Attribute.{i}", now=now, in_object=False)
+        _attribute(a, f"{path}.Attribute.{i}", now=now, in_object=False, stamped=stamped)
         for i, a in enumerate(_list(event, "Attribute", path))
     ]
     objects = []
@@ -216,9 +241,9 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
 
         if not isinstance(obj.get("name"), str) or not obj["name"]:
             raise _fail(f"{where}.name", "an object needs a name")
-        _common(obj, where, now=now, default_distribution=5)
+        _common(obj, where, now=now, default_distribution=5, stamped=stamped)
         obj["Attribute"] = [
-            _attribute(a, f"{where}.Attribute.{j}", now=now, in_object=True)
+            _attribute(a, f"{where}.Attribute.{j}", now=now, in_object=True, stamped=stamped)
             for j, a in enumerate(_list(obj, "Attribute", where))
         ]
         references = []
@@ -232,17 +257,40 @@ def normalise_event(payload: Any, *, now: int | None = None) -> dict[str, Any]:
             ref["uuid"] = _uuid(ref.get("uuid"), f"{rwhere}.uuid")
             ref["referenced_uuid"] = _uuid(ref["referenced_uuid"], f"{rwhere}.referenced_uuid")
             ref["object_uuid"] = obj["uuid"]
+            if ref.get("timestamp") in (None, "", 0, "0") and stamped is not None:
+                stamped.add(ref["uuid"])
             ref["timestamp"] = str(_int(ref.get("timestamp") or now, f"{rwhere}.timestamp", low=0))
             references.append(ref)
         obj["ObjectReference"] = references
         objects.append(obj)
     event["Object"] = objects
-    for key in ("EventReport", "Galaxy"):
-        _list(event, key, path)
+    if "EventReport" in event:
+        event["EventReport"] = [
+            _report(r, f"{path}.EventReport.{i}", now=now, stamped=stamped)
+            for i, r in enumerate(_list(event, "EventReport", path))
+        ]
+    _list(event, "Galaxy", path)
     _no_duplicate_uuids(event)
     for key in ("RelatedEvent", "Org"):
         event.pop(key, None)
     return event
+
+
+def _report(
+    report: Any, path: str, *, now: int, stamped: set[str] | None
+) -> dict[str, Any]:
+    """An event report (MISP's markdown report): a name, its content, a uuid and a timestamp."""
+    if not isinstance(report, dict):
+        raise _fail(path, "an event report must be an object")
+    if not isinstance(report.get("name"), str) or not report["name"].strip():
+        raise _fail(f"{path}.name", "an event report needs a name")
+    content = report.get("content")
+    if content is None:
+        report["content"] = ""
+    elif not isinstance(content, str) or len(content) > MAX_VALUE * 8:
+        raise _fail(f"{path}.content", "must be text of at most 1048576 characters")
+    _common(report, path, now=now, default_distribution=5, stamped=stamped)
+    return report
 
 
 def _no_duplicate_uuids(event: dict[str, Any]) -> None:

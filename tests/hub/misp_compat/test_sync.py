@@ -142,7 +142,9 @@ def test_pull_rules_filter_the_index(client, world) -> None:
     assert index({"eventid": [f"!{some[0]}"]}) == everything - {some[0]}
     assert index({"timestamp": "30d"}) == set()  # the builder's timestamps are from 2023
     assert index({"timestamp": 1_600_000_000}) == everything
-    assert index({"publish_timestamp": "1d"}) == set()
+    # published on arrival without a publish time of their own: stamped then, as MISP does
+    assert index({"publish_timestamp": "1d"}) == everything
+    assert index({"publish_timestamp": [1, 1_600_000_000]}) == set()
     assert index({"sharinggroup": ["nope"]}) == set()
     assert index({"unknown_rule": "whatever", "url_params": "{}"}) == everything
     r = client.post("/misp/events/index", json={"published": 0}, headers=core.headers)
