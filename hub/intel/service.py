@@ -42,6 +42,7 @@ from hub.models import (
     Attribute,
     Event,
     EventObject,
+    EventReport,
     EventVersion,
     Partner,
     QuarantineItem,
@@ -513,6 +514,7 @@ def _write(
         session.execute(delete(Attribute).where(Attribute.event_id == row.id))
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
+    _number_reports(session, row.id, event.get("EventReport") or [])
     connection = session.connection()
     objects = (
         _object_row(o, _rank(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
@@ -521,6 +523,22 @@ def _write(
     _insert_chunked(connection, EventObject.__table__, objects)
     insert_attributes(connection, attribute_rows(event, labels, row.id, stamp))
     return row
+
+
+def _number_reports(session: Session, event_id: int, reports: list[dict[str, Any]]) -> None:
+    """A row for each event report new to the event (``EventReport``: its number)."""
+    uuids = {str(r["uuid"]) for r in reports if isinstance(r, dict) and r.get("uuid")}
+    if not uuids:
+        return
+    known = set(
+        session.scalars(select(EventReport.uuid).where(EventReport.event_id == event_id))
+    )
+    fresh = sorted(uuids - known)
+    if not fresh:
+        return
+    if session.scalar(select(EventReport.id).where(EventReport.uuid.in_(fresh)).limit(1)):
+        raise UuidClash("Event.EventReport")  # another event's report: named nowhere
+    session.execute(insert(EventReport), [{"event_id": event_id, "uuid": u} for u in fresh])
 
 
 def _stamper(

@@ -47,7 +47,7 @@ _EVENT_KEYS = (
 )
 
 
-def _json_only(body: dict[str, Any]) -> None:
+def json_only(body: dict[str, Any]) -> None:
     if body.get("returnFormat", "json") not in ("json", None):
         raise InvalidField("only returnFormat json is served here", field="returnFormat")
 
@@ -63,7 +63,7 @@ class Found:
 def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
     """Matching events, each released whole, recorded in one entry; the others are not
     delivered."""
-    _json_only(body)
+    json_only(body)
     scoped = {k: v for k, v in body.items() if k not in ("value", "type", "category", "to_ids")}
     match = attribute_matcher(body)
     stmt = candidates(caller, scoped)
@@ -147,7 +147,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
 
 def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
     """Matching attributes the caller receives, one audited page."""
-    _json_only(body)
+    json_only(body)
     aud = caller.audience()
     stmt = (
         select(Attribute, Event)

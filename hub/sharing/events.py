@@ -30,7 +30,14 @@ from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import is_tlp_tag, max_label, obligation, record
 from hub.sharing.view import PRODUCER_PREFIX, Gate, received_withdrawn, summarise
 
-_EVENT_NEVER = ("ShadowAttribute", "Sighting", "RelatedEvent", "event_creator_email", "Org")
+_EVENT_NEVER = (
+    "ShadowAttribute",
+    "Sighting",
+    "RelatedEvent",
+    "event_creator_email",
+    "Org",
+    "deleted",
+)
 _ELEMENT_NEVER = ("ShadowAttribute", "Sighting", "RelatedAttribute")
 _GROUP_KEEP = ("uuid", "name", "description", "releasability")
 
@@ -114,6 +121,7 @@ def decide_event(
             keep = received_withdrawn(session, [event.id], recipient.org_uuid)[
                 event.id
             ].__contains__
+        deleted_by_source = bool(state.get("deleted"))
         _visible(state, keep)
         filtered = tlp.filter_misp_event(
             {"Event": state},
@@ -125,7 +133,12 @@ def decide_event(
             in_place=True,  # the state was just loaded for this delivery alone
         )
     out = filtered.event
-    if out is None and creator and filtered.reason is tlp.Reason.NOTHING_LEFT:
+    if (
+        out is None
+        and creator
+        and filtered.reason is tlp.Reason.NOTHING_LEFT
+        and not deleted_by_source
+    ):
         out = {"Event": _empty(state, event)}  # a creator sees its own event, even empty
     if out is None:
         return EventDelivery(

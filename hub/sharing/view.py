@@ -228,7 +228,7 @@ class RowRelease:
         return not (self.attributes or self.objects or self.reports)
 
 
-def _report_addressing(report: dict[str, Any], parent: tlp.Addressing) -> tlp.Addressing:
+def report_addressing(report: dict[str, Any], parent: tlp.Addressing) -> tlp.Addressing:
     try:
         dist = int(report.get("distribution", _INHERIT))
     except (TypeError, ValueError):
@@ -334,7 +334,7 @@ def release_rows(
         deleted = bool(report.get("deleted"))
         if not uuid or (deleted and uuid not in withdrawn):
             continue
-        d = gate.decide(e_rank, _report_addressing(report, e_addr), source)
+        d = gate.decide(e_rank, report_addressing(report, e_addr), source)
         if d.allowed:
             reports.add(uuid)
             if not deleted:
@@ -427,7 +427,7 @@ def summarise(
         release = releases.get(row.id)
         told = profiled.get(row.id)
         empty = told.empty if told is not None else (release is None or release.empty)
-        if empty and not creator:
+        if empty and (not creator or deleted_by_source(row)):
             out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
             continue
         out.append(
@@ -446,6 +446,13 @@ def summarise(
             )
         )
     return out
+
+
+def deleted_by_source(row: Any) -> bool:
+    """Whether the event's source deleted it (``/misp`` ``events/delete``): its creator no
+    longer sees it, even empty; those who had its elements still get their deletions."""
+    doc = getattr(row, "doc", None)
+    return bool(doc) and b'"deleted":true' in doc and bool(orjson.loads(doc).get("deleted"))
 
 
 def _has_deleted(elements: Elements) -> bool:
