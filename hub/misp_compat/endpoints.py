@@ -20,7 +20,17 @@ from hub.intel.endpoints import submitting_partner
 from hub.intel.service import ForeignEvent, UuidClash, record_refusal
 from hub.intel.snapshots import parse_body
 from hub.intel.validation import describe_types
-from hub.misp_compat import edits, elements, index, push, search, service, shapes, sightings
+from hub.misp_compat import (
+    edits,
+    elements,
+    exports,
+    index,
+    push,
+    search,
+    service,
+    shapes,
+    sightings,
+)
 from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.service import Caller
@@ -357,24 +367,44 @@ async def filter_for_push(request: Request, session: SessionDep, caller: CallerD
 # --- search (reference §7.3) -----------------------------------------------------------------
 
 
+def _export(found: search.Found, fmt: str, body: dict[str, Any], *, events: bool) -> Response:
+    """A search's answer in the format asked for (``hub.misp_compat.exports``); every format
+    carries the audit entry that recorded the search."""
+    headers = {"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)}
+    source: dict[str, Any] = {"events": found.items} if events else {"attributes": found.items}
+    if fmt == "csv":
+        text = exports.to_csv(**source, body=body)
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    if fmt == "text":
+        return Response(exports.to_text(**source), media_type="text/plain", headers=headers)
+    if fmt == "stix2":
+        return JSONResponse(exports.to_stix2(**source), headers=headers)
+    if events:
+        return JSONResponse({"response": found.items}, headers=headers)
+    return JSONResponse({"response": {"Attribute": found.items}}, headers=headers)
+
+
 @misp_route(["POST"], "/events/restSearch", tail=True)
 async def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Events the caller receives, narrowed as MISP narrows them; ``returnFormat`` json,
+    csv, text or stix2."""
     body = await filters(request)
+    fmt = search.return_format(body)
+    if fmt != "json":
+        body["metadata"] = False
     found = search.search_events(session, caller, body)
-    return JSONResponse(
-        {"response": found.items},
-        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
-    )
+    return _export(found, fmt, body, events=True)
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
 async def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Attributes the caller receives; ``returnFormat`` json, csv, text or stix2."""
     body = await filters(request)
+    fmt = search.return_format(body)
+    if fmt == "stix2":
+        body["includeContext"] = True
     found = search.search_attributes(session, caller, body)
-    return JSONResponse(
-        {"response": {"Attribute": found.items}},
-        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
-    )
+    return _export(found, fmt, body, events=False)
 
 
 # --- sightings (reference §2.4) --------------------------------------------------------------

@@ -94,11 +94,16 @@ def terms(value: Any) -> Terms:
     return out
 
 
+NEVER = 2**62  # a lower bound no timestamp reaches: a time filter that matches nothing
+
+
 def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None, int | None]:
-    """A time filter: epoch seconds, a relative ``30d``/``12h``, or ``[from, to]``."""
+    """A time filter: epoch seconds, a relative ``30d``/``12h``, or ``[from, to]``. A value
+    that is neither (``5x``, ``ad``) matches nothing, as MISP answers it: an empty result,
+    not an error."""
     if value is None or value == "" or value == 0 or value == "0":
         return None, None
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise InvalidField(f"{name}: a range is [from, to]", field=name)
         low, _ = since(value[0], name=name, now=now)
@@ -111,10 +116,8 @@ def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None,
         return now - int(match.group(1)) * _UNIT[match.group(2)], None
     try:
         return int(float(text)), None
-    except ValueError:
-        raise InvalidField(
-            f"{name}: {value!r} is not a timestamp or a duration", field=name
-        ) from None
+    except (ValueError, OverflowError):
+        return NEVER, None
 
 
 def limit_page(body: dict[str, Any], *, default: int | None) -> tuple[int | None, int]:
