@@ -63,10 +63,11 @@ class Writer:
 
 @dataclass(slots=True)
 class Written:
-    """A stored write: the event row after it, or why it was held instead (quarantine)."""
+    """A stored write: the event row after it, or why it was held instead (quarantine);
+    ``outcome`` None: nothing needed storing (a delete of what is deleted already)."""
 
     event: Event | None
-    outcome: Outcome
+    outcome: Outcome | None
     held: SaveRefused | None = None
 
 
@@ -362,14 +363,26 @@ def _in_place(session: Session, event: Event, attr: Any, edited: dict[str, Any])
     return {**_head(event), "Object": [{**_doc(obj.doc), "Attribute": [edited]}]}
 
 
-def delete_attribute(session: Session, w: Writer, ident: str) -> tuple[Written, str]:
-    """``attributes/delete/{id}``: a soft delete, which reaches those who had received it
-    (a hard delete is the same here: the version history keeps what was shared)."""
+def _deletion(doc: bytes, *, hard: bool) -> dict[str, Any]:
+    """A stored element, deleted: soft (its creator still sees it with ``deleted``), or hard
+    (``purged``: its creator no longer sees it at all). Either way those who had received it
+    get the deletion, and the version history keeps what was shared."""
+    out = {**_doc(doc), "deleted": True}
+    if hard:
+        out["purged"] = True
+    return out
+
+
+def delete_attribute(
+    session: Session, w: Writer, ident: str, *, hard: bool = False
+) -> tuple[Written, str]:
+    """``attributes/delete/{id}`` (soft, or hard with ``{"hard": 1}``, see ``_deletion``);
+    deleting what is deleted already changes nothing."""
     name = "Could not delete Attribute"
     attr, event = own_attribute(session, w, ident, name=name)
-    if attr.deleted:
-        raise NotFound("Invalid attribute.")
-    edited = {**_doc(attr.doc), "uuid": attr.uuid, "deleted": True}
+    if attr.deleted and not hard:
+        return Written(event, None), attr.uuid
+    edited = {**_deletion(attr.doc, hard=hard), "uuid": attr.uuid}
     return store(session, w, event, _in_place(session, event, attr, edited), name=name), attr.uuid
 
 
@@ -420,18 +433,19 @@ def edit_object(session: Session, w: Writer, ident: str, body: Any) -> tuple[Wri
     return store(session, w, event, {**_head(event), "Object": [edited]}, name=name), obj_row.uuid
 
 
-def delete_object(session: Session, w: Writer, ident: str) -> tuple[Written, str]:
-    """``objects/delete/{id}``: the object and its attributes soft-deleted (hard: the same)."""
+def delete_object(
+    session: Session, w: Writer, ident: str, *, hard: bool = False
+) -> tuple[Written, str]:
+    """``objects/delete/{id}``: the object and its attributes deleted (``_deletion``)."""
     name = "Could not delete Object"
     obj_row, event = own_object(session, w, ident, name=name)
-    if obj_row.deleted:
-        raise NotFound("Invalid object.")
+    if obj_row.deleted and not hard:
+        return Written(event, None), obj_row.uuid
     members = session.scalars(select(Attribute.doc).where(Attribute.object_uuid == obj_row.uuid))
     gone = {
-        **_doc(obj_row.doc),
+        **_deletion(obj_row.doc, hard=hard),
         "uuid": obj_row.uuid,
-        "deleted": True,
-        "Attribute": [{**_doc(doc), "deleted": True} for doc in members],
+        "Attribute": [_deletion(doc, hard=hard) for doc in members],
     }
     return store(session, w, event, {**_head(event), "Object": [gone]}, name=name), obj_row.uuid
 
@@ -542,11 +556,15 @@ def edit_report(session: Session, w: Writer, ident: str, body: Any) -> tuple[Wri
     return store(session, w, event, {**_head(event), "EventReport": [edited]}, name=name), uuid
 
 
-def delete_report(session: Session, w: Writer, ident: str) -> tuple[Written, str]:
-    """``eventReports/delete/{id}``: a soft delete (hard: the same, see delete_attribute)."""
+def delete_report(
+    session: Session, w: Writer, ident: str, *, hard: bool = False
+) -> tuple[Written, str]:
+    """``eventReports/delete/{id}`` (soft, or hard: ``_deletion``)."""
     name = "Could not delete Event Report"
     uuid, event = own_report(session, w, ident, name=name)
     gone = {**_stored_report(session, event, uuid), "uuid": uuid, "deleted": True}
+    if hard:
+        gone["purged"] = True
     return store(session, w, event, {**_head(event), "EventReport": [gone]}, name=name), uuid
 
 

@@ -257,7 +257,7 @@ async def view_event(request: Request, session: SessionDep, caller: CallerDep) -
         return Response(status_code=200 if seen else 404)
     options = await filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
-    include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
+    include_deleted = truthy(deleted)  # 1, true or [0, 1]: deleted elements too
     delivery = service.view(session, caller, row, include_deleted=include_deleted)
     if delivery is None or delivery.event is None or delivery.obligation is None:
         return returned_error(request, NotFound("Invalid event"))
@@ -506,6 +506,16 @@ def _write(
         return returned_error(request, SaveRefused(err.detail, name=name))
 
 
+def _hard(request: Request, body: Any) -> bool:
+    """A hard delete: ``{"hard": 1}`` in the body, or a ``/true`` or ``hard:1`` path tail."""
+    positional, named = url_params(request)
+    return (
+        (isinstance(body, dict) and truthy(body.get("hard", False)))
+        or truthy(named.get("hard", False))
+        or "true" in positional
+    )
+
+
 def _saved(request: Request, message: str, **extra: Any) -> Response:
     """MISP's answer to a save that needs no element back (RestResponseComponent)."""
     return JSONResponse(
@@ -594,9 +604,10 @@ async def delete_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
+    hard = _hard(request, await json_body(request))
 
     def do(w: edits.Writer) -> Response:
-        written, _uuid = edits.delete_attribute(session, w, ident)
+        written, _uuid = edits.delete_attribute(session, w, ident, hard=hard)
         if written.held is not None:
             return returned_error(request, written.held)
         return _saved(request, "Attribute deleted.")
@@ -675,9 +686,10 @@ async def delete_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
+    hard = _hard(request, await json_body(request))
 
     def do(w: edits.Writer) -> Response:
-        written, _uuid = edits.delete_object(session, w, ident)
+        written, _uuid = edits.delete_object(session, w, ident, hard=hard)
         if written.held is not None:
             return returned_error(request, written.held)
         return _saved(request, "Object deleted")
@@ -802,9 +814,10 @@ async def delete_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
+    hard = _hard(request, await json_body(request))
 
     def do(w: edits.Writer) -> Response:
-        written, uuid = edits.delete_report(session, w, ident)
+        written, uuid = edits.delete_report(session, w, ident, hard=hard)
         if written.held is not None:
             return returned_error(request, written.held)
         return _saved(request, f"Event Report {uuid} soft deleted")

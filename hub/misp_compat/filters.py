@@ -111,10 +111,7 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
             stmt = stmt.where(Event.publish_timestamp <= high)
     info = body.get("eventinfo") or body.get("info")
     if info:
-        pattern = str(info).lower()
-        stmt = stmt.where(
-            func.lower(Event.info).like(pattern if "%" in pattern else f"%{pattern}%")
-        )
+        stmt = stmt.where(func.lower(Event.info).like(_info_pattern(str(info)), escape="\\"))
     for key, op in (
         ("datefrom", "ge"),
         ("date_from", "ge"),
@@ -127,6 +124,24 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
             value = _date(body[key], key)
             stmt = stmt.where(Event.date >= value if op == "ge" else Event.date <= value)
     return stmt
+
+
+def _info_pattern(text: str) -> str:
+    """``eventinfo`` as MISP reads it: ``%`` and ``_`` are wildcards (a pattern without ``%``
+    matches anywhere in the title), a backslash escapes the next character, so
+    ``C:\\\\Windows`` finds ``C:\\Windows`` (MISP/MISP#6616); case-insensitive. The same
+    LIKE on SQLite and PostgreSQL: the escape character is explicit."""
+    out: list[str] = []
+    chars = iter(text.lower())
+    for char in chars:
+        if char == "\\":
+            nxt = next(chars, "")
+            out.append("\\" + nxt if nxt in ("%", "_", "\\") else "\\\\" + nxt)
+        else:
+            out.append(char)
+    pattern = "".join(out)
+    unescaped = pattern.replace("\\%", "").replace("\\\\", "")
+    return pattern if "%" in unescaped else f"%{pattern}%"
 
 
 def _date(value: Any, name: str) -> str:

@@ -8,9 +8,9 @@ one (DESIGN.md §3, "What leaves the hub"). Results come in ascending id order, 
 
 MISP's semantics kept (EventsController/RestSearch):
 
-- attribute filters (``value``, ``type``, ``category``, ``to_ids``) select events and also
-  narrow the attributes they come with (a MISP object comes whole when any of its
-  attributes matches);
+- attribute filters (``value``, ``type``, ``category``, ``to_ids``) select the events that
+  come with a matching attribute; ``to_ids`` also narrows the attributes they come with (a
+  MISP object comes whole when any of its attributes matches);
 - ``tags``: OR/AND/NOT over the tags the caller receives on the event and on its
   attributes; NOT also removes the attributes that carry the tag (an event whose own tags
   carry it is left out); ``event_tags`` looks at the event's own tags only;
@@ -171,10 +171,12 @@ def _narrow_event(
     tags: TagQuery,
     event_tags: TagQuery,
     match: Callable[[dict[str, Any]], bool] | None,
+    narrow: Callable[[dict[str, Any]], bool] | None,
     mode: str,
 ) -> bool:
     """Apply the attribute-level filters to a released event in place; False when the
-    event is not a match (module doc)."""
+    event is not a match (module doc): ``match`` selects the event (some attribute it
+    comes with matches), ``narrow`` also removes the attributes that do not match."""
     own = _names(event.get("Tag"))
     if tags.excludes(own) or event_tags.excludes(own) or not event_tags.holds(own):
         return False
@@ -200,11 +202,13 @@ def _narrow_event(
             seen |= _names(attr.get("Tag"))
     if tags and not tags.holds(seen):
         return False
-    if match is not None:
-        attributes = [a for a in attributes if match(a)]
-        objects = [o for o in objects if any(match(a) for a in o["Attribute"])]
-        if not attributes and not objects:
-            return False
+    if match is not None and not (
+        any(map(match, attributes)) or any(match(a) for o in objects for a in o["Attribute"])
+    ):
+        return False
+    if narrow is not None:  # ``to_ids`` also narrows what the event comes with, as in MISP
+        attributes = [a for a in attributes if narrow(a)]
+        objects = [o for o in objects if any(narrow(a) for a in o["Attribute"])]
     event["Attribute"] = attributes
     event["Object"] = objects
     if mode == "deleted" and not attributes and not objects:
@@ -226,6 +230,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
     tags = TagQuery.of(body.get("tags", body.get("tag")))
     event_tags = TagQuery.of(body.get("event_tags"))
     match = attribute_matcher(body)
+    narrow = attribute_matcher({"to_ids": body.get("to_ids")})
     mode = deleted_mode(body.get("deleted", body.get("includeDeleted", False)))
     stmt = candidates(caller, scoped)
     clauses = attribute_clauses(body)
@@ -269,7 +274,12 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
                 continue
             body_event = delivery.event["Event"]
             if not _narrow_event(
-                body_event, tags=tags, event_tags=event_tags, match=match, mode=mode
+                body_event,
+                tags=tags,
+                event_tags=event_tags,
+                match=match,
+                narrow=narrow,
+                mode=mode,
             ):
                 continue
             if skip:

@@ -122,7 +122,7 @@ def decide_event(
                 event.id
             ].__contains__
         deleted_by_source = bool(state.get("deleted"))
-        _visible(state, keep)
+        _visible(state, keep, creator=creator)
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient.tlp,
@@ -267,10 +267,13 @@ def _always(_uuid: str) -> bool:
     return True
 
 
-def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
+def _visible(
+    state: dict[str, Any], keep: Callable[[str], bool], *, creator: bool = False
+) -> set[str]:
     """Cut the loaded state down to what may be decided for the recipient, in place: live
-    elements, and the deleted ones ``keep`` admits; strip what never leaves. Returns the
-    uuids of the deleted elements kept."""
+    elements, and the deleted ones ``keep`` admits (not, for their creator, those it
+    deleted hard: ``purged``); strip what never leaves. Returns the uuids of the deleted
+    elements kept."""
     for key in _EVENT_NEVER:
         state.pop(key, None)
     deleted: set[str] = set()
@@ -280,7 +283,8 @@ def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
             if key in item:
                 del item[key]
         if item.get("deleted"):
-            if not keep(item["uuid"]):
+            purged = item.pop("purged", False)
+            if not keep(item["uuid"]) or (purged and creator):
                 return False
             deleted.add(item["uuid"])
         return True
@@ -295,6 +299,7 @@ def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
         if obj.get("deleted"):  # a deleted object goes (to those who had it) with all of it
             for attr in obj.get("Attribute") or []:
                 deleted.add(attr["uuid"])
+                attr.pop("purged", None)
                 for key in _ELEMENT_NEVER:
                     attr.pop(key, None)
         else:

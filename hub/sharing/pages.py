@@ -285,6 +285,8 @@ def release_attribute_page(
                 continue
             hide = bool(event.chr) and event.orgc_uuid != gate.org_uuid
             doc = shape_attribute(attr.doc, rank, event_uuid=event.uuid, hide_creator=hide)
+            if doc.pop("purged", False) and event.orgc_uuid == gate.org_uuid:
+                continue  # deleted hard by its creator: gone for the creator
             if accept is not None and not accept(attr, event, doc):
                 continue
             if skip:
@@ -418,10 +420,16 @@ def release_object_page(
                 continue
             hide = bool(event.chr) and not creator
             out = orjson.loads(obj.doc)
+            if out.pop("purged", False) and creator:
+                continue  # deleted hard by its creator: gone for the creator
             out["Attribute"] = [
-                shape_attribute(a.doc, rank, event_uuid=event.uuid, hide_creator=hide)
-                for a in attrs
-                if shown(a.uuid, a.deleted or obj.deleted)
+                shaped
+                for shaped in (
+                    shape_attribute(a.doc, rank, event_uuid=event.uuid, hide_creator=hide)
+                    for a in attrs
+                    if shown(a.uuid, a.deleted or obj.deleted)
+                )
+                if not (shaped.pop("purged", False) and creator)
             ]
             _object_group(out, hide)
             if accept is not None and not accept(obj, event, out):
@@ -550,6 +558,8 @@ def release_reports(
             withheld.append((uuid, d.reason.value))
             continue
         shaped = dict(report)
+        if shaped.pop("purged", False) and creator:
+            continue  # deleted hard by its creator: gone for the creator
         group = shaped.pop("SharingGroup", None)
         if str(shaped.get("distribution")) == "4" and isinstance(group, dict):
             shaped["sharing_group_id"] = group_id(group)
