@@ -317,3 +317,19 @@ def test_sightings_by_list_and_search(misp_url: str, factory) -> None:
     assert any(a.sightings for a in with_s.attributes)
     without = misp.get_event(made.id, no_sightings=True, pythonify=True)
     assert not any(a.sightings for a in without.attributes)
+
+
+def test_numeric_ids_stay_the_same_from_version_to_version(misp_url: str, factory) -> None:
+    """Every version rewrites the event's element rows; their ids (and so the ids a
+    partner was given) must not change, or ``get_attribute(id)`` breaks after any edit."""
+    partner = factory.partner("Z-CERT", type="sectoral-csirt")
+    misp = connect(misp_url, factory.key(Role.PARTNER, partner))
+    made = misp.add_event(scripted(), pythonify=True)
+    before = {a.uuid: a.id for a in made.attributes} | {o.uuid: o.id for o in made.objects}
+    made.add_attribute("domain", "later.example")
+    misp.update_event(made)
+    misp.tag(made.attributes[0].uuid, "kill-chain:delivery")
+    after = misp.get_event(made.uuid, pythonify=True)
+    now = {a.uuid: a.id for a in after.attributes} | {o.uuid: o.id for o in after.objects}
+    assert {u: now[u] for u in before} == before
+    assert misp.get_attribute(made.attributes[0].id, pythonify=True).uuid == made.attributes[0].uuid
