@@ -336,7 +336,10 @@ async def _push(
     if delivery is None or delivery.event is None:
         return JSONResponse(push.metadata(caller, row))
     numbering = shapes.Numbering.load(session, caller.ids, row)
-    return JSONResponse(shapes.full_event(delivery.event["Event"], row, numbering))
+    return JSONResponse(
+        shapes.full_event(delivery.event["Event"], row, numbering),
+        headers=_seq(delivery.audit_seq),
+    )
 
 
 @misp_route(["POST"], "/events/add", tail=True)
@@ -439,14 +442,15 @@ async def search_sightings(request: Request, session: SessionDep, caller: Caller
     found = sightings.search_sightings(
         session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
-    return JSONResponse({"response": found})
+    return JSONResponse({"response": found.items}, headers=_seq(found.audit_seq))
 
 
 @misp_route(["POST"], "/sightings/listSightings", tail=True)
 async def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The sightings on one event or attribute the caller receives (PyMISP ``sightings``)."""
     body = await filters(request)
-    return JSONResponse(sightings.list_sightings(session, caller, body=body))
+    found = sightings.list_sightings(session, caller, body=body)
+    return JSONResponse(found.items, headers=_seq(found.audit_seq))
 
 
 @router.api_route(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid as uuid_mod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -24,7 +25,7 @@ from hub.misp_compat.params import since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_ids, view
 from hub.models import Attribute, Event, Sighting
 from hub.notifications import service as notifications
-from hub.sharing.pages import release_attribute_page
+from hub.sharing.pages import AttributePage, release_attribute_page
 
 _MAX_TARGETS = 10_000
 
@@ -73,7 +74,7 @@ def _record(session: Session, caller: Caller, *, event: Any, uuids: list[str], h
     )
 
 
-def _released(session: Session, caller: Caller, stmt: Any) -> list[tuple[Any, Any, Any]]:
+def _released(session: Session, caller: Caller, stmt: Any) -> AttributePage:
     """The (attribute, event) rows of ``stmt`` the caller receives, as one audited page."""
 
     def fetch(after: Any, n: int) -> Sequence[Any]:
@@ -89,7 +90,7 @@ def _released(session: Session, caller: Caller, stmt: Any) -> list[tuple[Any, An
         position=lambda row: row[0].id,
         limit=_MAX_TARGETS,
     )
-    return page.items
+    return page
 
 
 def add_sighting(
@@ -124,7 +125,7 @@ def add_sighting(
         )
     if not 0 <= when < 2**62:
         raise InvalidField("timestamp is out of range", field="timestamp")
-    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False))).items
     out = []
     by_event: dict[int, tuple[Any, list[str]]] = {}
     for attr, event, _doc in rows:
@@ -228,9 +229,17 @@ def _shaped(
     return out
 
 
+@dataclass(slots=True)
+class Sightings:
+    """``{"Sighting": …}`` items and the audit entry of the attributes they are on."""
+
+    items: list[dict[str, Any]]
+    audit_seq: int | None
+
+
 def search_sightings(
     session: Session, caller: Caller, *, body: dict[str, Any], context: str | None
-) -> list[dict[str, Any]]:
+) -> Sightings:
     """``/sightings/restSearch[/{event|attribute}]``: sightings on attributes the caller
     receives (one audited page of them; the sync pull reads ``attribute_uuid``,
     ``event_uuid``, ``uuid``, ``type``, ``source``, ``date_sighting``,
@@ -238,12 +247,12 @@ def search_sightings(
     a bounded page (``limit`` default 100, at most 1000)."""
     conditions = _conditions(caller, body)
     if conditions is None:
-        return []
+        return Sightings([], None)
     stmt = select(Attribute, Event).join(Event, Event.id == Attribute.event_id)
     limit: int | None = None
-    page = 1
+    number = 1
     if context is None:
-        limit, page = bounded(body)
+        limit, number = bounded(body)
         stmt = stmt.where(
             select(Sighting.id)
             .where(Sighting.attribute_uuid == Attribute.uuid, *conditions)
@@ -254,7 +263,7 @@ def search_sightings(
             body.get("uuid") if body.get("uuid") else body.get("id", body.get("context_id"))
         )
         if not ids.include:
-            return []
+            return Sightings([], None)
         uuids = [v.lower() for v in ids.include if is_uuid(v)]
         if context == "attribute":
             numbers = row_ids(caller, "attribute", ids.include)
@@ -262,10 +271,11 @@ def search_sightings(
         else:
             numbers = row_ids(caller, "event", ids.include)
             stmt = stmt.where(or_(Event.id.in_(numbers), Event.uuid.in_(uuids)))
-    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    page = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    rows = page.items
     attr_ids = {a.uuid: a.id for a, _e, _d in rows}
     if not attr_ids:
-        return []
+        return Sightings([], page.audit_seq)
     found: list[Sighting] = []
     keys = sorted(attr_ids)
     for start in range(0, len(keys), 500):
@@ -275,13 +285,11 @@ def search_sightings(
         found += [s for s in session.scalars(query.order_by(Sighting.id)) if _keep(s, body)]
     found.sort(key=lambda s: s.id)
     if limit is not None:
-        found = found[(page - 1) * limit : page * limit]
-    return _shaped(session, caller, found, rows, body)
+        found = found[(number - 1) * limit : number * limit]
+    return Sightings(_shaped(session, caller, found, rows, body), page.audit_seq)
 
 
-def list_sightings(
-    session: Session, caller: Caller, *, body: dict[str, Any]
-) -> list[dict[str, Any]]:
+def list_sightings(session: Session, caller: Caller, *, body: dict[str, Any]) -> Sightings:
     """``/sightings/listSightings``: the sightings on one event or attribute
     (``{"context": "event"|"attribute", "id": …}``) the caller receives, as a list."""
     context = str(body.get("context") or "event")
