@@ -415,8 +415,13 @@ def add_object(session: Session, w: Writer, event_ident: str, body: Any) -> tupl
     event = own_event(session, w, event_ident, name=name)
     obj = _object_body(body)
     obj.setdefault("uuid", str(uuid_mod.uuid4()))
-    if session.scalar(select(EventObject.id).where(EventObject.uuid == obj["uuid"])):
-        raise SaveRefused("Could not save: an object with this uuid exists already.", name=name)
+    # In this event: refused. Elsewhere: ingest's UuidClash, which names nothing.
+    if session.scalar(
+        select(EventObject.id).where(
+            EventObject.uuid == obj["uuid"], EventObject.event_id == event.id
+        )
+    ):
+        raise SaveRefused("Could not save: this event has an object with this uuid.", name=name)
     written = store(session, w, event, {**_head(event), "Object": [obj]}, name=name)
     return written, str(obj["uuid"])
 
@@ -593,13 +598,17 @@ class Tagged:
 def _tag_target(session: Session, w: Writer, uuid: str, *, name: str) -> tuple[str, Any, Event]:
     """("Event", event, event) or ("Attribute", attribute row, its event) for a uuid (or
     an id) of the caller's own."""
-    event = find_event(session, w.caller, uuid)
-    if event is not None:
-        return "Event", event, own_event(session, w, uuid, name=name)
-    attr = find_attribute(session, w.caller, uuid)
-    if attr is not None:
-        attr, event = own_attribute(session, w, uuid, name=name)
-        return "Attribute", attr, event
+    # One answer for a missing target and a hidden one, whichever kind it is.
+    try:
+        event = find_event(session, w.caller, uuid)
+        if event is not None:
+            return "Event", event, own_event(session, w, uuid, name=name)
+        attr = find_attribute(session, w.caller, uuid)
+        if attr is not None:
+            attr, event = own_attribute(session, w, uuid, name=name)
+            return "Attribute", attr, event
+    except NotFound:
+        pass
     raise NotFound("Invalid Target.")
 
 

@@ -249,10 +249,12 @@ def test_an_element_the_caller_does_not_receive_answers_as_a_missing_one(client,
         f"/misp/eventReports/delete/{report_uuid}",
     ):
         assert client.post(path, json={}, headers=h).status_code == 404, path
-    r = client.post(
-        "/misp/tags/attachTagToObject", json={"uuid": hidden["uuid"], "tag": "x"}, headers=h
-    )
-    assert r.status_code == 404
+    private = add(client, skey, event("hub only", distribution=0))
+    answers = [
+        client.post("/misp/tags/attachTagToObject", json={"uuid": u, "tag": "x"}, headers=h)
+        for u in (hidden["uuid"], private["uuid"], MISSING)
+    ]
+    assert {(a.status_code, a.json()["errors"]) for a in answers} == {(404, "Invalid Target.")}
     # sightings: none on what the reader does not receive, and no one else's by source
     client.post(
         "/misp/sightings/add", json={"value": "10.7.7.7", "source": "s"}, headers=headers(skey)
