@@ -533,6 +533,7 @@ def connection_add(
     import os
 
     from hub.connections import service as connections
+    from hub.connections.outbound import OutboundRules
     from hub.connections.schemas import ConnectionCreate
 
     settings = get_settings()
@@ -551,7 +552,11 @@ def connection_add(
     )
     with _unit_of_work() as session:
         row = connections.create(
-            session, data=data, secret=settings.secret_key.get_secret_value(), actor=_actor()
+            session,
+            data=data,
+            secret=settings.secret_key.get_secret_value(),
+            actor=_actor(),
+            rules=OutboundRules.from_settings(settings),
         )
         uuid_out = row.uuid
     typer.echo(uuid_out)
@@ -599,6 +604,7 @@ def connection_update(
     import os
 
     from hub.connections import service as connections
+    from hub.connections.outbound import OutboundRules
     from hub.connections.schemas import ConnectionUpdate
 
     key = api_key or (os.environ.get("HUB_CONNECTION_KEY") if new_key else None)
@@ -623,6 +629,7 @@ def connection_update(
             data=data,
             secret=settings.secret_key.get_secret_value(),
             actor=_actor(),
+            rules=OutboundRules.from_settings(settings),
         )
         name = row.name
     typer.echo(f"updated {name}: {', '.join(sorted(given))}")
@@ -652,11 +659,16 @@ def connection_list() -> None:
 def connection_test(ref: Annotated[str, typer.Argument(help="uuid or name")]) -> None:
     """Ask the remote what it is and what our key may do there."""
     from hub.connections import service as connections
+    from hub.connections.outbound import OutboundRules
 
     settings = get_settings()
     with _unit_of_work() as session:
         row = connections.get(session, ref=ref)
-    ok, report, _ = connections.test(row, secret=settings.secret_key.get_secret_value())
+    ok, report, _ = connections.test(
+        row,
+        secret=settings.secret_key.get_secret_value(),
+        rules=OutboundRules.from_settings(settings),
+    )
     if not ok:
         raise _fail(report)
     typer.echo(report)
@@ -673,6 +685,7 @@ def connection_run(
     import tlp
     from hub.connections import jobs
     from hub.connections import service as connections
+    from hub.connections.outbound import OutboundRules
 
     settings = get_settings()
     with _unit_of_work() as session:
@@ -692,6 +705,7 @@ def connection_run(
                 policy=tlp.DEFAULT_POLICY,
                 secret=settings.secret_key.get_secret_value(),
                 job_id=job_id,
+                rules=OutboundRules.from_settings(settings),
             )
             job = _connection_job(maker, job_id)
             running = bool(ran) and job.state == "queued"

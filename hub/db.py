@@ -1,9 +1,16 @@
-"""Engine and session factories; SQLite is tuned here (WAL, foreign keys, busy timeout)."""
+"""Engine and session factories; SQLite is tuned here (WAL, foreign keys, busy timeout).
+
+Waits are bounded (DESIGN §4 rule 10): a pooled connection is waited for at most
+``HUB_DB_POOL_TIMEOUT_SECONDS``, SQLite's write lock at most ``HUB_DB_BUSY_TIMEOUT_SECONDS``
+and a PostgreSQL statement runs at most ``HUB_DB_STATEMENT_TIMEOUT_SECONDS``; each then
+fails, and the API answers 503 with ``Retry-After``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -12,24 +19,43 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.audit.chain import sqlite_chain_hash
 from hub.settings import Settings
 
+# Waits of units that are not requests (CLI, worker, migrations): they may take their time.
+BACKGROUND_WAIT_SECONDS = 30.0
 
-def make_engine(settings: Settings, **kwargs: Any) -> Engine:
+
+def make_engine(settings: Settings, *, requests: bool = False, **kwargs: Any) -> Engine:
+    """An engine for ``settings``; ``requests=True`` for the API's, whose waits are bounded
+    by the ``HUB_DB_*`` timeouts and whose PostgreSQL statements get ``statement_timeout``."""
     url = settings.database_url
+    wait = settings.db_busy_timeout_seconds if requests else BACKGROUND_WAIT_SECONDS
+    pool: dict[str, Any] = {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": 0,
+        "pool_timeout": settings.db_pool_timeout_seconds if requests else BACKGROUND_WAIT_SECONDS,
+    }
     if settings.is_sqlite:
         path = settings.sqlite_path()
-        if path is not None:
+        if path is None:  # in memory: one database per connection, SQLAlchemy's own pool
+            pool = {}
+        else:
             path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
+            url,
+            connect_args={"check_same_thread": False, "timeout": wait},
+            **{**pool, **kwargs},
         )
-        event.listen(engine, "connect", _sqlite_on_connect)
+        event.listen(engine, "connect", partial(_sqlite_on_connect, busy_ms=int(wait * 1000)))
         event.listen(engine, "begin", _sqlite_on_begin)
         event.listen(engine, "before_cursor_execute", _sqlite_take_write_lock)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args = {}
+    if requests and settings.db_statement_timeout_seconds:
+        ms = int(settings.db_statement_timeout_seconds * 1000)
+        connect_args["options"] = f"-c statement_timeout={ms}"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **{**pool, **kwargs})
 
 
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling breaks
     # SAVEPOINT and transactional DDL); see SQLAlchemy's "Serializable isolation" recipe.
     dbapi_connection.isolation_level = None
@@ -37,7 +63,7 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
     dbapi_connection.create_function("hub_chain_hash", 4, sqlite_chain_hash, deterministic=True)
 
@@ -89,6 +115,18 @@ def reads_first(session: Session) -> Session:
     everything but their audit appends. PostgreSQL needs nothing. Call it first."""
     session.connection(execution_options={"sqlite_reads_first": True})
     return session
+
+
+def writer_bind(engine: Engine) -> Engine:
+    """The engine for units that write (SQLite: BEGIN IMMEDIATE at their first statement,
+    not before; see ``writing``). Sessions bound to it connect lazily, so nothing is held
+    until the unit touches the database."""
+    return engine.execution_options(sqlite_immediate=True)
+
+
+def reader_bind(engine: Engine) -> Engine:
+    """The engine for "reads first" units (see ``reads_first``), connecting lazily."""
+    return engine.execution_options(sqlite_reads_first=True)
 
 
 @contextmanager

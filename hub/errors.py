@@ -10,7 +10,8 @@
     ├── NotFound                  404
     ├── Conflict                  409  e.g. an illegal lifecycle transition, a duplicate name
     ├── NotAcceptable             406
-    ├── DatabaseUnavailable       503
+    ├── TooManyRequests           429  e.g. too many failed authentications; ``Retry-After``
+    ├── DatabaseUnavailable       503  busy, pool exhausted or too slow; ``Retry-After``
     ├── PayloadTooLarge           413
     └── UnsupportedMediaType      415
 """
@@ -23,7 +24,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hub.responses import JSONResponse
@@ -92,9 +94,17 @@ class UnsupportedMediaType(HubError):
     code = "unsupported_media_type"
 
 
+class TooManyRequests(HubError):
+    status_code = 429
+    code = "too_many_requests"
+
+
 class DatabaseUnavailable(HubError):
     status_code = 503
     code = "database_unavailable"
+
+
+RETRY_AFTER_SECONDS = 2  # a busy database or an exhausted pool clears within seconds
 
 
 _TYPE_TAGS = {
@@ -142,6 +152,13 @@ def validation_error(exc: RequestValidationError) -> HubError:
         return BadRequest("request body is required")
     extra = f" ({len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     return InvalidField(f"{field or 'request'}: {msg}{extra}", field=field)
+
+
+def _unavailable(what: str) -> DatabaseUnavailable:
+    return DatabaseUnavailable(
+        f"{what}; nothing was changed, try again shortly",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def error_response(err: HubError) -> JSONResponse:
@@ -196,12 +213,27 @@ def add_exception_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(OperationalError)
     async def _database(request: Request, exc: OperationalError) -> Response:
+        # SQLite busy past HUB_DB_BUSY_TIMEOUT_SECONDS, a PostgreSQL statement cancelled by
+        # statement_timeout, a lost connection: the unit was rolled back as a whole.
         log.error("database unavailable: %s", exc.orig)
-        err = DatabaseUnavailable(
-            "the database is not answering; nothing was changed, try again later",
-            headers={"Retry-After": "5"},
-        )
-        return render(request, err)
+        return render(request, _unavailable("the database is not answering"))
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool(request: Request, exc: PoolTimeout) -> Response:
+        log.error("no database connection free: %s", exc)
+        return render(request, _unavailable("the hub is busy"))
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> Response:
+        # A value the database cannot hold that no check at the edge caught: still the
+        # client's value, so a 4xx; the edge checks name the field where they can.
+        log.warning("value refused by the database: %s", exc.orig)
+        return render(request, InvalidField("a value is out of the range the hub can store"))
+
+    @app.exception_handler(OverflowError)
+    async def _overflow(request: Request, exc: OverflowError) -> Response:
+        log.warning("number out of range: %s", exc)
+        return render(request, InvalidField("a number is out of the range the hub can store"))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:

@@ -14,8 +14,9 @@ from hub.api import router
 from hub.db import make_engine, make_sessionmaker
 from hub.errors import add_exception_handlers
 from hub.ops.logging import configure_logging
-from hub.ops.middleware import Metrics, RequestContextMiddleware
+from hub.ops.middleware import Metrics, RequestContextMiddleware, TrustedHostMiddleware
 from hub.responses import JSONResponse
+from hub.routing import session_binds
 from hub.settings import Settings, get_settings
 
 
@@ -25,7 +26,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings.check()
     configure_logging(settings.log_level, json=settings.log_json)
     own_engine = engine is None
-    engine = engine or make_engine(settings)
+    engine = engine or make_engine(settings, requests=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -47,9 +48,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = make_sessionmaker(engine)
+    app.state.binds = session_binds(engine)
     app.state.metrics = Metrics()
     app.state.policy = tlp.DEFAULT_POLICY
     app.include_router(router)
     add_exception_handlers(app)
+    if settings.production:  # development answers to any name (tests, a laptop)
+        app.add_middleware(TrustedHostMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     return app

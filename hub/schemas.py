@@ -35,6 +35,11 @@ def decode_cursor(cursor: str, *, keys: tuple[str, ...]) -> dict[str, object]:
         raise InvalidField("cursor is not one this API handed out", field="cursor") from err
     if not isinstance(position, dict) or set(position) != set(keys):
         raise InvalidField("cursor is not one this API handed out", field="cursor")
+    for value in position.values():  # cursors hold text and 64-bit ids, nothing else
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise InvalidField("cursor is not one this API handed out", field="cursor")
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            raise InvalidField("cursor is not one this API handed out", field="cursor")
     return position
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SECRET = "insecure-development-secret-change-me"
 DEFAULT_DATABASE_URL = "sqlite:///./var/hub.db"
@@ -46,11 +48,47 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, gt=0, lt=65536)
     log_level: str = "INFO"
     log_json: bool = True
+    # Database connections of one API process; request threads are as many (DESIGN §4 rule
+    # 10: a request waits for a thread on the event loop, never for a connection in a thread).
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_pool_timeout_seconds: float = Field(default=5, gt=0)  # then 503 with Retry-After
+    db_statement_timeout_seconds: float = Field(default=30, ge=0)  # PostgreSQL; 0 = none
+    db_busy_timeout_seconds: float = Field(default=5, ge=0)  # SQLite: wait for the write lock
+    # Failed authentication: after this many failures within the window, from one source
+    # address (or with one key hint), 429 for the block time.
+    auth_failure_limit: int = Field(default=20, ge=1)
+    auth_hint_failure_limit: int = Field(default=100, ge=1)
+    auth_failure_window_seconds: int = Field(default=600, ge=1)
+    auth_block_seconds: int = Field(default=900, ge=1)
+    # Host names this hub answers to besides HUB_PUBLIC_URL's (production only; e.g. the
+    # name a load balancer's health check uses). Comma-separated.
+    trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Connections to outside systems: private address ranges only when allowed; loopback
+    # only in development (tests run remote servers on 127.0.0.1).
+    connections_allow_private: bool = False
+    connections_allow_loopback: bool = False
 
     @field_validator("public_url")
     @classmethod
     def _strip_slash(cls, value: str | None) -> str | None:
         return value.rstrip("/") if value else None
+
+    @field_validator("trusted_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
+
+    @property
+    def allowed_hosts(self) -> frozenset[str]:
+        """Host names (without port) requests may name: HUB_PUBLIC_URL's and HUB_TRUSTED_HOSTS."""
+        hosts = {h.lower() for h in self.trusted_hosts}
+        if self.public_url:
+            name = urlsplit(self.public_url).hostname
+            if name:
+                hosts.add(name.lower())
+        return frozenset(hosts)
 
     @property
     def is_sqlite(self) -> bool:
@@ -69,6 +107,18 @@ class Settings(BaseSettings):
             problems.append(
                 "HUB_DATABASE_URL is SQLite; use PostgreSQL or set HUB_ALLOW_SQLITE=true"
             )
+        if not self.public_url:
+            problems.append(
+                "HUB_PUBLIC_URL is not set; URLs the hub hands out must not come from the "
+                "Host header a client sent"
+            )
+        elif (
+            urlsplit(self.public_url).scheme not in ("http", "https")
+            or not urlsplit(self.public_url).hostname
+        ):
+            problems.append("HUB_PUBLIC_URL must be an absolute http(s) URL")
+        if self.connections_allow_loopback:
+            problems.append("HUB_CONNECTIONS_ALLOW_LOOPBACK is for development and tests only")
         if problems:
             raise SettingsError("refusing to start in production mode: " + "; ".join(problems))
 

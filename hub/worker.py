@@ -57,9 +57,13 @@ def _schedule_connections(session: Session, context: WorkerContext) -> int:
 
 def _run_connection_job(maker: sessionmaker[Session], context: WorkerContext) -> int:
     from hub.connections.jobs import run_next
+    from hub.connections.outbound import OutboundRules
 
     return run_next(
-        maker, policy=context.policy, secret=context.settings.secret_key.get_secret_value()
+        maker,
+        policy=context.policy,
+        secret=context.settings.secret_key.get_secret_value(),
+        rules=OutboundRules.from_settings(context.settings),
     )
 
 

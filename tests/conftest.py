@@ -145,6 +145,9 @@ def settings(engine: Engine) -> Settings:
         log_json=False,
         log_level="WARNING",
         max_body_bytes=4 * 1024 * 1024,
+        # Tests send many bad keys from one address on purpose; the throttle has its own tests.
+        auth_failure_limit=100_000,
+        auth_hint_failure_limit=100_000,
     )
 
 

@@ -461,10 +461,15 @@ class _Decider:
         return found
 
 
-def _out_tags(reader: _Reader, tags: list[Any], rank: int) -> list[Any]:
-    """The element's tags without TLP colour tags and local tags, plus the effective one."""
+def _out_tags(reader: _Reader, tags: list[Any], rank: int, strip: bool = False) -> list[Any]:
+    """The element's tags without TLP colour tags and local tags, plus the effective one;
+    with ``strip`` (TLP:EX:CHR, not the source) without producer tags either."""
     kept = [
-        t for t in tags if not reader.meaning(t)[1] and not (type(t) is dict and t.get("local"))
+        t
+        for t in tags
+        if not reader.meaning(t)[1]
+        and not (type(t) is dict and t.get("local"))
+        and not (strip and tag_name(t).startswith(_PRODUCER_PREFIX))
     ]
     kept.append(_TLP_TAGS[rank])
     return kept
@@ -586,6 +591,7 @@ def _filter(
         removed = (Removed("event", ev_uuid, decision.reason, decision.sentence),)
         return FilteredEvent(None, decision, decision.reason, removed)
 
+    strip = decision.obligation is not None and decision.obligation.strip_attribution
     check = _Decider(**common)
     removed_list: list[Removed] = []
     gone: set[str] = set()
@@ -623,7 +629,7 @@ def _filter(
                 deny("attribute", _uuid_in(attr, standalone), d.reason, d.sentence)
                 continue
             new = attr if in_place else attr.copy()
-            new["Tag"] = _out_tags(reader, tags, rank) if tags else _TAG_LISTS[rank]
+            new["Tag"] = _out_tags(reader, tags, rank, strip) if tags else _TAG_LISTS[rank]
             if dist in down:
                 new["distribution"] = down[dist]
         if "RelatedAttribute" in new:
@@ -682,7 +688,7 @@ def _filter(
         for attr in attrs:
             new = attr if in_place else attr.copy()
             tags = attr.get("Tag")
-            new["Tag"] = _out_tags(reader, tags, o_rank) if tags else _TAG_LISTS[o_rank]
+            new["Tag"] = _out_tags(reader, tags, o_rank, strip) if tags else _TAG_LISTS[o_rank]
             dist = attr.get("distribution")
             if dist in down:
                 new["distribution"] = down[dist]
@@ -692,7 +698,7 @@ def _filter(
         if "Attribute" in obj:
             new_obj["Attribute"] = new_attrs
         if "Tag" in obj:
-            new_obj["Tag"] = _out_tags(reader, obj["Tag"] or [], o_rank)
+            new_obj["Tag"] = _out_tags(reader, obj["Tag"] or [], o_rank, strip)
         if obj.get("distribution") in down:
             new_obj["distribution"] = down[obj["distribution"]]
         objects_out.append(new_obj)
@@ -725,7 +731,6 @@ def _filter(
                     r for r in refs if not (type(r) is dict and r.get("referenced_uuid") in gone)
                 ]
 
-    strip = decision.obligation is not None and decision.obligation.strip_attribution
     new_ev = ev if in_place else dict(ev)
     new_ev["Tag"] = _event_tags(reader, ev, inherit_rank, strip=strip)
     new_ev.pop("EventTag", None)

@@ -14,7 +14,7 @@ router = APIRouter(prefix="/api/v1", tags=["me"], route_class=HubRoute)
 
 
 @router.get("/me", response_model=Me)
-async def me(session: SessionDep, who: AnyKey) -> Me:
+def me(session: SessionDep, who: AnyKey) -> Me:
     """The calling key, its role and its organisation."""
     partner = partners.get(session, ref=who.partner_uuid)
     record = service.get_key(session, key_uuid=who.key_uuid)

@@ -19,6 +19,7 @@ class Principal:
     partner_tier: str
     tlp_accepted: bool
     is_hub_org: bool
+    stamp_due: bool = False  # the key's last-use stamp is older than its precision
 
     @property
     def actor(self) -> str:

@@ -13,7 +13,7 @@ from hub.audit import service as audit
 from hub.auth.keys import generate_key, hash_key, is_well_formed
 from hub.auth.principal import Principal
 from hub.errors import Conflict, InvalidField, NotFound, Unauthenticated
-from hub.models import ApiKey, Partner
+from hub.models import ApiKey, AuthThrottle, Partner
 from hub.models.base import utcnow
 from hub.vocabulary import PartnerStatus, Role
 
@@ -122,6 +122,43 @@ def operator_key_exists(session: Session) -> bool:
     return session.scalar(stmt.limit(1)) is not None
 
 
+# The one answer for a presented key that does not work, whatever the reason: a caller
+# must not learn whether a key exists, was revoked, ran out or belongs to a suspended
+# organisation (the reason goes to the metrics and the log).
+NOT_VALID = "the API key is not valid"
+MISSING = (
+    "an API key is required: send it as 'Authorization: <key>', "
+    "'Authorization: Bearer <key>' or 'X-MISP-AUTH: <key>'"
+)
+
+
+class KeyRefused(Unauthenticated):
+    """A presented key that does not work; ``reason`` (malformed, unknown, revoked, expired,
+    suspended) is for the metrics and the throttle, never for the caller."""
+
+    def __init__(self, reason: str, detail: str = NOT_VALID) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+class AddressBlocked(Exception):
+    """The source address is blocked after too many failed authentications, until ``until``."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"blocked until {until.isoformat()}")
+        self.until = until
+
+
+_ADDRESS_BLOCK = (
+    select(AuthThrottle.blocked_until)
+    .where(
+        AuthThrottle.scope == "address",
+        AuthThrottle.subject == bindparam("address"),
+        AuthThrottle.blocked_until > bindparam("now"),
+    )
+    .scalar_subquery()
+)
+
 _KEY_LOOKUP = (
     select(
         ApiKey.id.label("key_id"),
@@ -138,37 +175,47 @@ _KEY_LOOKUP = (
         Partner.tier,
         Partner.tlp_accepted_at,
         Partner.is_hub_org,
+        _ADDRESS_BLOCK.label("address_blocked_until"),
     )
     .join(Partner, Partner.id == ApiKey.partner_id)
     .where(ApiKey.key_hash == bindparam("digest"))
 )
 
 
-def authenticate(session: Session, *, key: str | None, secret: str) -> Principal:
-    """The caller behind ``key``, or Unauthenticated saying why not (never which keys exist)."""
+def authenticate(
+    session: Session, *, key: str | None, secret: str, address: str | None = None
+) -> Principal:
+    """The caller behind ``key``; reads only (the last-use stamp is ``stamp_last_use``'s).
+
+    Raises Unauthenticated for no key, KeyRefused for a key that does not work (never
+    saying which keys exist), AddressBlocked for a working key from a blocked address.
+    """
     if not key:
-        raise Unauthenticated(
-            "an API key is required: send it as 'Authorization: <key>', "
-            "'Authorization: Bearer <key>' or 'X-MISP-AUTH: <key>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthenticated(MISSING, headers={"WWW-Authenticate": "Bearer"})
     if not is_well_formed(key):
-        raise Unauthenticated("the API key is malformed: it must be 40 characters [A-Za-z0-9]")
+        raise KeyRefused(
+            "malformed", "the API key is malformed: it must be 40 characters [A-Za-z0-9]"
+        )
     digest = hash_key(key, secret=secret)
-    # Core, not ORM entities: this runs on every request (see the benchmark, S2).
-    row = session.connection().execute(_KEY_LOOKUP, {"digest": digest}).first()
+    now = utcnow()
+    # One statement (Core, not ORM entities: this runs on every request, see the benchmark
+    # S2 and S5): the key, its organisation and whether the caller's address is blocked.
+    row = (
+        session.connection()
+        .execute(_KEY_LOOKUP, {"digest": digest, "address": address, "now": now})
+        .first()
+    )
     # The index lookup finds the row; the constant-time comparison is the actual check.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
-        raise Unauthenticated("the API key is not valid")
-    now = utcnow()
+        raise KeyRefused("unknown")
+    if row.address_blocked_until is not None:
+        raise AddressBlocked(row.address_blocked_until)
     if row.revoked_at is not None:
-        raise Unauthenticated("the API key has been revoked")
+        raise KeyRefused("revoked")
     if row.expires_at is not None and row.expires_at <= now:
-        raise Unauthenticated("the API key has expired")
+        raise KeyRefused("expired")
     if row.status in _DEAD_STATUSES:
-        raise Unauthenticated(f"the key's organisation is {row.status}; its keys do not work")
-    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION:
-        session.execute(update(ApiKey).where(ApiKey.id == row.key_id).values(last_used_at=now))
+        raise KeyRefused(row.status)
     return Principal(
         key_id=row.key_id,
         key_uuid=row.key_uuid,
@@ -180,4 +227,13 @@ def authenticate(session: Session, *, key: str | None, secret: str) -> Principal
         partner_tier=row.tier,
         tlp_accepted=row.tlp_accepted_at is not None,
         is_hub_org=row.is_hub_org,
+        stamp_due=row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION,
     )
+
+
+def stamp_last_use(session: Session, principal: Principal) -> None:
+    """Record that the key was used (minute precision: most requests write nothing here)."""
+    if principal.stamp_due:
+        session.execute(
+            update(ApiKey).where(ApiKey.id == principal.key_id).values(last_used_at=utcnow())
+        )

@@ -48,6 +48,7 @@ import connectors
 import tlp
 from connectors.misp import downgrade_for_pull, has_content, prepare_for_push
 from connectors.taxii.convert import SHARED_TYPES, split_by_container
+from hub.connections.outbound import STRICT, OutboundRules
 from hub.connections.service import connector_for, enqueue
 from hub.db import session_scope
 from hub.errors import HubError
@@ -219,17 +220,19 @@ def run_next(
     now: datetime | None = None,
     http: requests.Session | None = None,
     job_id: int | None = None,
+    rules: OutboundRules = STRICT,
 ) -> int:
     """Claim the oldest due job and do one batch of it; 1 if a job was run, else 0.
 
-    Opens its own short transactions (``maker``); call it with none open.
+    Opens its own short transactions (``maker``); call it with none open. ``rules`` say
+    which addresses the connection may reach (checked again at every connect).
     """
     lease = _claim(maker, now=now or utcnow(), job_id=job_id)
     if lease is None:
         return 0
     step: Step = _STEPS[lease.connection.kind]
     try:
-        connector = connector_for(lease.connection, secret=secret, http=http)
+        connector = connector_for(lease.connection, secret=secret, http=http, rules=rules)
         finished = step(maker, lease, connector, policy)
     except LeaseLost as err:
         log.warning("connection job %s: %s", lease.job_id, err)
@@ -469,8 +472,9 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
 def _decide(
     session: Session, recipient: Recipient, event: Event, policy: tlp.Policy
 ) -> EventDelivery:
-    """A push is decided as a MISP pushing to another: distribution downgraded on the way
-    out; deletions go only to a partner that had received the element."""
+    """A push is decided as a MISP pushing to another (``hub.sharing.events._as_pushed``):
+    nothing addressed to this community only, 2 sent as 1; deletions go only to a partner
+    that had received the element."""
     return decide_event(
         session,
         to=recipient,
@@ -478,7 +482,7 @@ def _decide(
         channel=tlp.Channel.MISP_SYNC,
         policy=policy,
         include_deleted=True,
-        downgrade=True,
+        push=True,
     )
 
 

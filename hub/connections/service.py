@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 import connectors
 from hub.audit import service as audit
 from hub.connections import credentials
+from hub.connections.outbound import STRICT, OutboundRules, check_url, checked_session
 from hub.connections.schemas import ConnectionCreate, ConnectionRead, ConnectionUpdate
-from hub.errors import Conflict, InvalidField, NotFound
+from hub.errors import Conflict, HubError, InvalidField, NotFound
 from hub.models import Connection, ConnectionJob, Partner, PushOutboxItem
 from hub.models.base import utcnow
 from hub.partners import service as partners
@@ -50,8 +51,18 @@ def _check_filters(kind: str, filters: dict[str, Any]) -> None:
         raise InvalidField("a TAXII connection needs filters.collection", field="filters")
 
 
-def create(session: Session, *, data: ConnectionCreate, secret: str, actor: str) -> Connection:
-    """Register a connection; the first run is due at once."""
+def create(
+    session: Session,
+    *,
+    data: ConnectionCreate,
+    secret: str,
+    actor: str,
+    rules: OutboundRules = STRICT,
+) -> Connection:
+    """Register a connection; the first run is due at once. The URL's host is resolved and
+    checked first (``rules``), before the session is used: an endpoint calls this with no
+    transaction open yet."""
+    check_url(data.url, rules)
     owner = partners.get(session, ref=data.partner)
     if session.scalar(select(Connection.id).where(Connection.name == data.name)) is not None:
         raise Conflict(f"a connection named {data.name!r} exists already", field="name")
@@ -77,10 +88,17 @@ def create(session: Session, *, data: ConnectionCreate, secret: str, actor: str)
 
 
 def update(
-    session: Session, *, connection: Connection, data: ConnectionUpdate, secret: str, actor: str
+    session: Session,
+    *,
+    connection: Connection,
+    data: ConnectionUpdate,
+    secret: str,
+    actor: str,
+    rules: OutboundRules = STRICT,
 ) -> Connection:
     changed = sorted(data.model_fields_set)
     if data.url is not None:
+        check_url(data.url, rules)
         connection.url = data.url
     if data.credentials is not None:
         connection.secret = credentials.seal(data.credentials.plain(), secret=secret)
@@ -139,10 +157,17 @@ def to_read(session: Session, connection: Connection, *, secret: str) -> Connect
 
 
 def connector_for(
-    connection: Connection, *, secret: str, http: requests.Session | None = None
+    connection: Connection,
+    *,
+    secret: str,
+    http: requests.Session | None = None,
+    rules: OutboundRules = STRICT,
 ) -> Any:
     """The connector object for this connection (raises connectors.MappingError on bad
-    settings)."""
+    settings, OutboundRefused for a URL the hub may not reach). Resolves the URL's host:
+    call it with no transaction open."""
+    check_url(connection.url, rules)
+    http = http or checked_session(rules)
     config: dict[str, Any] = {
         "url": connection.url,
         "verify_tls": connection.verify_tls,
@@ -157,14 +182,21 @@ def connector_for(
 
 
 def test(
-    connection: Connection, *, secret: str, http: requests.Session | None = None
+    connection: Connection,
+    *,
+    secret: str,
+    http: requests.Session | None = None,
+    rules: OutboundRules = STRICT,
 ) -> tuple[bool, str, dict[str, Any] | None]:
-    """Ask the remote who we are there; (ok, a sentence, the details). No database writes."""
+    """Ask the remote who we are there; (ok, a sentence, the details). No database use:
+    call it with no transaction open (it waits for the remote)."""
     try:
-        info = connector_for(connection, secret=secret, http=http).check()
+        info = connector_for(connection, secret=secret, http=http, rules=rules).check()
     except connectors.ConnectorError as err:
         kind = "will retry" if err.retriable else "needs fixing"
         return False, f"{connection.name}: {err} ({kind})", None
+    except HubError as err:  # a URL the hub may not reach, credentials that do not decrypt
+        return False, f"{connection.name}: {err.detail} (needs fixing)", None
     return (
         True,
         f"{connection.name}: {info.sentence()}",

@@ -33,7 +33,7 @@ def _event(session: Any, uuid: str) -> Any:
 
 
 @router.get("/events/{uuid}/versions")
-async def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
+def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
     """Every accepted version of an event: when, from whom, over which channel, what changed."""
     event = _event(session, uuid)
     names = dict(session.execute(select(Partner.id, Partner.uuid)).all())
@@ -59,7 +59,7 @@ async def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor)
 
 
 @router.get("/events/{uuid}/versions/{version}")
-async def event_version(
+def event_version(
     uuid: str,
     version: int,
     session: SessionDep,
@@ -97,7 +97,7 @@ class Verdict(Schema):
 
 
 @router.post("/events/{uuid}/attributes/{attribute_uuid}/verdict")
-async def attribute_verdict(
+def attribute_verdict(
     uuid: str,
     attribute_uuid: str,
     body: Verdict,
@@ -120,7 +120,7 @@ async def attribute_verdict(
 
 
 @router.delete("/events/{uuid}")
-async def delete_event(
+def delete_event(
     uuid: str,
     session: SessionDep,
     who: Operator,
@@ -165,7 +165,7 @@ def _release_rows(session: Any, stmt: Any, limit: int, cursor: str | None) -> di
 
 
 @router.get("/events/{uuid}/releases")
-async def event_releases(
+def event_releases(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
@@ -179,7 +179,7 @@ async def event_releases(
 
 
 @router.get("/partners/{uuid}/releases")
-async def partner_releases(
+def partner_releases(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
@@ -210,7 +210,7 @@ def _quarantine_view(item: QuarantineItem) -> dict[str, Any]:
 
 
 @router.get("/quarantine")
-async def list_quarantine(
+def list_quarantine(
     session: SessionDep,
     who: OperatorOrAuditor,
     status: Annotated[str | None, Query(pattern="^(held|released|rejected)$")] = None,
@@ -252,7 +252,7 @@ def _held(session: Any, uuid: str) -> QuarantineItem:
 
 
 @router.post("/quarantine/{uuid}/release")
-async def release_quarantine(
+def release_quarantine(
     uuid: str,
     body: QuarantineDecision,
     session: SessionDep,
@@ -293,7 +293,7 @@ async def release_quarantine(
 
 
 @router.post("/quarantine/{uuid}/reject")
-async def reject_quarantine(
+def reject_quarantine(
     uuid: str,
     body: QuarantineDecision,
     session: SessionDep,

@@ -25,6 +25,7 @@ from hub.routing import (
     SessionDep,
     SettingsDep,
     Submitter,
+    body_of,
     read_page,
 )
 from hub.sharing import pages
@@ -74,7 +75,7 @@ def parse_misp_payload(body: bytes) -> list[Any]:
 
 
 @router.post("/events", status_code=201)
-async def submit_events(
+def submit_events(
     request: Request,
     session: SessionDep,
     who: Submitter,
@@ -83,7 +84,7 @@ async def submit_events(
 ) -> Response:
     """Submit MISP events (one, or a list) or a STIX 2.1 bundle (`application/stix+json`)."""
     source = submitting_partner(session, who)
-    body = await request.body()
+    body = body_of(request)
     media = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     try:
         with session.begin_nested():  # a refusal below leaves nothing of the submission
@@ -152,7 +153,7 @@ def _is_tlp_tag(name: str) -> bool:
 
 @router.get("/events")
 @read_page
-async def list_events(
+def list_events(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
@@ -235,7 +236,7 @@ async def list_events(
 
 
 @router.get("/events/{uuid}")
-async def get_event(
+def get_event(
     uuid: str,
     session: SessionDep,
     who: PartnerKey,
@@ -253,7 +254,8 @@ async def get_event(
         session,
         to=who,
         event=event,
-        channel=tlp.Channel.REST,
+        # A STIX bundle is an export (DESIGN §3 lists it apart): RED never goes in one.
+        channel=tlp.Channel.EXPORT if format == "stix" else tlp.Channel.REST,
         policy=policy,
         include_deleted=include_deleted,
     )
@@ -286,7 +288,7 @@ def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/attributes")
-async def search_attributes(
+def search_attributes(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
@@ -351,7 +353,7 @@ async def search_attributes(
 
 
 @router.get("/me/releases")
-async def my_releases(
+def my_releases(
     session: SessionDep,
     who: PartnerKey,
     settings: SettingsDep,

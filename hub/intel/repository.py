@@ -6,7 +6,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, bindparam, false, or_, select
+import orjson
+from sqlalchemy import ColumnElement, Select, and_, bindparam, false, func, or_, select
 from sqlalchemy.orm import Session
 
 import tlp
@@ -152,8 +153,8 @@ def event_page(
     params = _audience_params(audience) | {"page_limit": limit}
     if since is not None:
         params["page_since"] = since
-    if tag:
-        params["page_tag"] = f'%"{_like_escape(tag)}"%'
+    if tag:  # a superset: the tag's JSON spelling, case-insensitively (exact on released tags)
+        params["page_tag"] = f"%{_like_escape(orjson.dumps(tag.lower()).decode())}%"
     if type:
         params["page_type"] = type
     if after is not None:
@@ -171,7 +172,7 @@ def _page_statement(
     if published is not None:
         stmt = stmt.where(Event.published.is_(published))
     if tag:
-        stmt = stmt.where(Event.tags.like(bindparam("page_tag"), escape="\\"))
+        stmt = stmt.where(func.lower(Event.tags).like(bindparam("page_tag"), escape="\\"))
     if type:
         stmt = stmt.where(
             select(Attribute.id)
@@ -192,7 +193,7 @@ def _page_statement(
 
 
 def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").replace('"', '\\"')
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def by_uuid(session: Session, uuid: str) -> Event | None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 import psycopg
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, Table, delete, insert, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -124,6 +124,29 @@ def _rank(label: tlp.Tlp | None) -> int:
     return label.rank
 
 
+_EVENT_LOCKS = 0x45564E54  # "EVNT": the advisory-lock namespace of event uuids (PostgreSQL)
+
+
+def lock_event_uuids(session: Session, uuids: Iterable[Any]) -> None:
+    """Serialise concurrent submissions of the same event uuid until this unit commits, so
+    the second sees the first's version (unchanged, not newer, an edit) instead of inserting
+    the event twice. PostgreSQL: a transaction-scoped advisory lock per uuid, taken in one
+    order (two batches cannot deadlock on them); SQLite: the unit's write lock already
+    serialises writers. Take them before the unit's first audit entry."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = set()
+    for raw in uuids:
+        try:
+            keys.add(int.from_bytes(uuid_mod.UUID(str(raw)).bytes[:4], "big", signed=True))
+        except ValueError:
+            continue  # validation names it
+    for key in sorted(keys):
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"), {"space": _EVENT_LOCKS, "key": key}
+        )
+
+
 def ingest_events(
     session: Session,
     *,
@@ -149,10 +172,11 @@ def ingest_events(
     tag removal, ``hub.intel.merge``); tags are otherwise only ever added.
     """
     now = int(time.time())
+    events = [_unwrap(payload, index) for index, payload in enumerate(payloads)]
+    lock_event_uuids(session, (e.get("uuid") for e in events if e.get("uuid")))
     with gc_paused():
         plan: list[tuple[str, Any]] = []
-        for index, payload in enumerate(payloads):
-            event = _unwrap(payload, index)
+        for index, event in enumerate(events):
             existing = _existing(session, event)
             if existing is not None and existing.source_partner_id != source.id:
                 raise ForeignEvent(existing.uuid)  # before anything tells about that event

@@ -6,6 +6,8 @@ an event, a sharing group's members, the GC pause for bulk work on dicts.
 from __future__ import annotations
 
 import gc
+import json
+import math
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,7 +18,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.errors import BadRequest
+from hub.errors import BadRequest, InvalidField
 from hub.models import Event, EventVersion
 
 
@@ -47,7 +49,29 @@ def parse_body(body: bytes) -> Any:
         with gc_paused():
             return msgspec.json.decode(body)
     except msgspec.DecodeError as err:
+        where = _out_of_range(body) if "out of range" in str(err) else None
+        if where is not None:
+            raise InvalidField(f"{where}: the number is out of range", field=where) from None
         raise BadRequest(f"request body is not valid JSON: {err}") from None
+
+
+def _out_of_range(body: bytes) -> str | None:
+    """Where a number too large for a float (``1e309``) is, for the 422 naming it; msgspec
+    refuses it without saying where. Only on that error path."""
+    try:
+        document = json.loads(body)  # makes it ``inf``
+    except (ValueError, RecursionError):
+        return None
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, float) and not math.isfinite(value):
+            return path or "body"
+        if isinstance(value, dict):
+            stack.extend((f"{path}.{k}" if path else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):
+            stack.extend((f"{path}.{i}" if path else str(i), v) for i, v in enumerate(value))
+    return None
 
 
 def pack(value: Any) -> bytes:

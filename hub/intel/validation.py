@@ -15,6 +15,7 @@ it changed, and two edits within one second must not lose the second).
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid as uuid_mod
@@ -26,6 +27,8 @@ from hub.errors import InvalidField
 
 MAX_INFO = 65_535
 MAX_VALUE = 131_072
+INT64_MAX = 2**63 - 1  # the widest integer either database stores
+_DIGITS = re.compile(r"[+-]?[0-9]+")
 _ID_KEYS = ("id", "event_id", "object_id", "org_id", "orgc_id", "sharing_group_id", "user_id")
 
 
@@ -57,14 +60,24 @@ def _uuid(value: Any, path: str) -> str:
 
 
 def _int(value: Any, path: str, *, low: int | None = None, high: int | None = None) -> int:
+    """A whole number within ``low``..``high`` (and 64 bits): from an int, a finite float or
+    ASCII digits — not Unicode digits ("²", "١٢٣"), which Python's int() would half take."""
     if isinstance(value, bool):
         raise _fail(path, "must be a number, not a boolean")
-    try:
+    if isinstance(value, int):
+        number = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _fail(path, f"{value!r} is not a number")
         number = int(value)
-    except (TypeError, ValueError):
-        raise _fail(path, f"{value!r} is not a number") from None
-    if (low is not None and number < low) or (high is not None and number > high):
-        raise _fail(path, f"{number} is out of range {low}..{high}")
+    elif isinstance(value, str) and _DIGITS.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise _fail(path, f"{str(value)[:40]!r} is not a number")
+    low = -INT64_MAX - 1 if low is None else low
+    high = INT64_MAX if high is None else high
+    if not low <= number <= high:
+        raise _fail(path, f"{str(number)[:40]} is out of range {low}..{high}")
     return number
 
 
@@ -115,6 +128,56 @@ def _sharing_group(container: dict[str, Any], distribution: int, path: str) -> N
             f"{path}.SharingGroup",
             "distribution 4 needs the SharingGroup with its member organisations",
         )
+    where = f"{path}.SharingGroup"
+    _organisation(group, where)
+    for i, entry in enumerate(_list(group, "SharingGroupOrg", where)):
+        if not isinstance(entry, dict):
+            raise _fail(f"{where}.SharingGroupOrg.{i}", "a member must be an object")
+        _organisation(entry, f"{where}.SharingGroupOrg.{i}")
+
+
+def _organisation(container: dict[str, Any], path: str) -> None:
+    """An optional ``Organisation`` object: its uuid and name, when given, are text."""
+    org = container.get("Organisation")
+    if org is None:
+        return
+    if not isinstance(org, dict):
+        raise _fail(f"{path}.Organisation", "must be an object")
+    for key in ("uuid", "name"):
+        if org.get(key) is not None and not isinstance(org[key], str):
+            raise _fail(f"{path}.Organisation.{key}", "must be text")
+
+
+def _sightings(attr: dict[str, Any], path: str) -> None:
+    for i, sighting in enumerate(_list(attr, "Sighting", path)):
+        where = f"{path}.Sighting.{i}"
+        if not isinstance(sighting, dict):
+            raise _fail(where, "a sighting must be an object")
+        if sighting.get("uuid") not in (None, ""):
+            sighting["uuid"] = _uuid(sighting["uuid"], f"{where}.uuid")
+        if sighting.get("type") not in (None, ""):
+            _int(sighting["type"], f"{where}.type", low=0, high=2)
+        if sighting.get("date_sighting") not in (None, ""):
+            _int(sighting["date_sighting"], f"{where}.date_sighting", low=0)
+        _organisation(sighting, where)
+
+
+def _text_fields(element: dict[str, Any], path: str, keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if element.get(key) is not None and not isinstance(element[key], str):
+            raise _fail(f"{path}.{key}", "must be text")
+
+
+def _galaxies(event: dict[str, Any], path: str) -> None:
+    for i, galaxy in enumerate(_list(event, "Galaxy", path)):
+        where = f"{path}.Galaxy.{i}"
+        if not isinstance(galaxy, dict):
+            raise _fail(where, "a galaxy must be an object")
+        _text_fields(galaxy, where, ("name", "type", "uuid"))
+        for j, cluster in enumerate(_list(galaxy, "GalaxyCluster", where)):
+            if not isinstance(cluster, dict):
+                raise _fail(f"{where}.GalaxyCluster.{j}", "a cluster must be an object")
+            _text_fields(cluster, f"{where}.GalaxyCluster.{j}", ("value", "tag_name", "uuid"))
 
 
 def _common(
@@ -133,7 +196,8 @@ def _common(
         element["timestamp"] = str(now)
         if stamped is not None:
             stamped.add(element["uuid"])
-    elif not (isinstance(stamp, str) and stamp.isdigit()):  # keep the common string as it is
+    elif not (isinstance(stamp, str) and stamp.isascii() and stamp.isdigit() and len(stamp) < 19):
+        # the common string (ASCII digits, 64 bits) is kept as it is
         element["timestamp"] = str(_int(stamp, f"{path}.timestamp", low=0))
     dist = element.get("distribution")
     if dist in (None, ""):
@@ -181,6 +245,7 @@ def _attribute(
     for key in ("ShadowAttribute", "RelatedAttribute", "Sighting"):
         if key in attr and not isinstance(attr[key], list):
             raise _fail(f"{path}.{key}", "must be a list")
+    _sightings(attr, path)
     return attr
 
 
@@ -269,16 +334,14 @@ def normalise_event(
             _report(r, f"{path}.EventReport.{i}", now=now, stamped=stamped)
             for i, r in enumerate(_list(event, "EventReport", path))
         ]
-    _list(event, "Galaxy", path)
+    _galaxies(event, path)
     _no_duplicate_uuids(event)
     for key in ("RelatedEvent", "Org"):
         event.pop(key, None)
     return event
 
 
-def _report(
-    report: Any, path: str, *, now: int, stamped: set[str] | None
-) -> dict[str, Any]:
+def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> dict[str, Any]:
     """An event report (MISP's markdown report): a name, its content, a uuid and a timestamp."""
     if not isinstance(report, dict):
         raise _fail(path, "an event report must be an object")

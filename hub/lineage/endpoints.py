@@ -21,7 +21,7 @@ router = APIRouter(prefix="/api/v1", tags=["lineage"], route_class=HubRoute)
 
 
 @router.get("/admin/lineage/notifications/{ticket}")
-async def notification_lineage(
+def notification_lineage(
     ticket: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:
     """Backward: which item versions, from which source, through which rules and hops."""
@@ -35,7 +35,7 @@ async def notification_lineage(
 
 
 @router.get("/admin/lineage/items/{uuid}")
-async def item_lineage(
+def item_lineage(
     uuid: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:
     """Forward: every release, notification and feedback that came from an item, and every

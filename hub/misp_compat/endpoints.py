@@ -36,7 +36,16 @@ from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.service import Caller
 from hub.models import Attribute, Event, EventObject
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
+from hub.routing import (
+    HubRoute,
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    body_of,
+    public_base_url,
+    read_page,
+)
 from hub.sharing.records import headers
 from hub.vocabulary import Role
 
@@ -96,17 +105,17 @@ def ident_of(request: Request) -> str:
     return strip_json(str(request.path_params["ident"]))
 
 
-async def json_body(request: Request) -> Any:
-    raw = await request.body()
+def json_body(request: Request) -> Any:
+    raw = body_of(request)
     if not raw.strip():
         return {}
     return parse_body(raw)
 
 
-async def filters(request: Request) -> dict[str, Any]:
+def filters(request: Request) -> dict[str, Any]:
     """Named URL parameters and the JSON body together (the body wins), as MISP merges them."""
     _, named = url_params(request)
-    body = await json_body(request)
+    body = json_body(request)
     if isinstance(body, dict):
         for key in ("request", "Event"):  # {"request": {...}} is accepted by MISP's searches
             if isinstance(body.get(key), dict) and len(body) == 1:
@@ -116,7 +125,7 @@ async def filters(request: Request) -> dict[str, Any]:
 
 
 def base_url(request: Request, settings: Any) -> str:
-    return (settings.public_url or str(request.base_url).rstrip("/")) + PREFIX
+    return public_base_url(request) + PREFIX
 
 
 def _seq(audit_seq: int | None) -> dict[str, str]:
@@ -124,7 +133,7 @@ def _seq(audit_seq: int | None) -> dict[str, str]:
     return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
 
 
-async def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
+def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
     return Caller.of(who, policy, settings)
 
 
@@ -140,7 +149,7 @@ def returned_error(request: Request, err: Any) -> Response:
 
 
 @misp_route(["GET"], "/servers/getVersion")
-async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
+def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
     """What a MISP reads before pulling or pushing (ServerSyncTool:465-501): the version
     (configured, HUB_MISP_VERSION; must be 2.x), whether this key may push, and that
     request bodies must not be compressed."""
@@ -160,10 +169,10 @@ async def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDe
 
 
 @misp_route(["POST"], "/servers/postTest")
-async def post_test(request: Request, who: PartnerKey) -> Response:
+def post_test(request: Request, who: PartnerKey) -> Response:
     """The "Test connection" POST round trip: echo the body and the headers as received, so
     a proxy that rewrites them shows up (ServersController.php:1720-1748)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(
         {
             "body": body if isinstance(body, dict) else {},
@@ -177,11 +186,11 @@ async def post_test(request: Request, who: PartnerKey) -> Response:
 
 
 @misp_route(["GET"], "/users/view/me")
-async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
+def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
     ``Role`` and ``UserSetting`` to initialise."""
     sync = who.role is Role.SYNC
-    host = (settings.public_url or str(request.base_url)).split("//", 1)[-1].split("/")[0]
+    host = public_base_url(request).split("//", 1)[-1].split("/")[0]
     org = {"id": str(who.partner_id), "name": who.partner_name, "uuid": who.partner_uuid}
     return JSONResponse(
         {
@@ -224,7 +233,7 @@ async def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> R
 
 
 @misp_route(["GET"], "/attributes/describeTypes")
-async def describe(who: PartnerKey) -> Response:
+def describe(who: PartnerKey) -> Response:
     """The attribute types the hub accepts: PyMISP's own describeTypes.json."""
     return JSONResponse({"result": describe_types()})
 
@@ -234,16 +243,17 @@ async def describe(who: PartnerKey) -> Response:
 
 @misp_route(["GET", "POST"], "/events/index", tail=True)
 @read_page
-async def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
-    body = await filters(request)
+    body = filters(request)
     page = index.index(session, caller, body)
     extra = _seq(page.audit_seq)
     return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
 @misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
-async def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
     (ServerSyncTool:60-73)."""
     ident = ident_of(request)
@@ -255,7 +265,7 @@ async def view_event(request: Request, session: SessionDep, caller: CallerDep) -
     if request.method == "HEAD":
         seen = service.visible(session, caller, row)
         return Response(status_code=200 if seen else 404)
-    options = await filters(request) if request.method == "POST" else url_params(request)[1]
+    options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
     include_deleted = truthy(deleted)  # 1, true or [0, 1]: deleted elements too
     delivery = service.view(session, caller, row, include_deleted=include_deleted)
@@ -271,16 +281,17 @@ async def view_event(request: Request, session: SessionDep, caller: CallerDep) -
 
 
 @router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
-async def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
     ``Location`` header of a repeated add."""
-    return await view_event(request, session, caller)
+    return view_event(request, session, caller)
 
 
 # --- push (reference §2.3) -------------------------------------------------------------------
 
 
-async def _push(
+def _push(
     request: Request,
     session: SessionDep,
     caller: Caller,
@@ -288,7 +299,7 @@ async def _push(
     target: str | None,
 ) -> Response:
     _, named = url_params(request)
-    payload = await json_body(request)
+    payload = json_body(request)
     who = caller.principal
     source = submitting_partner(session, who)
     try:
@@ -343,27 +354,27 @@ async def _push(
 
 
 @misp_route(["POST"], "/events/add", tail=True)
-async def add_event(
+def add_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A new event from the caller's organisation; an existing uuid answers MISP's 404 with
     ``Location`` (EventsController.php:2222-2227) and the pusher retries as an edit."""
-    return await _push(request, session, caller, settings, None)
+    return _push(request, session, caller, settings, None)
 
 
 @misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
-async def edit_event(
+def edit_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A newer version of the caller's own event; not newer is MISP's exact 403
     (Event.php:946-954), which the pushing MISP treats as "nothing to do"."""
-    return await _push(request, session, caller, settings, ident_of(request))
+    return _push(request, session, caller, settings, ident_of(request))
 
 
 @misp_route(["POST"], "/events/filterEventIdsForPush")
-async def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
-    body = await json_body(request)
+    body = json_body(request)
     return JSONResponse(push.uuids_to_push(session, caller, body=body))
 
 
@@ -388,10 +399,11 @@ def _export(found: search.Found, fmt: str, body: dict[str, Any], *, events: bool
 
 
 @misp_route(["POST"], "/events/restSearch", tail=True)
-async def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Events the caller receives, narrowed as MISP narrows them; ``returnFormat`` json,
     csv, text or stix2."""
-    body = await filters(request)
+    body = filters(request)
     fmt = search.return_format(body)
     if fmt != "json":
         body["metadata"] = False
@@ -400,9 +412,10 @@ async def search_events(request: Request, session: SessionDep, caller: CallerDep
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
-async def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Attributes the caller receives; ``returnFormat`` json, csv, text or stix2."""
-    body = await filters(request)
+    body = filters(request)
     fmt = search.return_format(body)
     if fmt == "stix2":
         body["includeContext"] = True
@@ -415,10 +428,10 @@ async def search_attributes(request: Request, session: SessionDep, caller: Calle
 
 @misp_route(["POST"], "/sightings/add")
 @router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
-async def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """A sighting on an attribute the caller may see (by uuid or id), or on every such
     attribute with the given value."""
-    body = await json_body(request)
+    body = json_body(request)
     target = ident_of(request) if "ident" in request.path_params else None
     made = sightings.add_sighting(
         session, caller, body=body if isinstance(body, dict) else {}, target=target
@@ -430,7 +443,7 @@ async def add_sighting(request: Request, session: SessionDep, caller: CallerDep)
 
 @misp_route(["POST"], "/sightings/restSearch")
 @router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
-async def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on events (the sync pull) or attributes, for attributes the caller may see;
     without a context, every such sighting matching the filters (a bounded page)."""
     context: str | None = None
@@ -438,7 +451,7 @@ async def search_sightings(request: Request, session: SessionDep, caller: Caller
         context = strip_json(str(request.path_params["context"]))
         if context not in ("event", "attribute"):
             raise NotFound(f"context {context!r} is not served; use event or attribute")
-    body = await json_body(request)
+    body = json_body(request)
     found = sightings.search_sightings(
         session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
@@ -446,9 +459,10 @@ async def search_sightings(request: Request, session: SessionDep, caller: Caller
 
 
 @misp_route(["POST"], "/sightings/listSightings", tail=True)
-async def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The sightings on one event or attribute the caller receives (PyMISP ``sightings``)."""
-    body = await filters(request)
+    body = filters(request)
     found = sightings.list_sightings(session, caller, body=body)
     return JSONResponse(found.items, headers=_seq(found.audit_seq))
 
@@ -456,8 +470,8 @@ async def list_sightings(request: Request, session: SessionDep, caller: CallerDe
 @router.api_route(
     "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
 )
-async def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
-    body = await json_body(request)
+def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    body = json_body(request)
     known = sightings.known_sightings(session, caller, event_uuid=ident_of(request), body=body)
     return JSONResponse(known)
 
@@ -465,11 +479,11 @@ async def filter_sightings(request: Request, session: SessionDep, caller: Caller
 @router.api_route(
     "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
 )
-async def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
     one (returned, not raised, so the visibility decision's audit entry is kept)."""
     ident = ident_of(request)
-    body = await json_body(request)
+    body = json_body(request)
     count = sightings.save_sightings(session, caller, event_uuid=ident, body=body)
     if count is None:
         return returned_error(request, NotFound(f"Invalid event {ident}"))
@@ -551,13 +565,13 @@ def _released_attribute(
 
 
 @ident_route(["POST"], "/attributes/add")
-async def add_attribute(
+def add_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """One attribute (or a list) on one of the caller's events; a value already in the
     event is refused as MISP refuses it, or touched with ``breakOnDuplicate:0``."""
     _, named = url_params(request)
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -590,10 +604,10 @@ async def add_attribute(
 
 
 @ident_route(["POST", "PUT"], "/attributes/edit")
-async def edit_attribute(
+def edit_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -604,11 +618,11 @@ async def edit_attribute(
 
 
 @ident_route(["POST", "DELETE"], "/attributes/delete")
-async def delete_attribute(
+def delete_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
-    hard = _hard(request, await json_body(request))
+    hard = _hard(request, json_body(request))
 
     def do(w: edits.Writer) -> Response:
         written, _uuid = edits.delete_attribute(session, w, ident, hard=hard)
@@ -620,7 +634,8 @@ async def delete_attribute(
 
 
 @ident_route(["GET", "HEAD"], "/attributes/view")
-async def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One attribute as the caller receives it; HEAD answers 200 or 404 only
     (``attribute_exists``)."""
     attr = service.find_attribute(session, caller, ident_of(request))
@@ -638,10 +653,11 @@ async def view_attribute(request: Request, session: SessionDep, caller: CallerDe
 
 
 @misp_route(["GET", "POST"], "/attributes/index", tail=True)
-async def attribute_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def attribute_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Every attribute the caller receives, a bounded page at a time (``limit`` default
     100, at most 1000; ``page``)."""
-    found = elements.attribute_index(session, caller, await filters(request))
+    found = elements.attribute_index(session, caller, filters(request))
     return JSONResponse(found.items, headers=_seq(found.audit_seq))
 
 
@@ -658,10 +674,10 @@ def _released_object(
 
 
 @ident_route(["POST"], "/objects/add")
-async def add_object(
+def add_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -672,10 +688,10 @@ async def add_object(
 
 
 @ident_route(["POST", "PUT"], "/objects/edit")
-async def edit_object(
+def edit_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -686,11 +702,11 @@ async def edit_object(
 
 
 @ident_route(["POST", "DELETE"], "/objects/delete")
-async def delete_object(
+def delete_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
-    hard = _hard(request, await json_body(request))
+    hard = _hard(request, json_body(request))
 
     def do(w: edits.Writer) -> Response:
         written, _uuid = edits.delete_object(session, w, ident, hard=hard)
@@ -702,7 +718,8 @@ async def delete_object(
 
 
 @ident_route(["GET", "HEAD"], "/objects/view")
-async def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One MISP object (whole) as the caller receives it; HEAD answers 200 or 404 only."""
     obj = service.find_object(session, caller, ident_of(request))
     event = session.get(Event, obj.event_id) if obj is not None else None
@@ -719,10 +736,11 @@ async def view_object(request: Request, session: SessionDep, caller: CallerDep) 
 
 
 @misp_route(["POST"], "/objects/restSearch", tail=True)
-async def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Objects the caller receives, by ``object_name``, uuid, event or attribute filters; a
     bounded page (``limit`` default 100, at most 1000)."""
-    body = await filters(request)
+    body = filters(request)
     search.json_only(body)
     found = elements.search_objects(session, caller, body)
     return JSONResponse(
@@ -732,10 +750,10 @@ async def search_objects(request: Request, session: SessionDep, caller: CallerDe
 
 
 @misp_route(["POST"], "/objectReferences/add", "/object_references/add", tail=True)
-async def add_reference(
+def add_reference(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
 
     def do(w: edits.Writer) -> Response:
         written, ref = edits.add_reference(session, w, body)
@@ -757,7 +775,7 @@ async def add_reference(
 
 
 @ident_route(["POST", "DELETE"], "/objectReferences/delete", "/object_references/delete")
-async def delete_reference(
+def delete_reference(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A reference of one of the caller's objects, by uuid (references have no numbers)."""
@@ -786,10 +804,10 @@ def _released_report(
 
 
 @ident_route(["POST"], "/eventReports/add", "/event_reports/add")
-async def add_report(
+def add_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -800,10 +818,10 @@ async def add_report(
 
 
 @ident_route(["POST", "PUT"], "/eventReports/edit", "/event_reports/edit")
-async def edit_report(
+def edit_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await json_body(request)
+    body = json_body(request)
     ident = ident_of(request)
 
     def do(w: edits.Writer) -> Response:
@@ -814,11 +832,11 @@ async def edit_report(
 
 
 @ident_route(["POST", "DELETE"], "/eventReports/delete", "/event_reports/delete")
-async def delete_report(
+def delete_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
-    hard = _hard(request, await json_body(request))
+    hard = _hard(request, json_body(request))
 
     def do(w: edits.Writer) -> Response:
         written, uuid = edits.delete_report(session, w, ident, hard=hard)
@@ -830,7 +848,8 @@ async def delete_report(
 
 
 @ident_route(["GET"], "/eventReports/view", "/event_reports/view")
-async def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     row = service.find_report(session, caller, ident_of(request))
     event = session.get(Event, row.event_id) if row is not None else None
     found = (
@@ -844,10 +863,11 @@ async def view_report(request: Request, session: SessionDep, caller: CallerDep) 
 
 
 @misp_route(["GET", "POST"], "/eventReports/index", "/event_reports/index", tail=True)
-async def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+@read_page
+def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The reports of one event (``event_id:N``, by id or uuid) the caller receives, as
     ``[{"EventReport": …}]``; the hub lists reports per event only."""
-    body = await filters(request)
+    body = filters(request)
     ident = str(body.get("event_id") or body.get("eventid") or "")
     event = service.find_event(session, caller, ident) if ident else None
     if event is None:
@@ -859,12 +879,12 @@ async def report_index(request: Request, session: SessionDep, caller: CallerDep)
 
 
 @misp_route(["POST"], "/tags/attachTagToObject", "/tags/attach_tag_to_object", tail=True)
-async def attach_tag(
+def attach_tag(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """A tag on one of the caller's events or attributes (by uuid); TLP tags may only make
     an element stricter; a local tag is accepted and kept nowhere (it never leaves)."""
-    body = await filters(request)
+    body = filters(request)
 
     def do(w: edits.Writer) -> Response:
         tagged = edits.attach_tag(session, w, body)
@@ -888,10 +908,10 @@ async def attach_tag(
 
 
 @misp_route(["POST"], "/tags/removeTagFromObject", "/tags/remove_tag_from_object", tail=True)
-async def remove_tag(
+def remove_tag(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = await filters(request)
+    body = filters(request)
 
     def do(w: edits.Writer) -> Response:
         tagged = edits.remove_tag(session, w, body)
@@ -906,16 +926,16 @@ async def remove_tag(
 
 
 @misp_route(["GET"], "/tags/index", tail=True)
-async def tag_index(who: PartnerKey) -> Response:
+def tag_index(who: PartnerKey) -> Response:
     """The hub keeps no tag registry (a tag exists on the elements that carry it, and any
     name can be attached): the list of defined tags is empty."""
     return JSONResponse({"Tag": []})
 
 
 @misp_route(["POST"], "/tags/add", tail=True)
-async def add_tag(request: Request, who: PartnerKey) -> Response:
+def add_tag(request: Request, who: PartnerKey) -> Response:
     """Tags need no creating on the hub: the tag is answered as given, nothing is stored."""
-    body = await json_body(request)
+    body = json_body(request)
     if isinstance(body, dict) and isinstance(body.get("Tag"), dict):
         body = body["Tag"]
     name = body.get("name") if isinstance(body, dict) else None
@@ -936,7 +956,7 @@ async def add_tag(request: Request, who: PartnerKey) -> Response:
 
 
 @ident_route(["POST"], "/events/publish", "/events/alert")
-async def publish_event(
+def publish_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """Publish one of the caller's events (``events/alert`` too: the hub sends no alert
@@ -954,7 +974,7 @@ async def publish_event(
 
 
 @ident_route(["POST"], "/events/unpublish")
-async def unpublish_event(
+def unpublish_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     ident = ident_of(request)
@@ -970,7 +990,7 @@ async def unpublish_event(
 
 
 @ident_route(["POST", "DELETE"], "/events/delete")
-async def delete_event(
+def delete_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
     """Delete one of the caller's events: its elements are withdrawn (those who had them get
@@ -990,18 +1010,18 @@ async def delete_event(
 
 
 @misp_route(["GET"], "/shadow_attributes/index", "/shadowAttributes/index", tail=True)
-async def proposals(who: PartnerKey) -> Response:
+def proposals(who: PartnerKey) -> Response:
     """Proposals are not shared through the hub: an empty list ends MISP's paging."""
     return JSONResponse([])
 
 
 @router.api_route("/events/pushProposals/{ident}", methods=["POST"], name="push_proposals")
-async def push_proposals(who: PartnerKey) -> Response:
+def push_proposals(who: PartnerKey) -> Response:
     return JSONResponse({"success": True, "message": "Nothing to update.", "counter": 0})
 
 
 @misp_route(["POST"], "/galaxy_clusters/restSearch", "/galaxyClusters/restSearch", tail=True)
-async def galaxy_clusters(who: PartnerKey) -> Response:
+def galaxy_clusters(who: PartnerKey) -> Response:
     """Custom galaxy clusters are not synced (galaxies travel as ``misp-galaxy:`` tags)."""
     return JSONResponse({"response": []})
 
@@ -1014,13 +1034,13 @@ async def galaxy_clusters(who: PartnerKey) -> Response:
     "/analystData/filterAnalystDataForPush",
     tail=True,
 )
-async def analyst_data(who: PartnerKey) -> Response:
+def analyst_data(who: PartnerKey) -> Response:
     """Analyst data is off (``perm_analyst_data: false``); an empty answer if asked anyway."""
     return JSONResponse([])
 
 
 @misp_route(["GET"], "/eventReports/add", "/event_reports/add")
-async def event_reports_probe(who: PartnerKey) -> Response:
+def event_reports_probe(who: PartnerKey) -> Response:
     """The push-time probe: a ``description`` tells the pushing MISP to include event
     reports in the events it sends (Event.php:1240-1289)."""
     return JSONResponse(
@@ -1032,7 +1052,7 @@ async def event_reports_probe(who: PartnerKey) -> Response:
     )
 
 
-async def not_served(request: Request, who: PartnerKey) -> Response:
+def not_served(request: Request, who: PartnerKey) -> Response:
     """Any other MISP path: a key is still required, then MISP's 404."""
     raise NotFound(f"{misp_url(request)} is not part of the hub's MISP API")
 

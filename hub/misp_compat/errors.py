@@ -3,7 +3,8 @@
 MISP answers a refused save with 403 and ``{"saved": false, "name", "message", "url",
 "errors"}`` (RestResponseComponent.php:500-523); its sync client treats one exact ``errors``
 string as a benign "not newer" (Event.php:946-954). Every other hub error keeps its status and
-gets the same keys, plus the hub's ``error`` code so scripts can tell 401 from 403.
+gets the same keys, plus the hub's ``error`` code so scripts can tell 401 from 403, and
+``field``: the input that was wrong, when one was.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ def render_misp_error(request: Request, err: HubError) -> Response:
         "url": misp_url(request),
         "errors": errors,
         "error": err.code,
+        "field": err.field,
     }
     return JSONResponse(body, status_code=err.status_code, headers=err.headers)
 

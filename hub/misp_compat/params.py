@@ -8,6 +8,7 @@ is an OR, and a leading ``!`` negates.
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -16,8 +17,21 @@ from urllib.parse import unquote
 
 from hub.errors import InvalidField
 
-_RELATIVE = re.compile(r"^(\d+)([smhdw])$")
+_RELATIVE = re.compile(r"^([0-9]{1,12})([smhdw])$")
 _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+ROW_ID_MAX = 2**31 - 1  # ids are 32-bit integer columns on PostgreSQL
+STAMP_MAX = 2**63 - 1
+PAGING_MAX = 10**9  # a limit or page beyond this names no rows; the database would overflow
+
+
+def row_id(text: str) -> int | None:
+    """The row id a numeric MISP id names, or None when it cannot name one: Unicode digits
+    ("²", "١٢٣") and numbers beyond the id column are answered as unknown ids, not 500s."""
+    text = text.strip()
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return None
+    number = int(text)
+    return number if 0 < number <= ROW_ID_MAX else None
 
 
 def strip_json(segment: str) -> str:
@@ -115,9 +129,12 @@ def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None,
         now = now or int(time.time())
         return now - int(match.group(1)) * _UNIT[match.group(2)], None
     try:
-        return int(float(text)), None
-    except (ValueError, OverflowError):
+        stamp = float(text)
+    except ValueError:
+        return NEVER, None  # MISP answers an unreadable time with nothing, not an error
+    if not math.isfinite(stamp) or abs(stamp) > STAMP_MAX:
         return NEVER, None
+    return int(stamp), None
 
 
 def limit_page(body: dict[str, Any], *, default: int | None) -> tuple[int | None, int]:
@@ -125,8 +142,11 @@ def limit_page(body: dict[str, Any], *, default: int | None) -> tuple[int | None
     try:
         limit = int(body["limit"]) if body.get("limit") not in (None, "", 0, "0") else default
         page = max(int(body.get("page") or 1), 1)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise InvalidField("limit and page must be numbers", field="limit") from None
+    for name, number in (("limit", limit), ("page", page)):
+        if number is not None and number > PAGING_MAX:
+            raise InvalidField(f"{name}: at most {PAGING_MAX}", field=name)
     if limit is not None and limit < 1:
         limit = default
     return limit, page

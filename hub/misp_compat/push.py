@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.errors import InvalidField, NotFound
 from hub.intel import repository
-from hub.intel.service import Outcome, ingest_events
+from hub.intel.service import Outcome, ingest_events, lock_event_uuids
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
 from hub.misp_compat.service import CHANNEL, Caller, find_event, visible
 from hub.models import Event, Partner
@@ -106,6 +106,7 @@ def push(
     name = "Could not edit Event" if target is not None else "Could not add Event"
     event = unwrap_event(payload)
     _check_creator(event, source, name=name)
+    lock_event_uuids(session, [event["uuid"]] if event.get("uuid") else [])  # concurrent pushes
     if target is not None:
         row = find_event(session, caller, target)
         foreign = row is not None and row.source_partner_id != source.id

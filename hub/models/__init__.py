@@ -14,7 +14,7 @@ from hub.models.intel import (
     Release,
     Sighting,
 )
-from hub.models.key import ApiKey
+from hub.models.key import ApiKey, AuthThrottle
 from hub.models.lineage import LineageActivity, LineageArtifact, LineageDerivation, LineageUse
 from hub.models.notification import (
     Directive,
@@ -63,6 +63,7 @@ __all__ = [
     "Release",
     "Sighting",
     "ApiKey",
+    "AuthThrottle",
     "AuditEntry",
     "AuditHead",
     "ReleaseIndexState",

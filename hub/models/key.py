@@ -32,3 +32,17 @@ class ApiKey(UUIDMixin, Base):
     last_used_at: Mapped[datetime | None]
 
     partner: Mapped[Partner] = relationship(lazy="raise")
+
+
+class AuthThrottle(Base):
+    """Failed authentications of one source address or one key hint, counted per window and
+    shared by every API worker: past the limit, that address or hint is refused (429) until
+    ``blocked_until``."""
+
+    __tablename__ = "auth_throttle"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)  # address | hint
+    subject: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime]
+    failures: Mapped[int] = mapped_column(Integer)
+    blocked_until: Mapped[datetime | None]

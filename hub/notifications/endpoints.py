@@ -74,7 +74,7 @@ def view(released: sharing.Released, lang: str) -> dict[str, Any]:
 
 
 @router.get("/notifications")
-async def list_notifications(
+def list_notifications(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
@@ -136,7 +136,7 @@ def _visible(session: Any, who: Any, ticket: str) -> Notification:
 
 
 @router.get("/notifications/{ticket}")
-async def get_notification(
+def get_notification(
     ticket: str,
     session: SessionDep,
     who: PartnerKey,
@@ -158,7 +158,7 @@ async def get_notification(
 
 
 @router.get("/notifications/{ticket}/lineage")
-async def my_notification_lineage(
+def my_notification_lineage(
     ticket: str,
     session: SessionDep,
     who: PartnerKey,
@@ -210,9 +210,7 @@ class FeedbackIn(Schema):
 
 
 @router.post("/notifications/{ticket}/feedback", status_code=201)
-async def post_feedback(
-    ticket: str, body: FeedbackIn, session: SessionDep, who: PartnerKey
-) -> Response:
+def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: PartnerKey) -> Response:
     """Acknowledge, resolve, dispute or comment; forwarded to the source as "via hub"
     unless ``allow_attribution``."""
     note = _visible(session, who, ticket)
@@ -231,7 +229,7 @@ async def post_feedback(
 
 
 @router.get("/feedback")
-async def list_feedback(
+def list_feedback(
     session: SessionDep,
     who: PartnerKey,
     settings: SettingsDep,
@@ -254,7 +252,7 @@ async def list_feedback(
 
 
 @router.put("/admin/notifications/targets/{partner_uuid}")
-async def put_targets(
+def put_targets(
     partner_uuid: str, body: Constituency, session: SessionDep, who: Operator
 ) -> Response:
     """Register a partner's own networks, AS numbers and domains: it is then notified

@@ -18,7 +18,7 @@ log = logging.getLogger("hub.health")
 
 
 @router.get("/health", dependencies=[Depends(public)])
-async def health(session: SessionDep) -> Response:
+def health(session: SessionDep) -> Response:
     """Liveness and database readiness; 503 when the database does not answer."""
     try:
         session.execute(text("SELECT 1"))
@@ -34,7 +34,7 @@ async def health(session: SessionDep) -> Response:
 
 
 @router.get("/metrics", response_class=Response)
-async def metrics(request: Request, who: OperatorOrAuditor) -> Response:
+def metrics(request: Request, who: OperatorOrAuditor) -> Response:
     """Prometheus text format: requests by route and status, latency histogram."""
     body = generate_latest(request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -8,8 +8,10 @@ import time
 import uuid
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.errors import BadRequest, render
 from hub.ops.logging import request_id
 
 log = logging.getLogger("hub.access")
@@ -33,6 +35,18 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+        )
+        self.auth_failures = Counter(
+            "hub_auth_failures_total",
+            "Presented API keys that did not work, by reason (never told to the caller)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.auth_throttled = Counter(
+            "hub_auth_throttled_total",
+            "Requests refused with 429 after too many failed authentications, by cause",
+            ["cause"],
+            registry=self.registry,
         )
 
 
@@ -79,6 +93,34 @@ class RequestContextMiddleware:
                 },
             )
             request_id.reset(token)
+
+
+class TrustedHostMiddleware:
+    """Outside development, a request naming a host the hub is not answers 400: nothing
+    the hub builds may come from a Host header a client chose, and a hub that answers to any
+    name is easier to point DNS-rebinding tricks at. ``/health`` answers whatever the name
+    (load balancers probe it by address)."""
+
+    def __init__(self, app: ASGIApp, hosts: frozenset[str]) -> None:
+        self.app = app
+        self.hosts = hosts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] != "/health":
+            host = host_name(_header(scope, b"host") or "")
+            if host not in self.hosts:
+                err = BadRequest(f"this hub does not answer to the host {host!r}", field="Host")
+                await render(Request(scope), err)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def host_name(host: str) -> str:
+    """``Hub.Example:8443`` → ``hub.example``; ``[::1]:8000`` → ``::1``."""
+    host = host.strip().lower()
+    if host.startswith("["):
+        return host[1:].split("]", 1)[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

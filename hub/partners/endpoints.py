@@ -45,14 +45,14 @@ def key_read(record: ApiKey, partner: Partner) -> KeyRead:
 
 
 @router.post("", status_code=201, response_model=PartnerRead)
-async def create_partner(body: PartnerCreate, session: SessionDep, who: Operator) -> PartnerRead:
+def create_partner(body: PartnerCreate, session: SessionDep, who: Operator) -> PartnerRead:
     """Register a partner; it starts as a prospect."""
     partner = service.create(session, data=body, actor=who.actor)
     return service.to_read(partner)
 
 
 @router.get("", response_model=Page[PartnerRead])
-async def list_partners(
+def list_partners(
     session: SessionDep,
     who: OperatorOrAuditor,
     tier: Tier | None = None,
@@ -85,13 +85,13 @@ async def list_partners(
 
 
 @router.get("/{uuid}", response_model=PartnerRead)
-async def get_partner(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> PartnerRead:
+def get_partner(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> PartnerRead:
     """One partner by uuid (or name)."""
     return service.to_read(service.get(session, ref=uuid))
 
 
 @router.patch("/{uuid}", response_model=PartnerRead)
-async def update_partner(
+def update_partner(
     uuid: str, body: PartnerUpdate, session: SessionDep, who: Operator
 ) -> PartnerRead:
     """Change the fields given; each change is kept in the history."""
@@ -101,9 +101,7 @@ async def update_partner(
 
 
 @router.post("/{uuid}/status", response_model=PartnerRead)
-async def change_status(
-    uuid: str, body: StatusChange, session: SessionDep, who: Operator
-) -> PartnerRead:
+def change_status(uuid: str, body: StatusChange, session: SessionDep, who: Operator) -> PartnerRead:
     """Move a partner along its lifecycle (409 when the lifecycle does not allow it)."""
     partner = service.get(session, ref=uuid)
     service.change_status(
@@ -113,7 +111,7 @@ async def change_status(
 
 
 @router.get("/{uuid}/history", response_model=Page[PartnerChangeRead])
-async def partner_history(
+def partner_history(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
@@ -138,7 +136,7 @@ async def partner_history(
 
 
 @router.post("/{uuid}/keys", status_code=201, response_model=KeyIssued)
-async def create_key(
+def create_key(
     uuid: str, body: KeyCreate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> KeyIssued:
     """Issue a key for the partner; the answer is the only time the key is shown."""
@@ -156,7 +154,7 @@ async def create_key(
 
 
 @router.get("/{uuid}/keys", response_model=Page[KeyRead])
-async def list_keys(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Page[KeyRead]:
+def list_keys(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Page[KeyRead]:
     """The partner's keys (never the keys themselves), revoked ones included."""
     partner = service.get(session, ref=uuid)
     return Page(
@@ -166,7 +164,7 @@ async def list_keys(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> P
 
 
 @router.delete("/{uuid}/keys/{key_uuid}", response_model=KeyRead)
-async def revoke_key(uuid: str, key_uuid: str, session: SessionDep, who: Operator) -> KeyRead:
+def revoke_key(uuid: str, key_uuid: str, session: SessionDep, who: Operator) -> KeyRead:
     """Revoke a key; it stops working at once."""
     partner = service.get(session, ref=uuid)
     record = keys.get_key(session, key_uuid=key_uuid, partner=partner)

@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import tlp
+from connectors.misp import has_content
 from hub.auth.principal import Principal
 from hub.intel.snapshots import current_state, gc_paused
 from hub.models import Event, Sighting
@@ -67,7 +68,7 @@ def release_event(
     channel: tlp.Channel | str,
     policy: tlp.Policy,
     include_deleted: bool = False,
-    downgrade: bool = False,
+    push: bool = False,
 ) -> EventDelivery:
     """Release one whole event (MISP JSON) to ``to``: decided, filtered, audited."""
     recipient = as_recipient(to)
@@ -78,7 +79,7 @@ def release_event(
         channel=channel,
         policy=policy,
         include_deleted=include_deleted,
-        downgrade=downgrade,
+        push=push,
     )
     record_event_release(session, to=recipient, event=event, delivery=delivery)
     return delivery
@@ -92,14 +93,14 @@ def decide_event(
     channel: tlp.Channel | str,
     policy: tlp.Policy,
     include_deleted: bool = False,
-    downgrade: bool = False,
+    push: bool = False,
 ) -> EventDelivery:
     """What ``release_event`` would deliver, decided and cleaned, not yet recorded: for a
     delivery that completes later (a push is recorded once the remote accepted it).
 
     ``include_deleted`` adds the withdrawn elements the recipient had received (all of them
-    for the event's creator), marked deleted. ``downgrade`` applies MISP's distribution
-    downgrade, for the hub pushing to a MISP (a MISP pulling from the hub downgrades itself).
+    for the event's creator), marked deleted. ``push``: as a pushing MISP sends it
+    (``_as_pushed``); a MISP pulling from the hub downgrades on its own side.
     """
     recipient = as_recipient(to)
     gate = Gate(recipient, channel, policy)
@@ -123,13 +124,14 @@ def decide_event(
             ].__contains__
         deleted_by_source = bool(state.get("deleted"))
         _visible(state, keep, creator=creator)
+        bare = not has_content(state)  # nothing live at all (not: nothing it may receive)
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient.tlp,
             gate.channel,
             policy=policy,
             source_org_uuid=event.orgc_uuid,
-            downgrade=downgrade,
+            downgrade=False,
             in_place=True,  # the state was just loaded for this delivery alone
         )
     out = filtered.event
@@ -137,6 +139,7 @@ def decide_event(
         out is None
         and creator
         and filtered.reason is tlp.Reason.NOTHING_LEFT
+        and bare
         and not deleted_by_source
     ):
         out = {"Event": _empty(state, event)}  # a creator sees its own event, even empty
@@ -150,6 +153,19 @@ def decide_event(
             version=event.version,
         )
     body = out["Event"]
+    removed_all = filtered.removed
+    if push:
+        gone = _as_pushed(body)
+        removed_all = (*filtered.removed, *gone)
+        if gone and any(r.kind == "event" for r in gone):
+            return EventDelivery(
+                None,
+                filtered.decision,
+                removed_all,
+                None,
+                reason="not-pushed",
+                version=event.version,
+            )
     _finish(session, body, event, recipient, hide_creator=bool(event.chr) and not creator)
     # The timestamp and count a listing shows this recipient, by the same rule (so a MISP
     # pull that compares the index with what it fetched agrees with itself).
@@ -160,13 +176,21 @@ def decide_event(
             None, filtered.decision, removed, None, reason="nothing-left", version=event.version
         )
     stamp, count = summary.timestamp, summary.attribute_count
+    if push:  # what the push carries after the sender-side cut
+        count = sum(1 for a in body.get("Attribute") or [] if not a.get("deleted")) + sum(
+            1
+            for o in body.get("Object") or []
+            if not o.get("deleted")
+            for a in o.get("Attribute") or []
+            if not a.get("deleted")
+        )
     body["timestamp"] = str(stamp)
     body["attribute_count"] = str(count)
     strip = bool(filtered.decision.obligation and filtered.decision.obligation.strip_attribution)
     return EventDelivery(
         out,
         filtered.decision,
-        filtered.removed,
+        removed_all,
         None,
         obligation([max_label(body)], strip=strip),
         reason=filtered.reason.value,
@@ -254,6 +278,54 @@ def record_event_page(
     for _e, d in deliveries:
         d.audit_seq = seq
     return seq
+
+
+_NOT_PUSHED = ("0", "1")
+
+
+def _as_pushed(body: dict[str, Any]) -> list[tlp.Removed]:
+    """The released event as a pushing MISP sends it (Event.php:1125-1238, 4584-4588;
+    reference/misp-sync.md §4.2), in place: an event addressed to this community only (or
+    the hub) is not pushed at all; elements of their own distribution 0 or 1 are removed (an
+    object whole, if any attribute in it is); distribution 2 becomes 1. Returns what went."""
+    gone: list[tlp.Removed] = []
+    why = "A MISP does not push what is addressed to its own community only."
+
+    def out(kind: str, item: dict[str, Any]) -> bool:
+        if str(item.get("distribution", "5")) in _NOT_PUSHED:
+            gone.append(tlp.Removed(kind, str(item.get("uuid")), tlp.Reason.NOT_ADDRESSED, why))
+            return True
+        return False
+
+    if str(body.get("distribution")) in _NOT_PUSHED:
+        return [tlp.Removed("event", str(body.get("uuid")), tlp.Reason.NOT_ADDRESSED, why)]
+    body["Attribute"] = [a for a in body.get("Attribute") or [] if not out("attribute", a)]
+    objects = []
+    for obj in body.get("Object") or []:
+        if out("object", obj) or any(
+            str(a.get("distribution", "5")) in _NOT_PUSHED for a in obj.get("Attribute") or []
+        ):
+            if not gone or gone[-1].uuid != obj.get("uuid"):
+                gone.append(
+                    tlp.Removed("object", str(obj.get("uuid")), tlp.Reason.OBJECT_WHOLE, why)
+                )
+            continue
+        objects.append(obj)
+    body["Object"] = objects
+    if "EventReport" in body:
+        body["EventReport"] = [r for r in body["EventReport"] or [] if not out("report", r)]
+    for item in (
+        body,
+        *body["Attribute"],
+        *body["Object"],
+        *(a for o in body["Object"] for a in o.get("Attribute") or []),
+        *(body.get("EventReport") or []),
+    ):
+        if str(item.get("distribution")) == "2":
+            item["distribution"] = "1"
+    if not (body["Attribute"] or body["Object"] or body.get("EventReport")):
+        gone.append(tlp.Removed("event", str(body.get("uuid")), tlp.Reason.NOTHING_LEFT, why))
+    return gone
 
 
 # --- cleaning ----------------------------------------------------------------------------------

@@ -105,6 +105,8 @@ class _Now:
     rank: int
     addressing: tlp.Addressing
     event: Any
+    # an object's attribute: the addressings of every attribute in the object (it goes whole)
+    members: tuple[tlp.Addressing, ...] = ()
 
 
 def _current(session: Session, observations: Sequence[Observation]) -> dict[int, _Now | None]:
@@ -150,6 +152,7 @@ def _current(session: Session, observations: Sequence[Observation]) -> dict[int,
             continue
         rank = max(attr.tlp_rank, event.tlp_rank)
         addressing = e_addr
+        members: tuple[tlp.Addressing, ...] = ()
         if attr.object_uuid is not None:
             obj = objects.get(attr.object_uuid)
             if obj is None or obj.deleted:
@@ -157,8 +160,11 @@ def _current(session: Session, observations: Sequence[Observation]) -> dict[int,
                 continue
             rank = max([rank, obj.tlp_rank, *(m.tlp_rank for m in obj.members)])
             addressing = own_addressing(addressing, obj.distribution, obj.sg_members)
+            members = tuple(
+                own_addressing(addressing, m.distribution, m.sg_members) for m in obj.members
+            )
         addressing = own_addressing(addressing, attr.distribution, attr.sg_members)
-        out[obs.id] = _Now(rank, addressing, event)
+        out[obs.id] = _Now(rank, addressing, event, members)
     return out
 
 
@@ -187,10 +193,35 @@ def _decide_hops(
             (tlp.Recipient.constituent(constituent, via=addressee), tlp.Channel.NOTIFY_CONSTITUENT)
         )
     decision: tlp.Decision | None = None
+    event = now.event
     for recipient, channel in hops:
+        # the event itself first: nothing of an event goes where the event may not go
+        decision = tlp.decide(
+            recipient=recipient,
+            channel=channel,
+            label=label_of(event.tlp_rank),
+            addressing=addressing_of(event.distribution, event.sg_members),
+            source_org_uuid=obs.source_uuid,
+            policy=policy,
+        )
+        if not decision.allowed:
+            return decision
         decision = tlp.decide(recipient=recipient, channel=channel, **ask)
         if not decision.allowed:
             return decision
+        for member in now.members:  # a MISP object goes or stays whole (DESIGN §3)
+            whole = tlp.decide(
+                recipient=recipient, channel=channel, **{**ask, "addressing": member}
+            )
+            if not whole.allowed:
+                return tlp.Decision(
+                    allowed=False,
+                    reason=tlp.Reason.OBJECT_WHOLE,
+                    sentence="An object goes or stays whole: " + whole.sentence,
+                    label=ask["label"],
+                    channel=channel,
+                    policy_version=policy.version,
+                )
         if obs.attribute_uuid is None:
             gate = Gate(recipient, channel, policy)
             summary = summarise(session, gate, [now.event])[0][1]

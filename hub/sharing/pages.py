@@ -25,6 +25,7 @@ from hub.sharing.events import group_id
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import addressing_of, is_tlp_tag, label_of, obligation, record
 from hub.sharing.view import (
+    PRODUCER_PREFIX,
     EventSummary,
     Gate,
     own_addressing,
@@ -221,7 +222,10 @@ def shape_attribute(
     tags = [
         t
         for t in out.get("Tag") or []
-        if isinstance(t, dict) and not is_tlp_tag(t) and not t.get("local")
+        if isinstance(t, dict)
+        and not is_tlp_tag(t)
+        and not t.get("local")
+        and not (hide_creator and str(t.get("name", "")).startswith(PRODUCER_PREFIX))
     ]
     out["Tag"] = [*tags, {"name": label_of(rank).tag, "local": False}]
     for key in ("ShadowAttribute", "Sighting", "RelatedAttribute"):

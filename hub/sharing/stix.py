@@ -74,7 +74,13 @@ class StixDecider:
         return found
 
     def __call__(self, row: Any) -> tuple[bytes | None, str]:
-        """The object as it goes out (None: withheld) and the reason code."""
+        """The object as it goes out (None: withheld) and the reason code. The event itself
+        is decided first (``event_rank``, ``event_distribution``, ``event_sg_members``)."""
+        event = self._decide(
+            row.event_rank, row.event_distribution, row.event_sg_members, row.orgc_uuid
+        )
+        if not event.allowed:
+            return None, event.reason.value
         decision = self._decide(row.tlp_rank, row.distribution, row.sg_members, row.orgc_uuid)
         doc: bytes | None = row.doc
         reason = decision.reason.value

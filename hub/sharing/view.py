@@ -11,7 +11,8 @@ Two ways to the same answer:
 - listings and searches decide stored rows (an event row, its object and attribute rows),
   with the same rules: an element is decided with its effective label and its addressing
   narrowed by its parents'; a MISP object goes or stays whole, every attribute in it carrying
-  the object's label; an event with nothing left is not listed, except to its creator.
+  the object's label; an event with nothing left is not listed (its creator still sees its
+  own event while it has no live element at all, as MISP shows an event being built).
 
 An event whose live elements all go where the event goes (``Event.narrowed`` false) is
 decided from its row: ``Event.profile`` counts its elements by the label they go out with.
@@ -427,7 +428,10 @@ def summarise(
         release = releases.get(row.id)
         told = profiled.get(row.id)
         empty = told.empty if told is not None else (release is None or release.empty)
-        if empty and (not creator or deleted_by_source(row)):
+        if empty and not (creator and _bare(row, elements.get(row.id))):
+            out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
+            continue
+        if empty and deleted_by_source(row):
             out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
             continue
         out.append(
@@ -453,6 +457,18 @@ def deleted_by_source(row: Any) -> bool:
     longer sees it, even empty; those who had its elements still get their deletions."""
     doc = getattr(row, "doc", None)
     return bool(doc) and b'"deleted":true' in doc and bool(orjson.loads(doc).get("deleted"))
+
+
+def _bare(row: Any, elements: Elements | None) -> bool:
+    """The event has no live element at all (not: none the recipient may receive)."""
+    if elements is not None:
+        return not (
+            any(not a.deleted for a in elements.attributes)
+            or any(not r.get("deleted") for r in elements.reports)
+        )
+    if row.profile:
+        return not any(orjson.loads(row.profile)["e"])
+    return False
 
 
 def _has_deleted(elements: Elements) -> bool:

@@ -10,7 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 
 from hub.errors import NotFound
-from hub.routing import PartnerKey, PolicyDep, SessionDep, SettingsDep, read_page
+from hub.routing import (
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+    body_of,
+    public_base_url,
+    read_page,
+)
 from hub.taxii import service
 from hub.taxii.protocol import TaxiiResponse, TaxiiRoute, error_response
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
@@ -32,42 +40,36 @@ Limit = Annotated[int | None, Query(description=f"page size (capped at {MAX_LIMI
 Next = Annotated[str | None, Query(max_length=1000)]
 
 
-def _base_url(request: Request, public_url: str | None) -> str:
-    return public_url or str(request.base_url).rstrip("/")
-
-
 @router.get("/")
-async def discovery(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
+def discovery(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """Server discovery (TAXII 2.1 §4.1): the one API root."""
     return TaxiiResponse(
-        service.discovery(
-            base_url=_base_url(request, settings.public_url), org_name=settings.org_name
-        )
+        service.discovery(base_url=public_base_url(request), org_name=settings.org_name)
     )
 
 
 @router.get(ROOT + "/")
-async def api_root(who: PartnerKey, settings: SettingsDep) -> Response:
+def api_root(who: PartnerKey, settings: SettingsDep) -> Response:
     """API root information (TAXII 2.1 §4.2)."""
     return TaxiiResponse(service.api_root(max_content_length=settings.max_body_bytes))
 
 
 @router.get(ROOT + "/status/{status_id}/")
-async def get_status(status_id: str, session: SessionDep, who: PartnerKey) -> Response:
+def get_status(status_id: str, session: SessionDep, who: PartnerKey) -> Response:
     """Status of an Add Objects request (TAXII 2.1 §4.3); only its submitter may read it."""
     status = service.get_status(session, principal=who, status_id=status_id)
     return TaxiiResponse(service.status_resource(status))
 
 
 @router.get(ROOT + "/collections/")
-async def get_collections(session: SessionDep, who: PartnerKey, policy: PolicyDep) -> Response:
+def get_collections(session: SessionDep, who: PartnerKey, policy: PolicyDep) -> Response:
     """The collections this caller may read (TAXII 2.1 §5.1): audience views (service doc)."""
     found = service.collections_for(session, principal=who, policy=policy)
     return TaxiiResponse({"collections": [service.collection_resource(who, c) for c in found]})
 
 
 @router.get(ROOT + "/collections/{collection_id}/")
-async def get_collection(
+def get_collection(
     collection_id: str, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
     """One collection (TAXII 2.1 §5.2), by id or alias."""
@@ -109,7 +111,7 @@ def _page(
 
 @router.get(ROOT + "/collections/{collection_id}/manifest/")
 @read_page
-async def get_manifest(
+def get_manifest(
     request: Request,
     collection_id: str,
     session: SessionDep,
@@ -148,7 +150,7 @@ async def get_manifest(
 
 @router.get(ROOT + "/collections/{collection_id}/objects/")
 @read_page
-async def get_objects(
+def get_objects(
     request: Request,
     collection_id: str,
     session: SessionDep,
@@ -188,7 +190,7 @@ async def get_objects(
 
 
 @router.post(ROOT + "/collections/{collection_id}/objects/", status_code=202)
-async def add_objects(
+def add_objects(
     request: Request,
     collection_id: str,
     session: SessionDep,
@@ -203,13 +205,13 @@ async def add_objects(
         principal=who,
         policy=policy,
         collection=collection,
-        body=await request.body(),
+        body=body_of(request),
     )
     return TaxiiResponse(service.status_resource(status), status_code=202)
 
 
 @router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/")
-async def get_object(
+def get_object(
     request: Request,
     collection_id: str,
     object_id: str,
@@ -247,7 +249,7 @@ async def get_object(
 
 
 @router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/versions/")
-async def get_object_versions(
+def get_object_versions(
     request: Request,
     collection_id: str,
     object_id: str,

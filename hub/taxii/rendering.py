@@ -49,7 +49,7 @@ import hashlib
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -137,7 +137,9 @@ def render_event_version(
         log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
         return
-    objects = label_objects(live, labels, bundle["objects"], chr=event.chr)
+    objects = label_objects(
+        live, labels, bundle["objects"], chr=event.chr, meta=event.meta_timestamp or None
+    )
     _reconcile(session, event, objects, own=own)
 
 
@@ -174,6 +176,8 @@ def shareable(state: dict[str, Any], *, chr: bool) -> dict[str, Any]:
         }
         for o in state.get("Object") or []
     ]
+    if "EventReport" in state:
+        out["EventReport"] = [_element(r, chr=chr) for r in state.get("EventReport") or []]
     return out
 
 
@@ -205,8 +209,14 @@ def label_objects(
     objects: list[dict[str, Any]],
     *,
     chr: bool = False,
+    meta: int | None = None,
 ) -> list[Rendered]:
-    """Each STIX object of the event's rendering, marked with its placement (module doc)."""
+    """Each STIX object of the event's rendering, marked with its placement (module doc).
+
+    The event's container (report/grouping) is every recipient's, its ``object_refs`` pruned
+    for each: its ``created``/``modified`` (and the creator identity's) follow the event's own
+    fields (``meta``, the event's ``meta_timestamp``), not the event's timestamp, which moves
+    with elements some recipients do not see."""
     elements, substantive = _element_placements(state, labels)
     fallback = _fold(elements.values())
     orgc = str((state.get("Orgc") or {}).get("uuid") or "")
@@ -263,6 +273,13 @@ def label_objects(
         substance.setdefault(placed[target].columns(), [])
     if not substance:  # nothing of substance: a class no caller is ever allowed
         substance[never.columns()] = []
+    if meta:
+        # The container and the creator's identity carry the event's own time: the event's
+        # timestamp moves with elements some recipients do not see.
+        when = timestamp(datetime.fromtimestamp(meta, UTC))
+        for obj in content:
+            if (obj["type"] in CONTAINERS or obj["type"] == "identity") and "modified" in obj:
+                obj["created"] = obj["modified"] = when
     out = []
     for obj in content:
         place = placed[obj["id"]]
@@ -480,6 +497,17 @@ def _element_uuid(item: Rendered, own: frozenset[str]) -> str | None:
 
 
 def _digest(item: Rendered) -> str:
+    """What makes a new ``date_added``. A container's references (and their classes) are left
+    out: they change with elements not every recipient sees, and each recipient gets them
+    pruned. A container is re-dated when the event's own fields change, with its
+    ``modified``; a poller that becomes entitled to it later through a new element gets the
+    element at once and the container's new references on its next full read."""
+    if item.type in CONTAINERS:
+        doc = orjson.loads(item.doc)
+        doc.pop("object_refs", None)
+        h = hashlib.sha256(orjson.dumps(doc, option=orjson.OPT_SORT_KEYS))
+        h.update(orjson.dumps(item.placement.columns()))
+        return h.hexdigest()
     h = hashlib.sha256(item.doc)
     h.update(orjson.dumps([item.placement.columns(), item.refs]))
     return h.hexdigest()
@@ -506,6 +534,7 @@ def _reconcile(
     latest = {r.stix_id: r for r in existing if r.latest}
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    quiet: list[dict[str, Any]] = []
     current: dict[str, str] = {}
     for item in objects:
         if item.stix_id in current:
@@ -546,6 +575,8 @@ def _reconcile(
             )
         elif old.digest != values["digest"] or not old.latest:
             updates.append({"id": old.id, **values})
+        elif item.type in CONTAINERS:  # its references only: updated, not re-dated
+            quiet.append({"id": old.id, "doc": item.doc, "refs": values["refs"]})
     # Older versions carry older (possibly looser) labels and addressing: never served again,
     # they are deleted; an object that is gone is replaced by its revocation, or dropped.
     # A revocation already served stays (module doc).
@@ -559,8 +590,9 @@ def _reconcile(
     )
     for start in range(0, len(stale), _CHUNK):
         session.execute(delete(StixObject).where(StixObject.id.in_(stale[start : start + _CHUNK])))
-    for start in range(0, len(updates), _CHUNK):
-        session.execute(update(StixObject), updates[start : start + _CHUNK])
+    for batch in (updates, quiet):
+        for start in range(0, len(batch), _CHUNK):
+            session.execute(update(StixObject), batch[start : start + _CHUNK])
     for start in range(0, len(inserts), _CHUNK):
         session.execute(insert(StixObject), inserts[start : start + _CHUNK])
     _record(session, event, status="rendered", reason=None, count=len(current))

@@ -36,6 +36,10 @@ PAGE_COLUMNS = (
     StixObject.event_version,
     StixObject.refs,
     StixObject.doc,
+    # the event's own label and addressing: nothing of an event goes where it may not go
+    Event.tlp_rank.label("event_rank"),
+    Event.distribution.label("event_distribution"),
+    Event.sg_members.label("event_sg_members"),
 )
 
 
@@ -67,9 +71,10 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
     return or_(*branches) if branches else false()
 
 
-def in_sector(sector: str, member_partner_id: int) -> ColumnElement[bool]:
+def in_sector(sector: str, member_partner_id: int, org_uuid: str) -> ColumnElement[bool]:
     """Objects from sources in ``sector``, and only while the caller itself is in it. Never
-    a TLP:EX:CHR event's: a sector collection would narrow down who shared it."""
+    a TLP:EX:CHR event's (a sector collection would narrow down who shared it), except to
+    its own source."""
     return and_(
         StixObject.source_partner_id.in_(
             select(PartnerSector.partner_id).where(PartnerSector.sector == sector)
@@ -77,7 +82,8 @@ def in_sector(sector: str, member_partner_id: int) -> ColumnElement[bool]:
         exists().where(
             PartnerSector.partner_id == member_partner_id, PartnerSector.sector == sector
         ),
-        ~exists().where(Event.id == StixObject.event_id, Event.chr.is_(True)),
+        # (the page joins the object's event)
+        or_(StixObject.orgc_uuid == org_uuid, Event.chr.is_(False)),
     )
 
 
@@ -109,7 +115,11 @@ def page(
     current = exists().where(
         StixRendering.event_id == StixObject.event_id, StixRendering.status == "rendered"
     )
-    stmt = select(*PAGE_COLUMNS).where(readable(audience), current, revocation_reaches(org_uuid))
+    stmt = (
+        select(*PAGE_COLUMNS)
+        .join(Event, Event.id == StixObject.event_id)
+        .where(readable(audience), current, revocation_reaches(org_uuid))
+    )
     if scope is not None:
         stmt = stmt.where(scope)
     if stix_id is not None:

@@ -234,7 +234,9 @@ def page(
     if collection.label is not None:
         scope = StixObject.tlp_rank == collection.label.rank
     elif collection.sector is not None:
-        scope = repository.in_sector(collection.sector, principal.partner_id)
+        scope = repository.in_sector(
+            collection.sector, principal.partner_id, principal.partner_uuid
+        )
     aud = audience(principal, policy)
     decider = StixDecider(principal, tlp.Channel.TAXII, policy)
     collected: list[tuple[Any, bytes]] = []

@@ -28,6 +28,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+import hub.models.base
+
 revision: str = "e13a00000001"
 down_revision: str | None = "d1e0c0000005"
 branch_labels: str | Sequence[str] | None = None
@@ -82,7 +84,7 @@ def upgrade() -> None:
         sa.Column("element_uuid", sa.String(length=36), nullable=False),
         sa.Column("recipient_uuid", sa.String(length=36), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(), nullable=False),
+        sa.Column("recorded_at", hub.models.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["event_id"], ["events.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )

@@ -6,7 +6,7 @@ attributes and objects (``hub.sharing.ids``). Existing reports are numbered from
 event's current document.
 
 Revision ID: e15d00000001
-Revises: e13a00000001
+Revises: e14e00000001
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "e15d00000001"
-down_revision: str | None = "e13a00000001"
+down_revision: str | None = "e14e00000001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -9,6 +9,7 @@ from hub.settings import DEFAULT_SECRET, Settings, SettingsError
 
 PG = "postgresql+psycopg://hub@db.example/hub"
 SECRET = "s" * 48
+PUBLIC = "https://hub.example"
 
 
 def test_development_defaults() -> None:
@@ -33,10 +34,24 @@ def test_reads_the_hub_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"database_url": PG}, "HUB_SECRET_KEY"),
-        ({"database_url": PG, "secret_key": DEFAULT_SECRET}, "HUB_SECRET_KEY"),
-        ({"database_url": PG, "secret_key": "short"}, "32"),
-        ({"secret_key": SECRET}, "SQLite"),
+        ({"database_url": PG, "public_url": PUBLIC}, "HUB_SECRET_KEY"),
+        (
+            {"database_url": PG, "secret_key": DEFAULT_SECRET, "public_url": PUBLIC},
+            "HUB_SECRET_KEY",
+        ),
+        ({"database_url": PG, "secret_key": "short", "public_url": PUBLIC}, "32"),
+        ({"secret_key": SECRET, "public_url": PUBLIC}, "SQLite"),
+        ({"database_url": PG, "secret_key": SECRET}, "HUB_PUBLIC_URL is not set"),
+        ({"database_url": PG, "secret_key": SECRET, "public_url": "hub.example"}, "absolute"),
+        (
+            {
+                "database_url": PG,
+                "secret_key": SECRET,
+                "public_url": PUBLIC,
+                "connections_allow_loopback": True,
+            },
+            "HUB_CONNECTIONS_ALLOW_LOOPBACK",
+        ),
     ],
 )
 def test_production_refuses(kwargs: dict, message: str) -> None:
@@ -48,5 +63,13 @@ def test_production_refuses(kwargs: dict, message: str) -> None:
 
 
 def test_production_accepts_sqlite_when_explicitly_allowed() -> None:
-    Settings(production=True, secret_key=SECRET, allow_sqlite=True).check()
-    Settings(production=True, secret_key=SECRET, database_url=PG).check()
+    Settings(production=True, secret_key=SECRET, allow_sqlite=True, public_url=PUBLIC).check()
+    Settings(production=True, secret_key=SECRET, database_url=PG, public_url=PUBLIC).check()
+
+
+def test_trusted_hosts_come_from_the_public_url_and_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HUB_TRUSTED_HOSTS", "Hub-Internal.example, 10.0.0.5")
+    s = Settings(public_url="https://hub.example:8443/base")
+    assert s.allowed_hosts == {"hub.example", "hub-internal.example", "10.0.0.5"}

@@ -11,10 +11,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.auth.keys import generate_key, key_from_headers
+from hub.auth.service import NOT_VALID
 from hub.models import ApiKey
 from hub.vocabulary import PartnerStatus, Role
 
 ME = "/api/v1/me"
+# Revoked, expired, suspended and unknown keys get the same words: nothing to tell apart.
 
 
 def test_generated_keys_are_40_alphanumerics() -> None:
@@ -77,7 +79,7 @@ class TestRefusals:
         r = client.delete(f"/api/v1/admin/partners/{partner.uuid}/keys/{key_uuid}", headers=auth)
         assert r.status_code == 200 and r.json()["revoked_at"]
         r = client.get(ME, headers={"Authorization": key})
-        assert r.status_code == 401 and "revoked" in r.json()["detail"]
+        assert r.status_code == 401 and r.json()["detail"] == NOT_VALID
 
     def test_expired_key(self, client: TestClient, factory, maker: sessionmaker[Session]) -> None:
         key = factory.key(Role.PARTNER, expires_at=datetime.now(UTC) + timedelta(hours=1))
@@ -85,7 +87,7 @@ class TestRefusals:
         with maker.begin() as s:
             s.execute(update(ApiKey).values(expires_at=datetime.now(UTC) - timedelta(seconds=1)))
         r = client.get(ME, headers={"Authorization": key})
-        assert r.status_code == 401 and "expired" in r.json()["detail"]
+        assert r.status_code == 401 and r.json()["detail"] == NOT_VALID
 
     @pytest.mark.parametrize("status", ["suspended", "withdrawn"])
     def test_suspended_or_withdrawn_partner_keys_stop_at_once(
@@ -101,7 +103,7 @@ class TestRefusals:
         )
         assert r.status_code == 200
         r = client.get(ME, headers={"Authorization": key})
-        assert r.status_code == 401 and status in r.json()["detail"]
+        assert r.status_code == 401 and r.json()["detail"] == NOT_VALID
 
     def test_reactivated_partner_keys_work_again(self, client: TestClient, factory, auth) -> None:
         partner = factory.partner(status=PartnerStatus.SUSPENDED)

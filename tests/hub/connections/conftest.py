@@ -24,6 +24,7 @@ from hub import migrate
 from hub.auth import service as keys
 from hub.connections import jobs
 from hub.connections import service as connections
+from hub.connections.outbound import OutboundRules
 from hub.connections.schemas import ConnectionCreate
 from hub.db import make_engine, make_sessionmaker, session_scope
 from hub.intel.service import ingest_events
@@ -37,6 +38,14 @@ from hub.vocabulary import PartnerStatus, Role
 from tests.conftest import TEST_SECRET
 
 REMOTE_SECRET = "remote-secret-" + "y" * 40
+# The remotes of these tests listen on 127.0.0.1: loopback is allowed explicitly (a
+# development-only setting that production refuses); everything else stays refused.
+LOOPBACK = OutboundRules(allow_loopback=True)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"connections_allow_loopback": True})
 
 
 def free_port() -> int:
@@ -178,6 +187,7 @@ def add_connection(
             ),
             secret=TEST_SECRET,
             actor="test",
+            rules=LOOPBACK,
         )
 
 
@@ -188,6 +198,7 @@ def run(
     http: requests.Session | None = None,
     now: Any = None,
     max_steps: int = 200,
+    rules: OutboundRules = LOOPBACK,
 ) -> ConnectionJob:
     """Queue a run (or reuse the open one) and run it until it is done, dead or waiting
     (or ``max_steps`` batches have run)."""
@@ -203,6 +214,7 @@ def run(
             http=http,
             now=now or utcnow(),
             job_id=job_id,
+            rules=rules,
         )
         job = job_of(maker, job_id)
         if not done or job.state != "queued":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -14,6 +15,12 @@ from tests.hub.connections.conftest import Remote
 from tests.hub.intel.conftest import event
 
 hub = test_cli.hub  # the in-process `hub` runner on the test database
+
+
+@pytest.fixture(autouse=True)
+def _loopback_remote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The remote listens on 127.0.0.1 (a development-only allowance)."""
+    monkeypatch.setenv("HUB_CONNECTIONS_ALLOW_LOOPBACK", "true")
 
 
 def _events_held(maker: sessionmaker[Session]) -> set[str]:

@@ -110,6 +110,7 @@ def test_killed_worker_process_is_reclaimed_without_duplicates(
         "HUB_DATABASE_URL": engine.url.render_as_string(hide_password=False),
         "HUB_SECRET_KEY": TEST_SECRET,
         "HUB_LOG_LEVEL": "WARNING",
+        "HUB_CONNECTIONS_ALLOW_LOOPBACK": "true",  # the remote listens on 127.0.0.1
     }
     log = tmp_path / "worker.log"
     with log.open("w") as out:

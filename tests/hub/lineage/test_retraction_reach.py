@@ -50,7 +50,8 @@ def test_deleting_upstream_corrects_exactly_the_affected_recipients(
     factory.partner("Bystander", constituency={"ip_prefixes": ["11.0.0.0/8"]})
     keep = attr("10.3.0.1", timestamp="1700000001")
     gone = attr("10.2.0.2", "amber", timestamp="1700000001")
-    ev = event("two IPs", attributes=[keep, gone], timestamp=1_700_000_001)
+    # distribution 2: a pushing MISP does not push "this community only" (1)
+    ev = event("two IPs", attributes=[keep, gone], timestamp=1_700_000_001, distribution=2)
     uuid = ev["Event"]["uuid"]
     desk.ingest(source, ev)
     desk.drain()
@@ -79,6 +80,7 @@ def test_deleting_upstream_corrects_exactly_the_affected_recipients(
     edit = event(
         uuid=uuid,
         timestamp=1_700_000_100,
+        distribution=2,
         attributes=[{**gone, "deleted": True, "timestamp": "1700000100"}],
     )
     desk.ingest(source, edit)

@@ -1,0 +1,139 @@
+"""Failed authentication, counted per source address and per key hint in the database (so
+every API worker sees the same counts) and refused with 429 past a limit.
+
+A source address past its limit is refused whatever key it sends, until the block ends; a
+key hint (the last four characters of the key sent) past its limit is refused only for keys
+that do not work, so a partner's valid key is never locked out by someone else's failures.
+Each block is audited once, with the count that caused it: failures themselves are counted
+(here and in ``/metrics``), not audited one by one.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import case, delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from hub.audit import service as audit
+from hub.models import AuthThrottle
+from hub.models.base import utcnow
+
+ADDRESS = "address"
+HINT = "hint"
+_CLEANUP_CHANCE = 0.01  # stale rows go now and then, not on every failure
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    address: int
+    hint: int
+    window: timedelta
+    block: timedelta
+
+
+def hint_of(key: str) -> str | None:
+    """The key hint a failure counts against: the last four characters, as MISP shows keys."""
+    return key[-4:] if len(key) >= 4 else None
+
+
+def record_failure(
+    session: Session,
+    *,
+    address: str | None,
+    hint: str | None,
+    reason: str,
+    limits: Limits,
+    now: datetime | None = None,
+) -> datetime | None:
+    """Count one failed authentication; when the block of the address or the hint ends if
+    either is blocked now, else None. Its own unit of work: call it in a fresh session."""
+    now = now or utcnow()
+    blocked: list[datetime] = []
+    for scope, subject, limit in ((ADDRESS, address, limits.address), (HINT, hint, limits.hint)):
+        if not subject:
+            continue
+        until = _count(
+            session,
+            scope=scope,
+            subject=subject[:64],
+            limit=limit,
+            reason=reason,
+            limits=limits,
+            now=now,
+        )
+        if until is not None:
+            blocked.append(until)
+    if random.random() < _CLEANUP_CHANCE:  # noqa: S311 - housekeeping, not secrecy
+        session.execute(
+            delete(AuthThrottle).where(
+                AuthThrottle.window_start < now - limits.window,
+                or_(AuthThrottle.blocked_until.is_(None), AuthThrottle.blocked_until < now),
+            )
+        )
+    return max(blocked) if blocked else None
+
+
+def _count(
+    session: Session,
+    *,
+    scope: str,
+    subject: str,
+    limit: int,
+    reason: str,
+    limits: Limits,
+    now: datetime,
+) -> datetime | None:
+    table = AuthThrottle.__table__
+    insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert  # type: ignore[union-attr]
+    stale = AuthThrottle.window_start < now - limits.window
+    stmt = (
+        insert(table)
+        .values(scope=scope, subject=subject, window_start=now, failures=1, blocked_until=None)
+        .on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.subject],
+            set_={
+                "failures": case((stale, 1), else_=AuthThrottle.failures + 1),
+                "window_start": case((stale, now), else_=AuthThrottle.window_start),
+            },
+        )
+        .returning(AuthThrottle.failures, AuthThrottle.blocked_until)
+    )
+    failures, blocked_until = session.execute(stmt).one()
+    if blocked_until is not None and blocked_until > now:
+        return blocked_until  # type: ignore[no-any-return]
+    if failures < limit:
+        return None
+    until = now + limits.block
+    # Only one worker blocks (and audits) it, however many failures arrive at once.
+    won = session.execute(
+        update(AuthThrottle)
+        .where(
+            AuthThrottle.scope == scope,
+            AuthThrottle.subject == subject,
+            or_(AuthThrottle.blocked_until.is_(None), AuthThrottle.blocked_until <= now),
+        )
+        .values(blocked_until=until, failures=0, window_start=now)
+    ).rowcount
+    if won:
+        audit.append(
+            session,
+            [
+                audit.Record(
+                    action="auth.throttle",
+                    actor="hub",
+                    object_ref=f"{scope}:{subject}",
+                    request_id=audit.current_request_id(),
+                    details={
+                        "failures": failures,
+                        "window_seconds": int(limits.window.total_seconds()),
+                        "blocked_until": until.isoformat(),
+                        "last_reason": reason,
+                    },
+                )
+            ],
+        )
+    return until
