@@ -42,6 +42,7 @@ from hub.models import (
     Attribute,
     Event,
     EventObject,
+    EventReport,
     EventVersion,
     Partner,
     QuarantineItem,
@@ -474,7 +475,8 @@ def _write(
     the others keep theirs.
     """
     assert labels.event is not None
-    stamp = _stamper(session, existing, int(event["timestamp"]), changed)
+    before = _previous(session, existing)
+    stamp = _stamper(before, int(event["timestamp"]), changed)
     live = [a for a in event["Attribute"] if not a.get("deleted")]
     # min_rank: the lowest label among live elements that go wherever the event goes. An
     # element with its own sharing group or "hub only" distribution does not count (nor does
@@ -537,31 +539,69 @@ def _write(
         session.execute(delete(Attribute).where(Attribute.event_id == row.id))
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
+    _number_reports(session, row.id, event.get("EventReport") or [])
     connection = session.connection()
-    objects = (
-        _object_row(o, _rank(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
-        for o in event["Object"]
-    )
-    _insert_chunked(connection, EventObject.__table__, objects)
-    insert_attributes(connection, attribute_rows(event, labels, row.id, stamp))
+    # An element keeps its row id from version to version (the numeric ids MISP clients are
+    # handed derive from it, hub.sharing.ids): rows of known elements are written with their
+    # ids, new ones get fresh ids, in two bulk statements each.
+    ids = {uuid: row_id for uuid, (row_id, _ts) in before.items()}
+
+    def objects(known: bool) -> Iterator[dict[str, Any]]:
+        for o in event["Object"]:
+            if (o["uuid"] in ids) is known:
+                made = _object_row(o, _rank(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
+                yield {"id": ids[o["uuid"]], **made} if known else made
+
+    for known in (True, False):
+        _insert_chunked(connection, EventObject.__table__, objects(known))
+        rows = attribute_rows(event, labels, row.id, stamp, ids=ids, known=known)
+        insert_attributes(connection, rows)
     return row
 
 
+def _number_reports(session: Session, event_id: int, reports: list[dict[str, Any]]) -> None:
+    """A row for each event report new to the event (``EventReport``: its number)."""
+    uuids = {str(r["uuid"]) for r in reports if isinstance(r, dict) and r.get("uuid")}
+    if not uuids:
+        return
+    known = set(session.scalars(select(EventReport.uuid).where(EventReport.event_id == event_id)))
+    fresh = sorted(uuids - known)
+    if not fresh:
+        return
+    if session.scalar(select(EventReport.id).where(EventReport.uuid.in_(fresh)).limit(1)):
+        raise UuidClash("Event.EventReport")  # another event's report: named nowhere
+    session.execute(insert(EventReport), [{"event_id": event_id, "uuid": u} for u in fresh])
+
+
+def _previous(session: Session, existing: Event | None) -> dict[str, tuple[int, int]]:
+    """The stored element rows of an event, before they are replaced: uuid → (row id,
+    ``changed_ts``) of its attributes and objects."""
+    before: dict[str, tuple[int, int]] = {}
+    if existing is None:
+        return before
+    for table in (Attribute, EventObject):
+        for uuid, row_id, changed_ts in session.execute(
+            select(table.uuid, table.id, table.changed_ts).where(table.event_id == existing.id)
+        ):
+            before[uuid] = (row_id, changed_ts)
+    return before
+
+
 def _stamper(
-    session: Session, existing: Event | None, timestamp: int, changed: set[str] | None
+    before: dict[str, tuple[int, int]], timestamp: int, changed: set[str] | None
 ) -> Callable[[str], int]:
     """``changed_ts`` per element uuid: this version's timestamp for what it changed, the
     stored one for the rest (read before the rows are replaced)."""
-    if existing is None or changed is None:
+    if not before or changed is None:
         return lambda _uuid: timestamp
-    before: dict[str, int] = {}
-    for table in (Attribute, EventObject):
-        before.update(
-            session.execute(
-                select(table.uuid, table.changed_ts).where(table.event_id == existing.id)
-            ).all()  # type: ignore[arg-type]
-        )
-    return lambda uuid: timestamp if uuid in changed else before.get(uuid, timestamp)
+
+    def stamp(uuid: str) -> int:
+        if uuid in changed:
+            return timestamp
+        found = before.get(uuid)
+        return found[1] if found is not None else timestamp
+
+    return stamp
 
 
 def _goes_with_event(element: dict[str, Any]) -> bool:
@@ -631,15 +671,39 @@ def attribute_rows(
     labels: tlp.EventLabels,
     event_id: int,
     stamp: Callable[[str], int] | None = None,
+    *,
+    ids: dict[str, int] | None = None,
+    known: bool = False,
 ) -> Iterator[dict[str, Any]]:
     """The ``attributes`` rows of a validated, labelled event (made lazily, chunk by chunk);
-    ``stamp`` gives each its ``changed_ts`` (default: the event's timestamp)."""
+    ``stamp`` gives each its ``changed_ts`` (default: the event's timestamp). With ``ids``
+    (the row ids of the elements stored before): only the rows of the attributes named there
+    with their ids (``known``), or only the others."""
     if stamp is None:
         timestamp = int(event["timestamp"])
 
         def stamp(_uuid: str) -> int:
             return timestamp
 
+    if ids is not None:
+        pairs = itertools.chain(
+            ((a, None) for a in event["Attribute"]),
+            ((a, o["uuid"]) for o in event["Object"] for a in o["Attribute"]),
+        )
+        return (
+            {"id": ids[a["uuid"]], **row} if known else row
+            for a, object_uuid in pairs
+            if (a["uuid"] in ids) is known
+            for row in (
+                _attr_row(
+                    a,
+                    _rank(labels.attributes[a["uuid"]]),
+                    object_uuid,
+                    event_id,
+                    stamp(a["uuid"]),
+                ),
+            )
+        )
     return itertools.chain(
         (
             _attr_row(a, _rank(labels.attributes[a["uuid"]]), None, event_id, stamp(a["uuid"]))

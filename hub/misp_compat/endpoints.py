@@ -13,16 +13,28 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 
-from hub.errors import NotFound
+from hub.errors import InvalidField, NotFound
 from hub.intel.endpoints import submitting_partner
 from hub.intel.service import ForeignEvent, UuidClash, record_refusal
 from hub.intel.snapshots import parse_body
 from hub.intel.validation import describe_types
-from hub.misp_compat import index, push, search, service, shapes, sightings
+from hub.misp_compat import (
+    edits,
+    elements,
+    exports,
+    index,
+    push,
+    search,
+    service,
+    shapes,
+    sightings,
+)
 from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url, render_misp_error
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.service import Caller
+from hub.models import Attribute, Event, EventObject
 from hub.responses import JSONResponse
 from hub.routing import (
     HubRoute,
@@ -64,6 +76,21 @@ def misp_route(
                 paths.append(base + "/{params:path}")
             for path in paths:
                 for method in methods:  # one route per method: OpenAPI ids stay unique
+                    router.api_route(path, methods=[method], name=endpoint.__name__)(endpoint)
+        return endpoint
+
+    return register
+
+
+def ident_route(
+    methods: list[str], *bases: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``base/{ident}`` and ``base/{ident}/<named params>`` for each spelling."""
+
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        for base in bases:
+            for path in (base + "/{ident}", base + "/{ident}/{params:path}"):
+                for method in methods:
                     router.api_route(path, methods=[method], name=endpoint.__name__)(endpoint)
         return endpoint
 
@@ -240,13 +267,14 @@ def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Resp
         return Response(status_code=200 if seen else 404)
     options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
-    include_deleted = "1" in deleted if isinstance(deleted, list) else truthy(deleted)
+    include_deleted = truthy(deleted)  # 1, true or [0, 1]: deleted elements too
     delivery = service.view(session, caller, row, include_deleted=include_deleted)
     if delivery is None or delivery.event is None or delivery.obligation is None:
         return returned_error(request, NotFound("Invalid event"))
     numbering = shapes.Numbering.load(session, caller.ids, row)
+    with_sightings = not truthy(options.get("noSightings", False))
     return StreamingResponse(
-        shapes.stream_event(delivery.event["Event"], row, numbering),
+        shapes.stream_event(delivery.event["Event"], row, numbering, sightings=with_sightings),
         media_type="application/json",
         headers=headers(delivery.obligation, delivery.audit_seq),
     )
@@ -276,7 +304,14 @@ def _push(
     source = submitting_partner(session, who)
     try:
         with session.begin_nested():  # a refusal below leaves nothing of the push
-            pushed = push.push(session, caller, source=source, payload=payload, target=target)
+            pushed = push.push(
+                session,
+                caller,
+                source=source,
+                payload=payload,
+                target=target,
+                default_distribution=settings.default_distribution,
+            )
     except push.ExistsElsewhere as exists:
         raise NotFound(
             "Event already exists, if you would like to edit it, use the url in the location "
@@ -293,17 +328,17 @@ def _push(
         name = "Could not edit Event" if target is not None else "Could not add Event"
         return returned_error(request, SaveRefused(err.detail, name=name))
     outcome = pushed.outcome
-    if pushed.row is None:  # held in quarantine: accepted, so MISP does not push it again
-        return JSONResponse(
-            {
-                "saved": True,
-                "success": True,
-                "name": "Event held in quarantine",
-                "message": outcome.detail or "unreadable marking",
-                "url": misp_url(request),
-                "Event": {"id": "0", "uuid": outcome.uuid},
-            },
-            status_code=202,
+    if pushed.row is None:
+        # Held in quarantine: kept (returned, not raised, so it is committed) but not stored,
+        # answered as MISP answers a save that failed, so no client takes it for an event.
+        name = "Could not edit Event" if target is not None else "Could not add Event"
+        return returned_error(
+            request,
+            SaveRefused(
+                f"Event held in quarantine ({outcome.quarantine_uuid}) until an operator "
+                f"decides: {outcome.detail or 'unreadable marking'}",
+                name=name,
+            ),
         )
     row = pushed.row
     if truthy(named.get("metadata", False)):
@@ -312,7 +347,10 @@ def _push(
     if delivery is None or delivery.event is None:
         return JSONResponse(push.metadata(caller, row))
     numbering = shapes.Numbering.load(session, caller.ids, row)
-    return JSONResponse(shapes.full_event(delivery.event["Event"], row, numbering))
+    return JSONResponse(
+        shapes.full_event(delivery.event["Event"], row, numbering),
+        headers=_seq(delivery.audit_seq),
+    )
 
 
 @misp_route(["POST"], "/events/add", tail=True)
@@ -343,26 +381,46 @@ def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) ->
 # --- search (reference §7.3) -----------------------------------------------------------------
 
 
+def _export(found: search.Found, fmt: str, body: dict[str, Any], *, events: bool) -> Response:
+    """A search's answer in the format asked for (``hub.misp_compat.exports``); every format
+    carries the audit entry that recorded the search."""
+    headers = {"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)}
+    source: dict[str, Any] = {"events": found.items} if events else {"attributes": found.items}
+    if fmt == "csv":
+        text = exports.to_csv(**source, body=body)
+        return Response(text, media_type="text/csv; charset=utf-8", headers=headers)
+    if fmt == "text":
+        return Response(exports.to_text(**source), media_type="text/plain", headers=headers)
+    if fmt == "stix2":
+        return JSONResponse(exports.to_stix2(**source), headers=headers)
+    if events:
+        return JSONResponse({"response": found.items}, headers=headers)
+    return JSONResponse({"response": {"Attribute": found.items}}, headers=headers)
+
+
 @misp_route(["POST"], "/events/restSearch", tail=True)
 @read_page
 def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Events the caller receives, narrowed as MISP narrows them; ``returnFormat`` json,
+    csv, text or stix2."""
     body = filters(request)
+    fmt = search.return_format(body)
+    if fmt != "json":
+        body["metadata"] = False
     found = search.search_events(session, caller, body)
-    return JSONResponse(
-        {"response": found.items},
-        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
-    )
+    return _export(found, fmt, body, events=True)
 
 
 @misp_route(["POST"], "/attributes/restSearch", tail=True)
 @read_page
 def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Attributes the caller receives; ``returnFormat`` json, csv, text or stix2."""
     body = filters(request)
+    fmt = search.return_format(body)
+    if fmt == "stix2":
+        body["includeContext"] = True
     found = search.search_attributes(session, caller, body)
-    return JSONResponse(
-        {"response": {"Attribute": found.items}},
-        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
-    )
+    return _export(found, fmt, body, events=False)
 
 
 # --- sightings (reference §2.4) --------------------------------------------------------------
@@ -383,17 +441,30 @@ def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Re
     return JSONResponse({"Sighting": made[0]})
 
 
+@misp_route(["POST"], "/sightings/restSearch")
 @router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
 def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
-    """Sightings on events (the sync pull) or attributes, for attributes the caller may see."""
-    context = strip_json(str(request.path_params["context"]))
-    if context not in ("event", "attribute"):
-        raise NotFound(f"context {context!r} is not served; use event or attribute")
+    """Sightings on events (the sync pull) or attributes, for attributes the caller may see;
+    without a context, every such sighting matching the filters (a bounded page)."""
+    context: str | None = None
+    if "context" in request.path_params:
+        context = strip_json(str(request.path_params["context"]))
+        if context not in ("event", "attribute"):
+            raise NotFound(f"context {context!r} is not served; use event or attribute")
     body = json_body(request)
     found = sightings.search_sightings(
         session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
-    return JSONResponse({"response": found})
+    return JSONResponse({"response": found.items}, headers=_seq(found.audit_seq))
+
+
+@misp_route(["POST"], "/sightings/listSightings", tail=True)
+@read_page
+def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """The sightings on one event or attribute the caller receives (PyMISP ``sightings``)."""
+    body = filters(request)
+    found = sightings.list_sightings(session, caller, body=body)
+    return JSONResponse(found.items, headers=_seq(found.audit_seq))
 
 
 @router.api_route(
@@ -417,6 +488,522 @@ def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep
     if count is None:
         return returned_error(request, NotFound(f"Invalid event {ident}"))
     return JSONResponse({"saved": True, "success": f"{count} sightings added."})
+
+
+# --- attributes, objects, references, reports, tags, publication (reference §7.3) -----------
+# Writes go through ingest as a new version of the caller's event (``edits``); reads through
+# the released view (``elements``), one audit entry per answer.
+
+
+def _writer(session: Any, caller: Caller, settings: Any) -> edits.Writer:
+    return edits.Writer(
+        caller, submitting_partner(session, caller.principal), settings.default_distribution
+    )
+
+
+def _write(
+    request: Request,
+    session: Any,
+    caller: Caller,
+    settings: Any,
+    do: Callable[[edits.Writer], Response],
+    *,
+    name: str,
+) -> Response:
+    """Run one write in a savepoint: a refusal that touched another organisation's element
+    leaves nothing of it and is recorded (as ``_push`` does)."""
+    w = _writer(session, caller, settings)
+    try:
+        with session.begin_nested():
+            return do(w)
+    except (ForeignEvent, UuidClash) as err:
+        who = caller.principal
+        record_refusal(
+            session, err, actor=who.actor, org_uuid=who.partner_uuid, channel=service.CHANNEL.value
+        )
+        return returned_error(request, SaveRefused(err.detail, name=name))
+
+
+def _hard(request: Request, body: Any) -> bool:
+    """A hard delete: ``{"hard": 1}`` in the body, or a ``/true`` or ``hard:1`` path tail."""
+    positional, named = url_params(request)
+    return (
+        (isinstance(body, dict) and truthy(body.get("hard", False)))
+        or truthy(named.get("hard", False))
+        or "true" in positional
+    )
+
+
+def _saved(request: Request, message: str, **extra: Any) -> Response:
+    """MISP's answer to a save that needs no element back (RestResponseComponent)."""
+    return JSONResponse(
+        {
+            "saved": True,
+            "success": True,
+            "name": message,
+            "message": message,
+            "url": misp_url(request),
+            **extra,
+        }
+    )
+
+
+def _released_attribute(
+    request: Request, session: Any, caller: Caller, written: edits.Written, uuid: str
+) -> Response:
+    """The answer to an attribute write: the attribute as the caller now receives it."""
+    if written.held is not None:
+        return returned_error(request, written.held)
+    attr = session.scalar(select(Attribute).where(Attribute.uuid == uuid))
+    event = written.event
+    found = elements.attributes(session, caller, [(attr, event)], include_deleted=True)
+    if not found.items:  # stored, but not for this channel (RED never goes over MISP)
+        return JSONResponse(
+            {"Attribute": {"uuid": uuid, "event_id": caller.event_id(event.id)}}  # type: ignore[union-attr]
+        )
+    return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@ident_route(["POST"], "/attributes/add")
+def add_attribute(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    """One attribute (or a list) on one of the caller's events; a value already in the
+    event is refused as MISP refuses it, or touched with ``breakOnDuplicate:0``."""
+    _, named = url_params(request)
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuids, errors = edits.add_attributes(
+            session,
+            w,
+            ident,
+            body,
+            break_on_duplicate=truthy(named.get("breakOnDuplicate", True)),
+        )
+        if written.held is not None:
+            return returned_error(request, written.held)
+        if not isinstance(body, list):
+            return _released_attribute(request, session, caller, written, uuids[0])
+        rows = session.execute(
+            select(Attribute, Event)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Attribute.uuid.in_(uuids))
+            .order_by(Attribute.id)
+        ).all()
+        found = elements.attributes(session, caller, [(a, e) for a, e in rows])
+        out: dict[str, Any] = {
+            "Attribute": found.items[0] if len(found.items) == 1 else found.items
+        }
+        if errors:
+            out["errors"] = errors
+        return JSONResponse(out, headers=_seq(found.audit_seq))
+
+    return _write(request, session, caller, settings, do, name="Could not add Attribute")
+
+
+@ident_route(["POST", "PUT"], "/attributes/edit")
+def edit_attribute(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.edit_attribute(session, w, ident, body)
+        return _released_attribute(request, session, caller, written, uuid)
+
+    return _write(request, session, caller, settings, do, name="Could not edit Attribute")
+
+
+@ident_route(["POST", "DELETE"], "/attributes/delete")
+def delete_attribute(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    ident = ident_of(request)
+    hard = _hard(request, json_body(request))
+
+    def do(w: edits.Writer) -> Response:
+        written, _uuid = edits.delete_attribute(session, w, ident, hard=hard)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        return _saved(request, "Attribute deleted.")
+
+    return _write(request, session, caller, settings, do, name="Could not delete Attribute")
+
+
+@ident_route(["GET", "HEAD"], "/attributes/view")
+@read_page
+def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """One attribute as the caller receives it; HEAD answers 200 or 404 only
+    (``attribute_exists``)."""
+    attr = service.find_attribute(session, caller, ident_of(request))
+    event = session.get(Event, attr.event_id) if attr is not None else None
+    found = (
+        elements.attributes(session, caller, [(attr, event)])
+        if attr is not None and event is not None
+        else elements.Released()
+    )
+    if request.method == "HEAD":
+        return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
+    if not found.items:
+        return returned_error(request, NotFound("Invalid attribute"))
+    return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@misp_route(["GET", "POST"], "/attributes/index", tail=True)
+@read_page
+def attribute_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Every attribute the caller receives, a bounded page at a time (``limit`` default
+    100, at most 1000; ``page``)."""
+    found = elements.attribute_index(session, caller, filters(request))
+    return JSONResponse(found.items, headers=_seq(found.audit_seq))
+
+
+def _released_object(
+    request: Request, session: Any, caller: Caller, written: edits.Written, uuid: str
+) -> Response:
+    if written.held is not None:
+        return returned_error(request, written.held)
+    obj = session.scalar(select(EventObject).where(EventObject.uuid == uuid))
+    found = elements.objects(session, caller, [(obj, written.event)], include_deleted=True)
+    if not found.items:
+        return JSONResponse({"Object": {"uuid": uuid}})
+    return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@ident_route(["POST"], "/objects/add")
+def add_object(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.add_object(session, w, ident, body)
+        return _released_object(request, session, caller, written, uuid)
+
+    return _write(request, session, caller, settings, do, name="Could not add Object")
+
+
+@ident_route(["POST", "PUT"], "/objects/edit")
+def edit_object(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.edit_object(session, w, ident, body)
+        return _released_object(request, session, caller, written, uuid)
+
+    return _write(request, session, caller, settings, do, name="Could not edit Object")
+
+
+@ident_route(["POST", "DELETE"], "/objects/delete")
+def delete_object(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    ident = ident_of(request)
+    hard = _hard(request, json_body(request))
+
+    def do(w: edits.Writer) -> Response:
+        written, _uuid = edits.delete_object(session, w, ident, hard=hard)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        return _saved(request, "Object deleted")
+
+    return _write(request, session, caller, settings, do, name="Could not delete Object")
+
+
+@ident_route(["GET", "HEAD"], "/objects/view")
+@read_page
+def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """One MISP object (whole) as the caller receives it; HEAD answers 200 or 404 only."""
+    obj = service.find_object(session, caller, ident_of(request))
+    event = session.get(Event, obj.event_id) if obj is not None else None
+    found = (
+        elements.objects(session, caller, [(obj, event)])
+        if obj is not None and event is not None
+        else elements.Released()
+    )
+    if request.method == "HEAD":
+        return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
+    if not found.items:
+        return returned_error(request, NotFound("Invalid object"))
+    return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@misp_route(["POST"], "/objects/restSearch", tail=True)
+@read_page
+def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """Objects the caller receives, by ``object_name``, uuid, event or attribute filters; a
+    bounded page (``limit`` default 100, at most 1000)."""
+    body = filters(request)
+    search.json_only(body)
+    found = elements.search_objects(session, caller, body)
+    return JSONResponse(
+        {"response": [{"Object": o} for o in found.items]},
+        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
+    )
+
+
+@misp_route(["POST"], "/objectReferences/add", "/object_references/add", tail=True)
+def add_reference(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, ref = edits.add_reference(session, w, body)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        obj = session.scalar(select(EventObject).where(EventObject.uuid == ref["object_uuid"]))
+        event = written.event
+        assert obj is not None and event is not None
+        out = {
+            **ref,
+            "source_uuid": ref["object_uuid"],
+            "object_id": caller.ids.public_str("object", obj.id),
+            "event_id": caller.event_id(event.id),
+            "deleted": False,
+        }
+        return JSONResponse({"ObjectReference": out})
+
+    return _write(request, session, caller, settings, do, name="Could not add ObjectReference")
+
+
+@ident_route(["POST", "DELETE"], "/objectReferences/delete", "/object_references/delete")
+def delete_reference(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    """A reference of one of the caller's objects, by uuid (references have no numbers)."""
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written = edits.delete_reference(session, w, ident)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        return _saved(request, "ObjectReference deleted")
+
+    return _write(request, session, caller, settings, do, name="Could not delete ObjectReference")
+
+
+def _released_report(
+    request: Request, session: Any, caller: Caller, written: edits.Written, uuid: str
+) -> Response:
+    if written.held is not None:
+        return returned_error(request, written.held)
+    event = written.event
+    assert event is not None
+    found = elements.reports(session, caller, event, uuids=frozenset({uuid}), include_deleted=True)
+    if not found.items:
+        return JSONResponse({"EventReport": {"uuid": uuid, "event_id": caller.event_id(event.id)}})
+    return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@ident_route(["POST"], "/eventReports/add", "/event_reports/add")
+def add_report(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.add_report(session, w, ident, body)
+        return _released_report(request, session, caller, written, uuid)
+
+    return _write(request, session, caller, settings, do, name="Could not add Event Report")
+
+
+@ident_route(["POST", "PUT"], "/eventReports/edit", "/event_reports/edit")
+def edit_report(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.edit_report(session, w, ident, body)
+        return _released_report(request, session, caller, written, uuid)
+
+    return _write(request, session, caller, settings, do, name="Could not edit Event Report")
+
+
+@ident_route(["POST", "DELETE"], "/eventReports/delete", "/event_reports/delete")
+def delete_report(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    ident = ident_of(request)
+    hard = _hard(request, json_body(request))
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = edits.delete_report(session, w, ident, hard=hard)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        return _saved(request, f"Event Report {uuid} soft deleted")
+
+    return _write(request, session, caller, settings, do, name="Could not delete Event Report")
+
+
+@ident_route(["GET"], "/eventReports/view", "/event_reports/view")
+@read_page
+def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    row = service.find_report(session, caller, ident_of(request))
+    event = session.get(Event, row.event_id) if row is not None else None
+    found = (
+        elements.reports(session, caller, event, uuids=frozenset({row.uuid}))
+        if row is not None and event is not None
+        else elements.Released()
+    )
+    if not found.items:
+        return returned_error(request, NotFound("Invalid Event Report"))
+    return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
+
+
+@misp_route(["GET", "POST"], "/eventReports/index", "/event_reports/index", tail=True)
+@read_page
+def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
+    """The reports of one event (``event_id:N``, by id or uuid) the caller receives, as
+    ``[{"EventReport": …}]``; the hub lists reports per event only."""
+    body = filters(request)
+    ident = str(body.get("event_id") or body.get("eventid") or "")
+    event = service.find_event(session, caller, ident) if ident else None
+    if event is None:
+        if not ident:
+            raise InvalidField("name the event: eventReports/index/event_id:<id>", field="event_id")
+        return JSONResponse([])
+    found = elements.reports(session, caller, event)
+    return JSONResponse([{"EventReport": r} for r in found.items], headers=_seq(found.audit_seq))
+
+
+@misp_route(["POST"], "/tags/attachTagToObject", "/tags/attach_tag_to_object", tail=True)
+def attach_tag(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    """A tag on one of the caller's events or attributes (by uuid); TLP tags may only make
+    an element stricter; a local tag is accepted and kept nowhere (it never leaves)."""
+    body = filters(request)
+
+    def do(w: edits.Writer) -> Response:
+        tagged = edits.attach_tag(session, w, body)
+        if tagged.written is not None and tagged.written.held is not None:
+            return returned_error(request, tagged.written.held)
+        tag = str(body.get("tag"))
+        if tagged.written is None:
+            return _saved(
+                request,
+                f"Local tag {tag} not kept: local tags stay on your own MISP "
+                f"({tagged.kind}({tagged.public_id})).",
+                check_publish=False,
+            )
+        return _saved(
+            request,
+            f"Tag {tag} successfully attached to {tagged.kind}({tagged.public_id}).",
+            check_publish=True,
+        )
+
+    return _write(request, session, caller, settings, do, name="Could not attach Tag")
+
+
+@misp_route(["POST"], "/tags/removeTagFromObject", "/tags/remove_tag_from_object", tail=True)
+def remove_tag(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    body = filters(request)
+
+    def do(w: edits.Writer) -> Response:
+        tagged = edits.remove_tag(session, w, body)
+        if tagged.written is not None and tagged.written.held is not None:
+            return returned_error(request, tagged.written.held)
+        return _saved(
+            request,
+            f"Tag {body.get('tag')} successfully removed from {tagged.kind}({tagged.public_id}).",
+        )
+
+    return _write(request, session, caller, settings, do, name="Could not remove Tag")
+
+
+@misp_route(["GET"], "/tags/index", tail=True)
+def tag_index(who: PartnerKey) -> Response:
+    """The hub keeps no tag registry (a tag exists on the elements that carry it, and any
+    name can be attached): the list of defined tags is empty."""
+    return JSONResponse({"Tag": []})
+
+
+@misp_route(["POST"], "/tags/add", tail=True)
+def add_tag(request: Request, who: PartnerKey) -> Response:
+    """Tags need no creating on the hub: the tag is answered as given, nothing is stored."""
+    body = json_body(request)
+    if isinstance(body, dict) and isinstance(body.get("Tag"), dict):
+        body = body["Tag"]
+    name = body.get("name") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name.strip():
+        raise InvalidField("a tag needs a name", field="name")
+    return JSONResponse(
+        {
+            "Tag": {
+                "id": "0",
+                "name": name.strip(),
+                "colour": str(body.get("colour") or ""),
+                "exportable": bool(body.get("exportable", True)),
+                "hide_tag": False,
+                "local_only": False,
+            }
+        }
+    )
+
+
+@ident_route(["POST"], "/events/publish", "/events/alert")
+def publish_event(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    """Publish one of the caller's events (``events/alert`` too: the hub sends no alert
+    mails); stamps ``publish_timestamp``."""
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written = edits.publish(session, w, ident, published=True)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        event_id = caller.event_id(written.event.id)  # type: ignore[union-attr]
+        return _saved(request, "Event published without alerts", id=event_id)
+
+    return _write(request, session, caller, settings, do, name="Could not publish Event")
+
+
+@ident_route(["POST"], "/events/unpublish")
+def unpublish_event(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written = edits.publish(session, w, ident, published=False)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        event_id = caller.event_id(written.event.id)  # type: ignore[union-attr]
+        return _saved(request, "Event unpublished.", id=event_id)
+
+    return _write(request, session, caller, settings, do, name="Could not unpublish Event")
+
+
+@ident_route(["POST", "DELETE"], "/events/delete")
+def delete_event(
+    request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
+) -> Response:
+    """Delete one of the caller's events: its elements are withdrawn (those who had them get
+    the deletions) and the caller no longer sees it."""
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written = edits.delete_event(session, w, ident)
+        if written.held is not None:
+            return returned_error(request, written.held)
+        return _saved(request, "Event deleted.", id=caller.event_id(written.event.id))  # type: ignore[union-attr]
+
+    return _write(request, session, caller, settings, do, name="Could not delete Event")
 
 
 # --- what the hub does not take part in: answered so MISP skips it quietly (§2.5-2.7) --------

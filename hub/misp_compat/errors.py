@@ -9,6 +9,8 @@ gets the same keys, plus the hub's ``error`` code so scripts can tell 401 from 4
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request, Response
 
 from hub.errors import Forbidden, HubError, Unauthenticated, register_error_renderer
@@ -23,11 +25,20 @@ AUTH_FAILED = (
 
 
 class SaveRefused(Forbidden):
-    """A refused add or edit, in MISP's words: ``name`` is MISP's title, ``errors`` the reason."""
+    """A refused add or edit, in MISP's words: ``name`` is MISP's title, ``errors`` the reason
+    (or, as MISP's validation answers, the reasons per field: ``errors={"value": [...]}``)."""
 
-    def __init__(self, errors: str, *, name: str, headers: dict[str, str] | None = None):
-        super().__init__(errors, headers=headers)
+    def __init__(
+        self,
+        reason: str,
+        *,
+        name: str,
+        headers: dict[str, str] | None = None,
+        errors: Any = None,
+    ):
+        super().__init__(reason or name, headers=headers)
         self.name = name
+        self.errors = errors
 
 
 def misp_url(request: Request) -> str:
@@ -36,8 +47,10 @@ def misp_url(request: Request) -> str:
 
 
 def render_misp_error(request: Request, err: HubError) -> Response:
+    errors: Any
     if isinstance(err, SaveRefused):
-        name, message, errors = err.name, err.name, err.detail
+        name, message = err.name, err.name
+        errors = err.errors if err.errors is not None else err.detail
     elif isinstance(err, Unauthenticated):
         name, message, errors = AUTH_FAILED, err.detail, err.detail
     else:

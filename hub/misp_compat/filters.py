@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -86,7 +87,7 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
         stmt = stmt.where(_org_clause(orgs.include), attributable)
     if orgs.exclude:
         stmt = stmt.where(or_(not_(_org_clause(orgs.exclude)), not_(attributable)))
-    ids = terms(body.get("eventid", body.get("uuid")))
+    ids = terms(body.get("eventid", body.get("event_id", body.get("uuid"))))
     if ids.include:
         stmt = stmt.where(_event_ids_clause(caller, ids.include))
     if ids.exclude:
@@ -110,20 +111,50 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
             stmt = stmt.where(Event.publish_timestamp <= high)
     info = body.get("eventinfo") or body.get("info")
     if info:
-        pattern = str(info).lower()
-        stmt = stmt.where(
-            func.lower(Event.info).like(pattern if "%" in pattern else f"%{pattern}%")
-        )
+        stmt = stmt.where(func.lower(Event.info).like(_info_pattern(str(info)), escape="\\"))
     for key, op in (
         ("datefrom", "ge"),
         ("date_from", "ge"),
+        ("from", "ge"),
         ("dateuntil", "le"),
         ("date_to", "le"),
+        ("to", "le"),
     ):
         if body.get(key):
-            value = str(body[key])[:10]
+            value = _date(body[key], key)
             stmt = stmt.where(Event.date >= value if op == "ge" else Event.date <= value)
     return stmt
+
+
+def _info_pattern(text: str) -> str:
+    """``eventinfo`` as MISP reads it: ``%`` and ``_`` are wildcards (a pattern without ``%``
+    matches anywhere in the title), a backslash escapes the next character, so
+    ``C:\\\\Windows`` finds ``C:\\Windows`` (MISP/MISP#6616); case-insensitive. The same
+    LIKE on SQLite and PostgreSQL: the escape character is explicit."""
+    out: list[str] = []
+    chars = iter(text.lower())
+    for char in chars:
+        if char == "\\":
+            nxt = next(chars, "")
+            out.append("\\" + nxt if nxt in ("%", "_", "\\") else "\\\\" + nxt)
+        else:
+            out.append(char)
+    pattern = "".join(out)
+    unescaped = pattern.replace("\\%", "").replace("\\\\", "")
+    return pattern if "%" in unescaped else f"%{pattern}%"
+
+
+def _date(value: Any, name: str) -> str:
+    """An event date filter: ``YYYY-MM-DD`` (a longer date is cut) or epoch seconds."""
+    text = str(value).strip()
+    try:
+        stamp = float(text)
+    except ValueError:
+        return text[:10]
+    try:
+        return datetime.fromtimestamp(stamp, UTC).date().isoformat()
+    except (OverflowError, OSError, ValueError):
+        raise InvalidField(f"{name}: {value!r} is not a date", field=name) from None
 
 
 class EventMatch:

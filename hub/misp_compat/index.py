@@ -51,7 +51,7 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
     minimal = truthy(body.get("minimal", False))
     limit, page = limit_page(body, default=None)
     sort = _SORTS.get(str(body.get("sort") or "timestamp").lower(), Event.timestamp)
-    descending = truthy(body.get("desc", True)) if "sort" in body else True
+    descending = _descending(body)
     stmt = candidates(caller, body)
     order = (sort.desc(), Event.id.desc()) if descending else (sort.asc(), Event.id.asc())
 
@@ -96,6 +96,17 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
     return IndexPage(
         rows, result.total if result.total is not None else len(rows), result.audit_seq
     )
+
+
+def _descending(body: dict[str, Any]) -> bool:
+    """MISP's index order: ``direction`` (``asc``/``desc``, what PyMISP's ``search_index``
+    sends with ``sort``) or ``desc``; newest first when the request names no order."""
+    direction = str(body.get("direction") or "").lower()
+    if direction in ("asc", "desc"):
+        return direction == "desc"
+    if body.get("sort") and "desc" in body:
+        return truthy(body["desc"])
+    return True
 
 
 def sighting_stamps(session: Session, items: Sequence[EventSummary]) -> dict[int, int]:

@@ -108,11 +108,16 @@ def terms(value: Any) -> Terms:
     return out
 
 
+NEVER = 2**62  # a lower bound no timestamp reaches: a time filter that matches nothing
+
+
 def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None, int | None]:
-    """A time filter: epoch seconds, a relative ``30d``/``12h``, or ``[from, to]``."""
+    """A time filter: epoch seconds, a relative ``30d``/``12h``, or ``[from, to]``. A value
+    that is neither (``5x``, ``ad``) matches nothing, as MISP answers it: an empty result,
+    not an error."""
     if value is None or value == "" or value == 0 or value == "0":
         return None, None
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         if len(value) != 2:
             raise InvalidField(f"{name}: a range is [from, to]", field=name)
         low, _ = since(value[0], name=name, now=now)
@@ -126,11 +131,9 @@ def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None,
     try:
         stamp = float(text)
     except ValueError:
-        stamp = math.nan
+        return NEVER, None  # MISP answers an unreadable time with nothing, not an error
     if not math.isfinite(stamp) or abs(stamp) > STAMP_MAX:
-        raise InvalidField(
-            f"{name}: {str(value)[:40]!r} is not a timestamp or a duration", field=name
-        ) from None
+        return NEVER, None
     return int(stamp), None
 
 

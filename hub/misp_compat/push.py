@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -21,7 +22,19 @@ from hub.intel.service import Outcome, ingest_events, lock_event_uuids
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
 from hub.misp_compat.service import CHANNEL, Caller, find_event, visible
 from hub.models import Event, Partner
-from hub.sharing.view import Gate, summarise
+from hub.sharing.view import Gate, deleted_by_source, summarise
+
+RECOVERED = ("info", "distribution", "date", "threat_level_id", "analysis", "SharingGroup")
+
+
+def partial_edit(row: Event, event: dict[str, Any]) -> None:
+    """A partial ``events/edit`` (``update_event({...}, event_id=…)``) merges, as MISP's does:
+    the event's own fields the request leaves out keep their stored values (MISP's
+    ``recoverFields``, Event.php ``_edit``)."""
+    stored = orjson.loads(row.doc)
+    for key in RECOVERED:
+        if key not in event and key in stored:
+            event[key] = stored[key]
 
 
 @dataclass(slots=True)
@@ -77,7 +90,13 @@ def _check_creator(event: dict[str, Any], source: Partner, *, name: str) -> None
 
 
 def push(
-    session: Session, caller: Caller, *, source: Partner, payload: Any, target: str | None
+    session: Session,
+    caller: Caller,
+    *,
+    source: Partner,
+    payload: Any,
+    target: str | None,
+    default_distribution: int = 1,
 ) -> Pushed:
     """``/events/add`` (``target`` None) or ``/events/edit/{target}``, with MISP's rules:
     the creator must be the caller, an edit must be newer (Event.php:4115-4150), an event
@@ -99,6 +118,8 @@ def push(
                 "its creator may change it.",
                 name=name,
             )
+        if row.source_partner_id == source.id and deleted_by_source(row):
+            raise NotFound(f"Invalid event {target}")  # deleted by its source: gone
         given = str(event.get("uuid") or row.uuid).lower()
         if given != row.uuid:
             raise SaveRefused(
@@ -106,6 +127,7 @@ def push(
                 name=name,
             )
         event["uuid"] = row.uuid
+        partial_edit(row, event)
     else:
         uuid = str(event.get("uuid") or "").lower()
         row = repository.by_uuid(session, uuid) if uuid else None
@@ -123,6 +145,7 @@ def push(
         actor=caller.principal.actor,
         channel=CHANNEL.value,
         policy=caller.policy,
+        default_distribution=default_distribution,
     )[0]
     if outcome.status == "unchanged":
         raise SaveRefused(NOT_NEWER, name=name)

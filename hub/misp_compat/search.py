@@ -1,34 +1,50 @@
-"""``/events/restSearch`` and ``/attributes/restSearch`` (json), over released data only.
+"""``/events/restSearch`` and ``/attributes/restSearch`` as MISP searches, over released data
+only.
 
 An event is selected by an attribute filter only if the caller receives a matching attribute;
 an attribute page holds only attributes the caller receives; pages (``limit``, ``page``) and
 counts are computed over those, so a hidden value never shows as an empty page or a shorter
 one (DESIGN.md §3, "What leaves the hub"). Results come in ascending id order, as MISP's.
+
+MISP's semantics kept (EventsController/RestSearch):
+
+- attribute filters (``value``, ``type``, ``category``, ``to_ids``) select the events that
+  come with a matching attribute; ``to_ids`` also narrows the attributes they come with (a
+  MISP object comes whole when any of its attributes matches);
+- ``tags``: OR/AND/NOT over the tags the caller receives on the event and on its
+  attributes; NOT also removes the attributes that carry the tag (an event whose own tags
+  carry it is left out); ``event_tags`` looks at the event's own tags only;
+- ``deleted``: 0 live elements, 1 deleted ones only, ``[0, 1]`` both;
+- ``returnFormat``: ``json``, ``csv``, ``text`` (values of ``to_ids`` attributes of
+  published events unless the request says otherwise, as MISP's restrictive exports) and
+  ``stix2`` (``hub.misp_compat.exports``), each built from the same released data and
+  recorded the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.errors import InvalidField
 from hub.intel import repository
 from hub.misp_compat import shapes
+from hub.misp_compat.elements import shape_attributes
 from hub.misp_compat.filters import (
     EventMatch,
     attribute_clauses,
     attribute_matcher,
-    released_attributes,
     sql_filters,
 )
 from hub.misp_compat.index import candidates
 from hub.misp_compat.params import limit_page, since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, row_ids
-from hub.models import Attribute, Event, EventObject
+from hub.models import Attribute, Event
 from hub.sharing.events import decide_event, record_event_page
 from hub.sharing.pages import release_attribute_page
 from hub.sharing.records import record
@@ -36,20 +52,55 @@ from hub.sharing.view import Gate, released_tags, summarise
 
 _CHUNK = 200
 _EVENT_KEYS = (
-    "tags",
-    "tag",
     "org",
     "eventid",
+    "event_id",
     "published",
     "last",
     "publish_timestamp",
     "eventinfo",
+    "from",
+    "to",
+    "date_from",
+    "date_to",
+    "datefrom",
+    "dateuntil",
+    "distribution",
+    "sharinggroup",
 )
+FORMATS = ("json", "csv", "text", "stix2")
+_RESTRICTIVE = ("text",)  # MISP defaults these to to_ids=1 and published=1
 
 
-def _json_only(body: dict[str, Any]) -> None:
+def json_only(body: dict[str, Any]) -> None:
     if body.get("returnFormat", "json") not in ("json", None):
         raise InvalidField("only returnFormat json is served here", field="returnFormat")
+
+
+def return_format(body: dict[str, Any]) -> str:
+    """The export asked for (``returnFormat``); restrictive formats get MISP's defaults."""
+    fmt = str(body.get("returnFormat") or "json").lower()
+    if fmt not in FORMATS:
+        raise InvalidField(
+            f"returnFormat {fmt!r} is not served; the hub exports {', '.join(FORMATS)}",
+            field="returnFormat",
+        )
+    if fmt in _RESTRICTIVE:
+        if body.get("to_ids") in (None, "", []):
+            body["to_ids"] = 1
+        if body.get("published") in (None, "", []):
+            body["published"] = 1
+    return fmt
+
+
+def deleted_mode(value: Any) -> str:
+    """MISP's ``deleted``: ``live`` (0, absent), ``deleted`` (1: deleted only), ``both``."""
+    if isinstance(value, list):
+        wanted = {truthy(v) for v in value}
+        if wanted == {True, False}:
+            return "both"
+        return "deleted" if wanted == {True} else "live"
+    return "deleted" if truthy(value) else "live"
 
 
 @dataclass(slots=True)
@@ -58,31 +109,143 @@ class Found:
 
     items: list[dict[str, Any]]
     audit_seq: int | None
+    events: list[dict[str, Any]] = field(default_factory=list)  # bare released events
+
+
+# --- tags ------------------------------------------------------------------------------------
+
+
+def _canonical(name: str) -> str:
+    """A tag name as matched: a TLP label by its label (``tlp:white`` = ``tlp:clear``),
+    anything else case-insensitively (Tag.php:310-355)."""
+    try:
+        label = tlp.parse_tag(name).label
+    except tlp.TLPError:
+        return name.casefold()
+    return label.tag if label is not None else name.casefold()
+
+
+@dataclass(slots=True)
+class TagQuery:
+    """MISP's tag filter: OR (``tags: [a, b]`` or ``{"OR": …}``), AND, NOT (``!a``)."""
+
+    any_of: set[str]
+    all_of: set[str]
+    none_of: set[str]
+
+    @classmethod
+    def of(cls, value: Any) -> TagQuery:
+        found = terms(value)
+        all_of: list[str] = []
+        if isinstance(value, dict):
+            for key, items in value.items():
+                if key.upper() == "AND":
+                    all_of += terms(items).include
+        any_of = [t for t in found.include if t not in all_of]
+        return cls(
+            {_canonical(t) for t in any_of},
+            {_canonical(t) for t in all_of},
+            {_canonical(t) for t in found.exclude},
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.any_of or self.all_of or self.none_of)
+
+    def holds(self, names: set[str]) -> bool:
+        """Whether tags ``names`` (canonical) satisfy OR and AND (NOT is applied apart)."""
+        if self.any_of and not self.any_of & names:
+            return False
+        return self.all_of <= names
+
+    def excludes(self, names: set[str]) -> bool:
+        return bool(self.none_of & names)
+
+
+def _names(tags: Sequence[Any] | None) -> set[str]:
+    return {_canonical(str(t.get("name") if isinstance(t, dict) else t)) for t in tags or [] if t}
+
+
+def _narrow_event(
+    event: dict[str, Any],
+    *,
+    tags: TagQuery,
+    event_tags: TagQuery,
+    match: Callable[[dict[str, Any]], bool] | None,
+    narrow: Callable[[dict[str, Any]], bool] | None,
+    mode: str,
+) -> bool:
+    """Apply the attribute-level filters to a released event in place; False when the
+    event is not a match (module doc): ``match`` selects the event (some attribute it
+    comes with matches), ``narrow`` also removes the attributes that do not match."""
+    own = _names(event.get("Tag"))
+    if tags.excludes(own) or event_tags.excludes(own) or not event_tags.holds(own):
+        return False
+
+    def live(element: dict[str, Any]) -> bool:
+        deleted = truthy(element.get("deleted"))
+        return mode == "both" or deleted == (mode == "deleted")
+
+    def keep(attr: dict[str, Any]) -> bool:
+        return not tags.excludes(_names(attr.get("Tag"))) and live(attr)
+
+    attributes = [a for a in event.get("Attribute") or [] if keep(a)]
+    objects = []
+    for obj in event.get("Object") or []:
+        inner = [a for a in obj.get("Attribute") or [] if keep(a)]
+        if inner and (mode == "both" or live(obj) or any(live(a) for a in inner)):
+            objects.append({**obj, "Attribute": inner})
+    seen = set(own)
+    for attr in attributes:
+        seen |= _names(attr.get("Tag"))
+    for obj in objects:
+        for attr in obj["Attribute"]:
+            seen |= _names(attr.get("Tag"))
+    if tags and not tags.holds(seen):
+        return False
+    if match is not None and not (
+        any(map(match, attributes)) or any(match(a) for o in objects for a in o["Attribute"])
+    ):
+        return False
+    if narrow is not None:  # ``to_ids`` also narrows what the event comes with, as in MISP
+        attributes = [a for a in attributes if narrow(a)]
+        objects = [o for o in objects if any(narrow(a) for a in o["Attribute"])]
+    event["Attribute"] = attributes
+    event["Object"] = objects
+    if mode == "deleted" and not attributes and not objects:
+        return False
+    return True
+
+
+# --- events ------------------------------------------------------------------------------------
 
 
 def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
-    """Matching events, each released whole, recorded in one entry; the others are not
-    delivered."""
-    _json_only(body)
+    """Matching events, each released whole then narrowed by the query (module doc),
+    recorded in one entry; the others are not delivered."""
     scoped = {k: v for k, v in body.items() if k not in ("value", "type", "category", "to_ids")}
+    scoped.pop("tags", None)
+    scoped.pop("tag", None)
+    if body.get("event_timestamp") not in (None, "") and not body.get("timestamp"):
+        scoped["timestamp"] = body["event_timestamp"]
+    tags = TagQuery.of(body.get("tags", body.get("tag")))
+    event_tags = TagQuery.of(body.get("event_tags"))
     match = attribute_matcher(body)
+    narrow = attribute_matcher({"to_ids": body.get("to_ids")})
+    mode = deleted_mode(body.get("deleted", body.get("includeDeleted", False)))
     stmt = candidates(caller, scoped)
     clauses = attribute_clauses(body)
-    if clauses:  # the event has some live attribute that could match (superset)
+    if clauses:  # the event has some attribute that could match (superset)
         stmt = stmt.where(
-            select(Attribute.id)
-            .where(Attribute.event_id == Event.id, Attribute.deleted.is_(False), *clauses)
-            .exists()
+            select(Attribute.id).where(Attribute.event_id == Event.id, *clauses).exists()
         )
     limit, page = limit_page(body, default=None)
     skip = (page - 1) * limit if limit is not None else 0
     only_metadata = truthy(body.get("metadata", False))
-    include_deleted = truthy(body.get("deleted", False)) or truthy(
-        body.get("includeDeleted", False)
-    )
+    sightings = not truthy(body.get("noSightings", False))
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
     wanted = EventMatch(scoped, caller)
     out: list[dict[str, Any]] = []
+    bare: list[dict[str, Any]] = []
     recorded: list[tuple[Any, Any]] = []  # (event, delivery): delivered, or refused
     withheld: list[list[Any]] = []
     after = 0
@@ -104,20 +267,32 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
                 event=event,
                 channel=CHANNEL,
                 policy=caller.policy,
-                include_deleted=include_deleted,
+                include_deleted=mode != "live",
             )
             if delivery.event is None:
                 recorded.append((event, delivery))
                 continue
             body_event = delivery.event["Event"]
-            if match is not None and not any(map(match, released_attributes(body_event))):
+            if not _narrow_event(
+                body_event,
+                tags=tags,
+                event_tags=event_tags,
+                match=match,
+                narrow=narrow,
+                mode=mode,
+            ):
                 continue
             if skip:
                 skip -= 1
                 continue
             recorded.append((event, delivery))
             numbering = shapes.Numbering.load(session, caller.ids, event)
-            out.append(shapes.full_event(body_event, event, numbering, metadata=only_metadata))
+            bare.append(body_event)
+            out.append(
+                shapes.full_event(
+                    body_event, event, numbering, metadata=only_metadata, sightings=sightings
+                )
+            )
         if len(rows) < _CHUNK:
             break
         after = rows[-1].id
@@ -142,20 +317,22 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
             if seq is None
             else seq
         )
-    return Found(out, seq)
+    return Found(out, seq, bare)
+
+
+# --- attributes --------------------------------------------------------------------------------
 
 
 def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
     """Matching attributes the caller receives, one audited page."""
-    _json_only(body)
     aud = caller.audience()
     stmt = (
         select(Attribute, Event)
         .join(Event, Event.id == Attribute.event_id)
         .where(repository.readable(aud), repository.attribute_cap(aud), *attribute_clauses(body))
     )
-    include_deleted = truthy(body.get("deleted", False))
-    if not include_deleted:
+    mode = deleted_mode(body.get("deleted", False))
+    if mode == "live":
         stmt = stmt.where(Attribute.deleted.is_(False))
     uuids = terms(body.get("uuid"))
     if uuids.include:
@@ -164,6 +341,8 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
     if ids.include:
         stmt = stmt.where(Attribute.id.in_(row_ids(caller, "attribute", ids.include)))
     event_body = {k: v for k, v in body.items() if k in _EVENT_KEYS}
+    if body.get("event_timestamp") not in (None, ""):
+        event_body["timestamp"] = body["event_timestamp"]
     stmt = sql_filters(stmt, event_body, caller=caller)
     low, high = since(body.get("timestamp"), name="timestamp")
     if low is not None:
@@ -173,19 +352,44 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
     limit, page = limit_page(body, default=None)
     match = attribute_matcher(body)
     event_match = EventMatch(event_body, caller)
+    tags = TagQuery.of(body.get("tags", body.get("tag")))
+    event_tags = TagQuery.of(body.get("event_tags"))
+    with_event_tags = truthy(body.get("includeEventTags", False))
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
+    event_tag_names: dict[int, list[str]] = {}
+    event_stamps: dict[int, int] = {}
+
+    def tags_of_event(event: Any) -> list[str]:
+        found = event_tag_names.get(event.id)
+        if found is None:
+            creator = event.orgc_uuid == gate.org_uuid
+            found = event_tag_names[event.id] = released_tags(event, creator=creator)
+        return found
+
+    def accept(attr: Any, event: Any, doc: dict[str, Any]) -> bool:
+        if mode == "deleted" and not truthy(doc.get("deleted")):
+            return False
+        if match is not None and not match(doc):
+            return False
+        if event_match.groups or event_match.low is not None or event_match.high is not None:
+            if event.id not in event_stamps:
+                event_stamps[event.id] = _seen(session, gate, event)
+            if not event_match.row(event, tags_of_event(event), event_stamps[event.id]):
+                return False
+        if tags or event_tags:
+            own = _names(tags_of_event(event))
+            mine = _names(doc.get("Tag"))
+            if event_tags.excludes(own) or not event_tags.holds(own):
+                return False
+            if tags.excludes(own | mine) or not tags.holds(own | mine):
+                return False
+        if with_event_tags:
+            _with_event_tags(doc, tags_of_event(event))
+        return True
 
     def fetch(after: Any, n: int) -> Sequence[Any]:
         query = stmt if after is None else stmt.where(Attribute.id > after)
         return session.execute(query.order_by(Attribute.id).limit(n)).all()
-
-    def accept(attr: Any, event: Any, doc: dict[str, Any]) -> bool:
-        if match is not None and not match(doc):
-            return False
-        if not event_match.tags:
-            return True
-        creator = event.orgc_uuid == gate.org_uuid
-        return event_match.row(event, released_tags(event, creator=creator), 0)
 
     result = release_attribute_page(
         session,
@@ -197,37 +401,61 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
         limit=limit,
         skip=(page - 1) * limit if limit is not None else 0,
         accept=accept,
-        include_deleted=include_deleted,
+        include_deleted=mode != "live",
     )
-    objects = _object_ids(session, [a for a, _e, _d in result.items])
-    tags = shapes.TagShaper()
-    out = []
-    for attr, event, doc in result.items:
-        object_id = "0"
-        if attr.object_uuid:
-            row_id = objects.get(attr.object_uuid)
-            object_id = caller.ids.public_str("object", row_id) if row_id else "0"
-        out.append(
-            shapes.attribute(
-                doc,
-                tags,
-                id=caller.ids.public_str("attribute", attr.id),
-                event_id=caller.event_id(event.id),
-                object_id=object_id,
-            )
-        )
-    return Found(out, result.audit_seq)
+    items = shape_attributes(session, caller, result.items)
+    if truthy(body.get("includeContext", False)):
+        contexts = _contexts(session, caller, gate, [e for _a, e, _d in result.items])
+        for item, (_a, event, _d) in zip(items, result.items, strict=True):
+            item["Event"] = contexts[event.id]
+    return Found(items, result.audit_seq)
 
 
-def _object_ids(session: Session, attrs: Sequence[Any]) -> dict[str, int]:
-    uuids = sorted({a.object_uuid for a in attrs if a.object_uuid})
-    found: dict[str, int] = {}
-    for start in range(0, len(uuids), 500):
-        found.update(
-            session.execute(
-                select(EventObject.uuid, EventObject.id).where(
-                    EventObject.uuid.in_(uuids[start : start + 500])
-                )
-            ).all()  # type: ignore[arg-type]
+def _seen(session: Session, gate: Gate, event: Any) -> int:
+    """The event's timestamp as the caller sees it (its summary)."""
+    found = summarise(session, gate, [event])[0][1]
+    return found.timestamp if found is not None else 0
+
+
+def _with_event_tags(doc: dict[str, Any], event_tags: list[str]) -> None:
+    """``includeEventTags``: the event's tags on the attribute, before its TLP label."""
+    own = doc.get("Tag") or []
+    label = [t for t in own if _is_label(t)]
+    rest = [t for t in own if not _is_label(t)]
+    have = _names(rest)
+    extra = [
+        {"name": n, "local": False, "inherited": 1}
+        for n in event_tags
+        if not _is_label({"name": n}) and _canonical(n) not in have
+    ]
+    doc["Tag"] = [*rest, *extra, *label]
+
+
+def _is_label(tag: Any) -> bool:
+    name = str(tag.get("name", "")) if isinstance(tag, dict) else str(tag)
+    low = name.lower()
+    return low.startswith("tlp:") and not low.startswith("tlp:ex:")
+
+
+def _contexts(
+    session: Session, caller: Caller, gate: Gate, events: Sequence[Any]
+) -> dict[int, dict[str, Any]]:
+    """``includeContext``: each attribute's event as the caller sees it in a listing (its
+    metadata, timestamp and tags over what it receives; no creator for TLP:EX:CHR)."""
+    unique = list({e.id: e for e in events}.values())
+    out: dict[int, dict[str, Any]] = {}
+    for row, summary, _reason in summarise(session, gate, unique):
+        if summary is None:
+            continue
+        row_out = shapes.index_row(
+            summary,
+            event_id=caller.event_id(row.id),
+            minimal=False,
+            sighting_timestamp=0,
+            chr_orgc={"uuid": "", "name": "(not disclosed: TLP:EX:CHR)"}
+            if summary.creator_hidden
+            else None,
         )
-    return found
+        row_out.pop("sighting_timestamp", None)
+        out[row.id] = row_out
+    return out

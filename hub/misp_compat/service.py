@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import uuid as uuid_mod
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.auth.principal import Principal
 from hub.intel import repository
-from hub.models import Event, Partner
+from hub.models import Attribute, Event, EventObject, EventReport, Partner
 from hub.settings import Settings
 from hub.sharing.events import EventDelivery, release_event
 from hub.sharing.ids import IdScope, parse_public, scope_for
@@ -81,6 +82,32 @@ def find_event(session: Session, caller: Caller, ident: str) -> Event | None:
     if ident.isascii() and is_uuid(ident):
         return repository.by_uuid(session, str(uuid_mod.UUID(ident)))
     return None
+
+
+def _by_ident(session: Session, caller: Caller, model: Any, kind: str, ident: str) -> Any:
+    ident = ident.strip().lower()
+    public = parse_public(ident)
+    if public is not None:
+        row_id = caller.ids.row(kind, public)
+        return session.get(model, row_id) if row_id is not None else None
+    if ident.isascii() and is_uuid(ident):
+        return session.scalar(select(model).where(model.uuid == str(uuid_mod.UUID(ident))))
+    return None
+
+
+def find_attribute(session: Session, caller: Caller, ident: str) -> Attribute | None:
+    """An attribute row by uuid or by the numeric id the caller was given."""
+    return _by_ident(session, caller, Attribute, "attribute", ident)  # type: ignore[no-any-return]
+
+
+def find_object(session: Session, caller: Caller, ident: str) -> EventObject | None:
+    """A MISP object row by uuid or by the numeric id the caller was given."""
+    return _by_ident(session, caller, EventObject, "object", ident)  # type: ignore[no-any-return]
+
+
+def find_report(session: Session, caller: Caller, ident: str) -> EventReport | None:
+    """An event report's row by uuid or by the numeric id the caller was given."""
+    return _by_ident(session, caller, EventReport, "report", ident)  # type: ignore[no-any-return]
 
 
 def row_ids(caller: Caller, kind: str, values: list[str]) -> list[int]:

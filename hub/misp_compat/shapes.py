@@ -17,11 +17,21 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.models import Attribute, Event, EventObject
+from hub.models import Attribute, Event, EventObject, EventReport
 from hub.sharing.ids import IdScope
 from hub.sharing.view import EventSummary
 
 _ELEMENT_DROP = ("ShadowAttribute", "RelatedAttribute")
+# Fields MISP always sends on an attribute or object, with its defaults: PyMISP marks an
+# element edited (and drops its timestamp, so the edit is applied) only when a field it
+# changes was there when it read the element.
+_ELEMENT_DEFAULTS = (
+    ("comment", ""),
+    ("deleted", False),
+    ("disable_correlation", False),
+    ("first_seen", None),
+    ("last_seen", None),
+)
 STREAM_CHUNK = 1000
 
 
@@ -56,10 +66,11 @@ class Numbering:
     event_id: str
     attributes: dict[str, int] = field(default_factory=dict)  # uuid → row id
     objects: dict[str, int] = field(default_factory=dict)
+    reports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session, ids: IdScope, row: Event) -> Numbering:
-        """Row ids of the event's attributes and objects (two statements)."""
+        """Row ids of the event's attributes, objects and reports (three statements)."""
         attributes = dict(
             session.execute(
                 select(Attribute.uuid, Attribute.id).where(Attribute.event_id == row.id)
@@ -70,22 +81,46 @@ class Numbering:
                 select(EventObject.uuid, EventObject.id).where(EventObject.event_id == row.id)
             ).all()  # type: ignore[arg-type]
         )
-        return cls(ids, ids.public_str("event", row.id), attributes, objects)
+        reports = dict(
+            session.execute(
+                select(EventReport.uuid, EventReport.id).where(EventReport.event_id == row.id)
+            ).all()  # type: ignore[arg-type]
+        )
+        return cls(ids, ids.public_str("event", row.id), attributes, objects, reports)
 
     def attribute(self, uuid: str) -> str:
         row_id = self.attributes.get(uuid)
         return self.ids.public_str("attribute", row_id) if row_id else "0"
+
+    def report(self, uuid: str) -> str:
+        row_id = self.reports.get(uuid)
+        return self.ids.public_str("report", row_id) if row_id else "0"
 
     def object(self, uuid: str) -> str:
         row_id = self.objects.get(uuid)
         return self.ids.public_str("object", row_id) if row_id else "0"
 
 
-def attribute(attr: dict[str, Any], tags: TagShaper, **extra: Any) -> dict[str, Any]:
-    """One released attribute (a dict the release path made for this response) in MISP shape."""
+def defaults(element: dict[str, Any]) -> dict[str, Any]:
+    """MISP's default fields on an attribute or object (``_ELEMENT_DEFAULTS``)."""
+    for key, value in _ELEMENT_DEFAULTS:
+        if key not in element:
+            element[key] = value
+    return element
+
+
+def attribute(
+    attr: dict[str, Any], tags: TagShaper, *, sightings: bool = True, **extra: Any
+) -> dict[str, Any]:
+    """One released attribute (a dict the release path made for this response) in MISP shape;
+    ``sightings`` False leaves its sightings out (``noSightings:1``)."""
     attr["Tag"] = tags(attr.get("Tag"))
     for key in _ELEMENT_DROP:
         attr.pop(key, None)
+    defaults(attr)
+    attr.setdefault("object_relation", None)
+    if not sightings:
+        attr.pop("Sighting", None)
     if str(attr.get("distribution")) != "4":
         attr.pop("SharingGroup", None)
         attr["sharing_group_id"] = "0"
@@ -93,12 +128,15 @@ def attribute(attr: dict[str, Any], tags: TagShaper, **extra: Any) -> dict[str, 
     return attr
 
 
-def obj(item: dict[str, Any], tags: TagShaper, numbering: Numbering) -> dict[str, Any]:
+def obj(
+    item: dict[str, Any], tags: TagShaper, numbering: Numbering, *, sightings: bool = True
+) -> dict[str, Any]:
     object_id = numbering.object(item["uuid"])
     item["Attribute"] = [
         attribute(
             a,
             tags,
+            sightings=sightings,
             id=numbering.attribute(a["uuid"]),
             event_id=numbering.event_id,
             object_id=object_id,
@@ -107,6 +145,7 @@ def obj(item: dict[str, Any], tags: TagShaper, numbering: Numbering) -> dict[str
     ]
     if "Tag" in item:
         item["Tag"] = tags(item["Tag"])
+    defaults(item)
     if str(item.get("distribution")) != "4":
         item.pop("SharingGroup", None)
         item["sharing_group_id"] = "0"
@@ -133,45 +172,68 @@ def event_head(
     head.setdefault("analysis", "0")
     head.setdefault("publish_timestamp", str(row.publish_timestamp or 0))
     head.setdefault("sharing_group_id", "0")
+    head.setdefault("extends_uuid", "")
+    head.setdefault("disable_correlation", False)
+    head.setdefault("proposal_email_lock", False)
     head["Tag"] = tags(event.get("Tag"))
     for key in ("Sighting", "ShadowAttribute", "RelatedEvent", "Org"):
         head.pop(key, None)
     for report in head.get("EventReport") or []:
         if isinstance(report, dict):
             report["event_id"] = numbering.event_id
-            report.pop("id", None)
+            report["id"] = numbering.report(str(report.get("uuid")))
     return head
 
 
 def full_event(
-    event: dict[str, Any], row: Event, numbering: Numbering, *, metadata: bool = False
+    event: dict[str, Any],
+    row: Event,
+    numbering: Numbering,
+    *,
+    metadata: bool = False,
+    sightings: bool = True,
 ) -> dict[str, Any]:
     """A released event (bare) as ``{"Event": {...}}``, built in memory (restSearch, add)."""
     tags = TagShaper()
     out = event_head(event, row, tags, numbering)
     if not metadata:
         out["Attribute"] = [
-            attribute(a, tags, id=numbering.attribute(a["uuid"]), event_id=out["id"], object_id="0")
+            attribute(
+                a,
+                tags,
+                sightings=sightings,
+                id=numbering.attribute(a["uuid"]),
+                event_id=out["id"],
+                object_id="0",
+            )
             for a in event.get("Attribute") or []
         ]
-        out["Object"] = [obj(o, tags, numbering) for o in event.get("Object") or []]
+        out["Object"] = [
+            obj(o, tags, numbering, sightings=sightings) for o in event.get("Object") or []
+        ]
     else:
         out.pop("EventReport", None)
     return {"Event": out}
 
 
-def stream_event(event: dict[str, Any], row: Event, numbering: Numbering) -> Iterator[bytes]:
+def stream_event(
+    event: dict[str, Any], row: Event, numbering: Numbering, *, sightings: bool = True
+) -> Iterator[bytes]:
     """``{"Event": {...}}`` serialised piece by piece: shaping and orjson run a chunk of
     elements at a time, so the whole response never exists as one Python object or one
     bytes buffer (S1; MISP/MISP#10753 is what building it whole costs). The head and the
     numbering are made now, so the generator needs nothing from the (closed) session."""
     tags = TagShaper()
     head = event_head(event, row, tags, numbering)
-    return _stream(head, event, tags, numbering)
+    return _stream(head, event, tags, numbering, sightings)
 
 
 def _stream(
-    head: dict[str, Any], event: dict[str, Any], tags: TagShaper, numbering: Numbering
+    head: dict[str, Any],
+    event: dict[str, Any],
+    tags: TagShaper,
+    numbering: Numbering,
+    sightings: bool,
 ) -> Iterator[bytes]:
     event_id = head["id"]
     yield b'{"Event":' + orjson.dumps(head)[:-1]  # head always has keys: "id" at least
@@ -183,12 +245,17 @@ def _stream(
             shaped = (
                 [
                     attribute(
-                        a, tags, id=numbering.attribute(a["uuid"]), event_id=event_id, object_id="0"
+                        a,
+                        tags,
+                        sightings=sightings,
+                        id=numbering.attribute(a["uuid"]),
+                        event_id=event_id,
+                        object_id="0",
                     )
                     for a in chunk
                 ]
                 if key == "Attribute"
-                else [obj(o, tags, numbering) for o in chunk]
+                else [obj(o, tags, numbering, sightings=sightings) for o in chunk]
             )
             body = orjson.dumps(shaped)[1:-1]
             yield (b"," + body) if start else body

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 import uuid as uuid_mod
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,11 +20,12 @@ from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
 from hub.errors import InvalidField
-from hub.misp_compat.params import since, terms
+from hub.misp_compat.elements import bounded, shape_attributes
+from hub.misp_compat.params import since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_ids, view
 from hub.models import Attribute, Event, Sighting
 from hub.notifications import service as notifications
-from hub.sharing.pages import release_attribute_page
+from hub.sharing.pages import AttributePage, release_attribute_page
 
 _MAX_TARGETS = 10_000
 
@@ -72,7 +74,7 @@ def _record(session: Session, caller: Caller, *, event: Any, uuids: list[str], h
     )
 
 
-def _released(session: Session, caller: Caller, stmt: Any) -> list[tuple[Any, Any, Any]]:
+def _released(session: Session, caller: Caller, stmt: Any) -> AttributePage:
     """The (attribute, event) rows of ``stmt`` the caller receives, as one audited page."""
 
     def fetch(after: Any, n: int) -> Sequence[Any]:
@@ -88,7 +90,7 @@ def _released(session: Session, caller: Caller, stmt: Any) -> list[tuple[Any, An
         position=lambda row: row[0].id,
         limit=_MAX_TARGETS,
     )
-    return page.items
+    return page
 
 
 def add_sighting(
@@ -123,7 +125,7 @@ def add_sighting(
         )
     if not 0 <= when < 2**62:
         raise InvalidField("timestamp is out of range", field="timestamp")
-    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False))).items
     out = []
     by_event: dict[int, tuple[Any, list[str]]] = {}
     for attr, event, _doc in rows:
@@ -156,37 +158,144 @@ def add_sighting(
     return out
 
 
-def search_sightings(
-    session: Session, caller: Caller, *, body: dict[str, Any], context: str
+def _conditions(caller: Caller, body: dict[str, Any]) -> list[Any] | None:
+    """The SQL filters of a sighting search; None when nothing can match. ``org_id`` and
+    ``source`` only ever match the caller's own sightings: other organisations' go out
+    anonymised, so they cannot be selected by who made them or by their source text."""
+    out: list[Any] = []
+    low, high = since(body.get("last"), name="last")
+    for key in ("from", "date_from"):
+        found, _ = since(body.get(key), name=key)
+        low = max(low or 0, found or 0) or low
+    for key in ("to", "date_to"):
+        found, _ = since(body.get(key), name=key)
+        high = found if found is not None else high
+    if low is not None:
+        out.append(Sighting.date_sighting >= low)
+    if high is not None:
+        out.append(Sighting.date_sighting <= high)
+    kinds = terms(body.get("type"))
+    if kinds.include:
+        try:
+            out.append(Sighting.type.in_([int(k) for k in kinds.include]))
+        except ValueError:
+            raise InvalidField("type is 0, 1 or 2", field="type") from None
+    orgs = terms(body.get("org_id", body.get("org")))
+    if orgs.include:
+        mine = {str(caller.principal.partner_id), caller.org_uuid, caller.principal.partner_name}
+        if not {o.lower() for o in orgs.include} & {m.lower() for m in mine}:
+            return None
+        out.append(Sighting.org_uuid == caller.org_uuid)
+    if body.get("source"):
+        out.append(Sighting.org_uuid == caller.org_uuid)
+    return out
+
+
+def _keep(row: Sighting, body: dict[str, Any]) -> bool:
+    source = body.get("source")
+    return not source or str(orjson.loads(row.doc).get("source") or "") == str(source)
+
+
+def _shaped(
+    session: Session,
+    caller: Caller,
+    found: Sequence[Sighting],
+    rows: Sequence[tuple[Any, Any, Any]],
+    body: dict[str, Any],
 ) -> list[dict[str, Any]]:
-    """``/sightings/restSearch/{event|attribute}``: sightings on attributes the caller receives
-    (one audited page of them; the sync pull reads ``attribute_uuid``, ``event_uuid``,
-    ``uuid``, ``type``, ``source``, ``date_sighting``, Sighting.php:1425-1523)."""
-    ids = terms(body.get("uuid") if body.get("uuid") else body.get("id", body.get("context_id")))
-    if not ids.include:
-        return []
+    """``{"Sighting": …}`` items, with the attribute and the event's metadata when asked
+    (``includeAttribute``, ``includeEvent``), both as the caller receives them."""
+    attr_ids = {a.uuid: a.id for a, _e, _d in rows}
+    with_attr = truthy(body.get("includeAttribute", False))
+    with_event = truthy(body.get("includeEvent", False))
+    attrs: dict[str, dict[str, Any]] = {}
+    if with_attr:
+        attrs = {d["uuid"]: d for d in shape_attributes(session, caller, list(rows))}
+    events = {a.uuid: e for a, e, _d in rows}
+    out = []
+    for s in found:
+        item = _sighting_out(s, attr_ids.get(s.attribute_uuid), caller)
+        if with_attr and s.attribute_uuid in attrs:
+            item["Attribute"] = attrs[s.attribute_uuid]
+        if with_event and s.attribute_uuid in events:
+            event = events[s.attribute_uuid]
+            item["Event"] = {
+                "id": caller.event_id(event.id),
+                "uuid": event.uuid,
+                "info": event.info,
+                "date": event.date or "",
+            }
+        out.append({"Sighting": item})
+    return out
+
+
+@dataclass(slots=True)
+class Sightings:
+    """``{"Sighting": …}`` items and the audit entry of the attributes they are on."""
+
+    items: list[dict[str, Any]]
+    audit_seq: int | None
+
+
+def search_sightings(
+    session: Session, caller: Caller, *, body: dict[str, Any], context: str | None
+) -> Sightings:
+    """``/sightings/restSearch[/{event|attribute}]``: sightings on attributes the caller
+    receives (one audited page of them; the sync pull reads ``attribute_uuid``,
+    ``event_uuid``, ``uuid``, ``type``, ``source``, ``date_sighting``,
+    Sighting.php:1425-1523). Without a context: every such sighting matching the filters,
+    a bounded page (``limit`` default 100, at most 1000)."""
+    conditions = _conditions(caller, body)
+    if conditions is None:
+        return Sightings([], None)
     stmt = select(Attribute, Event).join(Event, Event.id == Attribute.event_id)
-    uuids = [v.lower() for v in ids.include if is_uuid(v)]
-    if context == "attribute":
-        numbers = row_ids(caller, "attribute", ids.include)
-        stmt = stmt.where(or_(Attribute.id.in_(numbers), Attribute.uuid.in_(uuids)))
+    limit: int | None = None
+    number = 1
+    if context is None:
+        limit, number = bounded(body)
+        stmt = stmt.where(
+            select(Sighting.id)
+            .where(Sighting.attribute_uuid == Attribute.uuid, *conditions)
+            .exists()
+        )
     else:
-        numbers = row_ids(caller, "event", ids.include)
-        stmt = stmt.where(or_(Event.id.in_(numbers), Event.uuid.in_(uuids)))
-    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+        ids = terms(
+            body.get("uuid") if body.get("uuid") else body.get("id", body.get("context_id"))
+        )
+        if not ids.include:
+            return Sightings([], None)
+        uuids = [v.lower() for v in ids.include if is_uuid(v)]
+        if context == "attribute":
+            numbers = row_ids(caller, "attribute", ids.include)
+            stmt = stmt.where(or_(Attribute.id.in_(numbers), Attribute.uuid.in_(uuids)))
+        else:
+            numbers = row_ids(caller, "event", ids.include)
+            stmt = stmt.where(or_(Event.id.in_(numbers), Event.uuid.in_(uuids)))
+    page = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    rows = page.items
     attr_ids = {a.uuid: a.id for a, _e, _d in rows}
     if not attr_ids:
-        return []
-    low, _ = since(body.get("last"), name="last")
+        return Sightings([], page.audit_seq)
     found: list[Sighting] = []
     keys = sorted(attr_ids)
     for start in range(0, len(keys), 500):
-        query = select(Sighting).where(Sighting.attribute_uuid.in_(keys[start : start + 500]))
-        if low is not None:
-            query = query.where(Sighting.date_sighting >= low)
-        found += session.scalars(query.order_by(Sighting.id))
+        query = select(Sighting).where(
+            Sighting.attribute_uuid.in_(keys[start : start + 500]), *conditions
+        )
+        found += [s for s in session.scalars(query.order_by(Sighting.id)) if _keep(s, body)]
     found.sort(key=lambda s: s.id)
-    return [{"Sighting": _sighting_out(s, attr_ids.get(s.attribute_uuid), caller)} for s in found]
+    if limit is not None:
+        found = found[(number - 1) * limit : number * limit]
+    return Sightings(_shaped(session, caller, found, rows, body), page.audit_seq)
+
+
+def list_sightings(session: Session, caller: Caller, *, body: dict[str, Any]) -> Sightings:
+    """``/sightings/listSightings``: the sightings on one event or attribute
+    (``{"context": "event"|"attribute", "id": …}``) the caller receives, as a list."""
+    context = str(body.get("context") or "event")
+    if context not in ("event", "attribute"):
+        raise InvalidField("context is event or attribute", field="context")
+    return search_sightings(session, caller, body=body, context=context)
 
 
 def _sighting_event(

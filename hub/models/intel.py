@@ -119,6 +119,18 @@ class Attribute(Base):
     doc: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class EventReport(Base):
+    """The row of an event report (MISP's markdown report): reports live in the event's
+    document; the row gives each a number, so MISP clients can address it by id
+    (``hub.sharing.ids``)."""
+
+    __tablename__ = "event_reports"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), index=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True)
+
+
 class Sighting(Base):
     __tablename__ = "sightings"
 

@@ -31,7 +31,14 @@ from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import is_tlp_tag, max_label, obligation, record
 from hub.sharing.view import PRODUCER_PREFIX, Gate, received_withdrawn, summarise
 
-_EVENT_NEVER = ("ShadowAttribute", "Sighting", "RelatedEvent", "event_creator_email", "Org")
+_EVENT_NEVER = (
+    "ShadowAttribute",
+    "Sighting",
+    "RelatedEvent",
+    "event_creator_email",
+    "Org",
+    "deleted",
+)
 _ELEMENT_NEVER = ("ShadowAttribute", "Sighting", "RelatedAttribute")
 _GROUP_KEEP = ("uuid", "name", "description", "releasability")
 
@@ -115,7 +122,8 @@ def decide_event(
             keep = received_withdrawn(session, [event.id], recipient.org_uuid)[
                 event.id
             ].__contains__
-        _visible(state, keep)
+        deleted_by_source = bool(state.get("deleted"))
+        _visible(state, keep, creator=creator)
         bare = not has_content(state)  # nothing live at all (not: nothing it may receive)
         filtered = tlp.filter_misp_event(
             {"Event": state},
@@ -127,7 +135,13 @@ def decide_event(
             in_place=True,  # the state was just loaded for this delivery alone
         )
     out = filtered.event
-    if out is None and creator and filtered.reason is tlp.Reason.NOTHING_LEFT and bare:
+    if (
+        out is None
+        and creator
+        and filtered.reason is tlp.Reason.NOTHING_LEFT
+        and bare
+        and not deleted_by_source
+    ):
         out = {"Event": _empty(state, event)}  # a creator sees its own event, even empty
     if out is None:
         return EventDelivery(
@@ -325,10 +339,13 @@ def _always(_uuid: str) -> bool:
     return True
 
 
-def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
+def _visible(
+    state: dict[str, Any], keep: Callable[[str], bool], *, creator: bool = False
+) -> set[str]:
     """Cut the loaded state down to what may be decided for the recipient, in place: live
-    elements, and the deleted ones ``keep`` admits; strip what never leaves. Returns the
-    uuids of the deleted elements kept."""
+    elements, and the deleted ones ``keep`` admits (not, for their creator, those it
+    deleted hard: ``purged``); strip what never leaves. Returns the uuids of the deleted
+    elements kept."""
     for key in _EVENT_NEVER:
         state.pop(key, None)
     deleted: set[str] = set()
@@ -338,7 +355,8 @@ def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
             if key in item:
                 del item[key]
         if item.get("deleted"):
-            if not keep(item["uuid"]):
+            purged = item.pop("purged", False)
+            if not keep(item["uuid"]) or (purged and creator):
                 return False
             deleted.add(item["uuid"])
         return True
@@ -353,6 +371,7 @@ def _visible(state: dict[str, Any], keep: Callable[[str], bool]) -> set[str]:
         if obj.get("deleted"):  # a deleted object goes (to those who had it) with all of it
             for attr in obj.get("Attribute") or []:
                 deleted.add(attr["uuid"])
+                attr.pop("purged", None)
                 for key in _ELEMENT_NEVER:
                     attr.pop(key, None)
         else:

@@ -30,6 +30,7 @@ from hub.sharing.view import (
     Gate,
     own_addressing,
     received_withdrawn,
+    report_addressing,
     summarise,
 )
 
@@ -288,6 +289,8 @@ def release_attribute_page(
                 continue
             hide = bool(event.chr) and event.orgc_uuid != gate.org_uuid
             doc = shape_attribute(attr.doc, rank, event_uuid=event.uuid, hide_creator=hide)
+            if doc.pop("purged", False) and event.orgc_uuid == gate.org_uuid:
+                continue  # deleted hard by its creator: gone for the creator
             if accept is not None and not accept(attr, event, doc):
                 continue
             if skip:
@@ -329,3 +332,261 @@ def release_attribute_page(
 
 def _rank_of(doc: dict[str, Any]) -> int:
     return tlp.parse_label(doc["Tag"][-1]["name"]).rank
+
+
+# --- objects ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ObjectPage:
+    """Released MISP objects: (object row, event row, the object as it goes out, with the
+    attributes it releases)."""
+
+    items: list[tuple[Any, Any, dict[str, Any]]]
+    more: bool
+    obligation: tlp.Obligation
+    audit_seq: int | None
+    withheld: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _object_rank(
+    gate: Gate, obj: Any, event: Any, members: Sequence[Any]
+) -> tuple[int | None, str]:
+    """(the rank the object goes out with, "") when it may go whole, else (None, reason):
+    the same rule as an attribute in it (``_verdict``), from the object's own row."""
+    decision = gate.event(event)
+    if not decision.allowed:
+        return None, decision.reason.value
+    e_rank, source = event.tlp_rank, event.orgc_uuid
+    e_addr = addressing_of(event.distribution, event.sg_members)
+    rank = max([e_rank, *(m.tlp_rank for m in members)]) if members else max(obj.tlp_rank, e_rank)
+    o_addr = own_addressing(e_addr, obj.distribution, obj.sg_members)
+    d = gate.decide(rank, o_addr, source)
+    if not d.allowed:
+        return None, d.reason.value
+    for member in members:
+        if member.distribution != 5:
+            inner = own_addressing(o_addr, member.distribution, member.sg_members)
+            if not gate.decide(rank, inner, source).allowed:
+                return None, tlp.Reason.OBJECT_WHOLE.value
+    return rank, ""
+
+
+def release_object_page(
+    session: Session,
+    *,
+    to: Recipient | Principal,
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    fetch: Fetch,
+    position: Callable[[Any], Any],
+    limit: int | None,
+    skip: int = 0,
+    accept: Callable[[Any, Any, dict[str, Any]], bool] | None = None,
+    include_deleted: bool = False,
+) -> ObjectPage:
+    """A page of MISP objects: ``fetch(after, n)`` gives candidate rows of (EventObject,
+    Event) in order; each object goes or stays whole, under its highest label, each of its
+    attributes carrying that label (DESIGN.md §3); ``accept(object row, event row, object as
+    it goes out)`` applies the query to what goes out. Deleted objects and attributes count
+    only for the event's creator and for recipients that had received them
+    (``include_deleted``). One audit entry records the page."""
+    recipient = as_recipient(to)
+    gate = Gate(recipient, channel, policy)
+    delivered: list[tuple[Any, Any, dict[str, Any]]] = []
+    withheld: list[tuple[str, str]] = []
+    chunk = _MAX_CHUNK if limit is None else min(skip + limit + 1, _MAX_CHUNK)
+    after = None
+    while True:
+        rows = fetch(after, chunk)
+        members = _object_members(session, [o.uuid for o, _e in rows])
+        deleted_events = {e.id for _o, e in rows if e.orgc_uuid != gate.org_uuid}
+        received = (
+            received_withdrawn(session, deleted_events, gate.org_uuid)
+            if include_deleted and deleted_events
+            else {}
+        )
+        full = False
+        for obj, event in rows:
+            creator = event.orgc_uuid == gate.org_uuid
+            had = received.get(event.id, set())
+
+            def shown(uuid: str, deleted: bool, _creator: bool = creator, _had: Any = had) -> bool:
+                return not deleted or (include_deleted and (_creator or uuid in _had))
+
+            if not shown(obj.uuid, obj.deleted):
+                continue  # withdrawn before this recipient had it: it never existed for it
+            attrs = members.get(obj.uuid, [])
+            live = [a for a in attrs if not a.deleted]
+            rank, reason = _object_rank(gate, obj, event, live)
+            if rank is None:
+                withheld.append((obj.uuid, reason))
+                continue
+            hide = bool(event.chr) and not creator
+            out = orjson.loads(obj.doc)
+            if out.pop("purged", False) and creator:
+                continue  # deleted hard by its creator: gone for the creator
+            out["Attribute"] = [
+                shaped
+                for shaped in (
+                    shape_attribute(a.doc, rank, event_uuid=event.uuid, hide_creator=hide)
+                    for a in attrs
+                    if shown(a.uuid, a.deleted or obj.deleted)
+                )
+                if not (shaped.pop("purged", False) and creator)
+            ]
+            _object_group(out, hide)
+            if accept is not None and not accept(obj, event, out):
+                continue
+            if skip:
+                skip -= 1
+                continue
+            delivered.append((obj, event, out))
+            if limit is not None and len(delivered) > limit:
+                full = True
+                break
+        if full or len(rows) < chunk:
+            break
+        after = position(rows[-1])
+        chunk = min(chunk * 2, _MAX_CHUNK)
+    more = limit is not None and len(delivered) > limit
+    if limit is not None:
+        delivered = delivered[:limit]
+    ranks = [_rank_of(a) for _o, _e, doc in delivered for a in doc["Attribute"][:1]]
+    duty = obligation([label_of(r) for r in ranks])
+    if not delivered and not withheld:
+        return ObjectPage(delivered, more, duty, None, withheld)
+    versions = {event.uuid: event.version for _o, event, _d in delivered}
+    seq = record(
+        session,
+        recipient,
+        action="release.page",
+        channel=gate.channel,
+        object_ref=None,
+        decision="allow",
+        details={
+            "policy_version": policy.version,
+            "objects": [doc["uuid"] for _o, _e, doc in delivered],
+            "withheld": [list(w) for w in withheld[:5000]],
+            "releases": [[u, v, True, "objects", None, 0] for u, v in versions.items()],
+        },
+    )
+    return ObjectPage(delivered, more, duty, seq, withheld)
+
+
+def _object_members(session: Session, uuids: Sequence[str]) -> dict[str, list[Any]]:
+    """Every attribute row (deleted ones too) of the given objects, in id order."""
+    out: dict[str, list[Any]] = {}
+    keys = sorted(set(uuids))
+    for start in range(0, len(keys), 500):
+        for row in session.execute(
+            select(
+                Attribute.uuid,
+                Attribute.object_uuid,
+                Attribute.tlp_rank,
+                Attribute.distribution,
+                Attribute.sg_members,
+                Attribute.deleted,
+                Attribute.doc,
+            )
+            .where(Attribute.object_uuid.in_(keys[start : start + 500]))
+            .order_by(Attribute.id)
+        ):
+            out.setdefault(row.object_uuid, []).append(row)
+    return out
+
+
+def _object_group(out: dict[str, Any], hide_creator: bool) -> None:
+    group = out.pop("SharingGroup", None)
+    if str(out.get("distribution")) == "4" and isinstance(group, dict):
+        gid = group_id(group)
+        out["sharing_group_id"] = gid
+        out["SharingGroup"] = {"id": gid, "uuid": group.get("uuid")}
+        if not hide_creator:
+            out["SharingGroup"]["name"] = group.get("name")
+
+
+# --- event reports ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ReportRelease:
+    """The event reports of one event that one recipient receives, and their record."""
+
+    reports: list[dict[str, Any]]
+    obligation: tlp.Obligation
+    audit_seq: int | None
+
+
+def release_reports(
+    session: Session,
+    *,
+    to: Recipient | Principal,
+    event: Any,
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    include_deleted: bool = False,
+    uuids: frozenset[str] | None = None,
+) -> ReportRelease:
+    """The event's reports (all, or those named by ``uuids``) the recipient may receive:
+    decided as ``release_rows`` decides them (the event's label, the report's addressing
+    narrowed by the event's), recorded in one audit entry. ``event`` is its row (its
+    document holds the reports)."""
+    recipient = as_recipient(to)
+    gate = Gate(recipient, channel, policy)
+    decision = gate.event(event)
+    doc = orjson.loads(event.doc)
+    candidates = [
+        r
+        for r in doc.get("EventReport") or []
+        if isinstance(r, dict) and (uuids is None or r.get("uuid") in uuids)
+    ]
+    if not candidates:
+        return ReportRelease([], obligation([]), None)
+    creator = event.orgc_uuid == gate.org_uuid
+    had: set[str] = set()
+    if include_deleted and not creator:
+        had = received_withdrawn(session, [event.id], gate.org_uuid).get(event.id, set())
+    out: list[dict[str, Any]] = []
+    withheld: list[tuple[str, str]] = []
+    e_addr = addressing_of(event.distribution, event.sg_members)
+    for report in candidates:
+        uuid = str(report.get("uuid") or "")
+        if report.get("deleted") and not (include_deleted and (creator or uuid in had)):
+            continue
+        if not decision.allowed:
+            withheld.append((uuid, decision.reason.value))
+            continue
+        d = gate.decide(event.tlp_rank, report_addressing(report, e_addr), event.orgc_uuid)
+        if not d.allowed:
+            withheld.append((uuid, d.reason.value))
+            continue
+        shaped = dict(report)
+        if shaped.pop("purged", False) and creator:
+            continue  # deleted hard by its creator: gone for the creator
+        group = shaped.pop("SharingGroup", None)
+        if str(shaped.get("distribution")) == "4" and isinstance(group, dict):
+            shaped["sharing_group_id"] = group_id(group)
+        else:
+            shaped["sharing_group_id"] = "0"
+        out.append(shaped)
+    if not out and not withheld:
+        return ReportRelease([], obligation([]), None)
+    label = label_of(event.tlp_rank)
+    seq = record(
+        session,
+        recipient,
+        action="release" if out else "deny",
+        channel=gate.channel,
+        object_ref=f"event:{event.uuid}",
+        decision="allow" if out else "deny",
+        details={
+            "policy_version": policy.version,
+            "reports": [r["uuid"] for r in out],
+            "withheld": [list(w) for w in withheld],
+            "releases": [
+                [event.uuid, event.version, bool(out), "reports", label.value if out else None, 0]
+            ],
+        },
+    )
+    return ReportRelease(out, obligation([label] if out else []), seq)

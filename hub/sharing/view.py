@@ -229,7 +229,7 @@ class RowRelease:
         return not (self.attributes or self.objects or self.reports)
 
 
-def _report_addressing(report: dict[str, Any], parent: tlp.Addressing) -> tlp.Addressing:
+def report_addressing(report: dict[str, Any], parent: tlp.Addressing) -> tlp.Addressing:
     try:
         dist = int(report.get("distribution", _INHERIT))
     except (TypeError, ValueError):
@@ -335,7 +335,7 @@ def release_rows(
         deleted = bool(report.get("deleted"))
         if not uuid or (deleted and uuid not in withdrawn):
             continue
-        d = gate.decide(e_rank, _report_addressing(report, e_addr), source)
+        d = gate.decide(e_rank, report_addressing(report, e_addr), source)
         if d.allowed:
             reports.add(uuid)
             if not deleted:
@@ -431,6 +431,9 @@ def summarise(
         if empty and not (creator and _bare(row, elements.get(row.id))):
             out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
             continue
+        if empty and deleted_by_source(row):
+            out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
+            continue
         out.append(
             (
                 row,
@@ -447,6 +450,13 @@ def summarise(
             )
         )
     return out
+
+
+def deleted_by_source(row: Any) -> bool:
+    """Whether the event's source deleted it (``/misp`` ``events/delete``): its creator no
+    longer sees it, even empty; those who had its elements still get their deletions."""
+    doc = getattr(row, "doc", None)
+    return bool(doc) and b'"deleted":true' in doc and bool(orjson.loads(doc).get("deleted"))
 
 
 def _bare(row: Any, elements: Elements | None) -> bool:

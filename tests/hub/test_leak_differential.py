@@ -78,7 +78,9 @@ CATEGORY = {
 @pytest.fixture
 def leak_hub(engine: Engine, settings: Settings) -> Iterator[Hub]:
     """The app on the test database, notifications without batching delay, a fake MISP."""
-    s = settings.model_copy(update={"notify_interval_seconds": 0})
+    s = settings.model_copy(
+        update={"notify_interval_seconds": 0, "connections_allow_loopback": True}
+    )
     app = create_app(s, engine=engine)
     fake = FakeMisp()
     try:

@@ -9,10 +9,15 @@ TLP agreement and addressing decide.
 from __future__ import annotations
 
 import itertools
+import socket
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import uvicorn
 
 from hub.vocabulary import Role
 from tests.hub.intel.conftest import attr, event
@@ -136,3 +141,28 @@ def world(client: Any, factory: Any) -> World:
         r = client.post("/misp/events/add/metadata:1", json=ev, headers=source.headers)
         assert r.status_code == 200, r.text
     return World(source, people, events, set(members))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def misp_url(app: Any) -> Iterator[str]:
+    """The app on a loopback port (one per test: each test starts from an empty database)."""
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    # PyMISP joins paths with urljoin: the base URL needs its trailing slash
+    yield f"http://127.0.0.1:{config.port}/misp/"
+    server.should_exit = True
+    thread.join(10)

@@ -8,15 +8,9 @@ receiving less, each element checked against the TLP oracle in conftest.py.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-import uvicorn
 from pymisp import MISPEvent, MISPSighting, PyMISP
 
 from hub.vocabulary import Role
@@ -34,31 +28,6 @@ from tests.hub.misp_compat.conftest import (
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "misp" / "events"
 EVENT_FILES = sorted(p for p in FIXTURES.glob("*.json") if "search_index" not in p.name)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def misp_url(app: Any) -> Iterator[str]:
-    """The app on a loopback port (one per test: each test starts from an empty database)."""
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=_free_port(), log_level="warning", lifespan="off"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    # PyMISP joins paths with urljoin: the base URL needs its trailing slash
-    yield f"http://127.0.0.1:{config.port}/misp/"
-    server.should_exit = True
-    thread.join(10)
 
 
 def connect(url: str, key: str) -> PyMISP:

@@ -14,7 +14,7 @@ from hub.models import Partner
 from hub.notifications import jobs, service
 from hub.settings import Settings
 from hub.worker import WorkerContext
-from tests.hub.misp_compat.test_pymisp import misp_url  # noqa: F401 - the hub under uvicorn
+from tests.hub.misp_compat.conftest import misp_url  # noqa: F401 - the hub under uvicorn
 
 
 class Desk:
