@@ -49,7 +49,7 @@ def candidates(caller: Caller, body: dict[str, Any]) -> Any:
 
 def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
     minimal = truthy(body.get("minimal", False))
-    limit, page = limit_page(body, default=None)
+    limit, page = limit_page(body, default=None, maximum=100_000)
     sort = _SORTS.get(str(body.get("sort") or "timestamp").lower(), Event.timestamp)
     descending = _descending(body)
     stmt = candidates(caller, body)

@@ -137,8 +137,12 @@ def since(value: Any, *, name: str, now: int | None = None) -> tuple[int | None,
     return int(stamp), None
 
 
-def limit_page(body: dict[str, Any], *, default: int | None) -> tuple[int | None, int]:
-    """MISP paging: ``limit`` and ``page`` (from 1); no limit means everything."""
+def limit_page(
+    body: dict[str, Any], *, default: int | None, maximum: int | None = None
+) -> tuple[int | None, int]:
+    """MISP paging: ``limit`` and ``page`` (from 1); no limit means ``default`` (None:
+    everything). A ``limit`` above ``maximum`` is refused naming it (bounded work per
+    request; a silently smaller page would break the caller's offsets)."""
     try:
         limit = int(body["limit"]) if body.get("limit") not in (None, "", 0, "0") else default
         page = max(int(body.get("page") or 1), 1)
@@ -149,4 +153,8 @@ def limit_page(body: dict[str, Any], *, default: int | None) -> tuple[int | None
             raise InvalidField(f"{name}: at most {PAGING_MAX}", field=name)
     if limit is not None and limit < 1:
         limit = default
+    if maximum is not None and limit is not None and limit > maximum:
+        raise InvalidField(
+            f"limit is at most {maximum} here; page with limit and page", field="limit"
+        )
     return limit, page

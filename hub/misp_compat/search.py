@@ -51,6 +51,10 @@ from hub.sharing.records import record
 from hub.sharing.view import Gate, released_tags, summarise
 
 _CHUNK = 200
+# Bounded work per request (#14): MISP answers a search without ``limit`` with everything;
+# the hub answers the first page of this size, and pages further with ``limit``/``page``.
+EVENTS_DEFAULT, EVENTS_MAX = 100, 1000
+ATTRIBUTES_DEFAULT, ATTRIBUTES_MAX = 10_000, 100_000
 _EVENT_KEYS = (
     "org",
     "eventid",
@@ -238,7 +242,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
         stmt = stmt.where(
             select(Attribute.id).where(Attribute.event_id == Event.id, *clauses).exists()
         )
-    limit, page = limit_page(body, default=None)
+    limit, page = limit_page(body, default=EVENTS_DEFAULT, maximum=EVENTS_MAX)
     skip = (page - 1) * limit if limit is not None else 0
     only_metadata = truthy(body.get("metadata", False))
     sightings = not truthy(body.get("noSightings", False))
@@ -349,7 +353,7 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
         stmt = stmt.where(Attribute.timestamp >= low)
     if high is not None:
         stmt = stmt.where(Attribute.timestamp <= high)
-    limit, page = limit_page(body, default=None)
+    limit, page = limit_page(body, default=ATTRIBUTES_DEFAULT, maximum=ATTRIBUTES_MAX)
     match = attribute_matcher(body)
     event_match = EventMatch(event_body, caller)
     tags = TagQuery.of(body.get("tags", body.get("tag")))

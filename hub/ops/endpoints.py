@@ -10,8 +10,9 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.ops import backlog
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, public
+from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, public, read_page
 
 router = APIRouter(tags=["operations"], route_class=HubRoute)
 log = logging.getLogger("hub.health")
@@ -34,7 +35,11 @@ def health(session: SessionDep) -> Response:
 
 
 @router.get("/metrics", response_class=Response)
-def metrics(request: Request, who: OperatorOrAuditor) -> Response:
-    """Prometheus text format: requests by route and status, latency histogram."""
-    body = generate_latest(request.app.state.metrics.registry)
+@read_page
+def metrics(request: Request, session: SessionDep, who: OperatorOrAuditor) -> Response:
+    """Prometheus text format: this process's requests by route and status, latency and
+    authentication failures; and the worker's state, read from the database (connection runs,
+    attempts, backoff, dead letters, push outbox, notification queues, STIX backlog, audit
+    indexes: ``hub.ops.backlog``)."""
+    body = generate_latest(request.app.state.metrics.registry) + backlog.exposition(session)
     return Response(body, media_type=CONTENT_TYPE_LATEST)
