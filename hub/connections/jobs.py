@@ -54,6 +54,7 @@ from hub.db import session_scope
 from hub.errors import HubError
 from hub.intel.service import ingest_events
 from hub.intel.stix import ingest_bundle
+from hub.jobs import claiming
 from hub.models import Connection, ConnectionJob, Event, EventVersion, Partner, PushOutboxItem
 from hub.models.base import utcnow
 from hub.sharing.events import EventDelivery, decide_event, record_event_release
@@ -105,8 +106,7 @@ def schedule_due(session: Session, *, now: datetime | None = None) -> int:
         .where(Connection.enabled.is_(True), Connection.next_run_at <= now)
         .order_by(Connection.next_run_at)
     )
-    if _is_postgresql(session):
-        stmt = stmt.with_for_update(skip_locked=True)
+    stmt = claiming(stmt)
     count = 0
     for connection in session.scalars(stmt):
         enqueue(session, connection=connection, trigger="schedule", now=now)
@@ -172,8 +172,7 @@ def _claim(
         )
         if job_id is not None:
             stmt = stmt.where(ConnectionJob.id == job_id)
-        if _is_postgresql(session):
-            stmt = stmt.with_for_update(skip_locked=True)
+        stmt = claiming(stmt)
         job = session.scalar(stmt)
         if job is None:
             return None

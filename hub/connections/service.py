@@ -16,6 +16,7 @@ from hub.audit import service as audit
 from hub.connections import credentials
 from hub.connections.outbound import STRICT, OutboundRules, check_url, checked_session
 from hub.connections.schemas import ConnectionCreate, ConnectionRead, ConnectionUpdate
+from hub.context import current_request_id
 from hub.errors import Conflict, HubError, InvalidField, NotFound
 from hub.models import Connection, ConnectionJob, Partner, PushOutboxItem
 from hub.models.base import utcnow
@@ -32,7 +33,7 @@ def _record(session: Session, *, action: str, actor: str, connection: Connection
                 action=action,
                 actor=actor,
                 object_ref=f"connection:{connection.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"name": connection.name, "kind": connection.kind, **details},
             )
         ],

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from hub.audit import releases
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import Conflict, NotFound
 from hub.intel import repository, service, snapshots, stix, withdrawal
 from hub.models import Partner, QuarantineItem, Release
@@ -78,7 +79,7 @@ def event_version(
                 action="admin.read",
                 actor=who.actor,
                 object_ref=f"event:{event.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"version": version},
             )
         ],
@@ -318,7 +319,7 @@ def _decide(
                 action=f"quarantine.{status}",
                 actor=who,
                 object_ref=f"quarantine:{item.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"item": item.item_uuid, "label": label, "reason": reason},
             )
         ],

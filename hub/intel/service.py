@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import Forbidden, InvalidField
 from hub.intel.merge import Changes, merge_event
 from hub.intel.snapshots import (
@@ -90,7 +91,7 @@ def record_refusal(
                 recipient_uuid=org_uuid,
                 channel=channel,
                 decision="deny",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"reason": type(err).__name__, "detail": err.detail},
             )
         ],
@@ -358,7 +359,7 @@ def _apply(
                 action="ingest",
                 actor=actor,
                 object_ref=f"event:{event_row.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 channel=channel,
                 details={
                     "version": version,
@@ -915,7 +916,7 @@ def _quarantine(
                 action="quarantine",
                 actor=actor,
                 object_ref=f"{'event' if kind == 'misp' else 'bundle'}:{item.item_uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 channel=channel,
                 details={
                     "quarantine": item.uuid,

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db import session_scope
+from hub.jobs import WorkerContext
 from hub.notifications import mail, service
-
-if TYPE_CHECKING:  # hub.worker lists this job: no import cycle
-    from hub.worker import WorkerContext
 
 
 def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | None = None) -> int:

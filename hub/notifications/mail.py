@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import tlp
 from hub.audit import service as audit
 from hub.db import session_scope
+from hub.jobs import claiming
 from hub.models import Notification, Partner, PartnerContact
 from hub.models.base import utcnow
 from hub.models.notification import NotificationMail
@@ -90,11 +91,12 @@ def _contacts(session: Session, partner_id: int) -> list[str]:
 
 def _next_due(session: Session, now: datetime) -> NotificationMail | None:
     return session.scalars(
-        select(NotificationMail)
-        .where(NotificationMail.state == "queued", NotificationMail.next_attempt_at <= now)
-        .order_by(NotificationMail.next_attempt_at, NotificationMail.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+        claiming(
+            select(NotificationMail)
+            .where(NotificationMail.state == "queued", NotificationMail.next_attempt_at <= now)
+            .order_by(NotificationMail.next_attempt_at, NotificationMail.id)
+            .limit(1)
+        )
     ).first()
 
 
@@ -112,11 +114,12 @@ def _next_new(session: Session, settings: Settings) -> NotificationMail | None:
     )
     mailed = select(NotificationMail.id).where(NotificationMail.notification_id == Notification.id)
     note = session.scalars(
-        select(Notification)
-        .where(Notification.status == "pending", ~mailed.exists(), has_contact)
-        .order_by(Notification.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+        claiming(
+            select(Notification)
+            .where(Notification.status == "pending", ~mailed.exists(), has_contact)
+            .order_by(Notification.id)
+            .limit(1)
+        )
     ).first()
     if note is None:
         return None

@@ -30,8 +30,10 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
+from hub.context import current_request_id
 from hub.intel import repository, withdrawal
 from hub.intel.snapshots import unpack
+from hub.jobs import claiming
 from hub.lineage import retraction
 from hub.lineage import service as lineage
 from hub.models import (
@@ -648,7 +650,7 @@ def feedback(
                 actor=principal.actor,
                 object_ref=f"notification:{note.ticket}",
                 recipient_uuid=principal.partner_uuid,
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"kind": kind, "feedback": row.uuid, "forward": row.forward},
             )
         ],
@@ -694,7 +696,7 @@ def feedback_for_source(
                     recipient_uuid=principal.partner_uuid,
                     channel=tlp.Channel.REST.value,
                     decision="allow",
-                    request_id=audit.current_request_id(),
+                    request_id=current_request_id(),
                     details={"feedback": [f["uuid"] for f in out]},
                 )
             ],
@@ -758,14 +760,15 @@ def expire_due(
     now = now or utcnow()
     notes = list(
         session.scalars(
-            select(Notification)
-            .where(
-                Notification.status.in_(("pending", "sent")),
-                Notification.created_at <= now - timedelta(days=days),
+            claiming(
+                select(Notification)
+                .where(
+                    Notification.status.in_(("pending", "sent")),
+                    Notification.created_at <= now - timedelta(days=days),
+                )
+                .order_by(Notification.id)
+                .limit(limit)
             )
-            .order_by(Notification.id)
-            .limit(limit)
-            .with_for_update(skip_locked=True)
         )
     )
     if not notes:

@@ -61,6 +61,7 @@ from connectors.misp import has_content
 from hub.errors import BadRequest
 from hub.intel import snapshots as intel
 from hub.intel import stix as intel_stix
+from hub.jobs import claiming
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
 from hub.sharing.events import group_id
@@ -665,11 +666,12 @@ def render_pending(session: Session, *, policy: tlp.Policy, limit: int = 10) -> 
     """Render up to ``limit`` events marked pending at ingest (for a worker job; each call
     is one unit of work). Returns how many were rendered (or recorded as failed)."""
     pending = session.scalars(
-        select(StixRendering)
-        .where(StixRendering.status == "pending")
-        .order_by(StixRendering.rendered_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL: two workers never take the same one
+        claiming(
+            select(StixRendering)
+            .where(StixRendering.status == "pending")
+            .order_by(StixRendering.rendered_at)
+            .limit(limit)
+        )
     ).all()
     for rendering in pending:
         event = session.get(Event, rendering.event_id)
