@@ -17,9 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.connections.jobs import run_next as run_next_connection_job
 from hub.connections.jobs import schedule_due as schedule_due_connections
 from hub.connections.outbound import OutboundRules
+from hub.intel.projection import render_pending
 from hub.jobs import Job, WorkerContext, in_one_transaction
 from hub.notifications import jobs as notification_jobs
-from hub.taxii.rendering import render_pending
 
 __all__ = ["JOBS", "Job", "WorkerContext", "run_due", "run_forever"]
 

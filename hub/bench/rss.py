@@ -41,7 +41,7 @@ def main() -> None:
     # importing them lazily inside the measured ingest would count ~60 MB of code as data.
     import misp_stix_converter  # noqa: F401
 
-    import hub.taxii.rendering  # noqa: F401
+    import hub.intel.projection  # noqa: F401
     from hub.intel.validation import describe_types
 
     describe_types()  # loads pymisp's type table once per process

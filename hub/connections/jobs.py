@@ -99,8 +99,13 @@ def _is_postgresql(session: Session) -> bool:
 
 
 def schedule_due(session: Session, *, now: datetime | None = None) -> int:
-    """Queue a run for every enabled connection whose time has come; returns how many."""
+    """Queue a run for every enabled connection whose time has come; returns how many.
+
+    A push connection's time has also come when a published event changed since its last
+    run started: partners' MISPs get each new published version at the next round, not at
+    the next schedule."""
     now = now or utcnow()
+    _push_what_changed(session, now)
     stmt = (
         select(Connection)
         .where(Connection.enabled.is_(True), Connection.next_run_at <= now)
@@ -113,6 +118,32 @@ def schedule_due(session: Session, *, now: datetime | None = None) -> int:
         connection.next_run_at = now + timedelta(seconds=connection.interval_seconds)
         count += 1
     return count
+
+
+def _push_what_changed(session: Session, now: datetime) -> None:
+    """Make due now each push connection with a published event version after its cursor
+    (what ``_decide_new_versions`` would release on its next run)."""
+    waiting = session.scalars(
+        select(Connection).where(
+            Connection.kind == "misp-push",
+            Connection.enabled.is_(True),
+            or_(Connection.next_run_at.is_(None), Connection.next_run_at > now),
+        )
+    ).all()
+    for connection in waiting:
+        last = int((connection.cursor or {}).get("version_id", 0))
+        news = session.scalar(
+            select(EventVersion.id)
+            .join(Event, Event.id == EventVersion.event_id)
+            .where(
+                EventVersion.id > last,
+                EventVersion.version == Event.version,
+                Event.published.is_(True),
+            )
+            .limit(1)
+        )
+        if news is not None:
+            connection.next_run_at = now
 
 
 # --- leases -----------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import connectors
@@ -289,20 +289,3 @@ def requeue(
         last_error=job.last_error,
     )
     return job, pushes
-
-
-def push_soon(session: Session, *, now: datetime | None = None) -> None:
-    """Make every enabled push connection due now: called on each new published event
-    version, so partners' MISPs get it at the worker's next round, not the next schedule.
-    Connections already due are left alone (no row written, no lock taken)."""
-    now = now or utcnow()
-    session.execute(
-        sa.update(Connection)
-        .where(
-            Connection.kind == "misp-push",
-            Connection.enabled.is_(True),
-            or_(Connection.next_run_at.is_(None), Connection.next_run_at > now),
-        )
-        .values(next_run_at=now)
-        .execution_options(synchronize_session=False)
-    )

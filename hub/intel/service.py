@@ -29,6 +29,7 @@ from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.errors import Forbidden, InvalidField
 from hub.intel.merge import Changes, merge_event
+from hub.intel.projection import render_event_version
 from hub.intel.snapshots import (
     current_state,
     dumps,
@@ -294,7 +295,7 @@ def _apply(
         meta_timestamp = existing.meta_timestamp or existing.timestamp
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
     if labels.problems:
-        return _quarantine(
+        return quarantine(
             session,
             event=incoming,
             problems=labels.problems,
@@ -385,13 +386,9 @@ def _apply(
     )
     # STIX is rendered once per version, here, after the audit entry (its date_added must
     # follow commit order); a conversion failure is recorded there and never fails ingest.
-    from hub.taxii.rendering import render_event_version  # hub.taxii builds on hub.intel
-
+    # (A new published version makes push connections due at the worker's next round:
+    # ``hub.connections.jobs.schedule_due`` looks for it.)
     render_event_version(session, event=event_row, state=merged, labels=labels)
-    if event_row.published:  # partners' MISPs get each new published version promptly
-        from hub.connections.service import push_soon  # hub.connections builds on hub.intel
-
-        push_soon(session)
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
 
 
@@ -878,7 +875,7 @@ def _uuid_or_new(value: Any) -> str:
         raise InvalidField(f"{value!r} is not a uuid", field="Sighting.uuid") from None
 
 
-def _quarantine(
+def quarantine(
     session: Session,
     *,
     event: dict[str, Any],

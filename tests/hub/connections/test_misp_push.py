@@ -290,7 +290,7 @@ def test_clearance_lowered_after_the_decision_withholds_amber_at_send_time(
     )
 
 
-def test_a_new_published_version_makes_push_connections_due_at_once(
+def test_a_new_published_version_is_pushed_at_the_next_worker_round(
     maker: sessionmaker[Session],
     remote: Remote,
     hub_org: Partner,
@@ -316,12 +316,14 @@ def test_a_new_published_version_makes_push_connections_due_at_once(
 
     assert next_run() > utcnow() + timedelta(seconds=30)  # the next one is a minute away
     _submit(maker, hub_org, [event("draft", tlp="green", distribution=3, published=False)])
+    worker.run_due(maker, context)
     assert next_run() > utcnow() + timedelta(seconds=30)  # unpublished: MISP does not sync it
+    assert _remote_versions(remote) == {}
     published = event("now", tlp="green", distribution=3)
     _submit(maker, hub_org, [published])
-    assert next_run() <= utcnow()  # due at once
-    worker.run_due(maker, context)
+    worker.run_due(maker, context)  # not a minute later: this round
     assert set(_remote_versions(remote)) == {published["Event"]["uuid"]}
+    assert next_run() > utcnow() + timedelta(seconds=30)  # and then back to its schedule
 
 
 def test_dead_letters_are_requeued_after_the_cause_is_fixed(

@@ -60,16 +60,22 @@ import tlp
 from connectors.misp import has_content
 from hub.errors import BadRequest
 from hub.intel import snapshots as intel
-from hub.intel import stix as intel_stix
+from hub.intel import stix_convert as intel_stix
+from hub.intel.snapshots import group_id
+from hub.intel.stix_shape import (
+    CONTAINERS,
+    PRUNABLE,
+    normalise_version,
+    parse_timestamp,
+    prune_references,
+    timestamp,
+)
 from hub.jobs import claiming
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
-from hub.sharing.events import group_id
-from hub.sharing.stix import CONTAINERS, PRUNABLE, prune_references
-from hub.sharing.view import PRODUCER_PREFIX
-from hub.taxii.query import normalise_version, parse_timestamp, timestamp
+from tlp.misp_read import PRODUCER_PREFIX
 
-log = logging.getLogger("hub.taxii")
+log = logging.getLogger("hub.intel.projection")
 
 # misp-stix takes about 1 ms per attribute: ingest renders small events itself and leaves
 # larger ones to ``render_pending`` (a job); the largest are not rendered at all.
