@@ -1,6 +1,6 @@
 """DSN pipeline: match event versions to organisations, decide each hop, aggregate into ticketed
 notifications, take feedback, expire what nobody acknowledged, and retract what a source
-withdrew. Notifications leave only through `hub.sharing.notifications` (fetch and e-mail).
+withdrew. Notifications leave only through `hub.notifications.release` (fetch and e-mail).
 
 Every step flushes only; the job or request that calls it owns the transaction.
 
@@ -54,7 +54,7 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications import matching, templates
-from hub.sharing.notifications import latest_artifact
+from hub.notifications.release import latest_artifact
 from hub.sharing.records import addressing_of, label_of
 from hub.sharing.view import Gate, summarise
 
