@@ -326,7 +326,7 @@ async def _read_limited_body(request: Request, limit: int) -> None:
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    request._body = b"".join(chunks)  # Starlette caches the body here for the handler
+    request._body = b"".join(chunks)  # noqa: SLF001 - Starlette caches the body here for the handler
 
 
 # --- values the database cannot hold, refused alike on every database ---------------------

@@ -68,7 +68,7 @@ def record_failure(
         )
         if until is not None:
             blocked.append(until)
-    if random.random() < _CLEANUP_CHANCE:  # noqa: S311 - housekeeping, not secrecy
+    if random.random() < _CLEANUP_CHANCE:  # housekeeping, not secrecy
         session.execute(
             delete(AuthThrottle).where(
                 AuthThrottle.window_start < now - limits.window,

@@ -78,7 +78,7 @@ def backoff(attempts: int, *, retry_after: float | None = None) -> float:
     if retry_after is not None:
         return max(1.0, retry_after)
     base = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, attempts - 1))
-    return base * random.uniform(0.5, 1.5)  # noqa: S311 - jitter, not secrecy
+    return base * random.uniform(0.5, 1.5)  # jitter, not secrecy
 
 
 def _recipient(connection: Connection, partner: Partner) -> Recipient:

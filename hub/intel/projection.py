@@ -140,7 +140,7 @@ def render_event_version(
         return
     try:
         bundle = intel_stix.event_to_bundle({"Event": shareable(live, chr=event.chr)})
-    except Exception as err:  # noqa: BLE001 - misp-stix failing must not break ingest
+    except Exception as err:  # misp-stix failing must not break ingest
         log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
         return

@@ -448,7 +448,7 @@ def _ingest(
             )
     except HubError as err:
         return err.detail
-    except Exception as err:  # noqa: BLE001 - a bundle misp-stix cannot convert fails, not 500
+    except Exception as err:  # a bundle misp-stix cannot convert fails, not 500
         log.warning("TAXII Add Objects: conversion failed: %r", err)
         return f"the objects could not be converted: {type(err).__name__}"
     held = [o for o in outcomes if o.status == "quarantined"]
