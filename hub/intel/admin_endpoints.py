@@ -13,7 +13,7 @@ from hub.audit import releases
 from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.errors import Conflict, NotFound
-from hub.intel import repository, service, snapshots, stix, withdrawal
+from hub.intel import quarantine, repository, service, snapshots, stix, withdrawal
 from hub.models import Partner, QuarantineItem, Release
 from hub.partners import service as partners
 from hub.responses import JSONResponse
@@ -266,7 +266,7 @@ def release_quarantine(
     source = session.get(Partner, item.source_partner_id)
     payload = snapshots.unpack(item.payload)
     if item.kind == "stix":
-        bundle = service.relabel_stix(payload["bundle"], item.problems, label)
+        bundle = quarantine.relabel_stix(payload["bundle"], item.problems, label)
         outcomes = stix.ingest_bundle(
             session,
             body=snapshots.dumps(bundle),
@@ -276,7 +276,7 @@ def release_quarantine(
             policy=policy,
         )
     else:
-        event = service.relabel_misp(payload, item.problems, label)
+        event = quarantine.relabel_misp(payload, item.problems, label)
         outcomes = service.ingest_events(
             session,
             payloads=[event],

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.errors import InvalidField
 from hub.intel import service
+from hub.intel.quarantine import quarantine
 from hub.intel.stix_convert import (
     CONVERTER,
     bundle_to_event,
@@ -49,7 +50,7 @@ def ingest_bundle(
         raise InvalidField(f"the bundle cannot be read: {err}", field="objects") from None
     if labels.problems:
         return [
-            service.quarantine(
+            quarantine(
                 session,
                 event={
                     "uuid": uuid_of(bundle.get("id", "bundle--" + str(uuid_mod.uuid4()))),

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from hub.errors import InvalidField, NotFound
 from hub.intel.endpoints import submitting_partner
-from hub.intel.service import ForeignEvent, UuidClash, record_refusal
+from hub.intel.outcomes import ForeignEvent, UuidClash
+from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
 from hub.intel.validation import describe_types
 from hub.misp_compat import (

@@ -289,7 +289,7 @@ class TestBadInput:
         def boom(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(service, "_write_sightings", boom)
+        monkeypatch.setattr(service, "write_sightings", boom)
         body = event()
         body["Event"]["Attribute"][0]["Sighting"] = [
             {
