@@ -25,7 +25,7 @@ from hub.misp_compat.elements import bounded, shape_attributes
 from hub.misp_compat.params import since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_ids, view
 from hub.models import Attribute, Event, Sighting
-from hub.notifications import service as notifications
+from hub.notifications import feedback as notifications
 from hub.sharing.pages import AttributePage, release_attribute_page
 
 _MAX_TARGETS = 10_000

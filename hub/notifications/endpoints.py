@@ -15,7 +15,7 @@ from hub.errors import InvalidField, NotFound, error_response
 from hub.lineage import service as lineage
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
-from hub.notifications import release, service
+from hub.notifications import feedback, release
 from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep, SettingsDep
@@ -213,7 +213,7 @@ def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: Partn
     """Acknowledge, resolve, dispute or comment; forwarded to the source as "via hub"
     unless ``allow_attribution``."""
     note = _visible(session, who, ticket)
-    row = service.feedback(
+    row = feedback.feedback(
         session,
         principal=who,
         note=note,
@@ -237,7 +237,7 @@ def list_feedback(
 ) -> Response:
     """Feedback on the caller's own items (anonymised unless the sender allowed attribution)."""
     query = cursors.fingerprint("feedback")
-    rows = service.feedback_for_source(
+    rows = feedback.feedback_for_source(
         session, principal=who, limit=limit + 1, after=_after(settings, who, cursor, query)
     )
     more = len(rows) > limit
