@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import tlp
-from hub.connections import jobs
+from hub.connections import leases, misp_push
 from hub.db import session_scope
 from hub.intel.service import ingest_events
 from hub.models import (
@@ -108,7 +108,7 @@ def test_remote_down_mid_push_then_back_everything_once(
     partner_misp: Partner,
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr(jobs, "SEND_BATCH", 1)
+    monkeypatch.setattr(misp_push, "SEND_BATCH", 1)
     events = [event(f"e {i}", tlp="green", distribution=3) for i in range(4)]
     _submit(maker, hub_org, events)
     conn = add_connection(
@@ -158,7 +158,7 @@ def test_crash_after_the_remote_stored_it_counts_not_newer_as_done(
         run(maker, conn, http=http)
     [pending] = _outbox(maker)  # the release was recorded before the send
     assert pending.state == "pending"
-    job = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
+    job = run(maker, conn, now=utcnow() + timedelta(seconds=leases.LEASE_SECONDS + 1))
     assert job.state == "done", job.last_error
     assert _outbox(maker)[0].outcome == "not-newer"
     assert _remote_versions(remote) == {events[0]["Event"]["uuid"]: 1}
