@@ -11,7 +11,7 @@ from pydantic import Field
 from sqlalchemy import delete, select
 
 from hub import cursors
-from hub.errors import InvalidField, NotFound, error_response
+from hub.errors import InvalidField, NotFound, recorded
 from hub.lineage import service as lineage
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
@@ -151,8 +151,7 @@ def get_notification(
         policy=policy,
     )
     if not released:
-        # returned, not raised: the refusal's audit entry must commit with the request
-        return error_response(NotFound(f"no notification {ticket}"))
+        raise recorded(NotFound(f"no notification {ticket}"))
     return JSONResponse(view(released[0], lang), headers=_seq(seq))
 
 
@@ -176,8 +175,7 @@ def my_notification_lineage(
     verdict = release.decide(session, recipient=recipient, notes=[note], policy=policy)
     release.record(session, verdict, actor=who.actor, medium="lineage")
     if not verdict.released:
-        # returned, not raised: the refusal's audit entry must commit with the request
-        return error_response(NotFound(f"no notification {ticket}"))
+        raise recorded(NotFound(f"no notification {ticket}"))
     kept = {
         release.obs_key(o["attribute_uuid"], o["value"])
         for o in verdict.released[0].body["json"]["observations"]
