@@ -14,6 +14,7 @@ from hub.connections import jobs, leases, misp_pull
 from hub.db import session_scope
 from hub.models import Connection, Event, EventVersion, Partner
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.hub.connections.conftest import (
     Crash,
     Remote,
@@ -21,7 +22,6 @@ from tests.hub.connections.conftest import (
     faulty_session,
     run,
 )
-from tests.hub.intel.conftest import attr, event
 
 
 def _events(n: int, *, distribution: int = 3) -> list[dict[str, Any]]:

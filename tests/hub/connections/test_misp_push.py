@@ -23,8 +23,8 @@ from hub.models import (
     PushOutboxItem,
 )
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.hub.connections.conftest import Crash, Remote, add_connection, faulty_session, run
-from tests.hub.intel.conftest import attr, event
 
 
 def _submit(maker: sessionmaker[Session], org: Partner, events: list[dict[str, Any]]) -> None:

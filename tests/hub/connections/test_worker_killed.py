@@ -23,9 +23,9 @@ from hub.connections import service as connections
 from hub.db import session_scope
 from hub.models import Attribute, Connection, ConnectionJob, Event, EventVersion, Partner
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.conftest import TEST_SECRET
 from tests.hub.connections.conftest import Remote, add_connection, job_of, run
-from tests.hub.intel.conftest import attr, event
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.audit import service as audit
 from hub.models import Attribute, AuditEntry, Event, EventObject, EventVersion, QuarantineItem
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 MISP_FILES = sorted((FIXTURES / "misp" / "events").glob("*.json"))

@@ -14,7 +14,7 @@ from hub.models.base import utcnow
 from hub.notifications import feedback
 from hub.vocabulary import Role
 from hub.worker import WorkerContext, run_due
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _four_notifications(client, factory, desk, auth):
