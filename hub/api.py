@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from hub.auth.endpoints import router as me_router
 from hub.connections.endpoints import router as connections_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
@@ -12,6 +11,7 @@ from hub.lineage.endpoints import router as lineage_router
 from hub.misp_compat.endpoints import router as misp_router
 from hub.notifications.endpoints import router as notifications_router
 from hub.ops.endpoints import router as ops_router
+from hub.partners.endpoints import me_router
 from hub.partners.endpoints import router as partners_router
 from hub.taxii.endpoints import router as taxii_router
 

@@ -407,7 +407,7 @@ def ingest(
     import tlp
     from hub.intel import service as intel
     from hub.intel import stix
-    from hub.intel.endpoints import parse_misp_payload
+    from hub.intel.submission import parse_misp_payload
     from hub.partners import repository
 
     with _unit_of_work() as session:

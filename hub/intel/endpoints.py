@@ -12,11 +12,10 @@ from sqlalchemy import select
 import tlp
 from hub import cursors
 from hub.audit import releases
-from hub.auth.principal import Principal
-from hub.errors import Forbidden, InvalidField, NotFound, recorded
-from hub.intel import repository, service, snapshots, stix
-from hub.models import Attribute, Event, Partner, Release
-from hub.partners import repository as partners
+from hub.errors import InvalidField, NotFound, recorded
+from hub.intel import repository, service, stix
+from hub.intel.submission import STIX_MEDIA, parse_misp_payload, submitting_partner
+from hub.models import Attribute, Event, Release
 from hub.responses import JSONResponse, stream_event
 from hub.routing import (
     HubRoute,
@@ -33,45 +32,11 @@ from hub.sharing.events import release_event
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import headers, obligation_body
 from hub.sharing.view import EventSummary
-from hub.vocabulary import PartnerStatus, Role
 
 router = APIRouter(prefix="/api/v1", tags=["events"], route_class=HubRoute)
 
-STIX_MEDIA = "application/stix+json"
 Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
 Cursor = Annotated[str | None, Query(max_length=300)]
-
-
-def submitting_partner(session: Any, principal: Principal) -> Partner:
-    """Whose submission this is: the key's partner, or the hub's own organisation for operators."""
-    if principal.role is Role.OPERATOR:
-        org = partners.hub_org(session)
-        if org is None:
-            raise Forbidden("the hub's own organisation does not exist yet; run `hub init`")
-        return org
-    partner = partners.by_uuid(session, principal.partner_uuid)
-    assert partner is not None
-    if partner.status != PartnerStatus.ACTIVE.value:
-        raise Forbidden(f"a {partner.status} partner cannot submit information")
-    if partner.tlp_accepted_at is None:
-        raise Forbidden("a partner that has not accepted the network's TLP rules cannot submit")
-    return partner
-
-
-def parse_misp_payload(body: bytes) -> list[Any]:
-    doc = snapshots.parse_body(body)
-    if isinstance(doc, dict) and "response" in doc:
-        doc = doc["response"]
-    if isinstance(doc, dict) and "request" in doc:
-        doc = doc["request"]
-    items = doc if isinstance(doc, list) else [doc]
-    if not items:
-        raise InvalidField("no event in the request", field="Event")
-    if isinstance(doc, dict) and doc.get("type") == "bundle":
-        raise InvalidField(
-            f"this is a STIX bundle: send it with Content-Type: {STIX_MEDIA}", field="Content-Type"
-        )
-    return items
 
 
 @router.post("/events", status_code=201)

@@ -54,7 +54,7 @@ _ID_KEYS = ("id", "event_id", "object_id", "sharing_group_id", "Event", "event_u
 @dataclass(frozen=True, slots=True)
 class Writer:
     """Who writes: the caller and its organisation (checked active and bound by the TLP
-    rules by ``hub.intel.endpoints.submitting_partner``)."""
+    rules by ``hub.intel.submission.submitting_partner``)."""
 
     caller: Caller
     source: Partner

@@ -16,10 +16,10 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
 from hub.errors import InvalidField, NotFound, recorded
-from hub.intel.endpoints import submitting_partner
 from hub.intel.outcomes import ForeignEvent, UuidClash
 from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
+from hub.intel.submission import submitting_partner
 from hub.intel.validation import describe_types
 from hub.misp_compat import (
     edits,

@@ -101,7 +101,7 @@ def push(
     """``/events/add`` (``target`` None) or ``/events/edit/{target}``, with MISP's rules:
     the creator must be the caller, an edit must be newer (Event.php:4115-4150), an event
     without a timestamp gets now (ingest does that). ``source`` is the caller's organisation,
-    as ``hub.intel.endpoints.submitting_partner`` checks it (active, TLP rules accepted).
+    as ``hub.intel.submission.submitting_partner`` checks it (active, TLP rules accepted).
     An add whose uuid belongs to another organisation raises ``ForeignEvent`` from ingest."""
     name = "Could not edit Event" if target is not None else "Could not add Event"
     event = unwrap_event(payload)

@@ -13,17 +13,21 @@ from hub.partners.schemas import (
     KeyCreate,
     KeyIssued,
     KeyRead,
+    Me,
+    OrganisationSummary,
     PartnerChangeRead,
     PartnerCreate,
     PartnerRead,
     PartnerUpdate,
     StatusChange,
 )
-from hub.routing import HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
+from hub.routing import AnyKey, HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
 from hub.schemas import Page, decode_id_cursor, encode_cursor
 from hub.vocabulary import NetworkFunction, PartnerStatus, PartnerType, Region, Sector, Tier
 
 router = APIRouter(prefix="/api/v1/admin/partners", tags=["partners"], route_class=HubRoute)
+# /api/v1/me: who am I, for any key.
+me_router = APIRouter(prefix="/api/v1", tags=["me"], route_class=HubRoute)
 
 Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
@@ -170,3 +174,23 @@ def revoke_key(uuid: str, key_uuid: str, session: SessionDep, who: Operator) -> 
     record = keys.get_key(session, key_uuid=key_uuid, partner=partner)
     keys.revoke_key(session, record=record, actor=who.actor)
     return key_read(record, partner)
+
+
+@me_router.get("/me", response_model=Me)
+def me(session: SessionDep, who: AnyKey) -> Me:
+    """The calling key, its role and its organisation."""
+    partner = service.get(session, ref=who.partner_uuid)
+    record = keys.get_key(session, key_uuid=who.key_uuid)
+    return Me(
+        role=who.role,
+        key=key_read(record, partner),
+        organisation=OrganisationSummary(
+            uuid=partner.uuid,
+            name=partner.name,
+            type=partner.type,
+            tier=partner.tier,  # type: ignore[arg-type]
+            status=partner.status,
+            tlp_accepted=partner.tlp_accepted_at is not None,  # type: ignore[arg-type]
+            hub_organisation=partner.is_hub_org,
+        ),
+    )
