@@ -108,6 +108,35 @@ TLP_TAGS: tuple[dict[str, Any], ...] = tuple(
 PRODUCER_PREFIX = "misp-galaxy:producer="
 
 
+def names_producer(tag: Any) -> bool:
+    """A tag (a MISP tag dict or its name) that names who produced the information."""
+    name = tag.get("name", "") if isinstance(tag, dict) else tag
+    return str(name).startswith(PRODUCER_PREFIX)
+
+
+def without_producers(element: dict[str, Any]) -> None:
+    """Remove, in place, what names the producer of a TLP:EX:CHR element: producer tags and
+    producer galaxy clusters (a galaxy left without clusters goes too)."""
+    if element.get("Tag"):
+        element["Tag"] = [t for t in element["Tag"] if not names_producer(t)]
+    if not element.get("Galaxy"):
+        return
+    galaxies = []
+    for galaxy in element["Galaxy"]:
+        if not isinstance(galaxy, dict) or galaxy.get("type") == "producer":
+            continue
+        clusters = [
+            c
+            for c in galaxy.get("GalaxyCluster") or []
+            if isinstance(c, dict)
+            and c.get("type") != "producer"
+            and not names_producer(str(c.get("tag_name", "")))
+        ]
+        if clusters:
+            galaxies.append({**galaxy, "GalaxyCluster": clusters})
+    element["Galaxy"] = galaxies
+
+
 class Reader:
     """Per-event reading state: tag meanings, sharing groups and addressing, all cached."""
 

@@ -73,7 +73,7 @@ from hub.intel.stix_shape import (
 from hub.jobs import claiming
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
-from tlp.misp_read import PRODUCER_PREFIX
+from tlp.misp_read import PRODUCER_PREFIX, without_producers
 
 log = logging.getLogger("hub.intel.projection")
 
@@ -164,6 +164,8 @@ def _element(item: dict[str, Any], *, chr: bool) -> dict[str, Any]:
     out = dict(item)
     if "Tag" in out:
         out["Tag"] = _tags(out["Tag"], chr=chr)
+    if chr:
+        without_producers(out)
     if str(out.get("distribution")) == "4" and isinstance(out.get("SharingGroup"), dict):
         out["sharing_group_id"] = group_id(out["SharingGroup"])  # misp-stix needs one
     return out

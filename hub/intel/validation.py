@@ -110,8 +110,7 @@ def _tags(container: dict[str, Any], path: str) -> list[dict[str, Any]]:
             raise _fail(f"{path}.Tag.{i}", "a tag needs a name")
         if len(tag["name"]) > 255:
             raise _fail(f"{path}.Tag.{i}.name", "is longer than 255 characters")
-        for key in ("id", "user_id", "org_id"):
-            tag.pop(key, None)
+        _keep(tag, TAG_FIELDS)
         local = tag.get("local")
         if local is not None and not isinstance(local, bool):
             tag["local"] = _bool(local, f"{path}.Tag.{i}.local")
@@ -160,6 +159,9 @@ def _sightings(attr: dict[str, Any], path: str) -> None:
         if sighting.get("date_sighting") not in (None, ""):
             _int(sighting["date_sighting"], f"{where}.date_sighting", low=0)
         _organisation(sighting, where)
+        _keep(sighting, SIGHTING_FIELDS)
+        if isinstance(sighting.get("Organisation"), dict):
+            _keep(sighting["Organisation"], ORG_FIELDS)
 
 
 def _text_fields(element: dict[str, Any], path: str, keys: tuple[str, ...]) -> None:
@@ -168,16 +170,119 @@ def _text_fields(element: dict[str, Any], path: str, keys: tuple[str, ...]) -> N
             raise _fail(f"{path}.{key}", "must be text")
 
 
-def _galaxies(event: dict[str, Any], path: str) -> None:
-    for i, galaxy in enumerate(_list(event, "Galaxy", path)):
+# The MISP fields the hub keeps, per element (an allow-list: DESIGN §3 "What leaves the hub").
+# Anything else a source sends — analyst data (Note, Opinion, Relationship), local
+# correlations, decaying scores, the creating user, cryptographic keys, custom keys — is not
+# stored, so it can never leave. Ids are dropped earlier (``_common``).
+EVENT_FIELDS = frozenset(
+    {
+        "uuid", "info", "date", "threat_level_id", "analysis", "distribution", "SharingGroup",
+        "published", "timestamp", "publish_timestamp", "attribute_count", "extends_uuid",
+        "disable_correlation", "proposal_email_lock", "locked", "protected", "deleted",
+        "Orgc", "Tag", "Attribute", "Object", "EventReport", "Galaxy",
+        "ShadowAttribute", "event_creator_email",  # dropped by ingest, with a reason
+    }
+)  # fmt: skip
+ATTRIBUTE_FIELDS = frozenset(
+    {
+        "uuid", "type", "category", "value", "to_ids", "distribution", "SharingGroup",
+        "comment", "timestamp", "deleted", "disable_correlation", "object_relation",
+        "first_seen", "last_seen", "data", "Tag", "Sighting", "Galaxy",
+        "ShadowAttribute",  # dropped by ingest (proposals never leave)
+        "purged",  # a hard delete through /misp (hub.misp_compat.edits); never leaves
+    }
+)  # fmt: skip
+OBJECT_FIELDS = frozenset(
+    {
+        "uuid", "name", "meta-category", "description", "template_uuid", "template_version",
+        "distribution", "SharingGroup", "comment", "timestamp", "deleted", "first_seen",
+        "last_seen", "Attribute", "ObjectReference", "purged",
+        "Tag",  # MISP has no object tags; the hub reads TLP markings there (DESIGN §3)
+    }
+)  # fmt: skip
+REFERENCE_FIELDS = frozenset(
+    {
+        "uuid", "object_uuid", "referenced_uuid", "referenced_type", "relationship_type",
+        "comment", "timestamp", "deleted",
+    }
+)  # fmt: skip
+REPORT_FIELDS = frozenset(
+    {"uuid", "name", "content", "distribution", "SharingGroup", "timestamp", "deleted", "purged"}
+)
+ORG_FIELDS = frozenset({"uuid", "name"})
+SIGHTING_FIELDS = frozenset({"uuid", "type", "date_sighting", "source", "Organisation"})
+TAG_FIELDS = frozenset({"name", "colour", "local", "exportable", "numerical_value"})
+GALAXY_FIELDS = frozenset(
+    {"uuid", "name", "type", "description", "namespace", "version", "icon", "kill_chain_order",
+     "GalaxyCluster"}
+)  # fmt: skip
+CLUSTER_FIELDS = frozenset(
+    {"uuid", "type", "value", "tag_name", "description", "source", "authors", "version", "meta",
+     "collection_uuid", "galaxy_id"}
+)  # fmt: skip
+
+
+def _keep(element: dict[str, Any], allowed: frozenset[str]) -> None:
+    """Drop, in place, every key of ``element`` the hub does not keep."""
+    for key in [k for k in element if k not in allowed]:
+        del element[key]
+
+
+def _shared_cluster(cluster: dict[str, Any]) -> bool:
+    """A cluster the source keeps to itself (MISP's local galaxy cluster, "your organisation
+    only") is not kept: fail closed."""
+    return not (
+        cluster.get("local") in (True, 1, "1", "true")
+        or cluster.get("local_only") in (True, 1, "1", "true")
+        or str(cluster.get("distribution", "")) == "0"
+    )
+
+
+_GALAXY_NS = uuid_mod.UUID("3f0c5f3e-2a51-4d55-9d0b-6a3f1c2b7e10")
+
+
+def _derived_uuid(name: str) -> str:
+    return str(uuid_mod.uuid5(_GALAXY_NS, name))
+
+
+def _galaxies(element: dict[str, Any], path: str) -> None:
+    """Galaxies kept as MISP exports them, only with what misp-stix and MISP read (a missing
+    description is empty, a missing uuid derived from the tag, so that the STIX rendering
+    does not fail on them), no cluster the source kept local, no organisation of a
+    cluster's author."""
+    if "Galaxy" not in element:
+        return
+    galaxies = []
+    for i, galaxy in enumerate(_list(element, "Galaxy", path)):
         where = f"{path}.Galaxy.{i}"
         if not isinstance(galaxy, dict):
             raise _fail(where, "a galaxy must be an object")
-        _text_fields(galaxy, where, ("name", "type", "uuid"))
+        _text_fields(galaxy, where, ("name", "type", "uuid", "description", "namespace"))
+        clusters = []
         for j, cluster in enumerate(_list(galaxy, "GalaxyCluster", where)):
+            cwhere = f"{where}.GalaxyCluster.{j}"
             if not isinstance(cluster, dict):
-                raise _fail(f"{where}.GalaxyCluster.{j}", "a cluster must be an object")
-            _text_fields(cluster, f"{where}.GalaxyCluster.{j}", ("value", "tag_name", "uuid"))
+                raise _fail(cwhere, "a cluster must be an object")
+            _text_fields(cluster, cwhere, ("value", "tag_name", "uuid", "type", "description"))
+            if not _shared_cluster(cluster):
+                continue
+            _keep(cluster, CLUSTER_FIELDS)
+            for key in ("description", "value"):  # misp-stix reads each
+                cluster.setdefault(key, "")
+            if not cluster.get("uuid"):  # MISP exports some without: one derived from its tag
+                cluster["uuid"] = _derived_uuid(cluster.get("tag_name") or cluster["value"])
+            cluster.setdefault("type", galaxy.get("type") or "")
+            clusters.append(cluster)
+        _keep(galaxy, GALAXY_FIELDS)
+        for key in ("description", "type"):  # misp-stix reads each
+            galaxy.setdefault(key, "")
+        if not galaxy.get("uuid"):
+            galaxy["uuid"] = _derived_uuid("galaxy:" + str(galaxy["type"]))
+        galaxy.setdefault("name", galaxy.get("type") or "")
+        galaxy["GalaxyCluster"] = clusters
+        if clusters:
+            galaxies.append(galaxy)
+    element["Galaxy"] = galaxies
 
 
 def _common(
@@ -246,6 +351,8 @@ def _attribute(
         if key in attr and not isinstance(attr[key], list):
             raise _fail(f"{path}.{key}", "must be a list")
     _sightings(attr, path)
+    _galaxies(attr, path)
+    _keep(attr, ATTRIBUTE_FIELDS)
     return attr
 
 
@@ -325,8 +432,10 @@ def normalise_event(
             if ref.get("timestamp") in (None, "", 0, "0") and stamped is not None:
                 stamped.add(ref["uuid"])
             ref["timestamp"] = str(_int(ref.get("timestamp") or now, f"{rwhere}.timestamp", low=0))
+            _keep(ref, REFERENCE_FIELDS)
             references.append(ref)
         obj["ObjectReference"] = references
+        _keep(obj, OBJECT_FIELDS)
         objects.append(obj)
     event["Object"] = objects
     if "EventReport" in event:
@@ -336,8 +445,9 @@ def normalise_event(
         ]
     _galaxies(event, path)
     _no_duplicate_uuids(event)
-    for key in ("RelatedEvent", "Org"):
-        event.pop(key, None)
+    _keep(event, EVENT_FIELDS)
+    if isinstance(event.get("Orgc"), dict):
+        _keep(event["Orgc"], ORG_FIELDS)
     return event
 
 
@@ -353,6 +463,7 @@ def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> di
     elif not isinstance(content, str) or len(content) > MAX_VALUE * 8:
         raise _fail(f"{path}.content", "must be text of at most 1048576 characters")
     _common(report, path, now=now, default_distribution=5, stamped=stamped)
+    _keep(report, REPORT_FIELDS)
     return report
 
 

@@ -28,7 +28,8 @@ from hub.intel.snapshots import current_state, gc_paused, group_id
 from hub.models import Event, Sighting
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import is_tlp_tag, max_label, obligation, record
-from hub.sharing.view import PRODUCER_PREFIX, Gate, received_withdrawn, summarise
+from hub.sharing.view import Gate, received_withdrawn, summarise
+from tlp.misp_read import without_producers
 
 _EVENT_NEVER = (
     "ShadowAttribute",
@@ -425,12 +426,10 @@ def _finish(
             _group(report, hide_creator)
     if "SharingGroup" in body:
         _group(body, hide_creator)
-    if hide_creator:
-        body["Tag"] = [
-            t
-            for t in body.get("Tag") or []
-            if not str(t.get("name", "")).startswith(PRODUCER_PREFIX)
-        ]
+    if hide_creator:  # TLP:EX:CHR: nothing that names the producer
+        without_producers(body)
+        for attr in attrs.values():
+            without_producers(attr)
     for attribute_uuid, sighting in _sightings(session, event, recipient, attrs):
         attrs[attribute_uuid].setdefault("Sighting", []).append(sighting)
     return count

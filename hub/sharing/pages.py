@@ -33,6 +33,7 @@ from hub.sharing.view import (
     report_addressing,
     summarise,
 )
+from tlp.misp_read import without_producers
 
 Fetch = Callable[[Any, int], Sequence[Any]]
 _MAX_CHUNK = 1000
@@ -228,6 +229,8 @@ def shape_attribute(
         and not (hide_creator and str(t.get("name", "")).startswith(PRODUCER_PREFIX))
     ]
     out["Tag"] = [*tags, {"name": label_of(rank).tag, "local": False}]
+    if hide_creator:
+        without_producers(out)
     for key in ("ShadowAttribute", "Sighting", "RelatedAttribute"):
         out.pop(key, None)
     group = out.pop("SharingGroup", None)
