@@ -21,7 +21,7 @@ from hub.misp_compat.params import limit_page, truthy
 from hub.misp_compat.service import CHANNEL, Caller, hub_org_uuid
 from hub.models import Event, Sighting
 from hub.sharing.pages import release_event_page
-from hub.sharing.view import EventSummary
+from hub.sharing.view import EventSummary, Gate, summarise
 
 _SORTS = {
     "timestamp": Event.timestamp,
@@ -77,7 +77,7 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
         accept=EventMatch(body, caller),
         count_all=limit is not None,
     )
-    stamps = sighting_stamps(session, result.items)
+    stamps = sighting_stamps(session, result.items, Gate(caller.recipient, CHANNEL, caller.policy))
     hub_uuid = hub_org_uuid(session) if any(s.creator_hidden for s in result.items) else None
     rows = []
     for summary in result.items:
@@ -109,11 +109,17 @@ def _descending(body: dict[str, Any]) -> bool:
     return True
 
 
-def sighting_stamps(session: Session, items: Sequence[EventSummary]) -> dict[int, int]:
+def sighting_stamps(session: Session, items: Sequence[EventSummary], gate: Gate) -> dict[int, int]:
     """The latest sighting on what each event releases to the caller (the sync pull fetches
-    sightings when it grows): per event for events released whole, per attribute otherwise."""
-    whole = [s.row.id for s in items if s.release is None]
-    partial = {s.row.id: s.release for s in items if s.release is not None}
+    sightings when it grows): per event for events released whole, per released attribute
+    otherwise (an event told by its profile that is not released whole has its element
+    rows read for this: a sighting on a withheld attribute must not move the stamp)."""
+    whole = [s.row.id for s in items if s.whole]
+    partial = {s.row.id: s.release for s in items if not s.whole and s.release is not None}
+    told = [s.row for s in items if not s.whole and s.release is None]
+    for row, summary, _reason in summarise(session, gate, told, rows_for_partial=True):
+        if summary is not None and summary.release is not None:
+            partial[row.id] = summary.release
     out: dict[int, int] = defaultdict(int)
     for start in range(0, len(whole), 500):
         for event_id, stamp in session.execute(

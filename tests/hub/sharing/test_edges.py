@@ -427,3 +427,30 @@ def test_count_of_sightings_rows_is_unchanged_by_reading(client, people, maker) 
     rest(client, who["core"], "events")
     with session_scope(maker) as s:
         assert s.scalar(select(func.count(Sighting.id))) == before
+
+
+def test_a_sighting_on_a_withheld_attribute_does_not_move_sighting_timestamp(
+    client, people
+) -> None:
+    """Found by a black-box attack: /misp/events/index told a partner when a RED attribute
+    it does not receive was sighted."""
+    source, who = people
+    core = who["core"]
+    t0 = 1_796_000_000
+    shown = attr("198.51.100.20", "amber", Sighting=[{"date_sighting": str(t0 + 5), "type": "0"}])
+    hidden = attr("198.51.100.21", "red")
+    ev = event("sighted", tlp="amber", attributes=[shown, hidden], timestamp=t0)
+    submit(client, source.key, ev)
+
+    def stamp() -> str:
+        r = misp(client, core, "events/index", {"eventid": ev["Event"]["uuid"]})
+        assert r.status_code == 200, r.text
+        [row] = [e for e in r.json() if e["uuid"] == ev["Event"]["uuid"]]
+        return str(row["sighting_timestamp"])
+
+    assert stamp() == str(t0 + 5)
+    later = copy.deepcopy(ev)
+    later["Event"]["timestamp"] = str(t0 + 60)
+    later["Event"]["Attribute"][1]["Sighting"] = [{"date_sighting": str(t0 + 60), "type": "0"}]
+    submit(client, source.key, later)
+    assert stamp() == str(t0 + 5)
