@@ -15,12 +15,13 @@ from hub.models import (
     NotificationFeedback,
     Release,
 )
+from hub.notifications.schemas import LINEAGE
 from hub.routing import HubRoute, OperatorOrAuditor, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"], route_class=HubRoute)
 
 
-@router.get("/admin/lineage/notifications/{ticket}")
+@router.get("/admin/lineage/notifications/{ticket}", response_model=LINEAGE)
 def notification_lineage(
     ticket: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:
@@ -34,7 +35,7 @@ def notification_lineage(
     )
 
 
-@router.get("/admin/lineage/items/{uuid}")
+@router.get("/admin/lineage/items/{uuid}", response_model=LINEAGE)
 def item_lineage(
     uuid: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:
