@@ -16,12 +16,23 @@ from typing import Any
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from schemathesis.generation import GenerationMode
 
 from hub.vocabulary import Role
 from tests.hub.test_routes import api_routes
 
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 EXAMPLES = 2  # per operation, mode and database: ~800 requests, well under a minute idle
 
 
@@ -81,7 +92,7 @@ def test_no_input_makes_a_server_error(app: Any, factory: Any, operator_key: str
                 for key in keys:
                     calls += 1
                     response = case.call(headers={"Authorization": key})
-                    case.validate_response(response, checks=[not_a_server_error])
+                    case.validate_response(response, checks=CHECKS)
 
             try:
                 fuzz()
