@@ -77,6 +77,14 @@ class MispRoute(HubRoute):
             extra["parameters"] = [*extra.get("parameters", []), *map(schemas.path_param, missing)]
             self.openapi_extra = extra
 
+    def error_codes(self) -> set[int]:
+        """A write names what it touches in its body too (an attribute by uuid, a tag's
+        target): MISP answers 404 for one it cannot find."""
+        codes = super().error_codes()
+        if self.methods & {"POST", "PUT", "DELETE"}:
+            codes.add(404)
+        return codes
+
     def check_media(self, request: Request) -> None:
         return None
 
