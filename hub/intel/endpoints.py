@@ -214,7 +214,7 @@ def list_events(
     responses={
         200: {
             "description": "MISP JSON, or with `format=stix` a STIX 2.1 bundle",
-            "content": {STIX_MEDIA: {"schema": {"$ref": "#/components/schemas/StixBundle"}}},
+            "content": {STIX_MEDIA: {"schema": schemas.StixBundle.model_json_schema()}},
         }
     },
 )

@@ -226,7 +226,7 @@ class MispProbe(BaseModel):
 
 
 class StixBundle(Loose):
-    """A STIX 2.1 bundle (``returnFormat: stix2``)."""
+    """A STIX 2.1 bundle (``returnFormat: stix2`` on /misp, ``?format=stix`` on REST)."""
 
     type: str
     id: str
