@@ -10,8 +10,133 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from hub.misp_compat.schemas import MISP_EVENT, MISP_EVENT_PAYLOAD, STIX_BUNDLE_IN, MispEvent
-from hub.misp_compat.schemas import StixBundle as StixBundle
+
+class Loose(BaseModel):
+    """Names what clients rely on; lets every other key through."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MispTag(Loose):
+    name: str
+    local: bool | None = None
+
+
+class MispAttribute(Loose):
+    uuid: str
+    id: str | None = None
+    event_id: str | None = None
+    type: str | None = None
+    category: str | None = None
+    value: str | None = None
+    Tag: list[MispTag] | None = None
+
+
+class MispObject(Loose):
+    uuid: str
+    id: str | None = None
+    name: str | None = None
+    Attribute: list[MispAttribute] | None = None
+
+
+class MispEvent(Loose):
+    uuid: str
+    id: str | None = None
+    info: str | None = None
+    Attribute: list[MispAttribute] | None = None
+    Object: list[MispObject] | None = None
+    Tag: list[MispTag] | None = None
+
+
+class StixBundle(Loose):
+    """A STIX 2.1 bundle (``returnFormat: stix2`` on /misp, ``?format=stix`` on REST)."""
+
+    type: str
+    id: str
+    objects: list[dict[str, Any]]
+
+
+# --- request bodies (JSON schema, inline: loose enough for any MISP client or STIX producer)
+
+MISP_TAG = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
+MISP_ATTRIBUTE = {
+    "type": "object",
+    "description": "A MISP attribute (other MISP keys are taken as MISP defines them)",
+    "properties": {
+        "uuid": {"type": "string"},
+        "type": {"type": "string", "description": "a MISP attribute type (describeTypes)"},
+        "category": {"type": "string"},
+        "value": {"type": "string"},
+        "to_ids": {"type": "boolean"},
+        "distribution": {"type": ["string", "integer"]},
+        "timestamp": {"type": ["string", "integer"]},
+        "comment": {"type": "string"},
+        "Tag": {"type": "array", "items": MISP_TAG},
+    },
+}
+MISP_OBJECT = {
+    "type": "object",
+    "description": "A MISP object",
+    "properties": {
+        "uuid": {"type": "string"},
+        "name": {"type": "string"},
+        "meta-category": {"type": "string"},
+        "distribution": {"type": ["string", "integer"]},
+        "Attribute": {"type": "array", "items": MISP_ATTRIBUTE},
+    },
+}
+MISP_EVENT = {
+    "type": "object",
+    "title": "MispEventIn",
+    "description": "A MISP event as MISP and PyMISP send it",
+    "properties": {
+        "uuid": {"type": "string"},
+        "info": {"type": "string"},
+        "date": {"type": "string"},
+        "timestamp": {"type": ["string", "integer"]},
+        "published": {"type": "boolean"},
+        "distribution": {"type": ["string", "integer"]},
+        "sharing_group_id": {"type": ["string", "integer"]},
+        "threat_level_id": {"type": ["string", "integer"]},
+        "analysis": {"type": ["string", "integer"]},
+        "Orgc": {"type": "object"},
+        "SharingGroup": {"type": "object"},
+        "Tag": {"type": "array", "items": MISP_TAG},
+        "Attribute": {"type": "array", "items": MISP_ATTRIBUTE},
+        "Object": {"type": "array", "items": MISP_OBJECT},
+        "EventReport": {"type": "array", "items": {"type": "object"}},
+    },
+}
+MISP_EVENT_PAYLOAD = {
+    "description": '`{"Event": {...}}` or the bare event',
+    "anyOf": [
+        {"type": "object", "properties": {"Event": MISP_EVENT}, "required": ["Event"]},
+        MISP_EVENT,
+    ],
+}
+STIX_BUNDLE_IN = {
+    "type": "object",
+    "title": "StixBundleIn",
+    "description": "A STIX 2.1 bundle; markings are read as TLP (unknown ones: quarantine)",
+    "properties": {
+        "type": {"const": "bundle"},
+        "id": {"type": "string", "pattern": "^bundle--"},
+        "objects": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "type": {"type": "string"},
+                    "id": {"type": "string"},
+                    "spec_version": {"type": "string"},
+                    "object_marking_refs": {"type": "array", "items": {"type": "string"}},
+                },
+                "required": ["type", "id"],
+            },
+        },
+    },
+    "required": ["type", "objects"],
+}
 
 
 class Handling(BaseModel):

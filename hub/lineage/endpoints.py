@@ -9,13 +9,13 @@ from sqlalchemy import select
 from hub.audit import releases as release_index
 from hub.errors import NotFound
 from hub.lineage import service
+from hub.lineage.schemas import LINEAGE
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import (
     Notification,
     NotificationFeedback,
     Release,
 )
-from hub.notifications.schemas import LINEAGE
 from hub.routing import HubRoute, OperatorOrAuditor, SessionDep
 
 router = APIRouter(prefix="/api/v1", tags=["lineage"], route_class=HubRoute)

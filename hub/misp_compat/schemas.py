@@ -10,7 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from hub.intel.schemas import (
+    MISP_ATTRIBUTE,
+    MISP_OBJECT,
+    MISP_TAG,
+    Loose,
+    MispAttribute,
+    MispEvent,
+    MispObject,
+    MispTag,
+)
+from hub.intel.schemas import MISP_EVENT_PAYLOAD as MISP_EVENT_PAYLOAD  # the store's shapes
+from hub.intel.schemas import StixBundle as StixBundle
 
 ID_PARAMS = ("eventId", "attributeId", "objectId", "eventReportId", "objectReferenceId")
 
@@ -49,43 +62,6 @@ def path_param(name: str) -> dict[str, Any]:
         "description": description,
         "schema": schema,
     }
-
-
-class Loose(BaseModel):
-    """Names what clients rely on; lets every other key through."""
-
-    model_config = ConfigDict(extra="allow")
-
-
-class MispTag(Loose):
-    name: str
-    local: bool | None = None
-
-
-class MispAttribute(Loose):
-    uuid: str
-    id: str | None = None
-    event_id: str | None = None
-    type: str | None = None
-    category: str | None = None
-    value: str | None = None
-    Tag: list[MispTag] | None = None
-
-
-class MispObject(Loose):
-    uuid: str
-    id: str | None = None
-    name: str | None = None
-    Attribute: list[MispAttribute] | None = None
-
-
-class MispEvent(Loose):
-    uuid: str
-    id: str | None = None
-    info: str | None = None
-    Attribute: list[MispAttribute] | None = None
-    Object: list[MispObject] | None = None
-    Tag: list[MispTag] | None = None
 
 
 class MispEventEnvelope(BaseModel):
@@ -225,95 +201,8 @@ class MispProbe(BaseModel):
     url: str
 
 
-class StixBundle(Loose):
-    """A STIX 2.1 bundle (``returnFormat: stix2`` on /misp, ``?format=stix`` on REST)."""
-
-    type: str
-    id: str
-    objects: list[dict[str, Any]]
-
-
 # --- request bodies (JSON schema, inline: loose enough for any MISP client) -----------------
 
-_TAG = {"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]}
-_ATTRIBUTE = {
-    "type": "object",
-    "description": "A MISP attribute (other MISP keys are taken as MISP defines them)",
-    "properties": {
-        "uuid": {"type": "string"},
-        "type": {"type": "string", "description": "a MISP attribute type (describeTypes)"},
-        "category": {"type": "string"},
-        "value": {"type": "string"},
-        "to_ids": {"type": "boolean"},
-        "distribution": {"type": ["string", "integer"]},
-        "timestamp": {"type": ["string", "integer"]},
-        "comment": {"type": "string"},
-        "Tag": {"type": "array", "items": _TAG},
-    },
-}
-_OBJECT = {
-    "type": "object",
-    "description": "A MISP object",
-    "properties": {
-        "uuid": {"type": "string"},
-        "name": {"type": "string"},
-        "meta-category": {"type": "string"},
-        "distribution": {"type": ["string", "integer"]},
-        "Attribute": {"type": "array", "items": _ATTRIBUTE},
-    },
-}
-MISP_EVENT = {
-    "type": "object",
-    "title": "MispEventIn",
-    "description": "A MISP event as MISP and PyMISP send it",
-    "properties": {
-        "uuid": {"type": "string"},
-        "info": {"type": "string"},
-        "date": {"type": "string"},
-        "timestamp": {"type": ["string", "integer"]},
-        "published": {"type": "boolean"},
-        "distribution": {"type": ["string", "integer"]},
-        "sharing_group_id": {"type": ["string", "integer"]},
-        "threat_level_id": {"type": ["string", "integer"]},
-        "analysis": {"type": ["string", "integer"]},
-        "Orgc": {"type": "object"},
-        "SharingGroup": {"type": "object"},
-        "Tag": {"type": "array", "items": _TAG},
-        "Attribute": {"type": "array", "items": _ATTRIBUTE},
-        "Object": {"type": "array", "items": _OBJECT},
-        "EventReport": {"type": "array", "items": {"type": "object"}},
-    },
-}
-MISP_EVENT_PAYLOAD = {
-    "description": '`{"Event": {...}}` or the bare event',
-    "anyOf": [
-        {"type": "object", "properties": {"Event": MISP_EVENT}, "required": ["Event"]},
-        MISP_EVENT,
-    ],
-}
-STIX_BUNDLE_IN = {
-    "type": "object",
-    "title": "StixBundleIn",
-    "description": "A STIX 2.1 bundle; markings are read as TLP (unknown ones: quarantine)",
-    "properties": {
-        "type": {"const": "bundle"},
-        "id": {"type": "string", "pattern": "^bundle--"},
-        "objects": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "type": {"type": "string"},
-                    "id": {"type": "string"},
-                    "spec_version": {"type": "string"},
-                    "object_marking_refs": {"type": "array", "items": {"type": "string"}},
-                },
-                "required": ["type", "id"],
-            },
-        },
-    },
-    "required": ["type", "objects"],
-}
 FILTERS = {
     "type": "object",
     "description": "MISP's filters (as in MISP's restSearch and index), merged with the named "
@@ -331,13 +220,13 @@ def json_body(schema: dict[str, Any], *, required: bool = False) -> dict[str, An
 
 ATTRIBUTE_IN = {
     "description": "One attribute, or a list of them",
-    "anyOf": [_ATTRIBUTE, {"type": "array", "items": _ATTRIBUTE}],
+    "anyOf": [MISP_ATTRIBUTE, {"type": "array", "items": MISP_ATTRIBUTE}],
 }
 OBJECT_IN = {
     "description": '`{"Object": {...}}` or the bare object',
     "anyOf": [
-        {"type": "object", "properties": {"Object": _OBJECT}, "required": ["Object"]},
-        _OBJECT,
+        {"type": "object", "properties": {"Object": MISP_OBJECT}, "required": ["Object"]},
+        MISP_OBJECT,
     ],
 }
 REFERENCE_IN = {
@@ -375,7 +264,7 @@ TAGGING = {
 }
 TAG_IN = {
     "type": "object",
-    "properties": {"name": {"type": "string"}, "colour": {"type": "string"}, "Tag": _TAG},
+    "properties": {"name": {"type": "string"}, "colour": {"type": "string"}, "Tag": MISP_TAG},
 }
 SIGHTING = {
     "type": "object",

@@ -13,6 +13,7 @@ from sqlalchemy import delete, select
 from hub import cursors
 from hub.errors import InvalidField, NotFound, recorded
 from hub.lineage import service as lineage
+from hub.lineage.schemas import LINEAGE
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
 from hub.notifications import feedback, release, schemas
@@ -155,7 +156,7 @@ def get_notification(
     return JSONResponse(view(released[0], lang), headers=_seq(seq))
 
 
-@router.get("/notifications/{ticket}/lineage", response_model=schemas.LINEAGE)
+@router.get("/notifications/{ticket}/lineage", response_model=LINEAGE)
 def my_notification_lineage(
     ticket: str,
     session: SessionDep,

@@ -63,22 +63,3 @@ class FeedbackList(BaseModel):
 class TargetsSet(BaseModel):
     partner: str
     entries: int
-
-
-class LineageView(BaseModel):
-    """A lineage query's answer: what it is about, and the graph (``format=json``)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    graph: dict[str, Any]
-
-
-class ProvJson(BaseModel):
-    """The same graph as a W3C PROV-JSON document (``format=prov-json``)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    prefix: dict[str, str]
-
-
-LINEAGE = LineageView | ProvJson
