@@ -89,6 +89,7 @@ MISP_EVENT = {
     "type": "object",
     "title": "MispEventIn",
     "description": "A MISP event as MISP and PyMISP send it",
+    "not": {"required": ["Event"]},  # a wrapped event is read as its content
     "properties": {
         "uuid": {"type": "string"},
         "info": {"type": "string"},

@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 import yaml
 from fastapi.testclient import TestClient
+from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 from schemathesis.checks import (
     content_type_conformance,
@@ -306,3 +307,28 @@ def test_real_answers_conform_to_the_document(app: Any, client: TestClient, fact
                  **taxii).status_code == 404  # fmt: skip
 
     assert len(probe.seen) > 50
+
+
+def test_the_documented_bodies_take_real_misp_events_and_stix_bundles(
+    spec: dict[str, Any],
+) -> None:
+    """Described, and loose enough for what MISP, PyMISP and STIX producers really send."""
+    body = spec["paths"]["/api/v1/events"]["post"]["requestBody"]["content"]
+    misp = spec["paths"]["/misp/events/add"]["post"]["requestBody"]["content"]["application/json"]
+    events = sorted((FIXTURES / "misp" / "events").glob("*.json"))
+    bundles = [
+        doc
+        for path in sorted((FIXTURES / "stix").glob("*.json"))
+        if (doc := json.loads(path.read_text())).get("type") == "bundle"
+    ]
+    assert len(events) > 10 and len(bundles) > 5
+    for path in events:
+        doc = json.loads(path.read_text())
+        OAS31Validator(body["application/json"]["schema"]).validate(doc)
+        if "Event" in doc or "info" in doc:
+            OAS31Validator(misp["schema"]).validate(doc)
+    for doc in bundles:
+        OAS31Validator(body["application/stix+json"]["schema"]).validate(doc)
+    for wrong in ({"Event": {"info": 3}}, {"Event": {"Attribute": [{"to_ids": "maybe"}]}}):
+        assert not OAS31Validator(misp["schema"]).is_valid(wrong)
+    assert not OAS31Validator(body["application/stix+json"]["schema"]).is_valid({"objects": []})
