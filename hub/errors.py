@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DataError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -62,6 +63,14 @@ def recorded(err: E) -> E:
     instead of rolling the request back. Any other error rolls the request back."""
     err.commits = True
     return err
+
+
+class ErrorBody(BaseModel):
+    """The REST error shape (DESIGN.md §2), as documented in the OpenAPI document."""
+
+    error: str = Field(description="the hub's error code, e.g. `not_found`, `invalid_field`")
+    detail: str = Field(description="what went wrong, for a person")
+    field: str | None = Field(description="the input that was wrong (dotted path), if one was")
 
 
 class BadRequest(HubError):
@@ -195,6 +204,43 @@ def render(request: Request, err: HubError) -> Response:
     return error_response(err)
 
 
+def _leaf_routes(routes: list[Any]) -> list[Any]:
+    """The app's routes, looking into included routers (FastAPI keeps them nested)."""
+    out: list[Any] = []
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        out += _leaf_routes(nested.routes) if nested is not None else [route]
+    return out
+
+
+def allowed_methods(app: Any, path: str) -> set[str]:
+    """Every method some route takes at ``path`` (a fallback route, one that only answers
+    "not served", excepted): the ``Allow`` of a 405 (RFC 9110 §15.5.6)."""
+    methods: set[str] = set()
+    for route in _leaf_routes(app.router.routes):
+        regex, taken = getattr(route, "path_regex", None), getattr(route, "methods", None)
+        if regex is None or not taken or getattr(route, "fallback", False):
+            continue
+        if regex.match(path):
+            methods |= set(taken)
+    return methods
+
+
+def route_path(scope: Any) -> str:
+    path, root = str(scope.get("path", "")), str(scope.get("root_path", ""))
+    return path[len(root) :] if root and path.startswith(root) else path
+
+
+def method_not_allowed(request: Request) -> HubError:
+    allowed = ", ".join(sorted(allowed_methods(request.app, route_path(request.scope))))
+    err = HubError(
+        f"{request.method} is not a method this path takes; it takes {allowed}",
+        headers={"Allow": allowed},
+    )
+    err.status_code, err.code = 405, "method_not_allowed"
+    return err
+
+
 def add_exception_handlers(app: FastAPI, renderers: Mapping[str, ErrorRenderer]) -> None:
     """Map every error the app can raise to an answer, once: ``renderers`` give the shape
     for each protocol surface's path prefix."""
@@ -219,12 +265,14 @@ def add_exception_handlers(app: FastAPI, renderers: Mapping[str, ErrorRenderer])
             413: PayloadTooLarge,
             415: UnsupportedMediaType,
         }
+        if exc.status_code == 405:  # Starlette's Allow names one route's methods, not all
+            return render(request, method_not_allowed(request))
         cls = known.get(exc.status_code)
         if cls is not None:
             return render(request, cls(str(exc.detail), headers=getattr(exc, "headers", None)))
         err = HubError(str(exc.detail), headers=getattr(exc, "headers", None))
         err.status_code = exc.status_code
-        err.code = {405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        err.code = "http_error"
         return render(request, err)
 
     @app.exception_handler(OperationalError)

@@ -6,12 +6,16 @@ from collections.abc import Iterator
 from typing import Any
 
 import orjson
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import JSONResponse as StarletteJSONResponse
+from starlette.responses import StreamingResponse
 
 CHUNK = 1000
 
 
-class JSONResponse(Response):
+class JSONResponse(StarletteJSONResponse):
+    """A JSON response; a subclass of Starlette's, so FastAPI documents the route's response
+    model as its body (for any other class it documents a string)."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

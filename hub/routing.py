@@ -37,6 +37,8 @@ from anyio.lowlevel import RunVar
 from fastapi import Depends, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
+from pydantic import BaseModel
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -47,6 +49,7 @@ from hub.auth.keys import key_from_headers
 from hub.auth.principal import Principal
 from hub.db import reader_bind, session_scope, writer_bind
 from hub.errors import (
+    ErrorBody,
     Forbidden,
     HubError,
     InvalidField,
@@ -154,11 +157,74 @@ def accepts_json(accept: str) -> bool:
     return False
 
 
+# What each error status means on every route that can answer it (the OpenAPI document).
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request: a body that is not JSON, a parameter the protocol cannot read",
+    401: "No key, or a key that does not work",
+    403: "The key's role (or its organisation) may not do this",
+    404: "Not found, or not visible to this key",
+    406: "The Accept header does not allow the media type this route answers",
+    409: "Conflicts with the current state",
+    413: "Request body larger than the hub accepts (HUB_MAX_BODY_BYTES)",
+    415: "Request body in a media type this route does not take",
+    422: "A field or parameter is invalid (named in the answer); also NUL characters, "
+    "integers beyond 64 bits and JSON nested too deep",
+    429: "Too many failed authentications from this address or for this key (Retry-After)",
+    503: "The database is busy or unavailable; nothing was changed (Retry-After)",
+}
+
+
 class HubRoute(APIRoute):
-    """APIRoute that authenticates, authorises and owns the transaction (see module doc)."""
+    """APIRoute that authenticates, authorises and owns the transaction (see module doc).
+
+    It also declares, in the OpenAPI document, the errors its checks can answer (in the
+    interface's error shape, ``error_model``), beside those a route declares itself."""
+
+    error_model: type[BaseModel] = ErrorBody
+    checks_media = True  # 406 for Accept, 415 for a body's Content-Type
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        self.responses = {**self.responses}
+        bodiless = self.methods <= {"HEAD"}  # HEAD answers have no body to describe
+        for code in sorted(self.error_codes()):
+            declared = self.responses.get(code) or self.responses.get(str(code)) or {}
+            self.responses[code] = {
+                "description": ERROR_DESCRIPTIONS.get(code, "Error"),
+                **({} if bodiless else {"model": self.error_model}),
+                **declared,
+            }
+        self.response_fields = {
+            code: create_model_field(
+                name=f"Response_{code}_{self.unique_id}",
+                type_=answer["model"],
+                mode="serialization",
+            )
+            for code, answer in self.responses.items()
+            if isinstance(answer, dict) and answer.get("model")
+        }
+
+    def error_codes(self) -> set[int]:
+        """The error statuses this route can answer: those of the checks it runs (module doc)
+        and those it declares in ``responses``."""
+        codes = {400, 422, 503} | {int(c) for c in self.responses if str(c)[0] in "45"}
+        if not self.is_public:
+            codes |= {401, 429}
+            if self.allowed_roles != frozenset(Role):
+                codes.add(403)
+        if "{" in self.path_format:
+            codes.add(404)
+        if self.checks_media:
+            codes.add(406)
+        if self.methods & _BODY_METHODS:
+            codes.add(413)
+            if self.checks_media:
+                codes.add(415)
+        return codes
 
     def check_media(self, request: Request) -> None:
-        """REST speaks JSON; protocol surfaces (MISP, TAXII) override this."""
+        """REST speaks JSON; protocol surfaces (MISP, TAXII) override this (and
+        ``checks_media``)."""
         accept = request.headers.get("accept")
         if accept and not accepts_json(accept):
             raise NotAcceptable(f"this route answers application/json, not {accept!r}")

@@ -31,7 +31,12 @@ def _secret(settings: SettingsDep) -> str:
     return settings.secret_key.get_secret_value()
 
 
-@router.post("", status_code=201, response_model=ConnectionRead)
+@router.post(
+    "",
+    status_code=201,
+    response_model=ConnectionRead,
+    responses={409: {"description": "The name is taken"}},
+)
 def create_connection(
     body: ConnectionCreate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
@@ -66,7 +71,11 @@ def get_connection(
     return service.to_read(session, service.get(session, ref=ref), secret=_secret(settings))
 
 
-@router.patch("/{ref}", response_model=ConnectionRead)
+@router.patch(
+    "/{ref}",
+    response_model=ConnectionRead,
+    responses={409: {"description": "The name is taken"}},
+)
 def update_connection(
     ref: str, body: ConnectionUpdate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> ConnectionRead:
@@ -104,7 +113,12 @@ def run_connection(ref: str, session: SessionDep, who: Operator) -> JobRead:
     return JobRead.model_validate(job)
 
 
-@router.post("/{ref}/requeue", status_code=202, response_model=RequeueReport)
+@router.post(
+    "/{ref}/requeue",
+    status_code=202,
+    response_model=RequeueReport,
+    responses={409: {"description": "Nothing dead to requeue"}},
+)
 def requeue_connection(ref: str, session: SessionDep, who: Operator) -> RequeueReport:
     """After the cause is fixed (rotated credentials, a repaired remote): run the dead job
     again from where it stopped, and send the dead pushes again. 409 if nothing is dead."""

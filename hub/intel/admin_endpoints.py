@@ -13,7 +13,7 @@ from hub.audit import releases
 from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.errors import Conflict, NotFound
-from hub.intel import quarantine, repository, service, snapshots, stix, withdrawal
+from hub.intel import quarantine, repository, schemas, service, snapshots, stix, withdrawal
 from hub.models import Partner, QuarantineItem, Release
 from hub.partners import service as partners
 from hub.responses import JSONResponse
@@ -33,7 +33,7 @@ def _event(session: Any, uuid: str) -> Any:
     return event
 
 
-@router.get("/events/{uuid}/versions")
+@router.get("/events/{uuid}/versions", response_model=schemas.EventVersions)
 def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
     """Every accepted version of an event: when, from whom, over which channel, what changed."""
     event = _event(session, uuid)
@@ -59,7 +59,7 @@ def event_versions(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Re
     )
 
 
-@router.get("/events/{uuid}/versions/{version}")
+@router.get("/events/{uuid}/versions/{version}", response_model=schemas.EventSnapshot)
 def event_version(
     uuid: str,
     version: int,
@@ -97,7 +97,11 @@ class Verdict(Schema):
     reason: Annotated[str, Field(min_length=1, max_length=2000)]
 
 
-@router.post("/events/{uuid}/attributes/{attribute_uuid}/verdict")
+@router.post(
+    "/events/{uuid}/attributes/{attribute_uuid}/verdict",
+    response_model=schemas.Withdrawn,
+    responses={409: {"description": "The attribute is already withdrawn"}},
+)
 def attribute_verdict(
     uuid: str,
     attribute_uuid: str,
@@ -120,7 +124,11 @@ def attribute_verdict(
     return JSONResponse({**outcome.as_dict(), "attribute": attribute_uuid.lower()})
 
 
-@router.delete("/events/{uuid}")
+@router.delete(
+    "/events/{uuid}",
+    response_model=schemas.Withdrawn,
+    responses={409: {"description": "Nothing left to delete"}},
+)
 def delete_event(
     uuid: str,
     session: SessionDep,
@@ -165,7 +173,7 @@ def _release_rows(session: Any, stmt: Any, limit: int, cursor: str | None) -> di
     }
 
 
-@router.get("/events/{uuid}/releases")
+@router.get("/events/{uuid}/releases", response_model=schemas.ReleaseRecords)
 def event_releases(
     uuid: str,
     session: SessionDep,
@@ -179,7 +187,7 @@ def event_releases(
     return JSONResponse(_release_rows(session, stmt, limit, cursor))
 
 
-@router.get("/partners/{uuid}/releases")
+@router.get("/partners/{uuid}/releases", response_model=schemas.ReleaseRecords)
 def partner_releases(
     uuid: str,
     session: SessionDep,
@@ -210,7 +218,7 @@ def _quarantine_view(item: QuarantineItem) -> dict[str, Any]:
     }
 
 
-@router.get("/quarantine")
+@router.get("/quarantine", response_model=schemas.QuarantineList)
 def list_quarantine(
     session: SessionDep,
     who: OperatorOrAuditor,
@@ -252,7 +260,11 @@ def _held(session: Any, uuid: str) -> QuarantineItem:
     return item
 
 
-@router.post("/quarantine/{uuid}/release")
+@router.post(
+    "/quarantine/{uuid}/release",
+    response_model=schemas.QuarantineDecided,
+    responses={409: {"description": "Already decided, or still unreadable after relabelling"}},
+)
 def release_quarantine(
     uuid: str,
     body: QuarantineDecision,
@@ -293,7 +305,11 @@ def release_quarantine(
     )
 
 
-@router.post("/quarantine/{uuid}/reject")
+@router.post(
+    "/quarantine/{uuid}/reject",
+    response_model=schemas.QuarantineDecided,
+    responses={409: {"description": "Already decided"}},
+)
 def reject_quarantine(
     uuid: str,
     body: QuarantineDecision,

@@ -13,7 +13,7 @@ import tlp
 from hub import cursors
 from hub.audit import releases
 from hub.errors import InvalidField, NotFound, recorded
-from hub.intel import repository, service, stix
+from hub.intel import repository, schemas, service, stix
 from hub.intel.submission import STIX_MEDIA, parse_misp_payload, submitting_partner
 from hub.models import Attribute, Event, Release
 from hub.responses import JSONResponse, stream_event
@@ -39,7 +39,16 @@ Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)"
 Cursor = Annotated[str | None, Query(max_length=300)]
 
 
-@router.post("/events", status_code=201)
+@router.post(
+    "/events",
+    status_code=201,
+    response_model=schemas.Submitted,
+    responses={
+        200: {"model": schemas.Submitted, "description": "Nothing changed"},
+        403: {"description": "This key may not submit, or an event of another organisation"},
+    },
+    openapi_extra=schemas.SUBMISSION_BODY,
+)
 def submit_events(
     request: Request,
     session: SessionDep,
@@ -115,7 +124,7 @@ def _is_tlp_tag(name: str) -> bool:
         return True  # something TLP-like that is no label: never a stored tag either
 
 
-@router.get("/events")
+@router.get("/events", response_model=schemas.EventList)
 @read_page
 def list_events(
     session: SessionDep,
@@ -199,7 +208,16 @@ def list_events(
     )
 
 
-@router.get("/events/{uuid}")
+@router.get(
+    "/events/{uuid}",
+    response_model=schemas.EventView,
+    responses={
+        200: {
+            "description": "MISP JSON, or with `format=stix` a STIX 2.1 bundle",
+            "content": {STIX_MEDIA: {"schema": schemas.StixBundle.model_json_schema()}},
+        }
+    },
+)
 def get_event(
     uuid: str,
     session: SessionDep,
@@ -254,7 +272,7 @@ def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
     return {"Event": inner}
 
 
-@router.get("/attributes")
+@router.get("/attributes", response_model=schemas.AttributeList)
 def search_attributes(
     session: SessionDep,
     who: PartnerKey,
@@ -319,7 +337,7 @@ def search_attributes(
     )
 
 
-@router.get("/me/releases")
+@router.get("/me/releases", response_model=schemas.MyReleases)
 def my_releases(
     session: SessionDep,
     who: PartnerKey,

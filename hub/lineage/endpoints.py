@@ -9,6 +9,7 @@ from sqlalchemy import select
 from hub.audit import releases as release_index
 from hub.errors import NotFound
 from hub.lineage import service
+from hub.lineage.schemas import LINEAGE
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import (
     Notification,
@@ -20,7 +21,7 @@ from hub.routing import HubRoute, OperatorOrAuditor, SessionDep
 router = APIRouter(prefix="/api/v1", tags=["lineage"], route_class=HubRoute)
 
 
-@router.get("/admin/lineage/notifications/{ticket}")
+@router.get("/admin/lineage/notifications/{ticket}", response_model=LINEAGE)
 def notification_lineage(
     ticket: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:
@@ -34,7 +35,7 @@ def notification_lineage(
     )
 
 
-@router.get("/admin/lineage/items/{uuid}")
+@router.get("/admin/lineage/items/{uuid}", response_model=LINEAGE)
 def item_lineage(
     uuid: str, session: SessionDep, who: OperatorOrAuditor, format: LineageFormat = "json"
 ) -> Response:

@@ -8,14 +8,17 @@ partner or sync key; the key's organisation decides what it sees.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from starlette.routing import Match
+from starlette.types import Scope
 
-from hub.errors import InvalidField, NotFound, recorded
+from hub.errors import InvalidField, NotFound, allowed_methods, recorded, route_path
 from hub.intel.outcomes import ForeignEvent, UuidClash
 from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
@@ -27,13 +30,15 @@ from hub.misp_compat import (
     exports,
     index,
     push,
+    schemas,
     search,
     service,
     shapes,
     sightings,
 )
-from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url
+from hub.misp_compat.errors import PREFIX, MispErrorBody, SaveRefused, misp_url
 from hub.misp_compat.params import named_params, strip_json, truthy
+from hub.misp_compat.schemas import ID_PARAMS
 from hub.misp_compat.service import Caller
 from hub.models import Attribute, Event, EventObject
 from hub.responses import JSONResponse
@@ -55,20 +60,75 @@ _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
 
 class MispRoute(HubRoute):
     """MISP answers JSON whatever ``Accept`` says, and its sync client sends
-    ``Content-Type: application/json`` even on GET and HEAD (AppModel.php:3471-3474)."""
+    ``Content-Type: application/json`` even on GET and HEAD (AppModel.php:3471-3474).
+
+    The endpoints read their path parameters from the request (one endpoint serves several
+    spellings of a path); each route declares them in the OpenAPI document."""
+
+    error_model = MispErrorBody
+    checks_media = False
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        super().__init__(path, endpoint, **kwargs)
+        declared = {p.alias for p in self.dependant.path_params}
+        missing = [n for n in re.findall(r"\{(\w+)(?::\w+)?\}", self.path) if n not in declared]
+        if missing and self.include_in_schema:
+            extra = dict(self.openapi_extra or {})
+            extra["parameters"] = [*extra.get("parameters", []), *map(schemas.path_param, missing)]
+            self.openapi_extra = extra
+
+    def error_codes(self) -> set[int]:
+        """A write names what it touches in its body too (an attribute by uuid, a tag's
+        target): MISP answers 404 for one it cannot find."""
+        codes = super().error_codes()
+        if self.methods & {"POST", "PUT", "DELETE"}:
+            codes.add(404)
+        return codes
 
     def check_media(self, request: Request) -> None:
         return None
 
 
+class NotServedRoute(MispRoute):
+    """The catch-all after every MISP route: a path the hub does not serve is MISP's 404
+    (after the key check). It steps aside for a path some route serves with another method,
+    which is then a 405 with ``Allow`` (``hub.errors.method_not_allowed``)."""
+
+    fallback = True
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and allowed_methods(scope["app"], route_path(scope)):
+            return Match.NONE, {}
+        return match, child
+
+
 router = APIRouter(prefix=PREFIX, tags=["misp"], route_class=MispRoute)
 
 
+def _register(path: str, method: str, endpoint: Callable[..., Any], doc: dict[str, Any]) -> None:
+    """One route per method (OpenAPI ids stay unique). ``doc``: ``model`` (the JSON answer),
+    ``body`` (the JSON schema of the body the endpoint reads itself), ``responses``."""
+    extra = {}
+    if doc.get("body") is not None and method in ("POST", "PUT"):
+        extra = schemas.json_body(doc["body"])
+    head = method == "HEAD"  # answers 200 or 404, without a body
+    router.api_route(
+        path,
+        methods=[method],
+        name=endpoint.__name__,
+        response_model=None if head else doc.get("model"),
+        response_class=Response if head else JSONResponse,
+        responses=None if head else doc.get("responses"),
+        openapi_extra=extra or None,
+    )(endpoint)
+
+
 def misp_route(
-    methods: list[str], *bases: str, tail: bool = False
+    methods: list[str], *bases: str, tail: bool = False, **doc: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register one endpoint under each spelling of its path: ``base``, ``base.json``, and
-    with ``tail`` also ``base/<named params>``."""
+    with ``tail`` also ``base/<named params>``; ``doc`` as for ``_register``."""
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         for base in bases:
@@ -76,23 +136,25 @@ def misp_route(
             if tail:
                 paths.append(base + "/{params:path}")
             for path in paths:
-                for method in methods:  # one route per method: OpenAPI ids stay unique
-                    router.api_route(path, methods=[method], name=endpoint.__name__)(endpoint)
+                for method in methods:
+                    _register(path, method, endpoint, doc)
         return endpoint
 
     return register
 
 
 def ident_route(
-    methods: list[str], *bases: str
+    methods: list[str], *bases: str, param: str, **doc: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Register ``base/{ident}`` and ``base/{ident}/<named params>`` for each spelling."""
+    """Register ``base/{param}`` and ``base/{param}/<named params>`` for each spelling;
+    ``param`` is named as in MISP's OpenAPI document (``eventId``, ``attributeId`` …)."""
+    assert param in ID_PARAMS, param
 
     def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
         for base in bases:
-            for path in (base + "/{ident}", base + "/{ident}/{params:path}"):
+            for path in (f"{base}/{{{param}}}", f"{base}/{{{param}}}/{{params:path}}"):
                 for method in methods:
-                    router.api_route(path, methods=[method], name=endpoint.__name__)(endpoint)
+                    _register(path, method, endpoint, doc)
         return endpoint
 
     return register
@@ -103,7 +165,9 @@ def url_params(request: Request) -> tuple[list[str], dict[str, Any]]:
 
 
 def ident_of(request: Request) -> str:
-    return strip_json(str(request.path_params["ident"]))
+    """The element a path names (``eventId``, ``attributeId`` …): a number or a uuid."""
+    name = next(n for n in ID_PARAMS if n in request.path_params)
+    return strip_json(str(request.path_params[name]))
 
 
 def json_body(request: Request) -> Any:
@@ -144,7 +208,7 @@ CallerDep = Annotated[Caller, Depends(get_caller)]
 # --- capability and connection test (reference §2.1, §7.2) ----------------------------------
 
 
-@misp_route(["GET"], "/servers/getVersion")
+@misp_route(["GET"], "/servers/getVersion", model=schemas.MispVersion)
 def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> Response:
     """What a MISP reads before pulling or pushing (ServerSyncTool:465-501): the version
     (configured, HUB_MISP_VERSION; must be 2.x), whether this key may push, and that
@@ -164,7 +228,7 @@ def get_version(session: SessionDep, who: PartnerKey, settings: SettingsDep) -> 
     )
 
 
-@misp_route(["POST"], "/servers/postTest")
+@misp_route(["POST"], "/servers/postTest", model=schemas.MispPostTest, body=schemas.ANY_JSON)
 def post_test(request: Request, who: PartnerKey) -> Response:
     """The "Test connection" POST round trip: echo the body and the headers as received, so
     a proxy that rewrites them shows up (ServersController.php:1720-1748)."""
@@ -181,7 +245,7 @@ def post_test(request: Request, who: PartnerKey) -> Response:
     )
 
 
-@misp_route(["GET"], "/users/view/me")
+@misp_route(["GET"], "/users/view/me", model=schemas.MispMe)
 def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """The calling key as a MISP user (UsersController.php:46-104); PyMISP needs ``User``,
     ``Role`` and ``UserSetting`` to initialise."""
@@ -228,7 +292,7 @@ def view_me(request: Request, who: PartnerKey, settings: SettingsDep) -> Respons
     )
 
 
-@misp_route(["GET"], "/attributes/describeTypes")
+@misp_route(["GET"], "/attributes/describeTypes", model=schemas.MispDescribeTypes)
 def describe(who: PartnerKey) -> Response:
     """The attribute types the hub accepts: PyMISP's own describeTypes.json."""
     return JSONResponse({"result": describe_types()})
@@ -237,7 +301,13 @@ def describe(who: PartnerKey) -> Response:
 # --- pull (reference §2.2) -------------------------------------------------------------------
 
 
-@misp_route(["GET", "POST"], "/events/index", tail=True)
+@misp_route(
+    ["GET", "POST"],
+    "/events/index",
+    tail=True,
+    model=list[schemas.MispIndexRow],
+    body=schemas.FILTERS,
+)
 @read_page
 def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
@@ -247,7 +317,13 @@ def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Re
     return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
-@misp_route(["GET", "HEAD", "POST"], "/events/view/{ident}", tail=True)
+@misp_route(
+    ["GET", "HEAD", "POST"],
+    "/events/view/{eventId}",
+    tail=True,
+    model=schemas.MispEventEnvelope,
+    body=schemas.FILTERS,
+)
 @read_page
 def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One event, TLP-filtered for the caller and streamed; HEAD answers 200 or 404 only
@@ -276,7 +352,7 @@ def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Resp
     )
 
 
-@router.api_route("/events/{ident}", methods=["GET"], name="preview_event")
+@misp_route(["GET"], "/events/{eventId}", model=schemas.MispEventEnvelope)
 @read_page
 def preview_event(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """``GET /events/{id}``: "Explore remote server" in the MISP UI, and the target of the
@@ -348,7 +424,14 @@ def _push(
     )
 
 
-@misp_route(["POST"], "/events/add", tail=True)
+@misp_route(
+    ["POST"],
+    "/events/add",
+    tail=True,
+    model=schemas.MispEventEnvelope,
+    body=schemas.MISP_EVENT_PAYLOAD,
+    responses=schemas.PUSH_ERRORS,
+)
 def add_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -357,7 +440,14 @@ def add_event(
     return _push(request, session, caller, settings, None)
 
 
-@misp_route(["POST", "PUT"], "/events/edit/{ident}", tail=True)
+@misp_route(
+    ["POST", "PUT"],
+    "/events/edit/{eventId}",
+    tail=True,
+    model=schemas.MispEventEnvelope,
+    body=schemas.MISP_EVENT_PAYLOAD,
+    responses=schemas.PUSH_ERRORS,
+)
 def edit_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -366,7 +456,7 @@ def edit_event(
     return _push(request, session, caller, settings, ident_of(request))
 
 
-@misp_route(["POST"], "/events/filterEventIdsForPush")
+@misp_route(["POST"], "/events/filterEventIdsForPush", model=list[str], body=schemas.PUSH_OFFER)
 def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
     body = json_body(request)
@@ -393,7 +483,14 @@ def _export(found: search.Found, fmt: str, body: dict[str, Any], *, events: bool
     return JSONResponse({"response": {"Attribute": found.items}}, headers=headers)
 
 
-@misp_route(["POST"], "/events/restSearch", tail=True)
+@misp_route(
+    ["POST"],
+    "/events/restSearch",
+    tail=True,
+    model=schemas.MispEventSearch | schemas.StixBundle,
+    body=schemas.FILTERS,
+    responses=schemas.EXPORTS,
+)
 @read_page
 def search_events(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Events the caller receives, narrowed as MISP narrows them; ``returnFormat`` json,
@@ -406,7 +503,14 @@ def search_events(request: Request, session: SessionDep, caller: CallerDep) -> R
     return _export(found, fmt, body, events=True)
 
 
-@misp_route(["POST"], "/attributes/restSearch", tail=True)
+@misp_route(
+    ["POST"],
+    "/attributes/restSearch",
+    tail=True,
+    model=schemas.MispAttributeSearch | schemas.StixBundle,
+    body=schemas.FILTERS,
+    responses=schemas.EXPORTS,
+)
 @read_page
 def search_attributes(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Attributes the caller receives; ``returnFormat`` json, csv, text or stix2."""
@@ -421,13 +525,18 @@ def search_attributes(request: Request, session: SessionDep, caller: CallerDep) 
 # --- sightings (reference §2.4) --------------------------------------------------------------
 
 
-@misp_route(["POST"], "/sightings/add")
-@router.api_route("/sightings/add/{ident}", methods=["POST"], name="add_sighting")
+@misp_route(["POST"], "/sightings/add", model=schemas.MispSightingAnswer, body=schemas.SIGHTING)
+@misp_route(
+    ["POST"],
+    "/sightings/add/{attributeId}",
+    model=schemas.MispSightingAnswer,
+    body=schemas.SIGHTING,
+)
 def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """A sighting on an attribute the caller may see (by uuid or id), or on every such
     attribute with the given value."""
     body = json_body(request)
-    target = ident_of(request) if "ident" in request.path_params else None
+    target = ident_of(request) if "attributeId" in request.path_params else None
     made = sightings.add_sighting(
         session, caller, body=body if isinstance(body, dict) else {}, target=target
     )
@@ -436,8 +545,15 @@ def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Re
     return JSONResponse({"Sighting": made[0]})
 
 
-@misp_route(["POST"], "/sightings/restSearch")
-@router.api_route("/sightings/restSearch/{context}", methods=["POST"], name="search_sightings")
+@misp_route(
+    ["POST"], "/sightings/restSearch", model=schemas.MispSightingSearch, body=schemas.FILTERS
+)
+@misp_route(
+    ["POST"],
+    "/sightings/restSearch/{context}",
+    model=schemas.MispSightingSearch,
+    body=schemas.FILTERS,
+)
 def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on events (the sync pull) or attributes, for attributes the caller may see;
     without a context, every such sighting matching the filters (a bounded page)."""
@@ -453,7 +569,13 @@ def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -
     return JSONResponse({"response": found.items}, headers=_seq(found.audit_seq))
 
 
-@misp_route(["POST"], "/sightings/listSightings", tail=True)
+@misp_route(
+    ["POST"],
+    "/sightings/listSightings",
+    tail=True,
+    model=list[dict[str, Any]],
+    body=schemas.FILTERS,
+)
 @read_page
 def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The sightings on one event or attribute the caller receives (PyMISP ``sightings``)."""
@@ -462,8 +584,11 @@ def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> 
     return JSONResponse(found.items, headers=_seq(found.audit_seq))
 
 
-@router.api_route(
-    "/sightings/filterSightingUuidsForPush/{ident}", methods=["POST"], name="filter_sightings"
+@misp_route(
+    ["POST"],
+    "/sightings/filterSightingUuidsForPush/{eventId}",
+    model=list[str],
+    body=schemas.ANY_JSON,
 )
 def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     body = json_body(request)
@@ -471,8 +596,11 @@ def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -
     return JSONResponse(known)
 
 
-@router.api_route(
-    "/sightings/bulkSaveSightings/{ident}", methods=["POST"], name="bulk_save_sightings"
+@misp_route(
+    ["POST"],
+    "/sightings/bulkSaveSightings/{eventId}",
+    model=schemas.MispBulkSightings,
+    body=schemas.ANY_JSON,
 )
 def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
@@ -559,7 +687,14 @@ def _released_attribute(
     return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@ident_route(["POST"], "/attributes/add")
+@ident_route(
+    ["POST"],
+    "/attributes/add",
+    param="eventId",
+    model=schemas.MispAttributeAnswer,
+    body=schemas.ATTRIBUTE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def add_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -598,7 +733,14 @@ def add_attribute(
     return _write(request, session, caller, settings, do, name="Could not add Attribute")
 
 
-@ident_route(["POST", "PUT"], "/attributes/edit")
+@ident_route(
+    ["POST", "PUT"],
+    "/attributes/edit",
+    param="attributeId",
+    model=schemas.MispAttributeAnswer,
+    body=schemas.ATTRIBUTE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def edit_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -612,7 +754,14 @@ def edit_attribute(
     return _write(request, session, caller, settings, do, name="Could not edit Attribute")
 
 
-@ident_route(["POST", "DELETE"], "/attributes/delete")
+@ident_route(
+    ["POST", "DELETE"],
+    "/attributes/delete",
+    param="attributeId",
+    model=schemas.MispSaved,
+    body=schemas.DELETE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def delete_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -628,7 +777,9 @@ def delete_attribute(
     return _write(request, session, caller, settings, do, name="Could not delete Attribute")
 
 
-@ident_route(["GET", "HEAD"], "/attributes/view")
+@ident_route(
+    ["GET", "HEAD"], "/attributes/view", param="attributeId", model=schemas.MispAttributeAnswer
+)
 @read_page
 def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One attribute as the caller receives it; HEAD answers 200 or 404 only
@@ -647,7 +798,13 @@ def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> 
     return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@misp_route(["GET", "POST"], "/attributes/index", tail=True)
+@misp_route(
+    ["GET", "POST"],
+    "/attributes/index",
+    tail=True,
+    model=list[schemas.MispAttribute],
+    body=schemas.FILTERS,
+)
 @read_page
 def attribute_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Every attribute the caller receives, a bounded page at a time (``limit`` default
@@ -668,7 +825,14 @@ def _released_object(
     return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@ident_route(["POST"], "/objects/add")
+@ident_route(
+    ["POST"],
+    "/objects/add",
+    param="eventId",
+    model=schemas.MispObjectAnswer,
+    body=schemas.OBJECT_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def add_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -682,7 +846,14 @@ def add_object(
     return _write(request, session, caller, settings, do, name="Could not add Object")
 
 
-@ident_route(["POST", "PUT"], "/objects/edit")
+@ident_route(
+    ["POST", "PUT"],
+    "/objects/edit",
+    param="objectId",
+    model=schemas.MispObjectAnswer,
+    body=schemas.OBJECT_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def edit_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -696,7 +867,14 @@ def edit_object(
     return _write(request, session, caller, settings, do, name="Could not edit Object")
 
 
-@ident_route(["POST", "DELETE"], "/objects/delete")
+@ident_route(
+    ["POST", "DELETE"],
+    "/objects/delete",
+    param="objectId",
+    model=schemas.MispSaved,
+    body=schemas.DELETE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def delete_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -712,7 +890,7 @@ def delete_object(
     return _write(request, session, caller, settings, do, name="Could not delete Object")
 
 
-@ident_route(["GET", "HEAD"], "/objects/view")
+@ident_route(["GET", "HEAD"], "/objects/view", param="objectId", model=schemas.MispObjectAnswer)
 @read_page
 def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """One MISP object (whole) as the caller receives it; HEAD answers 200 or 404 only."""
@@ -730,7 +908,9 @@ def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Res
     return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@misp_route(["POST"], "/objects/restSearch", tail=True)
+@misp_route(
+    ["POST"], "/objects/restSearch", tail=True, model=schemas.MispObjectSearch, body=schemas.FILTERS
+)
 @read_page
 def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Objects the caller receives, by ``object_name``, uuid, event or attribute filters; a
@@ -744,7 +924,15 @@ def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> 
     )
 
 
-@misp_route(["POST"], "/objectReferences/add", "/object_references/add", tail=True)
+@misp_route(
+    ["POST"],
+    "/objectReferences/add",
+    "/object_references/add",
+    tail=True,
+    model=schemas.MispReferenceAnswer,
+    body=schemas.REFERENCE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def add_reference(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -769,7 +957,14 @@ def add_reference(
     return _write(request, session, caller, settings, do, name="Could not add ObjectReference")
 
 
-@ident_route(["POST", "DELETE"], "/objectReferences/delete", "/object_references/delete")
+@ident_route(
+    ["POST", "DELETE"],
+    "/objectReferences/delete",
+    "/object_references/delete",
+    param="objectReferenceId",
+    model=schemas.MispSaved,
+    responses=schemas.SAVE_REFUSED,
+)
 def delete_reference(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -798,7 +993,15 @@ def _released_report(
     return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@ident_route(["POST"], "/eventReports/add", "/event_reports/add")
+@ident_route(
+    ["POST"],
+    "/eventReports/add",
+    "/event_reports/add",
+    param="eventId",
+    model=schemas.MispReportAnswer,
+    body=schemas.REPORT_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def add_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -812,7 +1015,15 @@ def add_report(
     return _write(request, session, caller, settings, do, name="Could not add Event Report")
 
 
-@ident_route(["POST", "PUT"], "/eventReports/edit", "/event_reports/edit")
+@ident_route(
+    ["POST", "PUT"],
+    "/eventReports/edit",
+    "/event_reports/edit",
+    param="eventReportId",
+    model=schemas.MispReportAnswer,
+    body=schemas.REPORT_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def edit_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -826,7 +1037,15 @@ def edit_report(
     return _write(request, session, caller, settings, do, name="Could not edit Event Report")
 
 
-@ident_route(["POST", "DELETE"], "/eventReports/delete", "/event_reports/delete")
+@ident_route(
+    ["POST", "DELETE"],
+    "/eventReports/delete",
+    "/event_reports/delete",
+    param="eventReportId",
+    model=schemas.MispSaved,
+    body=schemas.DELETE_IN,
+    responses=schemas.SAVE_REFUSED,
+)
 def delete_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -842,7 +1061,13 @@ def delete_report(
     return _write(request, session, caller, settings, do, name="Could not delete Event Report")
 
 
-@ident_route(["GET"], "/eventReports/view", "/event_reports/view")
+@ident_route(
+    ["GET"],
+    "/eventReports/view",
+    "/event_reports/view",
+    param="eventReportId",
+    model=schemas.MispReportAnswer,
+)
 @read_page
 def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     row = service.find_report(session, caller, ident_of(request))
@@ -857,7 +1082,14 @@ def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Res
     return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
 
 
-@misp_route(["GET", "POST"], "/eventReports/index", "/event_reports/index", tail=True)
+@misp_route(
+    ["GET", "POST"],
+    "/eventReports/index",
+    "/event_reports/index",
+    tail=True,
+    model=list[schemas.MispReportAnswer],
+    body=schemas.FILTERS,
+)
 @read_page
 def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """The reports of one event (``event_id:N``, by id or uuid) the caller receives, as
@@ -873,7 +1105,15 @@ def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Re
     return JSONResponse([{"EventReport": r} for r in found.items], headers=_seq(found.audit_seq))
 
 
-@misp_route(["POST"], "/tags/attachTagToObject", "/tags/attach_tag_to_object", tail=True)
+@misp_route(
+    ["POST"],
+    "/tags/attachTagToObject",
+    "/tags/attach_tag_to_object",
+    tail=True,
+    model=schemas.MispSaved,
+    body=schemas.TAGGING,
+    responses=schemas.SAVE_REFUSED,
+)
 def attach_tag(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -902,7 +1142,15 @@ def attach_tag(
     return _write(request, session, caller, settings, do, name="Could not attach Tag")
 
 
-@misp_route(["POST"], "/tags/removeTagFromObject", "/tags/remove_tag_from_object", tail=True)
+@misp_route(
+    ["POST"],
+    "/tags/removeTagFromObject",
+    "/tags/remove_tag_from_object",
+    tail=True,
+    model=schemas.MispSaved,
+    body=schemas.TAGGING,
+    responses=schemas.SAVE_REFUSED,
+)
 def remove_tag(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -920,14 +1168,14 @@ def remove_tag(
     return _write(request, session, caller, settings, do, name="Could not remove Tag")
 
 
-@misp_route(["GET"], "/tags/index", tail=True)
+@misp_route(["GET"], "/tags/index", tail=True, model=schemas.MispTagIndex)
 def tag_index(who: PartnerKey) -> Response:
     """The hub keeps no tag registry (a tag exists on the elements that carry it, and any
     name can be attached): the list of defined tags is empty."""
     return JSONResponse({"Tag": []})
 
 
-@misp_route(["POST"], "/tags/add", tail=True)
+@misp_route(["POST"], "/tags/add", tail=True, model=schemas.MispTagAnswer, body=schemas.TAG_IN)
 def add_tag(request: Request, who: PartnerKey) -> Response:
     """Tags need no creating on the hub: the tag is answered as given, nothing is stored."""
     body = json_body(request)
@@ -950,7 +1198,14 @@ def add_tag(request: Request, who: PartnerKey) -> Response:
     )
 
 
-@ident_route(["POST"], "/events/publish", "/events/alert")
+@ident_route(
+    ["POST"],
+    "/events/publish",
+    "/events/alert",
+    param="eventId",
+    model=schemas.MispSaved,
+    responses=schemas.SAVE_REFUSED,
+)
 def publish_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -968,7 +1223,13 @@ def publish_event(
     return _write(request, session, caller, settings, do, name="Could not publish Event")
 
 
-@ident_route(["POST"], "/events/unpublish")
+@ident_route(
+    ["POST"],
+    "/events/unpublish",
+    param="eventId",
+    model=schemas.MispSaved,
+    responses=schemas.SAVE_REFUSED,
+)
 def unpublish_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -984,7 +1245,13 @@ def unpublish_event(
     return _write(request, session, caller, settings, do, name="Could not unpublish Event")
 
 
-@ident_route(["POST", "DELETE"], "/events/delete")
+@ident_route(
+    ["POST", "DELETE"],
+    "/events/delete",
+    param="eventId",
+    model=schemas.MispSaved,
+    responses=schemas.SAVE_REFUSED,
+)
 def delete_event(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
@@ -1004,18 +1271,36 @@ def delete_event(
 # --- what the hub does not take part in: answered so MISP skips it quietly (§2.5-2.7) --------
 
 
-@misp_route(["GET"], "/shadow_attributes/index", "/shadowAttributes/index", tail=True)
+@misp_route(
+    ["GET"],
+    "/shadow_attributes/index",
+    "/shadowAttributes/index",
+    tail=True,
+    model=list[dict[str, Any]],
+)
 def proposals(who: PartnerKey) -> Response:
     """Proposals are not shared through the hub: an empty list ends MISP's paging."""
     return JSONResponse([])
 
 
-@router.api_route("/events/pushProposals/{ident}", methods=["POST"], name="push_proposals")
+@misp_route(
+    ["POST"],
+    "/events/pushProposals/{eventId}",
+    model=schemas.MispProposalsPush,
+    body=schemas.ANY_JSON,
+)
 def push_proposals(who: PartnerKey) -> Response:
     return JSONResponse({"success": True, "message": "Nothing to update.", "counter": 0})
 
 
-@misp_route(["POST"], "/galaxy_clusters/restSearch", "/galaxyClusters/restSearch", tail=True)
+@misp_route(
+    ["POST"],
+    "/galaxy_clusters/restSearch",
+    "/galaxyClusters/restSearch",
+    tail=True,
+    model=schemas.MispEmptyResponse,
+    body=schemas.FILTERS,
+)
 def galaxy_clusters(who: PartnerKey) -> Response:
     """Custom galaxy clusters are not synced (galaxies travel as ``misp-galaxy:`` tags)."""
     return JSONResponse({"response": []})
@@ -1028,13 +1313,15 @@ def galaxy_clusters(who: PartnerKey) -> Response:
     "/analyst_data/filterAnalystDataForPush",
     "/analystData/filterAnalystDataForPush",
     tail=True,
+    model=list[Any],
+    body=schemas.ANY_JSON,
 )
 def analyst_data(who: PartnerKey) -> Response:
     """Analyst data is off (``perm_analyst_data: false``); an empty answer if asked anyway."""
     return JSONResponse([])
 
 
-@misp_route(["GET"], "/eventReports/add", "/event_reports/add")
+@misp_route(["GET"], "/eventReports/add", "/event_reports/add", model=schemas.MispProbe)
 def event_reports_probe(who: PartnerKey) -> Response:
     """The push-time probe: a ``description`` tells the pushing MISP to include event
     reports in the events it sends (Event.php:1240-1289)."""
@@ -1053,4 +1340,11 @@ def not_served(request: Request, who: PartnerKey) -> Response:
 
 
 for _method in _ALL_METHODS:  # last: only what no route above serves reaches it
-    router.api_route("/{anything:path}", methods=[_method], name="not_served")(not_served)
+    router.add_api_route(
+        "/{anything:path}",
+        not_served,
+        methods=[_method],
+        name="not_served",
+        route_class_override=NotServedRoute,
+        include_in_schema=False,  # not an operation: the answer for paths that are none
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from hub.errors import Forbidden, HubError, Unauthenticated
 from hub.responses import JSONResponse
@@ -39,6 +40,20 @@ class SaveRefused(Forbidden):
         super().__init__(reason or name, headers=headers)
         self.name = name
         self.errors = errors
+
+
+class MispErrorBody(BaseModel):
+    """MISP's error answer (RestResponseComponent), with the hub's ``error`` code and ``field``."""
+
+    model_config = ConfigDict(title="MispError")
+
+    saved: bool = Field(description="always false")
+    name: str
+    message: str
+    url: str = Field(description="the MISP path asked for, without /misp")
+    errors: Any = Field(description="the reason, or MISP's reasons per field")
+    error: str = Field(description="the hub's error code, e.g. `not_found`")
+    field: str | None = Field(description="the input that was wrong, if one was")
 
 
 def misp_url(request: Request) -> str:

@@ -13,9 +13,10 @@ from sqlalchemy import delete, select
 from hub import cursors
 from hub.errors import InvalidField, NotFound, recorded
 from hub.lineage import service as lineage
+from hub.lineage.schemas import LINEAGE
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
-from hub.notifications import feedback, release
+from hub.notifications import feedback, release, schemas
 from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep, SettingsDep
@@ -72,7 +73,7 @@ def view(released: release.Released, lang: str) -> dict[str, Any]:
     }
 
 
-@router.get("/notifications")
+@router.get("/notifications", response_model=schemas.NotificationList)
 def list_notifications(
     session: SessionDep,
     who: PartnerKey,
@@ -134,7 +135,7 @@ def _visible(session: Any, who: Any, ticket: str) -> Notification:
     return note  # type: ignore[no-any-return]
 
 
-@router.get("/notifications/{ticket}")
+@router.get("/notifications/{ticket}", response_model=schemas.NotificationView)
 def get_notification(
     ticket: str,
     session: SessionDep,
@@ -155,7 +156,7 @@ def get_notification(
     return JSONResponse(view(released[0], lang), headers=_seq(seq))
 
 
-@router.get("/notifications/{ticket}/lineage")
+@router.get("/notifications/{ticket}/lineage", response_model=LINEAGE)
 def my_notification_lineage(
     ticket: str,
     session: SessionDep,
@@ -206,7 +207,9 @@ class FeedbackIn(Schema):
     allow_attribution: bool = False
 
 
-@router.post("/notifications/{ticket}/feedback", status_code=201)
+@router.post(
+    "/notifications/{ticket}/feedback", status_code=201, response_model=schemas.FeedbackPosted
+)
 def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: PartnerKey) -> Response:
     """Acknowledge, resolve, dispute or comment; forwarded to the source as "via hub"
     unless ``allow_attribution``."""
@@ -225,7 +228,7 @@ def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: Partn
     )
 
 
-@router.get("/feedback")
+@router.get("/feedback", response_model=schemas.FeedbackList)
 def list_feedback(
     session: SessionDep,
     who: PartnerKey,
@@ -248,7 +251,7 @@ def list_feedback(
     )
 
 
-@router.put("/admin/notifications/targets/{partner_uuid}")
+@router.put("/admin/notifications/targets/{partner_uuid}", response_model=schemas.TargetsSet)
 def put_targets(
     partner_uuid: str, body: Constituency, session: SessionDep, who: Operator
 ) -> Response:

@@ -6,10 +6,12 @@ import logging
 
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from hub import __version__
+from hub.errors import ErrorBody
 from hub.ops import backlog
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, public, read_page
@@ -18,7 +20,18 @@ router = APIRouter(tags=["operations"], route_class=HubRoute)
 log = logging.getLogger("hub.health")
 
 
-@router.get("/health", dependencies=[Depends(public)])
+class Health(BaseModel):
+    status: str = Field(description="ok, or degraded when the database does not answer")
+    database: str
+    version: str
+
+
+@router.get(
+    "/health",
+    dependencies=[Depends(public)],
+    response_model=Health,
+    responses={503: {"model": Health | ErrorBody, "description": "The database does not answer"}},
+)
 def health(session: SessionDep) -> Response:
     """Liveness and database readiness; 503 when the database does not answer."""
     try:
@@ -34,7 +47,16 @@ def health(session: SessionDep) -> Response:
     )
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Prometheus text exposition format",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        }
+    },
+)
 @read_page
 def metrics(request: Request, session: SessionDep, who: OperatorOrAuditor) -> Response:
     """Prometheus text format: this process's requests by route and status, latency and

@@ -48,7 +48,12 @@ def key_read(record: ApiKey, partner: Partner) -> KeyRead:
     )
 
 
-@router.post("", status_code=201, response_model=PartnerRead)
+@router.post(
+    "",
+    status_code=201,
+    response_model=PartnerRead,
+    responses={409: {"description": "The name or uuid is taken"}},
+)
 def create_partner(body: PartnerCreate, session: SessionDep, who: Operator) -> PartnerRead:
     """Register a partner; it starts as a prospect."""
     partner = service.create(session, data=body, actor=who.actor)
@@ -94,7 +99,11 @@ def get_partner(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Partn
     return service.to_read(service.get(session, ref=uuid))
 
 
-@router.patch("/{uuid}", response_model=PartnerRead)
+@router.patch(
+    "/{uuid}",
+    response_model=PartnerRead,
+    responses={409: {"description": "The name is taken"}},
+)
 def update_partner(
     uuid: str, body: PartnerUpdate, session: SessionDep, who: Operator
 ) -> PartnerRead:
@@ -104,7 +113,11 @@ def update_partner(
     return service.to_read(partner)
 
 
-@router.post("/{uuid}/status", response_model=PartnerRead)
+@router.post(
+    "/{uuid}/status",
+    response_model=PartnerRead,
+    responses={409: {"description": "The lifecycle does not allow this change"}},
+)
 def change_status(uuid: str, body: StatusChange, session: SessionDep, who: Operator) -> PartnerRead:
     """Move a partner along its lifecycle (409 when the lifecycle does not allow it)."""
     partner = service.get(session, ref=uuid)
@@ -139,7 +152,12 @@ def partner_history(
     )
 
 
-@router.post("/{uuid}/keys", status_code=201, response_model=KeyIssued)
+@router.post(
+    "/{uuid}/keys",
+    status_code=201,
+    response_model=KeyIssued,
+    responses={409: {"description": "A suspended or withdrawn partner gets no keys"}},
+)
 def create_key(
     uuid: str, body: KeyCreate, session: SessionDep, settings: SettingsDep, who: Operator
 ) -> KeyIssued:

@@ -19,8 +19,8 @@ from hub.routing import (
     public_base_url,
     read_page,
 )
-from hub.taxii import service
-from hub.taxii.protocol import TaxiiResponse, TaxiiRoute
+from hub.taxii import schemas, service
+from hub.taxii.protocol import TAXII_MEDIA, TaxiiResponse, TaxiiRoute
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
 
 router = APIRouter(
@@ -40,7 +40,7 @@ Limit = Annotated[int | None, Query(description=f"page size (capped at {MAX_LIMI
 Next = Annotated[str | None, Query(max_length=1000)]
 
 
-@router.get("/")
+@router.get("/", response_model=schemas.Discovery)
 def discovery(request: Request, who: PartnerKey, settings: SettingsDep) -> Response:
     """Server discovery (TAXII 2.1 §4.1): the one API root."""
     return TaxiiResponse(
@@ -48,27 +48,27 @@ def discovery(request: Request, who: PartnerKey, settings: SettingsDep) -> Respo
     )
 
 
-@router.get(ROOT + "/")
+@router.get(ROOT + "/", response_model=schemas.ApiRoot)
 def api_root(who: PartnerKey, settings: SettingsDep) -> Response:
     """API root information (TAXII 2.1 §4.2)."""
     return TaxiiResponse(service.api_root(max_content_length=settings.max_body_bytes))
 
 
-@router.get(ROOT + "/status/{status_id}/")
+@router.get(ROOT + "/status/{status_id}/", response_model=schemas.Status)
 def get_status(status_id: str, session: SessionDep, who: PartnerKey) -> Response:
     """Status of an Add Objects request (TAXII 2.1 §4.3); only its submitter may read it."""
     status = service.get_status(session, principal=who, status_id=status_id)
     return TaxiiResponse(service.status_resource(status))
 
 
-@router.get(ROOT + "/collections/")
+@router.get(ROOT + "/collections/", response_model=schemas.Collections)
 def get_collections(session: SessionDep, who: PartnerKey, policy: PolicyDep) -> Response:
     """The collections this caller may read (TAXII 2.1 §5.1): audience views (service doc)."""
     found = service.collections_for(session, principal=who, policy=policy)
     return TaxiiResponse({"collections": [service.collection_resource(who, c) for c in found]})
 
 
-@router.get(ROOT + "/collections/{collection_id}/")
+@router.get(ROOT + "/collections/{collection_id}/", response_model=schemas.CollectionResource)
 def get_collection(
     collection_id: str, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:
@@ -109,7 +109,7 @@ def _page(
     )
 
 
-@router.get(ROOT + "/collections/{collection_id}/manifest/")
+@router.get(ROOT + "/collections/{collection_id}/manifest/", response_model=schemas.Manifest)
 @read_page
 def get_manifest(
     request: Request,
@@ -148,7 +148,7 @@ def get_manifest(
     return TaxiiResponse(service.manifest(result), headers=result.headers)
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/")
+@router.get(ROOT + "/collections/{collection_id}/objects/", response_model=schemas.Envelope)
 @read_page
 def get_objects(
     request: Request,
@@ -189,7 +189,17 @@ def get_objects(
     return TaxiiResponse(service.envelope(result), headers=result.headers)
 
 
-@router.post(ROOT + "/collections/{collection_id}/objects/", status_code=202)
+@router.post(
+    ROOT + "/collections/{collection_id}/objects/",
+    status_code=202,
+    response_model=schemas.Status,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {TAXII_MEDIA: {"schema": schemas.ENVELOPE_IN}},
+        }
+    },
+)
 def add_objects(
     request: Request,
     collection_id: str,
@@ -210,7 +220,9 @@ def add_objects(
     return TaxiiResponse(service.status_resource(status), status_code=202)
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/")
+@router.get(
+    ROOT + "/collections/{collection_id}/objects/{object_id}/", response_model=schemas.Envelope
+)
 def get_object(
     request: Request,
     collection_id: str,
@@ -248,7 +260,10 @@ def get_object(
     return TaxiiResponse(service.envelope(result), headers=result.headers)
 
 
-@router.get(ROOT + "/collections/{collection_id}/objects/{object_id}/versions/")
+@router.get(
+    ROOT + "/collections/{collection_id}/objects/{object_id}/versions/",
+    response_model=schemas.Versions,
+)
 def get_object_versions(
     request: Request,
     collection_id: str,

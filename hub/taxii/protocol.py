@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 from fastapi import Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse
 
 from hub.errors import HubError, NotAcceptable, UnsupportedMediaType
 from hub.routing import HubRoute
@@ -21,7 +23,9 @@ STIX_MEDIA = "application/stix+json;version=2.1"
 VERSION = "2.1"
 
 
-class TaxiiResponse(Response):
+class TaxiiResponse(JSONResponse):
+    """JSON in TAXII's media type (a JSONResponse, so FastAPI documents the response model)."""
+
     media_type = TAXII_MEDIA
 
     def render(self, content: Any) -> bytes:
@@ -55,9 +59,25 @@ def accepts_taxii(accept: str) -> bool:
     return False
 
 
+class TaxiiError(BaseModel):
+    """A TAXII 2.1 error resource (§3.6.1)."""
+
+    model_config = ConfigDict(title="TaxiiError", extra="allow")
+
+    title: str
+    description: str | None = None
+    error_id: str | None = None
+    error_code: str | None = Field(None, description="the hub's error code, e.g. `not_found`")
+    http_status: str | None = None
+    external_details: str | None = None
+    details: dict[str, Any] | None = None
+
+
 class TaxiiRoute(HubRoute):
     """HubRoute with TAXII 2.1's media rules (§1.6.8): 406 for an Accept that does not allow
     the TAXII 2.1 media type, 415 for a body in anything else; 401/403 come first, 413 after."""
+
+    error_model = TaxiiError
 
     def check_media(self, request: Request) -> None:
         accept = request.headers.get("accept")

@@ -104,6 +104,9 @@ def test_api_documentation_is_public_and_lists_every_route(client: TestClient, a
     spec = client.get("/openapi.json").json()
     for method, _path, route in api_routes(app):
         path = route.path_format  # "{params:path}" is documented as "{params}"
+        if getattr(route, "fallback", False):  # /misp's "not served" answer is no operation
+            assert path not in spec["paths"], path
+            continue
         assert method.lower() in spec["paths"][path], (method, path)
     assert "PartnerCreate" in spec["components"]["schemas"]
 

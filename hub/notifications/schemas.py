@@ -1,0 +1,65 @@
+"""What the notification REST API answers, for the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Correction(BaseModel):
+    kind: str
+    attributes: Any
+    event_version: int | None
+    message: str | None
+    at: str
+
+
+class NotificationView(BaseModel):
+    ticket: str
+    status: str
+    kind: str
+    case: str | None
+    route: str | None
+    recipient: str | None
+    tlp: str
+    template: str | None
+    created_at: str
+    sent_at: str | None
+    observations: list[dict[str, Any]] = Field(description="only those that matched the caller")
+    text: str
+    correction: Any
+    corrections: list[Correction]
+
+
+class NotificationList(BaseModel):
+    items: list[NotificationView]
+    next_cursor: str | None
+
+
+class FeedbackPosted(BaseModel):
+    uuid: str
+    ticket: str
+    status: str
+    forward: str = Field(description="anonymised or attributed")
+
+
+class FeedbackReceived(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    uuid: str
+    event_uuid: str | None
+    kind: str
+    text: str | None
+    received_at: str
+    from_: Any = Field(alias="from", description="the sender, or `via hub`")
+
+
+class FeedbackList(BaseModel):
+    items: list[FeedbackReceived]
+    next_cursor: str | None
+
+
+class TargetsSet(BaseModel):
+    partner: str
+    entries: int
