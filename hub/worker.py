@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.audit import tree
+from hub.audit.note import NoteError
 from hub.connections.jobs import run_next as run_next_connection_job
 from hub.connections.jobs import schedule_due as schedule_due_connections
 from hub.connections.outbound import OutboundRules
@@ -47,6 +50,22 @@ def _notify(session: Session, context: WorkerContext) -> int:
     return notification_jobs.run_due(session, context)
 
 
+def _audit_tree(session: Session, context: WorkerContext) -> int:
+    """Add new audit entries to the Merkle tree; sign a checkpoint when one is due (and a
+    signing key is configured)."""
+    added = tree.extend(session)
+    key_file = context.settings.audit_signing_key_file
+    if key_file is not None:
+        interval = timedelta(seconds=context.settings.checkpoint_interval_seconds)
+        try:
+            signer = tree.load_signer(key_file)
+        except NoteError as err:  # the tree still grows; the checkpoint age metric alerts
+            log.error("audit checkpoint not signed: %s", err)
+        else:
+            tree.issue_checkpoint(session, signer, interval=interval)
+    return added
+
+
 # Order matters only for latency: pulled data is matched and rendered in the same round.
 JOBS: list[tuple[str, Job]] = [
     ("connection-schedule", in_one_transaction(_schedule_connections)),
@@ -54,6 +73,7 @@ JOBS: list[tuple[str, Job]] = [
     ("notifications", in_one_transaction(_notify)),
     ("notification-delivery", notification_jobs.deliver_due),
     ("stix-render", in_one_transaction(_render_stix)),
+    ("audit-tree", in_one_transaction(_audit_tree)),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, JSONType
@@ -55,3 +55,29 @@ class ReleaseIndexState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     upto_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditTreeNode(Base):
+    """A complete subtree of the Merkle tree over the audit log (RFC 9162 §2.1): ``2**level``
+    leaves starting at leaf ``idx * 2**level`` (leaf index = ``seq - 1``); level 0 holds the
+    leaf hashes. Written in batches by the worker (``hub.audit.tree``), never updated; any
+    proof reads at most two per level, in one query."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the C2SP checkpoint of the tree of ``tree_size`` entries, as the
+    signed note the hub published (``note``). Kept forever, one per size."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    key_name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]
