@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from hub.audit.endpoints import router as audit_router
+from hub.audit.endpoints import text_router as audit_text_router
 from hub.connections.endpoints import router as connections_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
@@ -26,3 +28,5 @@ router.include_router(taxii_router)
 router.include_router(connections_router)
 router.include_router(notifications_router)
 router.include_router(lineage_router)
+router.include_router(audit_text_router)
+router.include_router(audit_router)
