@@ -40,11 +40,11 @@ def entry(session: Session, *, seq: int, org: str | None) -> Entry:
     """The entry's exact leaf bytes (its canonical body), if the caller may see it."""
     _positive(seq, "seq")
     row = session.execute(
-        select(AuditEntry.recipient_uuid, AuditEntry.body).where(AuditEntry.seq == seq)
+        select(AuditEntry.recipient_uuid, tree.BODY_TEXT).where(AuditEntry.seq == seq)
     ).first()
     if row is None or (org is not None and row.recipient_uuid != org):
         raise NotFound(f"no audit entry {seq}")
-    return Entry(seq, tree.entry_bytes(row.body))
+    return Entry(seq, tree.entry_bytes(row[1]))
 
 
 def _proof_size(session: Session, size: int | None) -> tuple[int, int]:
