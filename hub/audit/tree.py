@@ -66,17 +66,25 @@ def read_nodes(session: Session, nodes: Iterable[merkle.Node]) -> dict[merkle.No
     wanted = sorted(set(nodes))
     if not wanted:
         return {}
-    # OR of (level, idx) pairs, not a row-value IN: SQLite scans the table for the latter.
-    rows = session.execute(
-        select(AuditTreeNode.level, AuditTreeNode.idx, AuditTreeNode.hash).where(
-            or_(*(and_(AuditTreeNode.level == lv, AuditTreeNode.idx == ix) for lv, ix in wanted))
-        )
+    # An OR of (level, idx) pairs, written out for the driver: SQLite scans the table for a
+    # row-value IN, and building the expression with SQLAlchemy cost more than the query.
+    conn = session.connection()
+    mark = _mark(conn)
+    where = " OR ".join([f"(level = {mark} AND idx = {mark})"] * len(wanted))
+    params = tuple(value for pair in wanted for value in pair)
+    rows = conn.exec_driver_sql(
+        f"SELECT level, idx, hash FROM audit_tree_nodes WHERE {where}", params
     )
     found = {(level, idx): bytes(digest) for level, idx, digest in rows}
     if len(found) != len(wanted):
         missing = sorted(set(wanted) - found.keys())[:3]
         raise TreeError(f"tree nodes missing (level, index): {missing}")
     return found
+
+
+def _mark(conn: Any) -> str:
+    """The driver's parameter placeholder (sqlite3: qmark; psycopg: format)."""
+    return "?" if conn.dialect.paramstyle == "qmark" else "%s"
 
 
 def _hashes(session: Session, ranges: list[merkle.Range]) -> list[bytes]:
@@ -131,7 +139,7 @@ def extend(session: Session, *, batch: int = BATCH) -> int:
     if closed:
         # The driver's executemany: building SQLAlchemy parameters per row cost more than
         # reading and hashing the entries.
-        mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+        mark = _mark(conn)
         conn.exec_driver_sql(
             f"INSERT INTO audit_tree_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})",
             closed,

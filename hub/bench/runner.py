@@ -605,6 +605,9 @@ def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
             )
             for size in memory_sizes:
                 bench.memory(size)
+            from hub.bench import audit_tree
+
+            audit_tree.measure(bench)
             bench.serving(options.sizes[-1] if options.quick else 10**5)
         finally:
             bench.drop_scratch()
