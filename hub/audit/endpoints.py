@@ -1,18 +1,31 @@
 """Audit proofs (DESIGN.md §2 "Audit proofs"): the verifier key (public), signed checkpoints
 (any key), an entry's exact bytes and its inclusion proof (partners: entries about their own
-organisation only), consistency proofs between two tree sizes (any key)."""
+organisation only), consistency proofs between two tree sizes (any key). The auditor's API
+(operator, auditor): search, export and summaries of the log (``hub.audit.search``)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import StreamingResponse
 
-from hub.audit import proofs, tree
+from hub.audit import proofs, search, tree
 from hub.auth.principal import Principal
-from hub.errors import NotAcceptable, NotFound
+from hub.errors import InvalidField, NotAcceptable, NotFound
 from hub.responses import JSONResponse
-from hub.routing import AnyKey, HubRoute, SessionDep, SettingsDep, public, read_page
+from hub.routing import (
+    AnyKey,
+    HubRoute,
+    OperatorOrAuditor,
+    SessionDep,
+    SettingsDep,
+    public,
+    read_page,
+)
+from hub.schemas import decode_cursor, encode_cursor
 from hub.vocabulary import Role
 
 TEXT = "text/plain; charset=utf-8"
@@ -35,8 +48,29 @@ def _accepts_text(accept: str) -> bool:
     return False
 
 
+class ExportRoute(HubRoute):
+    """The export answers JSON lines or CSV (``format``), errors in REST JSON."""
+
+    def check_media(self, request: Request) -> None:
+        accept = request.headers.get("accept")
+        if accept and not _accepts(accept, "application/x-ndjson", "application/json", "text/csv"):
+            raise NotAcceptable(f"this route answers JSON lines or CSV, not {accept!r}")
+
+
+def _accepts(accept: str, *media_types: str) -> bool:
+    for part in accept.split(","):
+        media = part.split(";", 1)[0].strip().lower()
+        if media in ("*/*", *media_types) or (
+            media.endswith("/*") and any(m.startswith(media[:-1]) for m in media_types)
+        ):
+            return True
+    return False
+
+
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=HubRoute)
 text_router = APIRouter(prefix="/api/v1/audit", tags=["audit"], route_class=TextRoute)
+admin_router = APIRouter(prefix="/api/v1/admin/audit", tags=["audit"], route_class=HubRoute)
+export_router = APIRouter(prefix="/api/v1/admin/audit", tags=["audit"], route_class=ExportRoute)
 
 
 def _org(who: Principal) -> str | None:
@@ -96,3 +130,88 @@ def consistency_proof(
 ) -> Response:
     """``{"from", "to", "hashes"}``: RFC 9162 consistency proof between two tree sizes."""
     return JSONResponse(proofs.consistency(session, old=old, new=new))
+
+
+# --- the auditor's API ------------------------------------------------------------------------
+
+Text = Annotated[str | None, Query(max_length=255)]
+
+
+def _filters(
+    since: Annotated[datetime | None, Query(description="recorded at or after (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="recorded before (ISO 8601)")] = None,
+    action: Text = None,
+    actor: Annotated[str | None, Query(max_length=255, description="e.g. key:<uuid>")] = None,
+    recipient: Annotated[str | None, Query(max_length=36, description="organisation uuid")] = None,
+    item: Annotated[
+        str | None, Query(max_length=64, description="event uuid (deliveries listing it too)")
+    ] = None,
+    channel: Text = None,
+    decision: Literal["allow", "deny"] | None = None,
+) -> search.Filters:
+    return search.Filters(since, until, action, actor, recipient, item, channel, decision)
+
+
+FiltersDep = Annotated[search.Filters, Depends(_filters)]
+
+
+@admin_router.get("/entries")
+def search_entries(
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    filters: FiltersDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """Entries matching every filter given, newest first, ``{"items", "next_cursor"}``.
+    The search itself is recorded (``audit.search``)."""
+    before = decode_cursor(cursor, keys=("seq",))["seq"] if cursor else None
+    if before is not None and (not isinstance(before, int) or isinstance(before, bool)):
+        raise InvalidField("cursor is not one this API handed out", field="cursor")
+    page = search.search(session, filters, actor=who.actor, limit=limit, before=before)
+    following = page["next_before"]
+    return JSONResponse(
+        {
+            "items": page["items"],
+            "next_cursor": encode_cursor({"seq": following}) if following else None,
+        }
+    )
+
+
+@export_router.get("/export", response_class=Response)
+def export_entries(
+    request: Request,
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    filters: FiltersDep,
+    format: Literal["jsonl", "csv"] = "jsonl",
+) -> Response:
+    """Every matching entry the latest checkpoint covers, oldest first, each with its exact
+    leaf bytes: JSON lines (a first line ``{"checkpoint", "tree_size"}``) or CSV (the
+    checkpoint in ``X-Hub-Audit-Checkpoint``, base64). Recorded (``audit.export``) and
+    committed before the first byte; streamed a chunk at a time."""
+    export = search.start_export(session, filters, actor=who.actor, fmt=format)
+    rows = search.export_rows(request.app.state.sessionmaker, filters, export)
+    headers = {"X-Hub-Audit-Checkpoint-Size": str(export.tree_size)}
+    if format == "csv":
+        if export.checkpoint:
+            headers["X-Hub-Audit-Checkpoint"] = base64.b64encode(
+                export.checkpoint.encode()
+            ).decode()
+        return StreamingResponse(
+            search.as_csv(rows), media_type="text/csv; charset=utf-8", headers=headers
+        )
+    return StreamingResponse(
+        search.as_json_lines(export, rows), media_type="application/x-ndjson", headers=headers
+    )
+
+
+@admin_router.get("/summary")
+def summary(
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    since: Annotated[datetime | None, Query(description="from (ISO 8601)")] = None,
+    until: Annotated[datetime | None, Query(description="before (ISO 8601)")] = None,
+) -> Response:
+    """Items delivered and refused per partner, channel, label and day; refusals by reason."""
+    return JSONResponse(search.summary(session, since=since, until=until, actor=who.actor))

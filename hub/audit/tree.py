@@ -52,7 +52,7 @@ def entry_bytes(body: dict[str, Any] | str) -> bytes:
 
 # The stored body as JSON text: parsed with orjson (the JSON type's json.loads is most of
 # the tree builder's time), on PostgreSQL from JSONB's text form.
-BODY_TEXT = cast(AuditEntry.body, Text)
+BODY_TEXT = cast(AuditEntry.body, Text).label("body_text")
 
 
 def tree_size(session: Session) -> int:
