@@ -153,3 +153,15 @@ def test_checkpoint_is_a_c2sp_checkpoint_the_independent_verifier_reads() -> Non
         verify_checkpoint(
             renamed.sign(Checkpoint("hub.example/audit", 8, root).text()), renamed.verifier
         )
+
+
+def test_two_signed_checkpoints_of_one_size_are_reported_as_a_fork() -> None:
+    from hub.audit import offline
+
+    signer = Signer.generate("hub.example/audit")
+    one = signer.sign(Checkpoint("hub.example/audit", 8, rfc9162.mth(LEAVES)).text())
+    other = signer.sign(Checkpoint("hub.example/audit", 8, rfc9162.mth(LEAVES[::-1])).text())
+    a, b = offline.checkpoint(one, signer.verifier), offline.checkpoint(other, signer.verifier)
+    with pytest.raises(NoteError, match="forked"):
+        offline.consistency(a, b, {"from": 8, "to": 8, "hashes": []})
+    offline.consistency(a, a, {"from": 8, "to": 8, "hashes": []})

@@ -16,7 +16,7 @@ from hub.audit import tree
 from hub.audit.note import Signer
 from hub.cli import app as cli
 from hub.db import session_scope
-from hub.models import AuditCheckpoint, AuditEntry
+from hub.models import AuditCheckpoint, AuditEntry, AuditTreeNode
 from hub.models.base import utcnow
 from hub.settings import get_settings
 from tests.hub.audit import rfc9162
@@ -288,3 +288,123 @@ def test_cli_verify_checks_the_tree_and_signed_checkpoints(
         assert bad.exit_code == 1 and "checkpoint 5" in bad.output
     finally:
         get_settings.cache_clear()
+
+
+def _rewrite(engine: Engine, maker: sessionmaker[Session], change) -> None:
+    """Rewrite the log as a database administrator who knows the scheme would: change the
+    sequence of entries, renumber them, recompute every chain hash and the audit head, and
+    rebuild the Merkle tree. Only the signed checkpoints still remember the log as it was."""
+    from hub.audit.chain import GENESIS, chain_hash
+
+    with maker() as s:
+        rows = [
+            {c.name: getattr(r, c.name) for c in AuditEntry.__table__.columns}
+            for r in s.scalars(select(AuditEntry).order_by(AuditEntry.seq))
+        ]
+    rows = change(rows)
+    prev = GENESIS
+    for seq, row in enumerate(rows, start=1):
+        row["body"] = {**row["body"], "seq": seq}
+        row.update(seq=seq, prev_hash=prev, entry_hash=chain_hash(prev, row["body"]))
+        prev = row["entry_hash"]
+    tamper(engine, "DELETE FROM audit_tree_nodes")
+    tamper(engine, "DELETE FROM audit_entries")
+    with engine.begin() as conn:
+        for name in ("audit_entries",):
+            if engine.dialect.name == "postgresql":
+                conn.execute(text(f"ALTER TABLE {name} DISABLE TRIGGER USER"))
+        conn.execute(AuditEntry.__table__.insert(), rows)
+        conn.execute(
+            text("UPDATE audit_head SET seq = :seq, prev_hash = :p, entry_hash = :e WHERE id = 1"),
+            {"seq": len(rows), "p": rows[-1]["prev_hash"], "e": rows[-1]["entry_hash"]},
+        )
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+    build(maker)
+
+
+def _insert_at(rows, at: int):
+    forged = {**rows[0], "body": {**rows[0]["body"], "details": {"n": -1}}}
+    return [*rows[:at], forged, *rows[at:]]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(
+            lambda rows: [
+                {**r, "decision": "deny", "body": {**r["body"], "decision": "deny"}}
+                if r["seq"] == 3
+                else r
+                for r in rows
+            ],
+            id="altered",
+        ),
+        pytest.param(lambda rows: [r for r in rows if r["seq"] != 4], id="deleted"),
+        pytest.param(lambda rows: [*rows[:4], rows[5], rows[4], *rows[6:]], id="reordered"),
+        pytest.param(lambda rows: _insert_at(rows, 5), id="inserted"),
+    ],
+)
+def test_a_rewritten_history_is_caught_by_the_checkpoints_partners_hold(
+    maker, engine, change
+) -> None:
+    write(maker, 10)
+    build(maker)
+    held = checkpoint(maker)  # what a partner fetched and kept
+    assert held is not None and held.tree_size == 10
+    _rewrite(engine, maker, change)
+    write(maker, 3, start=100)  # the log goes on
+    build(maker)
+    with maker() as s:
+        assert audit.verify(s).ok  # the chain was recomputed: it cannot tell
+        result = tree.verify(s, verifier=SIGNER.verifier)
+        size = tree.tree_size(s)
+        new_root = tree.root(s, size)
+        proof = tree.consistency_proof(s, old=held.tree_size, new=size)
+    assert not result.ok and "checkpoint 10 does not match" in (result.problem or "")
+    # The partner's own check: the hub's tree today does not extend the one it signed.
+    assert not rfc9162.consistency_ok(held.tree_size, size, proof, bytes(held.root_hash), new_root)
+    # And the hub refuses to sign the rewritten tree.
+    with pytest.raises(tree.TreeError, match="refusing to sign"), session_scope(maker) as s:
+        tree.issue_checkpoint(s, SIGNER, interval=timedelta(0))
+
+
+def test_a_proof_at_a_million_entries_is_one_query_of_at_most_two_nodes_per_level(
+    maker, engine
+) -> None:
+    """O(log n) reads whatever the size: only the nodes a proof names are stored here (their
+    hashes are arbitrary); the query must find them, and only them, in one statement."""
+    import os
+
+    from hub.audit import merkle
+
+    n = 10**6
+    asks = [(1, n), (777_777, n), (n, n)]
+    needed = {(0, n - 1)}  # the tree's size is its last leaf
+    for seq, size in asks:
+        needed |= merkle.nodes_of(merkle.inclusion_ranges(seq - 1, size))
+    needed |= merkle.nodes_of(merkle.consistency_ranges(500_001, n))
+    with session_scope(maker) as s:
+        s.connection().execute(
+            AuditTreeNode.__table__.insert(),
+            [{"level": lv, "idx": ix, "hash": os.urandom(32)} for lv, ix in sorted(needed)],
+        )
+    seen: list[str] = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        seen.append(statement)
+
+    with maker() as s:
+        assert tree.tree_size(s) == n
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            for seq, size in asks:
+                seen.clear()
+                path = tree.inclusion_proof(s, seq=seq, size=size)
+                assert len(seen) == 1 and 0 < len(path) <= 20  # ⌈log2 10^6⌉
+                assert seen[0].count("level =") <= 2 * 20
+            seen.clear()
+            assert len(tree.consistency_proof(s, old=500_001, new=n)) <= 21
+            assert len(seen) == 1
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
