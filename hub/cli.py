@@ -453,11 +453,16 @@ def audit_verify() -> None:
     stored node and signed checkpoint; exit 1 naming the first problem."""
     from hub.audit import service as audit
     from hub.audit import tree
+    from hub.audit.note import NoteError
 
+    try:
+        verifier = tree.configured_verifier(get_settings())
+    except NoteError as err:
+        raise _fail(f"the audit verifier key cannot be used: {err}") from None
     with _unit_of_work() as session:
         result = audit.verify(session)
         if result.ok:
-            merkle = tree.verify(session, verifier=tree.configured_verifier(get_settings()))
+            merkle = tree.verify(session, verifier=verifier)
     if not result.ok:
         raise _fail(
             f"audit log broken at entry {result.first_bad_seq}: {result.problem} "

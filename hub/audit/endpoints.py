@@ -13,8 +13,9 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from hub.audit import proofs, search, tree
+from hub.audit.note import NoteError
 from hub.auth.principal import Principal
-from hub.errors import InvalidField, NotAcceptable, NotFound
+from hub.errors import HubError, InvalidField, NotAcceptable, NotFound
 from hub.responses import JSONResponse
 from hub.routing import (
     AnyKey,
@@ -82,7 +83,10 @@ def _org(who: Principal) -> str | None:
 def verifier(settings: SettingsDep) -> Response:
     """The C2SP signed-note verifier key of the hub's checkpoints:
     ``<name>+<hex key id>+<base64(0x01 ‖ Ed25519 public key)>``."""
-    key = tree.configured_verifier(settings)
+    try:
+        key = tree.configured_verifier(settings)
+    except NoteError as err:  # the operator's configuration, not the caller's mistake
+        raise HubError(f"the audit verifier key cannot be used: {err}") from None
     if key is None:
         raise NotFound("no audit signing key is configured")
     return Response(f"{key}\n", media_type=TEXT)

@@ -35,7 +35,7 @@ from hub.models import AuditCheckpoint, AuditEntry, AuditTreeNode
 from hub.models.base import utcnow
 from hub.settings import Settings
 
-BATCH = 5000
+BATCH = 2000  # SQLite holds its write lock only while one batch's nodes are inserted
 # pg_try_advisory_xact_lock key: one tree builder at a time ("hubtree" in ASCII).
 _BUILDER_LOCK = 0x6875_6274_7265_65
 
@@ -116,8 +116,10 @@ def leaf_hash(session: Session, seq: int) -> bytes | None:
 
 def extend(session: Session, *, batch: int = BATCH) -> int:
     """Add the next entries (at most ``batch``) to the tree; returns how many were added.
-    One builder at a time (PostgreSQL: an advisory lock, a second builder does nothing;
-    SQLite: the write lock of the caller's transaction)."""
+    One builder at a time on PostgreSQL (an advisory lock: a second one does nothing). On
+    SQLite the worker reads first and takes the write lock only to insert (``reads_first``),
+    so appenders wait for the insert alone; two builders store the same nodes at most twice
+    (the second insert is skipped)."""
     if session.get_bind().dialect.name == "postgresql":
         got = session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": _BUILDER_LOCK})
         if not got:
@@ -140,8 +142,11 @@ def extend(session: Session, *, batch: int = BATCH) -> int:
         # The driver's executemany: building SQLAlchemy parameters per row cost more than
         # reading and hashing the entries.
         mark = _mark(conn)
+        # A node is a function of the entries: one another builder stored already is the
+        # same, so a conflict is skipped (SQLite builders read before they lock; see the job).
         conn.exec_driver_sql(
-            f"INSERT INTO audit_tree_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark})",
+            f"INSERT INTO audit_tree_nodes (level, idx, hash) VALUES ({mark}, {mark}, {mark}) "
+            "ON CONFLICT (level, idx) DO NOTHING",
             closed,
         )
     return frontier.size - size
