@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.audit import releases, tree
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.models import AuditEntry, Release
 
 # object_ref kinds an item uuid (or ticket) can be named under
@@ -105,7 +106,7 @@ def _record(session: Session, action: str, actor: str, details: dict[str, Any]) 
             audit.Record(
                 action=action,
                 actor=actor,
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details=details,
             )
         ],

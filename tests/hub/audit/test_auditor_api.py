@@ -19,8 +19,8 @@ from hub.models import AuditEntry
 from hub.settings import Settings
 from hub.vocabulary import Role
 from hub.worker import WorkerContext, run_due
+from tests.builders import attr, event
 from tests.hub.audit import rfc9162
-from tests.hub.intel.conftest import attr, event
 
 
 @pytest.fixture

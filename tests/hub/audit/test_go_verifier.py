@@ -20,7 +20,7 @@ from hub.audit.note import Signer
 from hub.settings import Settings
 from hub.vocabulary import Role
 from hub.worker import WorkerContext, run_due
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 SOURCE = Path(__file__).parent / "goverify"
 GOPATH = Path("/usr/share/gocode")  # where Debian's golang-*-dev packages put their sources
