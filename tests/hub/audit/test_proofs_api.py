@@ -240,7 +240,8 @@ def _received(r: Any, maker: Any, partner_uuid: str, channel: str) -> None:
 
 def test_every_channel_names_its_audit_entry(client, factory, maker, settings, auth) -> None:
     """REST (list, event, STIX export, attributes), /misp (index, view, searches), TAXII
-    (collection objects, manifest, one object), notifications (list, one, its lineage)."""
+    (collection objects, manifest, one object, its versions), notifications (list, one, its
+    lineage)."""
     source = factory.partner("Source CSIRT", type="sectoral-csirt")
     partner = factory.partner(
         "Town", type="government", constituency={"domains": ["town.example.nl"]}
@@ -284,12 +285,13 @@ def test_every_channel_names_its_audit_entry(client, factory, maker, settings, a
         )
     listed = client.get("/taxii2/cwn/collections/all/objects/", headers=t).json()["objects"]
     one = next(o["id"] for o in listed if o["type"] == "indicator")
-    _received(
-        client.get(f"/taxii2/cwn/collections/all/objects/{one}/", headers=t),
-        maker,
-        partner.uuid,
-        "taxii",
-    )
+    for what in ("", "versions/"):
+        _received(
+            client.get(f"/taxii2/cwn/collections/all/objects/{one}/{what}", headers=t),
+            maker,
+            partner.uuid,
+            "taxii",
+        )
     r = client.get("/api/v1/notifications", headers=h)
     _received(r, maker, partner.uuid, "notify-partner")
     ticket = r.json()["items"][0]["ticket"]
