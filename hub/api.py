@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from hub.audit.endpoints import admin_router as audit_admin_router
+from hub.audit.endpoints import export_router as audit_export_router
+from hub.audit.endpoints import router as audit_router
+from hub.audit.endpoints import text_router as audit_text_router
 from hub.connections.endpoints import router as connections_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
@@ -26,3 +30,7 @@ router.include_router(taxii_router)
 router.include_router(connections_router)
 router.include_router(notifications_router)
 router.include_router(lineage_router)
+router.include_router(audit_text_router)
+router.include_router(audit_router)
+router.include_router(audit_admin_router)
+router.include_router(audit_export_router)

@@ -44,6 +44,12 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
     smtp_timeout_seconds: float = Field(default=30, gt=0)
+    # The audit log's signed checkpoints: the Ed25519 signer key (a file `hub audit keygen`
+    # writes; never in the database), and how often the worker signs while the log grows.
+    # The API publishes the verifier key: HUB_AUDIT_VERIFIER_KEY, else the key file's.
+    audit_signing_key_file: Path | None = None
+    audit_verifier_key: str | None = None
+    checkpoint_interval_seconds: int = Field(default=60, ge=0)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, gt=0, lt=65536)
     log_level: str = "INFO"

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.audit import tree
+from hub.audit.note import NoteError
 from hub.connections.jobs import run_next as run_next_connection_job
 from hub.connections.jobs import schedule_due as schedule_due_connections
 from hub.connections.outbound import OutboundRules
+from hub.db import reads_first, session_scope
 from hub.intel.projection import render_pending
 from hub.jobs import Job, WorkerContext, in_one_transaction
 from hub.notifications import jobs as notification_jobs
@@ -47,6 +51,25 @@ def _notify(session: Session, context: WorkerContext) -> int:
     return notification_jobs.run_due(session, context)
 
 
+def _audit_tree(maker: sessionmaker[Session], context: WorkerContext) -> int:
+    """Add new audit entries to the Merkle tree (reading before taking SQLite's write lock,
+    so appenders wait only for the insert); then sign a checkpoint when one is due and a
+    signing key is configured, in a short transaction of its own."""
+    with session_scope(maker, write=False) as session:
+        added = tree.extend(reads_first(session))
+    key_file = context.settings.audit_signing_key_file
+    if key_file is not None:
+        interval = timedelta(seconds=context.settings.checkpoint_interval_seconds)
+        try:
+            signer = tree.load_signer(key_file)
+        except NoteError as err:  # the tree still grows; the checkpoint age metric alerts
+            log.error("audit checkpoint not signed: %s", err)
+        else:
+            with session_scope(maker) as session:
+                tree.issue_checkpoint(session, signer, interval=interval)
+    return added
+
+
 # Order matters only for latency: pulled data is matched and rendered in the same round.
 JOBS: list[tuple[str, Job]] = [
     ("connection-schedule", in_one_transaction(_schedule_connections)),
@@ -54,6 +77,7 @@ JOBS: list[tuple[str, Job]] = [
     ("notifications", in_one_transaction(_notify)),
     ("notification-delivery", notification_jobs.deliver_due),
     ("stix-render", in_one_transaction(_render_stix)),
+    ("audit-tree", _audit_tree),
 ]
 
 

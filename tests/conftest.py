@@ -98,6 +98,7 @@ _HEAD_ROW = (
         "0" * 64
     )
 )
+APPEND_ONLY = ("audit_entries", "audit_tree_nodes", "audit_checkpoints")
 _RELEASE_INDEX_ROW = "INSERT INTO release_index_state (id, upto_seq) VALUES (1, 0)"
 
 
@@ -106,10 +107,12 @@ def _empty_all_tables(engine: Engine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            conn.execute(text("ALTER TABLE audit_entries DISABLE TRIGGER USER"))
+            for table in APPEND_ONLY:
+                conn.execute(text(f"ALTER TABLE {table} DISABLE TRIGGER USER"))
             names = ", ".join(f'"{t}"' for t in tables)
             conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-            conn.execute(text("ALTER TABLE audit_entries ENABLE TRIGGER USER"))
+            for table in APPEND_ONLY:
+                conn.execute(text(f"ALTER TABLE {table} ENABLE TRIGGER USER"))
             conn.execute(text(_HEAD_ROW))
             conn.execute(text(_RELEASE_INDEX_ROW))
         else:

@@ -605,7 +605,11 @@ def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
             )
             for size in memory_sizes:
                 bench.memory(size)
+            from hub.bench import audit_tree
+
+            search_ms = audit_tree.measure(bench)
             bench.serving(options.sizes[-1] if options.quick else 10**5)
+            audit_tree.a3(bench, search_ms)
         finally:
             bench.drop_scratch()
     info["load_after"] = os.getloadavg()[0]

@@ -1,6 +1,12 @@
 """Every ORM model, imported here so Alembic and ``alembic check`` see the whole schema."""
 
-from hub.models.audit import AuditEntry, AuditHead, ReleaseIndexState
+from hub.models.audit import (
+    AuditCheckpoint,
+    AuditEntry,
+    AuditHead,
+    AuditTreeNode,
+    ReleaseIndexState,
+)
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
 from hub.models.intel import (
@@ -39,6 +45,8 @@ from hub.models.partner import (
 from hub.models.taxii import StixObject, StixRendering, TaxiiStatus
 
 __all__ = [
+    "AuditCheckpoint",
+    "AuditTreeNode",
     "Directive",
     "LineageActivity",
     "LineageArtifact",

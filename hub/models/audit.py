@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, String
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, JSONType
@@ -20,14 +20,20 @@ class AuditEntry(Base):
     """
 
     __tablename__ = "audit_entries"
+    # The auditor's search pages newest first within an action or a recipient: the sequence
+    # number in the index lets the database walk it in order instead of sorting every match.
+    __table_args__ = (
+        Index("ix_audit_entries_action_seq", "action", "seq"),
+        Index("ix_audit_entries_recipient_seq", "recipient_uuid", "seq"),
+    )
 
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     recorded_at: Mapped[datetime]
-    action: Mapped[str] = mapped_column(String(48), index=True)
+    action: Mapped[str] = mapped_column(String(48))
     actor: Mapped[str] = mapped_column(String(255))
     request_id: Mapped[str | None] = mapped_column(String(64))
     object_ref: Mapped[str | None] = mapped_column(String(255), index=True)
-    recipient_uuid: Mapped[str | None] = mapped_column(String(36), index=True)
+    recipient_uuid: Mapped[str | None] = mapped_column(String(36))
     channel: Mapped[str | None] = mapped_column(String(32))
     decision: Mapped[str | None] = mapped_column(String(16))
     body: Mapped[dict[str, Any]] = mapped_column(JSONType)
@@ -55,3 +61,29 @@ class ReleaseIndexState(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     upto_seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class AuditTreeNode(Base):
+    """A complete subtree of the Merkle tree over the audit log (RFC 9162 §2.1): ``2**level``
+    leaves starting at leaf ``idx * 2**level`` (leaf index = ``seq - 1``); level 0 holds the
+    leaf hashes. Written in batches by the worker (``hub.audit.tree``), never updated; any
+    proof reads at most two per level, in one query."""
+
+    __tablename__ = "audit_tree_nodes"
+
+    level: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    idx: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+
+
+class AuditCheckpoint(Base):
+    """A signed tree head: the C2SP checkpoint of the tree of ``tree_size`` entries, as the
+    signed note the hub published (``note``). Kept forever, one per size."""
+
+    __tablename__ = "audit_checkpoints"
+
+    tree_size: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    root_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    note: Mapped[str] = mapped_column(Text)
+    key_name: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime]

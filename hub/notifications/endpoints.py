@@ -174,7 +174,7 @@ def my_notification_lineage(
     note = _visible(session, who, ticket)
     recipient = Recipient.of_principal(who).tlp
     verdict = release.decide(session, recipient=recipient, notes=[note], policy=policy)
-    release.record(session, verdict, actor=who.actor, medium="lineage")
+    seq = release.record(session, verdict, actor=who.actor, medium="lineage")
     if not verdict.released:
         raise recorded(NotFound(f"no notification {ticket}"))
     kept = {
@@ -198,7 +198,9 @@ def my_notification_lineage(
         for item in items_of(session, note)
         if release.obs_key(item["attribute_uuid"], item["value"]) in kept
     ]
-    return answer(graph, {"ticket": ticket, "recipient": who.partner_uuid, "items": items}, format)
+    out = answer(graph, {"ticket": ticket, "recipient": who.partner_uuid, "items": items}, format)
+    out.headers.update(_seq(seq))
+    return out
 
 
 class FeedbackIn(Schema):

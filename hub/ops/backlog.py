@@ -22,7 +22,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from hub.models import (
+    AuditCheckpoint,
     AuditHead,
+    AuditTreeNode,
     Connection,
     ConnectionJob,
     Directive,
@@ -177,6 +179,30 @@ def families(session: Session) -> Iterator[GaugeMetricFamily]:
         max(0, int(head) - int(indexed or 0)),
     )
     yield _single("hub_audit_entries", "Entries in the audit log", int(head))
+    leaves = session.scalar(select(func.max(AuditTreeNode.idx)).where(AuditTreeNode.level == 0))
+    in_tree = int(leaves) + 1 if leaves is not None else 0
+    yield _single(
+        "hub_audit_tree_lag_entries",
+        "Audit entries not yet in the Merkle tree (the worker adds them in batches)",
+        max(0, int(head) - in_tree),
+    )
+    latest = session.execute(
+        select(AuditCheckpoint.tree_size, AuditCheckpoint.created_at)
+        .order_by(AuditCheckpoint.tree_size.desc())
+        .limit(1)
+    ).first()
+    yield _single(
+        "hub_audit_unsigned_entries",
+        "Audit entries after the latest signed checkpoint",
+        max(0, int(head) - (int(latest.tree_size) if latest else 0)),
+    )
+    age = GaugeMetricFamily(
+        "hub_audit_checkpoint_age_seconds",
+        "Seconds since the latest audit checkpoint was signed (absent: none yet)",
+    )
+    if latest is not None:
+        age.add_metric([], _age(now, latest.created_at))
+    yield age
 
 
 def _single(name: str, doc: str, value: float) -> GaugeMetricFamily:

@@ -116,3 +116,62 @@ def test_metrics_show_the_workers_backlog(client: TestClient, auth, factory, mak
     assert values['hub_push_outbox_oldest_pending_seconds{connection="upstream"}'] >= 600
     assert values["hub_notification_versions_unmatched"] == 1
     assert values["hub_audit_entries"] >= 1
+
+
+def _values(text: str) -> dict[str, float]:
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_metrics_show_the_audit_trees_lag_and_checkpoint_age(client: TestClient, auth, maker):
+    """Entries the worker has not added to the Merkle tree, entries not yet under a signed
+    checkpoint, and the latest checkpoint's age (absent while there is none)."""
+    from datetime import timedelta
+
+    from hub.audit import tree
+    from hub.audit.note import Signer
+    from hub.db import session_scope
+    from hub.models.base import utcnow
+
+    for n in range(3):
+        body = {"name": f"P{n}", "type": "isp", "tier": "core", "region": "nl"}
+        assert client.post("/api/v1/admin/partners", json=body, headers=auth).status_code == 201
+    values = _values(client.get("/metrics", headers=auth).text)
+    entries = values["hub_audit_entries"]
+    assert entries >= 3
+    assert values["hub_audit_tree_lag_entries"] == entries
+    assert values["hub_audit_unsigned_entries"] == entries
+    assert "hub_audit_checkpoint_age_seconds" not in values
+    signed_at = utcnow() - timedelta(seconds=600)
+    with session_scope(maker) as s:
+        tree.extend(s)
+        tree.issue_checkpoint(
+            s, Signer.generate("hub.test/audit"), interval=timedelta(0), now=signed_at
+        )
+    values = _values(client.get("/metrics", headers=auth).text)
+    # the scrapes themselves are not audited; the checkpoint covers every entry so far
+    assert values["hub_audit_tree_lag_entries"] == 0
+    assert values["hub_audit_unsigned_entries"] == 0
+    assert values["hub_audit_checkpoint_age_seconds"] >= 600
+    client.post("/api/v1/admin/partners", json={**body, "name": "P9"}, headers=auth)
+    values = _values(client.get("/metrics", headers=auth).text)
+    assert values["hub_audit_tree_lag_entries"] == values["hub_audit_unsigned_entries"] >= 1
+
+
+def test_sample_alerts_use_metrics_the_hub_exports(client: TestClient, auth) -> None:
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    doc = yaml.safe_load((Path(__file__).parents[2] / "docs" / "prometheus-alerts.yml").read_text())
+    exported = set(re.findall(r"^# TYPE (\w+)", client.get("/metrics", headers=auth).text, re.M))
+    for rule in doc["groups"][0]["rules"]:
+        for name in re.findall(r"\b(hub_\w+)", rule["expr"]):
+            assert name in exported or name.removesuffix("_total") in exported, (
+                rule["alert"],
+                name,
+            )

@@ -12,7 +12,8 @@ from fastapi.testclient import TestClient
 from hub.routing import HubRoute
 from hub.vocabulary import Role
 
-PUBLIC = {"/health"}
+# DESIGN.md §2: /health, and the audit verifier key (so anyone can check a checkpoint).
+PUBLIC = {"/health", "/api/v1/audit/verifier"}
 
 
 def concrete(path: str) -> str:
@@ -59,7 +60,7 @@ def test_the_walk_finds_the_routes_of_the_contract(app) -> None:
         assert expected in paths
 
 
-def test_only_health_is_public(app) -> None:
+def test_only_health_and_the_audit_verifier_key_are_public(app) -> None:
     public = {path for _, path, route in api_routes(app) if route.is_public}
     assert public == PUBLIC
 
