@@ -74,6 +74,12 @@ class Options:
     repetitions: int = 3
     load_seconds: float = 10.0
     sizes: list[int] = field(default_factory=list)
+    # Goal ids to run (``--only``); empty: all. A step runs when any goal it measures is named.
+    only: set[str] = field(default_factory=set)
+    search_total: int = 10**6  # L3: attributes the search runs over
+
+    def wants(self, *ids: str) -> bool:
+        return not self.only or bool(self.only & {i.upper() for i in ids})
 
 
 def median(values: list[float]) -> float:
@@ -592,19 +598,34 @@ def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
         bench = Bench(options, Path(tmp), out)
         try:
-            for size in options.sizes:
-                bench.ingest(size)
-            from hub.bench import matching
+            if options.wants("I1", "I2", "I2b", "I4", "CNT"):
+                for size in options.sizes:
+                    bench.ingest(size)
+            from hub.bench import matching, taxii_paging, underload
 
-            matching.measure(bench)
-            if options.pg_url:
-                matching.measure(bench, backend="PostgreSQL")
+            if options.wants("M1"):
+                matching.measure(bench)
+                if options.pg_url:
+                    matching.measure(bench, backend="PostgreSQL")
             memory_sizes = (
                 options.sizes[-1:] if options.quick else [s for s in options.sizes if s >= 10**5]
             )
-            for size in memory_sizes:
-                bench.memory(size)
-            bench.serving(options.sizes[-1] if options.quick else 10**5)
+            if options.wants("I3"):
+                for size in memory_sizes:
+                    bench.memory(size)
+            if options.wants("S1", "S2", "S3", "S4", "S5", "S6"):
+                bench.serving(options.sizes[-1] if options.quick else 10**5)
+            # The load goals (L1-L3, T1) take minutes each: the full run only.
+            if not options.quick:
+                backends = ["SQLite"] + (["PostgreSQL"] if options.pg_url else [])
+                if options.wants("L1", "L2"):
+                    for backend in backends:
+                        underload.latency(bench, backend)
+                if options.wants("L3"):
+                    for backend in backends:
+                        underload.memory(bench, backend, total=options.search_total)
+                if options.wants("T1"):
+                    taxii_paging.measure(bench)
         finally:
             bench.drop_scratch()
     info["load_after"] = os.getloadavg()[0]
