@@ -154,15 +154,21 @@ def medallion(
     base = f"http://127.0.0.1:{port}"
     collection = str(uuid_mod.uuid4())
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    manifest = [
-        {
-            "id": o["id"],
-            "date_added": (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "version": o.get("modified") or o.get("created"),
-            "media_type": "application/stix+json;version=2.1",
-        }
-        for i, o in enumerate(objects)
-    ]
+    objects = [dict(o) for o in objects]
+    manifest = []
+    for i, obj in enumerate(objects):
+        added = (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        version = obj.get("modified") or obj.get("created")
+        if version is None:  # an observable: medallion versions it by its date added
+            version = obj["_date_added"] = added
+        manifest.append(
+            {
+                "id": obj["id"],
+                "date_added": added,
+                "version": version,
+                "media_type": "application/stix+json;version=2.1",
+            }
+        )
     data = {
         "/discovery": {
             "title": "bench",
