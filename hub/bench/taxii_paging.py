@@ -83,25 +83,22 @@ def grow(maker: Any, target: int, template_rows: int) -> int:
         ]
         assert template, "the template event rendered no STIX objects"
         last = session.scalar(select(func.max(StixObject.date_added)))
-        copy, n, batch = have // len(template), have, []
+        n, batch = have, []
         while n < target:
-            for row in template:
-                if n >= target:
-                    break
-                new = dict(row)
-                for key in _COPY:
-                    value = row[key]
-                    if value is not None:
-                        raw = value if isinstance(value, bytes) else value.encode()
-                        swapped = copy_ids(raw, copy)
-                        new[key] = swapped if isinstance(value, bytes) else swapped.decode()
-                new["date_added"] = last + timedelta(microseconds=n + 1)
-                batch.append(new)
-                n += 1
-                if len(batch) >= 5000:
-                    session.execute(insert(StixObject), batch)
-                    batch = []
-            copy += 1
+            copy, row = divmod(n, len(template))  # copy 0 is the rendering itself
+            new = dict(template[row])
+            for key in _COPY:
+                value = template[row][key]
+                if value is not None:
+                    raw = value if isinstance(value, bytes) else value.encode()
+                    swapped = copy_ids(raw, copy)
+                    new[key] = swapped if isinstance(value, bytes) else swapped.decode()
+            new["date_added"] = last + timedelta(microseconds=n + 1)
+            batch.append(new)
+            n += 1
+            if len(batch) >= 5000:
+                session.execute(insert(StixObject), batch)
+                batch = []
         if batch:
             session.execute(insert(StixObject), batch)
     return n
