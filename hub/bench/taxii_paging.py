@@ -115,7 +115,12 @@ def page_through(
         started = time.perf_counter()
         while True:
             t0 = time.perf_counter()
-            response = client.get(url, params=params, timeout=max(page_limit * 2, 60))
+            try:
+                response = client.get(url, params=params, timeout=page_limit)
+            except httpx.TimeoutException:
+                out.stopped = f"no answer to page {out.pages + 1} within {page_limit:.0f} s"
+                out.total = time.perf_counter() - started
+                break
             elapsed = time.perf_counter() - t0
             response.raise_for_status()
             body = response.json()
@@ -238,7 +243,7 @@ def measure(bench: Bench) -> None:
     from hub.bench.runner import Goal
 
     sizes, with_medallion = (10**3, 10**4, 10**5), (10**3, 10**4)
-    page_limit, budget = 60.0, 300.0
+    page_limit, budget = 120.0, 300.0
     served = seed(bench, None, "taxii", big=TEMPLATE_ATTRIBUTES, small=0, attribute_labels=False)
     engine, maker = maker_of(served.url)
     with session_scope(maker) as session:
@@ -261,22 +266,30 @@ def measure(bench: Bench) -> None:
             continue
         ref = medallion(bench.dir, objects, page_limit=page_limit, budget=budget)
         complete = not ref.stopped and len(_unique(ref.objects)) == len(objects)
+        note = f"{len(objects):,} objects ({stored:,} rows) in {hub.pages} pages of {PAGE}"
         if complete:
-            ratio, what = ref.total / hub.total, "whole collection"
-        else:  # medallion stopped early: compare the time per page it did serve
-            ratio, what = ref.per_page / hub.per_page, f"per page ({ref.pages} medallion pages)"
+            hub_s, ref_s, what = hub.total, ref.total, "whole collection"
+        elif ref.pages:  # medallion stopped early: compare the time per page it did serve
+            hub_s, ref_s = hub.per_page, ref.per_page
+            what = f"per page ({ref.pages} medallion pages)"
+        else:  # not one page within the limit: the limit is a lower bound of its time
+            hub_s, ref_s = hub.first, page_limit
+            what = "first page; medallion's time is a lower bound (the page limit)"
+        if ref.pages:
+            note += (
+                f"; first page hub {hub.first * 1000:.1f} ms, medallion "
+                f"{ref.first * 1000:.0f} ms ({ref.first / hub.first:.0f}x)"
+            )
         bench.add(
             Goal(
                 "T1",
                 f"TAXII page-through {label} objects, medallion/hub",
-                hub.total if complete else hub.per_page,
-                ref.total if complete else ref.per_page,
-                ratio,
+                hub_s,
+                ref_s,
+                ref_s / hub_s,
                 "≥ 20",
-                ratio >= 20,
-                note=f"{what}; {len(objects):,} objects ({stored:,} rows) in {hub.pages} pages"
-                f" of {PAGE}; first page hub {hub.first * 1000:.1f} ms, medallion "
-                f"{ref.first * 1000:.0f} ms ({ref.first / hub.first:.0f}x)"
+                ref_s / hub_s >= 20,
+                note=f"{what}; {note}"
                 + (f"; medallion stopped: {ref.stopped}" if ref.stopped else ""),
             )
         )
