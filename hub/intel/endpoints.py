@@ -236,6 +236,7 @@ def list_events(
 
 
 @router.get("/events/{uuid}")
+@read_page
 def get_event(
     uuid: str,
     session: SessionDep,
@@ -291,6 +292,7 @@ def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/attributes")
+@read_page
 def search_attributes(
     session: SessionDep,
     who: PartnerKey,
