@@ -306,18 +306,18 @@ def memory(bench: Bench, backend: str, *, total: int, per_event: int = 10**5) ->
     )
     engine, maker = maker_of(served.url)
     started = time.perf_counter()
-    with session_scope(maker) as session:
-        org = partners.repository.hub_org(session)
-        for i in range(1, total // per_event):
+    for i in range(1, total // per_event):  # one event, one transaction at a time
+        payload = make_event(per_event, seed=5000 + i, attribute_labels=False)
+        with session_scope(maker) as session:
             intel.ingest_events(
                 session,
-                payloads=[make_event(per_event, seed=5000 + i, attribute_labels=False)],
-                source=org,
+                payloads=[payload],
+                source=partners.repository.hub_org(session),
                 actor="bench",
                 channel="file",
                 policy=tlp.DEFAULT_POLICY,
             )
-            session.commit()
+        del payload
     engine.dispose()
     setup = time.perf_counter() - started
     label = f"10^{len(str(total)) - 1}"
