@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import orjson
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 import tlp
 from hub.bench import load
@@ -100,6 +100,9 @@ def seed(
             policy=tlp.DEFAULT_POLICY,
         )
         assert session.scalar(select(Event.id).where(Event.uuid == event["Event"]["uuid"]))
+    if engine.dialect.name == "postgresql":  # as autovacuum does soon after a bulk load
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
     served_url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
     return Served(served_url, partner_key, operator_key, event["Event"]["uuid"])
@@ -318,9 +321,12 @@ def memory(bench: Bench, backend: str, *, total: int, per_event: int = 10**5) ->
                 policy=tlp.DEFAULT_POLICY,
             )
         del payload
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
     engine.dispose()
     setup = time.perf_counter() - started
-    label = f"10^{len(str(total)) - 1}"
+    label = f"10^{len(str(total)) - 1}" if str(total).strip("0") == "1" else f"{total:,}"
     searches = {
         "reference": {"limit": per_event},
         "last page": {"limit": per_event, "page": total // per_event},
