@@ -14,8 +14,18 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
+# `hub bench` generates load with wrk (Debian's package) so that the load tool does not
+# compete with the server for the interpreter; without it the benchmark falls back to a
+# Python client and says so on every load line.
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
+	    { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+	    echo "wrk not installed: hub bench will use its Python load client"; \
+	  else echo "wrk not installed (needs apt-get as root): hub bench will use its Python load client"; fi; }
 
 run: install
 	$(BIN)/hub db upgrade

@@ -567,6 +567,13 @@ def bench(
     pg_url: Annotated[
         str | None, typer.Option(help="PostgreSQL URL for I2 (default: HUB_BENCH_PG_URL)")
     ] = None,
+    only: Annotated[
+        str | None,
+        typer.Option(help="comma-separated goal ids to run (e.g. L1,L2,L3,T1); default all"),
+    ] = None,
+    search_total: Annotated[
+        int, typer.Option(help="L3: attributes stored for the search (default 10^6)")
+    ] = 10**6,
 ) -> None:
     """Measure the performance goals against in-run references (DESIGN.md §5)."""
     import os
@@ -582,6 +589,8 @@ def bench(
         repetitions=1 if quick else 3,
         load_seconds=2.0 if quick else 10.0,
         sizes=sizes,
+        only={x.strip().upper() for x in (only or "").split(",") if x.strip()},
+        search_total=search_total,
     )
     goals = run(options, out=typer.echo)
     exact_failures = [g for g in goals if g.exact and g.passed is False]

@@ -44,7 +44,7 @@ def measure(bench: Bench) -> float:
     o = bench.o
     n = 10**4 if o.quick else (10**6 if o.large else 10**5)
     label = f"10^{round(math.log10(n))}"
-    engine, maker, _ = bench._fresh_db(None, "audit-tree")  # noqa: SLF001 - the runner's own helper
+    engine, maker, _ = bench.fresh_db(None, "audit-tree")
     try:
         started = time.perf_counter()
         for first in range(0, n, PER_TRANSACTION):

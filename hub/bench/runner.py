@@ -75,6 +75,12 @@ class Options:
     repetitions: int = 3
     load_seconds: float = 10.0
     sizes: list[int] = field(default_factory=list)
+    # Goal ids to run (``--only``); empty: all. A step runs when any goal it measures is named.
+    only: set[str] = field(default_factory=set)
+    search_total: int = 10**6  # L3: attributes the search runs over
+
+    def wants(self, *ids: str) -> bool:
+        return not self.only or bool(self.only & {i.upper() for i in ids})
 
 
 def median(values: list[float]) -> float:
@@ -154,7 +160,7 @@ class Bench:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
 
-    def _fresh_db(self, url: str | None, name: str) -> tuple[Any, Any, Partner]:
+    def fresh_db(self, url: str | None, name: str) -> tuple[Any, Any, Partner]:
         if url is None:
             path = self.dir / f"{name}.db"
             for suffix in ("", "-wal", "-shm"):
@@ -174,7 +180,7 @@ class Bench:
         times, again = [], []
         stored = 0
         for _ in range(self.o.repetitions):
-            engine, maker, org = self._fresh_db(url, name)
+            engine, maker, org = self.fresh_db(url, name)
             with gc_collected():
                 started = time.perf_counter()
                 with session_scope(maker) as session:
@@ -197,7 +203,7 @@ class Bench:
         ingest code, committed — against COPY of the same rows, made before the clock
         starts, into the same table in the same state. Seconds (hub, reference)."""
         assert self.o.pg_url
-        engine, maker, org = self._fresh_db(self.o.pg_url, "pg-stage")
+        engine, maker, org = self.fresh_db(self.o.pg_url, "pg-stage")
         with session_scope(maker) as session:
             _ingest(session, org, body)
             event_id = session.scalar(select(Event.id))
@@ -593,23 +599,41 @@ def run(options: Options, out: Callable[[str], None] = print) -> list[Goal]:
     with tempfile.TemporaryDirectory(prefix="hub-bench-") as tmp:
         bench = Bench(options, Path(tmp), out)
         try:
-            for size in options.sizes:
-                bench.ingest(size)
-            from hub.bench import matching
+            if options.wants("I1", "I2", "I2b", "I4", "CNT"):
+                for size in options.sizes:
+                    bench.ingest(size)
+            from hub.bench import matching, taxii_paging, underload
 
-            matching.measure(bench)
-            if options.pg_url:
-                matching.measure(bench, backend="PostgreSQL")
+            if options.wants("M1"):
+                matching.measure(bench)
+                if options.pg_url:
+                    matching.measure(bench, backend="PostgreSQL")
             memory_sizes = (
                 options.sizes[-1:] if options.quick else [s for s in options.sizes if s >= 10**5]
             )
-            for size in memory_sizes:
-                bench.memory(size)
-            from hub.bench import audit_tree
+            if options.wants("I3"):
+                for size in memory_sizes:
+                    bench.memory(size)
+            search_ms = None
+            if options.wants("A1", "A2", "A3"):
+                from hub.bench import audit_tree
 
-            search_ms = audit_tree.measure(bench)
-            bench.serving(options.sizes[-1] if options.quick else 10**5)
-            audit_tree.a3(bench, search_ms)
+                search_ms = audit_tree.measure(bench)
+            if options.wants("S1", "S2", "S3", "S4", "S5", "S6"):
+                bench.serving(options.sizes[-1] if options.quick else 10**5)
+            if search_ms is not None:
+                audit_tree.a3(bench, search_ms)
+            # The load goals (L1-L3, T1) take minutes each: the full run only.
+            if not options.quick:
+                backends = ["SQLite"] + (["PostgreSQL"] if options.pg_url else [])
+                if options.wants("L1", "L2"):
+                    for backend in backends:
+                        underload.latency(bench, backend)
+                if options.wants("L3"):
+                    for backend in backends:
+                        underload.memory(bench, backend, total=options.search_total)
+                if options.wants("T1"):
+                    taxii_paging.measure(bench)
         finally:
             bench.drop_scratch()
     info["load_after"] = os.getloadavg()[0]

@@ -218,6 +218,7 @@ def list_events(
         }
     },
 )
+@read_page
 def get_event(
     uuid: str,
     session: SessionDep,
@@ -273,6 +274,7 @@ def without_sightings(event: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("/attributes", response_model=schemas.AttributeList)
+@read_page
 def search_attributes(
     session: SessionDep,
     who: PartnerKey,
