@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from hub.auth.endpoints import router as me_router
 from hub.connections.endpoints import router as connections_router
+from hub.coverage.endpoints import router as coverage_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
 from hub.lineage.endpoints import router as lineage_router
@@ -26,3 +27,4 @@ router.include_router(taxii_router)
 router.include_router(connections_router)
 router.include_router(notifications_router)
 router.include_router(lineage_router)
+router.include_router(coverage_router)

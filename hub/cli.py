@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -459,6 +460,35 @@ def audit_verify() -> None:
             f"({result.checked} entries before it verified)"
         )
     typer.echo(f"audit log intact: {result.checked} entries verified")
+
+
+# --- coverage -----------------------------------------------------------------------------
+
+
+class CoverageFormat(StrEnum):
+    JSON = "json"
+    CSV = "csv"
+
+
+@app.command("coverage")
+def coverage(
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="count as at the end of this day (UTC), YYYY-MM-DD"),
+    ] = None,
+    format: Annotated[
+        CoverageFormat, typer.Option("--format", help="json (with how it was counted) or csv")
+    ] = CoverageFormat.JSON,
+) -> None:
+    """Registered coverage (dekkingsgraad) and its gaps, rebuilt from the partner history."""
+    from hub.coverage import service as coverage_service
+
+    with _unit_of_work() as session:
+        report = coverage_service.registered(session, as_of=coverage_service.parse_as_of(as_of))
+        if format is CoverageFormat.CSV:
+            typer.echo(coverage_service.to_csv(report), nl=False)
+        else:
+            _dump(report.model_dump(mode="json"))
 
 
 # --- bench --------------------------------------------------------------------------------

@@ -1,0 +1,71 @@
+"""Coverage answers (DESIGN §2): cells and gaps exactly as the contract names them, and beside
+them how every figure was counted (which partners, which moment, which rule)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+from hub.vocabulary import NetworkFunction, PartnerStatus, PartnerType, Region, Sector, Tier
+
+
+class Cell(BaseModel):
+    """Active partners covering one function in one sector in one region."""
+
+    function: NetworkFunction
+    sector: Sector
+    region: Region
+    partners: int
+
+
+class SectorGap(BaseModel):
+    function: NetworkFunction
+    sector: Sector
+
+
+class RegionGap(BaseModel):
+    function: NetworkFunction
+    region: Region
+
+
+class CountedPartner(BaseModel):
+    """A partner active at the moment counted, as the history says it was then."""
+
+    uuid: str
+    name: str
+    type: PartnerType
+    tier: Tier
+    region: Region
+    functions: list[NetworkFunction]
+    sectors: list[Sector]
+    constituency_sectors: list[Sector]
+    cells: int  # how many (function, sector, region) cells it counts in; 0 without sector
+
+
+class Counting(BaseModel):
+    """How the figures were counted."""
+
+    rule: str
+    until: datetime  # changes recorded before this moment (exclusive) are counted
+    source: str
+    gap_order: str
+    statuses: dict[PartnerStatus, int]  # every partner known at that moment, by status
+    partners: list[CountedPartner]  # the active ones, each counted in `cells` cells
+
+
+class CoverageReport(BaseModel):
+    as_of: date
+    cells: list[Cell]
+    gaps: list[SectorGap | RegionGap]
+    counted: Counting
+
+
+class CellPartners(BaseModel):
+    """The drill-down of one cell (or a row or column of cells): who covers it."""
+
+    as_of: date
+    function: NetworkFunction | None
+    sector: Sector | None
+    region: Region | None
+    partners: list[CountedPartner]
