@@ -7,8 +7,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from hub.coverage import service
-from hub.coverage.schemas import CellPartners, CoverageReport
+from hub.coverage import actual, service
+from hub.coverage.schemas import ActualCoverage, CellPartners, CoverageReport, Trend
 from hub.errors import NotAcceptable
 from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, read_page
 from hub.vocabulary import NetworkFunction, Region, Sector
@@ -113,3 +113,26 @@ def coverage_partners(
         sector=sector,
         region=region,
     )
+
+
+@router.get("/actual", response_model=ActualCoverage)
+@read_page
+def coverage_actual(
+    session: SessionDep, who: OperatorOrAuditor, as_of: AsOf = None
+) -> ActualCoverage:
+    """Actual coverage: per cell, the partners that received, shared, acknowledged or synced
+    in the last 30 and 90 days; notification reach per sector and region; constituency reach
+    per sector — all as at the end of ``as_of``."""
+    return actual.actual(session, as_of=service.parse_as_of(as_of))
+
+
+@router.get("/trend", response_model=Trend)
+@read_page
+def coverage_trend(
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    as_of: AsOf = None,
+    months: Annotated[int, Query(ge=1, le=36, description="how many months back")] = 12,
+) -> Trend:
+    """The monthly series: coverage figures at each month's end, replayed from the history."""
+    return actual.trend(session, as_of=service.parse_as_of(as_of), months=months)

@@ -69,3 +69,70 @@ class CellPartners(BaseModel):
     sector: Sector | None
     region: Region | None
     partners: list[CountedPartner]
+
+
+class ActualCell(BaseModel):
+    """A registered cell and how many of its partners did something in each period."""
+
+    function: NetworkFunction
+    sector: Sector
+    region: Region
+    registered: int
+    # "30" / "90" → {"received", "shared", "acknowledged", "synced", "any"} partner counts
+    active: dict[str, dict[str, int]]
+
+
+class Reach(BaseModel):
+    key: str  # the sector or region
+    notifications: int
+    delivered: int
+    acknowledged: int
+    median_seconds_to_acknowledge: float | None
+
+
+class ConstituencyReach(BaseModel):
+    sector: Sector
+    partners: int
+    ipv4_addresses: int
+    ipv6_48_blocks: int
+    asns: int
+    domains: int
+
+
+class Period(BaseModel):
+    start: datetime
+    end: datetime  # exclusive
+
+
+class ActualCounting(BaseModel):
+    rule: str
+    sources: dict[str, str]
+    periods: dict[str, Period]
+    notification_period_days: int
+    notification_rule: str
+    constituency_rule: str
+
+
+class ActualCoverage(BaseModel):
+    as_of: date
+    cells: list[ActualCell]
+    notification_reach_by_sector: list[Reach]
+    notification_reach_by_region: list[Reach]
+    constituency_reach: list[ConstituencyReach]
+    counted: ActualCounting
+
+
+class TrendPoint(BaseModel):
+    as_of: date
+    active_partners: int
+    cells: int
+    function_sectors_covered: int
+    function_regions_covered: int
+    gaps: int
+    partners_acting_30_days: int
+
+
+class Trend(BaseModel):
+    months: int
+    points: list[TrendPoint]
+    rule: str

@@ -78,6 +78,9 @@ class PartnerState:
     functions: list[str] = field(default_factory=list)
     sectors: list[str] = field(default_factory=list)
     constituency_sectors: list[str] = field(default_factory=list)
+    ip_prefixes: list[str] = field(default_factory=list)
+    asns: list[int] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
 
     def apply(self, changes: dict[str, Any]) -> None:
         """One history entry: each field it names takes its ``new`` value."""
@@ -89,6 +92,9 @@ class PartnerState:
                 setattr(self, key, [str(v) for v in new])
             elif key == "constituency" and isinstance(new, dict):
                 self.constituency_sectors = [str(v) for v in new.get("sectors") or []]
+                self.ip_prefixes = [str(v) for v in new.get("ip_prefixes") or []]
+                self.asns = [v for v in new.get("asns") or [] if isinstance(v, int)]
+                self.domains = [str(v) for v in new.get("domains") or []]
 
     def triples(self) -> set[tuple[NetworkFunction, Sector, Region]]:
         """The cells this partner counts in (whatever its status)."""
@@ -100,6 +106,15 @@ class PartnerState:
             Sector(s) for s in (*self.sectors, *self.constituency_sectors) if s in _SECTOR_VALUES
         }
         return {(f, s, region) for f in functions for s in sectors}
+
+    @property
+    def active(self) -> bool:
+        return self.status == PartnerStatus.ACTIVE.value
+
+    def all_sectors(self) -> set[Sector]:
+        return {
+            Sector(s) for s in (*self.sectors, *self.constituency_sectors) if s in _SECTOR_VALUES
+        }
 
     def counted(self) -> CountedPartner:
         return CountedPartner(
