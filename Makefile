@@ -14,8 +14,25 @@ $(BIN)/python:
 install: $(BIN)/python
 	$(BIN)/python -m pip install -q -e .
 
+# The browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# downloads are not used): installed here when missing and we may (root, apt-get); without
+# it those tests skip and say why.
+CHROMIUM ?= /usr/bin/chromium
+
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends chromium </dev/null >/dev/null \
+	    || { apt-get update -q </dev/null >/dev/null \
+	         && apt-get install -y -q --no-install-recommends chromium </dev/null >/dev/null; } \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else \
+	    echo "no $(CHROMIUM) and no root apt-get: the browser tests will be skipped"; \
+	  fi; \
+	fi
 
 run: install
 	$(BIN)/hub db upgrade
