@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.routing import Mount
 
 from hub.auth.endpoints import router as me_router
 from hub.connections.endpoints import router as connections_router
+from hub.console.endpoints import routes as console_routes
 from hub.coverage.endpoints import router as coverage_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
@@ -28,3 +30,6 @@ router.include_router(connections_router)
 router.include_router(notifications_router)
 router.include_router(lineage_router)
 router.include_router(coverage_router)
+# The console is HTML for browsers, signed in by a session cookie rather than a key header:
+# plain Starlette routes under one mount, outside the REST route class.
+router.routes.append(Mount("/console", routes=console_routes, name="console"))
