@@ -543,7 +543,15 @@ async def audit_page(request: Request) -> Response:
 
 async def item_page(request: Request) -> Response:
     uuid = request.path_params["uuid"].lower()
-    return await _view(request, "item.html", lambda db: views.item_page(db, event_uuid=uuid))
+    partner = request.query_params.get("partner") or None
+    policy = request.app.state.policy
+
+    def load(db: DbSession) -> dict[str, Any]:
+        return views.item_page(
+            db, event_uuid=uuid, partner=partner, policy=policy, actor="console:explain"
+        )
+
+    return await _view(request, "item.html", load)
 
 
 async def stylesheet(request: Request) -> Response:

@@ -35,6 +35,7 @@ from hub.models.base import utcnow
 from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.partners.service import NEEDS_REASON, TRANSITIONS
+from hub.sharing import explain
 from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector
 
 PAGE = 100
@@ -301,9 +302,11 @@ def audit_page(session: Session, *, action: str, ref: str, verify: bool) -> dict
     }
 
 
-def item_page(session: Session, *, event_uuid: str) -> dict[str, Any]:
+def item_page(
+    session: Session, *, event_uuid: str, partner: str | None, policy: Any, actor: str
+) -> dict[str, Any]:
     """An item's journey: its versions, every release and refusal, its notifications and
-    what came back."""
+    what came back; with ``partner``, what each channel would release to it now and why."""
     versions = session.execute(
         select(EventVersion.version, EventVersion.arrived_at, EventVersion.channel, Partner.name)
         .join(Partner, Partner.id == EventVersion.source_partner_id)
@@ -327,8 +330,25 @@ def item_page(session: Session, *, event_uuid: str) -> dict[str, Any]:
         .where(NotificationFeedback.notification_id.in_([n.id for n in notes]))
         .order_by(NotificationFeedback.id)
     ).all()
+    event = session.scalar(select(Event).where(Event.uuid == event_uuid))
+    explained = None
+    if partner and event is not None:
+        target = partners.get(session, ref=partner)
+        explained = {
+            "partner": target,
+            "channels": explain.for_partner(
+                session, event=event, partner=target, policy=policy, actor=actor
+            ),
+        }
+    active = session.execute(
+        select(Partner.uuid, Partner.name).where(Partner.status == "active").order_by(Partner.name)
+    ).all()
     return {
         "event_uuid": event_uuid,
+        "event": event,
+        "explained": explained,
+        "active_partners": active,
+        "chosen": partner or "",
         "versions": versions,
         "releases": releases,
         "names": names,

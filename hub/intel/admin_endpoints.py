@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -13,15 +14,18 @@ from hub.audit import service as audit
 from hub.errors import NotFound
 from hub.intel import quarantine, repository, snapshots, withdrawal
 from hub.models import Partner, Release
+from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep
+from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep, read_page
 from hub.schemas import Schema, decode_id_cursor, encode_cursor
+from hub.sharing import explain
 from hub.sharing.records import label_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: events"], route_class=HubRoute)
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=300)]
+EXPLAIN_MAX_PARTNERS = 500  # the network's manageable size is about 200
 
 
 def _event(session: Any, uuid: str) -> Any:
@@ -251,3 +255,49 @@ def reject_quarantine(
     """Refuse a held item for good; it is kept, never stored or shared."""
     item = quarantine.reject(session, uuid=uuid, reason=body.reason, actor=who.actor)
     return JSONResponse({"quarantine": quarantine.view(item)})
+
+
+@router.get("/events/{uuid}/explain")
+@read_page
+def explain_event(
+    uuid: str,
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    policy: PolicyDep,
+    partner: Annotated[
+        str | None,
+        Query(max_length=200, description="partner uuid or name; default every active partner"),
+    ] = None,
+) -> Response:
+    """What each channel would release of this item to a partner now, element by element,
+    with the reason and rule for every element withheld; decided by the release core, and
+    not recorded (nothing leaves)."""
+    event = _event(session, uuid)
+    if partner is not None:
+        targets = [partners.get(session, ref=partner)]
+    else:
+        stmt = partner_rows.filtered(status="active")
+        targets = partner_rows.page(session, stmt, limit=EXPLAIN_MAX_PARTNERS)
+    return JSONResponse(
+        {
+            "event": event.uuid,
+            "version": event.version,
+            "policy_version": policy.version,
+            "partners": [
+                {
+                    "uuid": p.uuid,
+                    "name": p.name,
+                    "status": p.status,
+                    "tier": p.tier,
+                    "tlp_accepted": p.tlp_accepted_at is not None,
+                    "channels": [
+                        asdict(a)
+                        for a in explain.for_partner(
+                            session, event=event, partner=p, policy=policy, actor=who.actor
+                        )
+                    ],
+                }
+                for p in targets
+            ],
+        }
+    )

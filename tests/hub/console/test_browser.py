@@ -200,6 +200,12 @@ def test_an_operator_finds_gaps_acts_and_follows_an_item(
     shot(page, "audit", backend)
     page.goto(f"/console/items/{held['Event']['uuid']}")
     assert "version 1" in page.content() and "Source CSIRT" in page.content()
+    # why did a partner (not) receive it: each channel, decided now, nothing recorded
+    page.get_by_label("Partner", exact=True).select_option(label="Aruba ISP")
+    page.get_by_role("button", name="Explain").click()
+    rows = page.locator("#explain tbody tr")
+    assert rows.count() == 4
+    assert rows.first.inner_text().split("\t")[:3] == ["rest", "yes", "green"]
     shot(page, "item", backend)
 
     page.get_by_role("button", name="Sign out").click()
