@@ -186,12 +186,16 @@ async def _form(request: Request) -> dict[str, str]:
 
 
 def _same_origin(request: Request) -> bool:
-    """A browser's Origin (or Referer) must be this console's own, when it sends one."""
+    """A browser's Origin (or Referer) must be this console's own when it sends one: the
+    host the request came to, or HUB_PUBLIC_URL's (behind a proxy that rewrites Host)."""
     origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc == host
+    if origin is None:
+        return True  # not a browser form (browsers send Origin with every POST)
+    ours = {request.headers.get("host", "")}
+    public = _settings(request).public_url
+    if public:
+        ours.add(urlsplit(public).netloc)
+    return origin != "null" and urlsplit(origin).netloc in ours
 
 
 async def _act(

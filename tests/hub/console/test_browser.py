@@ -248,3 +248,41 @@ def test_forged_forms_and_partner_keys_are_refused(page, factory, maker, backend
     page.wait_for_load_state()
     assert "/console/sign-in" in page.url or "CSRF" in page.content()
     assert status_of(maker, partner.uuid) == "active"
+
+
+def test_usable_on_a_phone(browser, hub_url, factory, maker, backend, operator_key) -> None:
+    """At a phone's width no page scrolls sideways as a whole (wide tables scroll in their
+    own box), and the navigation stays reachable."""
+    partner = factory.partner(
+        "Z-CERT",
+        sectors=["health"],
+        functions=["incident-handling"],
+        constituency={"ip_prefixes": ["2001:db8:1234:5678::/64"]},
+    )
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844}, base_url=hub_url, is_mobile=True, has_touch=True
+    )
+    page = context.new_page()
+    try:
+        sign_in(page, operator_key)
+        page.wait_for_url("**/console/")
+        for path in (
+            "/console/",
+            "/console/coverage",
+            "/console/partners",
+            f"/console/partners/{partner.uuid}",
+            "/console/quarantine",
+            "/console/connections",
+            "/console/notifications",
+            "/console/audit",
+        ):
+            page.goto(path)
+            overflow = page.evaluate(
+                "() => document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            assert overflow <= 1, (path, overflow)
+            assert page.get_by_role("link", name="Coverage").is_visible()
+        page.goto("/console/coverage")
+        shot(page, "phone-coverage", backend)
+    finally:
+        context.close()

@@ -331,3 +331,24 @@ class TestActions:
         assert entry.action == "connection.requeue"
         r = console.post(f"/console/connections/{uuid}/requeue", data={"csrf": csrf_of(page.text)})
         assert r.status_code == 409  # nothing dead any more
+
+
+def test_behind_a_proxy_the_public_origin_is_ours(settings, engine, factory, maker) -> None:
+    partner = factory.partner("Z-CERT")
+    app = create_app(
+        settings.model_copy(update={"public_url": "https://hub.example.nl"}), engine=engine
+    )
+    with TestClient(app, base_url="https://internal:8000") as client:
+        assert sign_in(client, factory.key(Role.OPERATOR)).status_code == 303
+        token = form_token(client)
+        url = f"/console/partners/{partner.uuid}/status"
+        data = {"csrf": token, "status": "suspended", "reason": "r"}
+        r = client.post(url, data=data, headers={"Origin": "https://evil.example"})
+        assert r.status_code == 403
+        r = client.post(url, data=data, headers={"Origin": "null"})
+        assert r.status_code == 403
+        r = client.post(
+            url, data=data, headers={"Origin": "https://hub.example.nl"}, follow_redirects=False
+        )
+        assert r.status_code == 303
+    assert status_of(maker, partner) == "suspended"
