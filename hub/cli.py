@@ -479,16 +479,33 @@ def coverage(
     format: Annotated[
         CoverageFormat, typer.Option("--format", help="json (with how it was counted) or csv")
     ] = CoverageFormat.JSON,
+    actual: Annotated[
+        bool,
+        typer.Option("--actual", help="actual coverage (what partners did in 30/90 days), JSON"),
+    ] = False,
+    trend: Annotated[
+        int | None,
+        typer.Option("--trend", min=1, max=36, help="the monthly series over N months, JSON"),
+    ] = None,
 ) -> None:
     """Registered coverage (dekkingsgraad) and its gaps, rebuilt from the partner history."""
+    from hub.coverage import actual as activity
     from hub.coverage import service as coverage_service
 
+    if (actual or trend) and format is CoverageFormat.CSV:
+        raise _fail("CSV is for registered coverage only; --actual and --trend answer JSON", 2)
     with _unit_of_work() as session:
-        report = coverage_service.registered(session, as_of=coverage_service.parse_as_of(as_of))
-        if format is CoverageFormat.CSV:
-            typer.echo(coverage_service.to_csv(report), nl=False)
+        day = coverage_service.parse_as_of(as_of)
+        if actual:
+            _dump(activity.actual(session, as_of=day).model_dump(mode="json"))
+        elif trend:
+            _dump(activity.trend(session, as_of=day, months=trend).model_dump(mode="json"))
         else:
-            _dump(report.model_dump(mode="json"))
+            report = coverage_service.registered(session, as_of=day)
+            if format is CoverageFormat.CSV:
+                typer.echo(coverage_service.to_csv(report), nl=False)
+            else:
+                _dump(report.model_dump(mode="json"))
 
 
 # --- bench --------------------------------------------------------------------------------

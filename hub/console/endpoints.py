@@ -474,6 +474,18 @@ async def partner_status(request: Request) -> Response:
     return await _act(request, action, back=f"/console/partners/{quote(ref)}")
 
 
+async def key_revoke(request: Request) -> Response:
+    ref, key_uuid = request.path_params["uuid"], request.path_params["key_uuid"]
+
+    def action(db: DbSession, who: Principal, form: dict[str, str]) -> str:
+        partner = partners.get(db, ref=ref)
+        record = auth.get_key(db, key_uuid=key_uuid, partner=partner)
+        auth.revoke_key(db, record=record, actor=who.actor)
+        return f"key …{record.key_hint} of {partner.name} revoked"
+
+    return await _act(request, action, back=f"/console/partners/{quote(ref)}")
+
+
 async def quarantine_page(request: Request) -> Response:
     return await _view(request, "quarantine.html", views.quarantine_page)
 
@@ -578,6 +590,7 @@ routes = [
     Route("/partners", partner_list, methods=["GET"]),
     Route("/partners/{uuid}", partner_page, methods=["GET"]),
     Route("/partners/{uuid}/status", partner_status, methods=["POST"]),
+    Route("/partners/{uuid}/keys/{key_uuid}/revoke", key_revoke, methods=["POST"]),
     Route("/quarantine", quarantine_page, methods=["GET"]),
     Route("/quarantine/{uuid}/release", quarantine_release, methods=["POST"]),
     Route("/quarantine/{uuid}/reject", quarantine_reject, methods=["POST"]),

@@ -352,3 +352,23 @@ def test_behind_a_proxy_the_public_origin_is_ours(settings, engine, factory, mak
         )
         assert r.status_code == 303
     assert status_of(maker, partner) == "suspended"
+
+
+def test_revoke_a_key_from_the_partner_page(console, factory, maker) -> None:
+    partner = factory.partner("Z-CERT")
+    key = factory.key(Role.PARTNER, partner)
+    assert console.get("/api/v1/me", headers={"Authorization": key}).status_code == 200
+    page = console.get(f"/console/partners/{partner.uuid}")
+    with maker() as s:
+        record = s.scalar(select(ApiKey).where(ApiKey.partner_id == partner.id))
+    assert f"Revoke key ending {record.key_hint}" in page.text
+    r = console.post(
+        f"/console/partners/{partner.uuid}/keys/{record.uuid}/revoke",
+        data={"csrf": csrf_of(page.text)},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    assert console.get("/api/v1/me", headers={"Authorization": key}).status_code == 401
+    with maker() as s:
+        entry = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
+    assert entry.action == "key.revoke" and entry.object_ref == f"key:{record.uuid}"

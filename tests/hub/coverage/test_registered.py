@@ -322,5 +322,18 @@ class TestCli:
             assert len(rows) == 5 * 19 + 5 * 7
             result = runner.invoke(cli, ["coverage", "--as-of", "2026-02-31"])
             assert result.exit_code == 1 and "as_of" in result.output
+            result = runner.invoke(cli, ["coverage", "--as-of", "2026-02-28", "--trend", "2"])
+            assert result.exit_code == 0, result.output
+            points = json.loads(result.output)["points"]
+            assert [(p["as_of"], p["active_partners"]) for p in points] == [
+                ("2026-01-31", 1),
+                ("2026-02-28", 1),
+            ]
+            result = runner.invoke(cli, ["coverage", "--actual", "--as-of", "2026-02-01"])
+            assert result.exit_code == 0, result.output
+            (cell,) = json.loads(result.output)["cells"]
+            assert cell["registered"] == 1 and cell["active"]["30"]["any"] == 0
+            result = runner.invoke(cli, ["coverage", "--actual", "--format", "csv"])
+            assert result.exit_code == 2
         finally:
             get_settings.cache_clear()
