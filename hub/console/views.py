@@ -16,6 +16,7 @@ from hub.connections import service as connections
 from hub.coverage import actual
 from hub.coverage import service as coverage
 from hub.intel import quarantine
+from hub.lineage import service as lineage
 from hub.models import (
     AuditEntry,
     ConnectionJob,
@@ -344,6 +345,7 @@ def item_page(
         select(Partner.uuid, Partner.name).where(Partner.status == "active").order_by(Partner.name)
     ).all()
     return {
+        "lineage": drawn(lineage.forward(session, item_uuid=event_uuid)),
         "event_uuid": event_uuid,
         "event": event,
         "explained": explained,
@@ -359,3 +361,67 @@ def item_page(
 
 def _event_ids(session: Session, event_uuid: str) -> Any:
     return select(Event.id).where(Event.uuid == event_uuid)
+
+
+def drawn(graph: dict[str, Any]) -> dict[str, Any] | None:
+    """The lineage graph laid out for SVG: artifacts in columns by their distance from the
+    item (longest path), each derivation an arrow from its source to what came of it."""
+    artifacts = {a["id"]: a for a in graph["artifacts"]}
+    if not artifacts:
+        return None
+    parents: dict[str, list[str]] = {k: [] for k in artifacts}
+    for d in graph["derivations"]:
+        if d["derived"] in parents and d["source"] in artifacts:
+            parents[d["derived"]].append(d["source"])
+    depth: dict[str, int] = {}
+
+    def depth_of(node: str, seen: frozenset[str] = frozenset()) -> int:
+        if node not in depth:
+            ups = [p for p in parents[node] if p not in seen]
+            depth[node] = 1 + max((depth_of(p, seen | {node}) for p in ups), default=-1)
+        return depth[node]
+
+    columns: dict[int, list[str]] = {}
+    for node in artifacts:
+        columns.setdefault(depth_of(node), []).append(node)
+    box_w, box_h, gap_x, gap_y, pad = 250, 58, 60, 16, 10
+    where: dict[str, tuple[int, int]] = {}
+    nodes = []
+    for col, members in sorted(columns.items()):
+        for row, node in enumerate(members):
+            x, y = pad + col * (box_w + gap_x), pad + row * (box_h + gap_y)
+            where[node] = (x, y)
+            a = artifacts[node]
+            nodes.append(
+                {
+                    "x": x,
+                    "y": y,
+                    "kind": a["kind"],
+                    "label": str(a["external_id"])[:38],
+                    "detail": f"v{a['version']} · {a['tlp'] or ''} · {a['created_at'][:16]}",
+                }
+            )
+    edges = []
+    for d in graph["derivations"]:
+        if d["derived"] in where and d["source"] in where:
+            (sx, sy), (dx, dy) = where[d["source"]], where[d["derived"]]
+            edges.append(
+                {
+                    "x1": sx + box_w,
+                    "y1": sy + box_h // 2,
+                    "x2": dx,
+                    "y2": dy + box_h // 2,
+                    "rel": d["rel"],
+                }
+            )
+    width = pad * 2 + len(columns) * (box_w + gap_x) - gap_x
+    height = pad * 2 + max(len(m) for m in columns.values()) * (box_h + gap_y) - gap_y
+    return {
+        "nodes": nodes,
+        "edges": edges,
+        "width": width,
+        "height": height,
+        "box_w": box_w,
+        "box_h": box_h,
+        "count": len(nodes),
+    }

@@ -25,6 +25,7 @@ from hub.models import AuditEntry, Connection, ConnectionJob, Event, Partner, Qu
 from hub.vocabulary import Role
 from tests.hub.console.conftest import hold_in_quarantine
 from tests.hub.intel.conftest import attr, event
+from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
 CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = Path(
@@ -286,3 +287,22 @@ def test_usable_on_a_phone(browser, hub_url, factory, maker, backend, operator_k
         shot(page, "phone-coverage", backend)
     finally:
         context.close()
+
+
+def test_an_items_lineage_is_drawn(page, factory, desk, backend, operator_key) -> None:  # noqa: F811
+    source = factory.partner("Source CSIRT", type="sectoral-csirt")
+    factory.partner("ISP", constituency={"ip_prefixes": ["10.0.0.0/8"]})
+    factory.partner("Hospital", constituency={"ip_prefixes": ["10.9.0.0/16"]})
+    ev = event(tlp="green", attributes=[attr("10.1.1.1"), attr("10.9.9.9")])
+    desk.ingest(source, ev)
+    desk.drain()
+    sign_in(page, operator_key)
+    page.wait_for_url("**/console/")
+    page.goto(f"/console/items/{ev['Event']['uuid']}")
+    graph = page.locator("#lineage")
+    assert graph.is_visible()
+    assert graph.locator("g.node").count() >= 3  # the item and its two notifications
+    assert graph.locator("line.edge").count() >= 2
+    box = graph.bounding_box()
+    assert box is not None and box["width"] > 200 and box["height"] > 40
+    shot(page, "item-lineage", backend)

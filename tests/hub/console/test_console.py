@@ -26,7 +26,8 @@ from hub.models.base import utcnow
 from hub.vocabulary import Role
 from tests.conftest import TEST_SECRET
 from tests.hub.console.conftest import csrf_of, form_token, hold_in_quarantine, sign_in
-from tests.hub.intel.conftest import event
+from tests.hub.intel.conftest import attr, event
+from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
 PAGES = [
     "/console/",
@@ -372,3 +373,25 @@ def test_revoke_a_key_from_the_partner_page(console, factory, maker) -> None:
     with maker() as s:
         entry = s.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
     assert entry.action == "key.revoke" and entry.object_ref == f"key:{record.uuid}"
+
+
+def test_an_items_journey_with_its_lineage_drawn(console, factory, desk, auth) -> None:  # noqa: F811
+    source = factory.partner("Source CSIRT", type="sectoral-csirt")
+    isp = factory.partner("ISP", constituency={"ip_prefixes": ["10.0.0.0/8"]})
+    ev = event(tlp="green", attributes=[attr("10.1.1.1")])
+    desk.ingest(source, ev)
+    desk.drain()
+    isp_key = {"Authorization": factory.key(Role.PARTNER, isp)}
+    [passon] = console.get("/api/v1/notifications?via=me", headers=isp_key).json()["items"]
+    r = console.post(
+        f"/api/v1/notifications/{passon['ticket']}/feedback", json={"kind": "ack"}, headers=isp_key
+    )
+    assert r.status_code == 201
+    page = console.get(f"/console/items/{ev['Event']['uuid']}")
+    assert page.status_code == 200
+    svg = page.text[page.text.index('<svg id="lineage"') : page.text.index("</svg>")]
+    assert ev["Event"]["uuid"] in svg and ">event<" in svg
+    assert passon["ticket"] in svg and ">notification<" in svg
+    assert svg.count("<line") >= 1 and "marker-end" in svg
+    assert passon["ticket"] in page.text  # in the notifications table too
+    assert "ack" in page.text  # and its feedback
