@@ -384,7 +384,8 @@ async def coverage_page(request: Request) -> Response:
     return await _view(request, "coverage.html", load)
 
 
-async def coverage_csv(request: Request) -> Response:
+async def _csv(request: Request, make: Callable[[DbSession], tuple[str, str]]) -> Response:
+    """A CSV download for a signed-in operator or auditor: ``make`` answers (text, name)."""
     session = _session(request)
     if session is None:
         return _to_sign_in(request)
@@ -393,23 +394,37 @@ async def coverage_csv(request: Request) -> Response:
         with _maker(request, write=False)() as db:
             try:
                 _principal(db, request, session)
-                report = coverage.registered(
-                    db, as_of=coverage.parse_as_of(request.query_params.get("as_of"))
-                )
+                text, name = make(db)
             except SignInNeeded:
                 return _to_sign_in(request, ended=True)
             except HubError as err:
                 return _error(request, err)
         return Response(
-            coverage.to_csv(report),
+            text,
             media_type="text/csv; charset=utf-8",
-            headers={
-                **HEADERS,
-                "Content-Disposition": f'attachment; filename="coverage-{report.as_of}.csv"',
-            },
+            headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
         )
 
     return await anyio.to_thread.run_sync(work)
+
+
+async def coverage_csv(request: Request) -> Response:
+    def make(db: DbSession) -> tuple[str, str]:
+        as_of = coverage.parse_as_of(request.query_params.get("as_of"))
+        report = coverage.registered(db, as_of=as_of)
+        return coverage.to_csv(report), f"coverage-{report.as_of}.csv"
+
+    return await _csv(request, make)
+
+
+async def audit_csv(request: Request) -> Response:
+    q = request.query_params
+
+    def make(db: DbSession) -> tuple[str, str]:
+        text = views.audit_csv(db, action=q.get("action", "")[:48], ref=q.get("ref", "")[:255])
+        return text, "audit.csv"
+
+    return await _csv(request, make)
 
 
 async def coverage_cell(request: Request) -> Response:
@@ -598,5 +613,6 @@ routes = [
     Route("/connections/{uuid}/requeue", connection_requeue, methods=["POST"]),
     Route("/notifications", notifications_page, methods=["GET"]),
     Route("/audit", audit_page, methods=["GET"]),
+    Route("/audit.csv", audit_csv, methods=["GET"]),
     Route("/items/{uuid}", item_page, methods=["GET"]),
 ]

@@ -3,6 +3,8 @@ API; every change goes through the services the API uses, with the same audit en
 
 from __future__ import annotations
 
+import csv
+import io
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -285,8 +287,22 @@ def notifications_page(session: Session, *, status: str | None) -> dict[str, Any
     return {"notifications": notes, "answered": answered, "statuses": sorted(statuses)}
 
 
-def audit_page(session: Session, *, action: str, ref: str, verify: bool) -> dict[str, Any]:
-    stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(PAGE)
+EXPORT_MAX = 10_000
+AUDIT_COLUMNS = (
+    "seq",
+    "recorded_at",
+    "action",
+    "actor",
+    "object_ref",
+    "recipient_uuid",
+    "channel",
+    "decision",
+    "entry_hash",
+)
+
+
+def _audit_search(*, action: str, ref: str, limit: int) -> Any:
+    stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
     if action:
         stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
     if ref:
@@ -296,11 +312,31 @@ def audit_page(session: Session, *, action: str, ref: str, verify: bool) -> dict
                 AuditEntry.recipient_uuid == ref,
             )
         )
+    return stmt
+
+
+def audit_page(session: Session, *, action: str, ref: str, verify: bool) -> dict[str, Any]:
     return {
-        "entries": session.scalars(stmt).all(),
+        "entries": session.scalars(_audit_search(action=action, ref=ref, limit=PAGE)).all(),
         "verification": audit.verify(session) if verify else None,
         "head": session.scalar(select(func.max(AuditEntry.seq))) or 0,
     }
+
+
+def audit_csv(session: Session, *, action: str, ref: str) -> str:
+    """The entries the search finds, newest first (at most EXPORT_MAX), as CSV."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(AUDIT_COLUMNS)
+    for entry in session.scalars(_audit_search(action=action, ref=ref, limit=EXPORT_MAX)):
+        writer.writerow(
+            [
+                entry.seq,
+                entry.recorded_at.isoformat(),
+                *(getattr(entry, c) or "" for c in AUDIT_COLUMNS[2:]),
+            ]
+        )
+    return out.getvalue()
 
 
 def item_page(
