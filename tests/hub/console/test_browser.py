@@ -23,11 +23,10 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import AuditEntry, Connection, ConnectionJob, Event, Partner, QuarantineItem
 from hub.vocabulary import Role
-from tests.hub.console.conftest import hold_in_quarantine
+from tests.hub.console.conftest import CHROMIUM, hold_in_quarantine
 from tests.hub.intel.conftest import attr, event
 from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
-CHROMIUM = Path(os.environ.get("HUB_TEST_CHROMIUM", "/usr/bin/chromium"))
 SHOTS = Path(
     os.environ.get("HUB_SCREENSHOTS", Path(__file__).parents[3] / "var" / "screenshots" / "console")
 )
