@@ -245,15 +245,13 @@ def _next(value: str | None) -> str:
     return "/console/"
 
 
-async def sign_in_form(request: Request) -> Response:
-    if _session(request) is not None:
-        return RedirectResponse(_next(request.query_params.get("next")), status_code=303)
+def _sign_in_page(
+    request: Request, *, next_url: str, error: str | None = None, status_code: int = 200
+) -> Response:
+    """The sign-in form, with a fresh double-submit token in its form and its cookie."""
     token = secrets.token_hex(16)
-    response = _page(
-        request,
-        "sign_in.html",
-        {"signin_token": token, "next": _next(request.query_params.get("next"))},
-    )
+    context = {"signin_token": token, "next": next_url, "error": error}
+    response = _page(request, "sign_in.html", context, status_code=status_code)
     response.set_cookie(
         PRE_COOKIE,
         token,
@@ -266,14 +264,22 @@ async def sign_in_form(request: Request) -> Response:
     return response
 
 
+async def sign_in_form(request: Request) -> Response:
+    next_url = _next(request.query_params.get("next"))
+    if _session(request) is not None:
+        return RedirectResponse(next_url, status_code=303)
+    return _sign_in_page(request, next_url=next_url)
+
+
 async def sign_in(request: Request) -> Response:
     form = await _form(request)
-    token = request.cookies.get(PRE_COOKIE)
-    if (
-        not token
-        or not secrets.compare_digest(token, form.get("csrf", ""))
-        or not _same_origin(request)
-    ):
+    token = request.cookies.get(PRE_COOKIE) or ""
+    given = form.get("csrf")
+    # The form's token must match its cookie when the form sends one; a client without
+    # a token (a script posting just `key`) must not come from another site's page either:
+    # browsers send Origin with every POST, and another origin is refused either way.
+    forged = given is not None and not (token and secrets.compare_digest(token, given))
+    if forged or not _same_origin(request):
         return _error(request, Forbidden("the form is not one this console handed out (CSRF)"))
     key = form.get("key", "").strip()
     settings = _settings(request)
@@ -312,27 +318,16 @@ async def sign_in(request: Request) -> Response:
         return failure
 
     outcome = await anyio.to_thread.run_sync(check)
+    next_url = _next(form.get("next"))
     if isinstance(outcome, HubError):
-        response = _page(
-            request,
-            "sign_in.html",
-            {
-                "signin_token": token,
-                "next": _next(form.get("next")),
-                "error": "That key does not work.",
-            },
-            status_code=401,
+        return _sign_in_page(
+            request, next_url=next_url, error="That key does not work.", status_code=401
         )
-        return response
     if outcome.role not in CONSOLE_ROLES:
-        return _page(
+        return _sign_in_page(
             request,
-            "sign_in.html",
-            {
-                "signin_token": token,
-                "next": _next(form.get("next")),
-                "error": "The console is for operator and auditor keys only.",
-            },
+            next_url=next_url,
+            error="The console is for operator and auditor keys only.",
             status_code=403,
         )
     response = RedirectResponse(_next(form.get("next")), status_code=303)

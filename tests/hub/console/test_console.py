@@ -108,6 +108,30 @@ class TestSignIn:
             "/console/sign-in", data={"key": operator_key, "csrf": "forged"}, follow_redirects=False
         )
         assert r.status_code == 403 and cookies.COOKIE not in client.cookies
+        # a page on another site (browsers send its Origin) cannot sign anyone in
+        r = client.post(
+            "/console/sign-in",
+            data={"key": operator_key},
+            headers={"Origin": "https://evil.example"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403 and cookies.COOKIE not in client.cookies
+
+    def test_a_script_posts_just_the_key(self, client, operator_key) -> None:
+        r = client.post("/console/sign-in", data={"key": operator_key}, follow_redirects=False)
+        assert r.status_code == 303 and cookies.COOKIE in client.cookies
+        assert client.get("/console/partners").status_code == 200
+
+    def test_after_a_wrong_key_the_form_works_again(self, client, operator_key) -> None:
+        page = client.get("/console/sign-in")
+        r = client.post("/console/sign-in", data={"key": "y" * 40, "csrf": csrf_of(page.text)})
+        assert r.status_code == 401 and "does not work" in r.text
+        r = client.post(
+            "/console/sign-in",
+            data={"key": operator_key, "csrf": csrf_of(r.text)},
+            follow_redirects=False,
+        )
+        assert r.status_code == 303 and cookies.COOKIE in client.cookies
 
     def test_next_stays_in_the_console(self, client, operator_key) -> None:
         page = client.get("/console/sign-in")
