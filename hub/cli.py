@@ -487,6 +487,10 @@ def coverage(
         int | None,
         typer.Option("--trend", min=1, max=36, help="the monthly series over N months, JSON"),
     ] = None,
+    status: Annotated[
+        PartnerStatus, typer.Option("--status", help="count partners with this status")
+    ] = PartnerStatus.ACTIVE,
+    tier: Annotated[Tier | None, typer.Option("--tier", help="count one tier only")] = None,
 ) -> None:
     """Registered coverage (dekkingsgraad) and its gaps, rebuilt from the partner history."""
     from hub.coverage import actual as activity
@@ -501,7 +505,7 @@ def coverage(
         elif trend:
             _dump(activity.trend(session, as_of=day, months=trend).model_dump(mode="json"))
         else:
-            report = coverage_service.registered(session, as_of=day)
+            report = coverage_service.registered(session, as_of=day, status=status, tier=tier)
             if format is CoverageFormat.CSV:
                 typer.echo(coverage_service.to_csv(report), nl=False)
             else:

@@ -34,7 +34,7 @@ from hub.errors import Forbidden, HubError, InvalidField
 from hub.intel import quarantine
 from hub.partners import service as partners
 from hub.settings import Settings
-from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Role, Sector
+from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Role, Sector, Tier
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -372,9 +372,13 @@ async def overview(request: Request) -> Response:
 
 
 async def coverage_page(request: Request) -> Response:
+    q = request.query_params
+
     def load(db: DbSession) -> dict[str, Any]:
-        as_of = coverage.parse_as_of(request.query_params.get("as_of"))
-        return views.coverage_page(db, as_of=as_of)
+        as_of = coverage.parse_as_of(q.get("as_of"))
+        status = _enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE
+        tier = _enum(Tier, q.get("tier"), "tier")
+        return views.coverage_page(db, as_of=as_of, status=status, tier=tier)
 
     return await _view(request, "coverage.html", load)
 
@@ -405,8 +409,13 @@ async def _csv(request: Request, make: Callable[[DbSession], tuple[str, str]]) -
 
 async def coverage_csv(request: Request) -> Response:
     def make(db: DbSession) -> tuple[str, str]:
-        as_of = coverage.parse_as_of(request.query_params.get("as_of"))
-        report = coverage.registered(db, as_of=as_of)
+        q = request.query_params
+        report = coverage.registered(
+            db,
+            as_of=coverage.parse_as_of(q.get("as_of")),
+            status=_enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
+            tier=_enum(Tier, q.get("tier"), "tier"),
+        )
         return coverage.to_csv(report), f"coverage-{report.as_of}.csv"
 
     return await _csv(request, make)
@@ -431,7 +440,13 @@ async def coverage_cell(request: Request) -> Response:
         sector = _enum(Sector, q.get("sector"), "sector")
         region = _enum(Region, q.get("region"), "region")
         found = coverage.cell_partners(
-            db, as_of=as_of, function=function, sector=sector, region=region
+            db,
+            as_of=as_of,
+            function=function,
+            sector=sector,
+            region=region,
+            status=_enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
+            tier=_enum(Tier, q.get("tier"), "tier"),
         )
         return {"cell": found}
 

@@ -39,7 +39,7 @@ from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.partners.service import NEEDS_REASON, TRANSITIONS
 from hub.sharing import explain
-from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector
+from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector, Tier
 
 PAGE = 100
 
@@ -106,8 +106,10 @@ def heat(count: int) -> int:
     return 0 if count == 0 else 1 if count == 1 else 2 if count <= 3 else 3 if count <= 9 else 4
 
 
-def coverage_page(session: Session, *, as_of: date) -> dict[str, Any]:
-    report = coverage.registered(session, as_of=as_of)
+def coverage_page(
+    session: Session, *, as_of: date, status: PartnerStatus, tier: Tier | None
+) -> dict[str, Any]:
+    report = coverage.registered(session, as_of=as_of, status=status, tier=tier)
     fs: Counter[tuple[str, str]] = Counter()
     for cell in report.cells:
         fs[(cell.function.value, cell.sector.value)] += cell.partners
@@ -123,6 +125,10 @@ def coverage_page(session: Session, *, as_of: date) -> dict[str, Any]:
         "sectors": [s.value for s in Sector],
         "regions": [r.value for r in Region],
         "nis2": {s.value for s in coverage.NIS2},
+        "statuses": [s.value for s in PartnerStatus],
+        "tiers": [t.value for t in Tier],
+        "status": status.value,
+        "tier": tier.value if tier else "",
         "by_sector": fs,
         "by_region": fr,
         "trend": trend,
@@ -157,18 +163,6 @@ def chart(labels: list[str], series: dict[str, list[int]]) -> dict[str, Any]:
         "lines": lines,
         "ticks": ticks,
     }
-
-
-def cell_page(
-    session: Session, *, as_of: date, function: str | None, sector: str | None, region: str | None
-) -> Any:
-    return coverage.cell_partners(
-        session,
-        as_of=as_of,
-        function=NetworkFunction(function) if function else None,
-        sector=Sector(sector) if sector else None,
-        region=Region(region) if region else None,
-    )
 
 
 # --- partners ----------------------------------------------------------------------------------

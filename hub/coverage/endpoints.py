@@ -11,7 +11,7 @@ from hub.coverage import actual, service
 from hub.coverage.schemas import ActualCoverage, CellPartners, CoverageReport, Trend
 from hub.errors import NotAcceptable
 from hub.routing import HubRoute, OperatorOrAuditor, SessionDep, read_page
-from hub.vocabulary import NetworkFunction, Region, Sector
+from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector, Tier
 
 CSV = "text/csv"
 
@@ -64,6 +64,11 @@ class CoverageRoute(HubRoute):
 
 router = APIRouter(prefix="/api/v1/admin/coverage", tags=["coverage"], route_class=CoverageRoute)
 
+Status = Annotated[
+    PartnerStatus,
+    Query(description="count partners with this status (coverage: active, the default)"),
+]
+TierFilter = Annotated[Tier | None, Query(description="count one tier only")]
 AsOf = Annotated[
     str | None,
     Query(
@@ -80,11 +85,16 @@ AsOf = Annotated[
 )
 @read_page
 def coverage(
-    request: Request, session: SessionDep, who: OperatorOrAuditor, as_of: AsOf = None
+    request: Request,
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    as_of: AsOf = None,
+    status: Status = PartnerStatus.ACTIVE,
+    tier: TierFilter = None,
 ) -> CoverageReport | Response:
     """Registered coverage: active partners per function × sector × region, and the gaps
     (NIS2 sectors first), rebuilt from the partner history for ``as_of``."""
-    report = service.registered(session, as_of=service.parse_as_of(as_of))
+    report = service.registered(session, as_of=service.parse_as_of(as_of), status=status, tier=tier)
     if wants_csv(request.headers.get("accept")):
         return Response(
             service.to_csv(report),
@@ -103,6 +113,8 @@ def coverage_partners(
     function: NetworkFunction | None = None,
     sector: Sector | None = None,
     region: Region | None = None,
+    status: Status = PartnerStatus.ACTIVE,
+    tier: TierFilter = None,
 ) -> CellPartners:
     """Drill-down: the active partners counted in the cells of a function, sector and
     region (leave one out to take a whole row or column)."""
@@ -112,6 +124,8 @@ def coverage_partners(
         function=function,
         sector=sector,
         region=region,
+        status=status,
+        tier=tier,
     )
 
 

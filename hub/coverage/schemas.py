@@ -47,11 +47,13 @@ class Counting(BaseModel):
     """How the figures were counted."""
 
     rule: str
+    status: PartnerStatus  # the partners counted: active (coverage) unless asked otherwise
+    tier: Tier | None  # every tier unless asked for one
     until: datetime  # changes recorded before this moment (exclusive) are counted
     source: str
     gap_order: str
     statuses: dict[PartnerStatus, int]  # every partner known at that moment, by status
-    partners: list[CountedPartner]  # the active ones, each counted in `cells` cells
+    partners: list[CountedPartner]  # the ones counted, each in `cells` cells
 
 
 class CoverageReport(BaseModel):

@@ -48,8 +48,8 @@ NIS2_ANNEX_II = frozenset(SECTORS[SECTORS.index(Sector.POSTAL_COURIER) : -1])
 NIS2 = NIS2_ANNEX_I | NIS2_ANNEX_II
 
 RULE = (
-    "A partner covers (function, sector, region) when it was active at the end of as_of "
-    "(UTC), the function is among its functions, the sector among its sectors or its "
+    "A partner covers (function, sector, region) when it was {status} at the end of as_of "
+    "(UTC){tier}, the function is among its functions, the sector among its sectors or its "
     "constituency's sectors, and the region is its region. A cell counts those partners; "
     "a gap is a function and sector, or a function and region, that no cell covers."
 )
@@ -203,9 +203,31 @@ def states_at(session: Session, *, as_of: date) -> dict[int, PartnerState]:
 # --- registered coverage ------------------------------------------------------------------
 
 
-def report_from(as_of: date, states: dict[int, PartnerState]) -> CoverageReport:
-    """Cells, gaps and the counting note for partners as they were at the end of ``as_of``."""
-    active = [s for s in states.values() if s.status == PartnerStatus.ACTIVE.value]
+def selected(
+    states: dict[int, PartnerState], *, status: PartnerStatus, tier: Tier | None
+) -> list[PartnerState]:
+    """The partners counted: those with ``status`` (coverage: active) and, if given, ``tier``."""
+    return [
+        s
+        for s in states.values()
+        if s.status == status.value and (tier is None or s.tier == tier.value)
+    ]
+
+
+def rule(status: PartnerStatus, tier: Tier | None) -> str:
+    return RULE.format(status=status.value, tier=f" in the {tier.value} tier" if tier else "")
+
+
+def report_from(
+    as_of: date,
+    states: dict[int, PartnerState],
+    *,
+    status: PartnerStatus = PartnerStatus.ACTIVE,
+    tier: Tier | None = None,
+) -> CoverageReport:
+    """Cells, gaps and the counting note for partners as they were at the end of ``as_of``
+    (the contract's coverage counts active partners of every tier)."""
+    active = selected(states, status=status, tier=tier)
     counts: Counter[tuple[NetworkFunction, Sector, Region]] = Counter()
     for state in active:
         counts.update(state.triples())
@@ -238,7 +260,9 @@ def report_from(as_of: date, states: dict[int, PartnerState]) -> CoverageReport:
         cells=cells,
         gaps=gaps,
         counted=Counting(
-            rule=RULE,
+            rule=rule(status, tier),
+            status=status,
+            tier=tier,
             until=until(as_of),
             source=SOURCE,
             gap_order=GAP_ORDER,
@@ -250,9 +274,16 @@ def report_from(as_of: date, states: dict[int, PartnerState]) -> CoverageReport:
     )
 
 
-def registered(session: Session, *, as_of: date) -> CoverageReport:
-    """Registered coverage at the end of ``as_of`` (DESIGN §2)."""
-    return report_from(as_of, states_at(session, as_of=as_of))
+def registered(
+    session: Session,
+    *,
+    as_of: date,
+    status: PartnerStatus = PartnerStatus.ACTIVE,
+    tier: Tier | None = None,
+) -> CoverageReport:
+    """Registered coverage at the end of ``as_of`` (DESIGN §2); ``status`` and ``tier``
+    count other partners instead (e.g. the onboarding pipeline, or the core network)."""
+    return report_from(as_of, states_at(session, as_of=as_of), status=status, tier=tier)
 
 
 def cell_partners(
@@ -262,14 +293,13 @@ def cell_partners(
     function: NetworkFunction | None = None,
     sector: Sector | None = None,
     region: Region | None = None,
+    status: PartnerStatus = PartnerStatus.ACTIVE,
+    tier: Tier | None = None,
 ) -> CellPartners:
-    """The active partners counted in the cells matching the given function, sector and
-    region (any that is not given matches every value): the drill-down of a cell or a gap."""
-    states = states_at(session, as_of=as_of)
+    """The partners counted in the cells matching the given function, sector and region
+    (any that is not given matches every value): the drill-down of a cell or a gap."""
     found = []
-    for state in states.values():
-        if state.status != PartnerStatus.ACTIVE.value:
-            continue
+    for state in selected(states_at(session, as_of=as_of), status=status, tier=tier):
         if any(
             (function is None or f is function)
             and (sector is None or s is sector)

@@ -215,6 +215,24 @@ class TestPages:
         assert csv.headers["content-type"].startswith("text/csv")
         assert "cell,incident-handling,health,nl,1," in csv.text
 
+    def test_coverage_of_one_tier_down_to_its_cell(self, console, factory) -> None:
+        factory.partner("Core", tier="core", sectors=["health"], functions=["incident-handling"])
+        factory.partner(
+            "Eco", tier="ecosystem", sectors=["health"], functions=["incident-handling"]
+        )
+        page = console.get("/console/coverage", params={"tier": "ecosystem"})
+        assert page.status_code == 200 and "in the ecosystem tier" in page.text
+        link = "/console/coverage/cell?function=incident-handling&amp;sector=health"
+        assert f"{link}&amp;as_of=" in page.text and "&tier=ecosystem" in page.text
+        cell = console.get(
+            "/console/coverage/cell",
+            params={"function": "incident-handling", "sector": "health", "tier": "ecosystem"},
+        )
+        assert "Eco" in cell.text and "Core" not in cell.text
+        csv_text = console.get("/console/coverage.csv", params={"tier": "core"}).text
+        assert "cell,incident-handling,health,nl,1," in csv_text
+        assert console.get("/console/coverage", params={"tier": "gold"}).status_code == 422
+
     def test_markup_in_data_is_escaped(self, console, factory) -> None:
         factory.partner("<script>alert(1)</script>", sectors=["health"])
         page = console.get("/console/partners")

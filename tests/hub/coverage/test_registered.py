@@ -206,6 +206,30 @@ class TestCounting:
         assert partner["name"] == "Z-CERT" and partner["cells"] == 1
         assert partner["functions"] == [IS] and partner["tier"] == "core"
 
+    def test_one_tier_or_another_status(self, client, auth, factory) -> None:
+        factory.partner("Core", tier="core", sectors=["health"], functions=[IS])
+        factory.partner("Eco", tier="ecosystem", sectors=["health"], functions=[IS])
+        factory.partner("Pipeline", status="onboarding", sectors=["space"], functions=[TE])
+        assert cells(get(client, auth)) == {(IS, "health", "nl"): 2}
+        r = client.get(URL, params={"tier": "ecosystem"}, headers=auth)
+        assert cells(r.json()) == {(IS, "health", "nl"): 1}
+        assert r.json()["counted"]["tier"] == "ecosystem"
+        assert "in the ecosystem tier" in r.json()["counted"]["rule"]
+        assert [p["name"] for p in r.json()["counted"]["partners"]] == ["Eco"]
+        r = client.get(URL, params={"status": "onboarding"}, headers=auth)
+        body = r.json()
+        assert cells(body) == {(TE, "space", "nl"): 1}
+        assert (
+            body["counted"]["status"] == "onboarding"
+            and "was onboarding" in body["counted"]["rule"]
+        )
+        assert {"function": TE, "sector": "space"} not in body["gaps"]
+        r = client.get(f"{URL}/partners", params={"sector": "health", "tier": "core"}, headers=auth)
+        assert [p["name"] for p in r.json()["partners"]] == ["Core"]
+        for bad in ({"tier": "gold"}, {"status": "dormant"}):
+            r = client.get(URL, params=bad, headers=auth)
+            assert r.status_code == 422 and r.json()["field"] == next(iter(bad))
+
     def test_drill_down_to_the_partners_of_a_cell(self, client, auth, timeline) -> None:
         timeline.active_since("2026-01-05", "A", sectors=["health"], functions=[IS, IH])
         b = timeline.active_since("2026-01-05", "B", sectors=["energy"], functions=[IS])
