@@ -8,16 +8,18 @@ fails, and the API answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.audit.chain import sqlite_chain_hash
 from hub.settings import Settings
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Waits of units that are not requests (CLI, worker, migrations): they may take their time.
 BACKGROUND_WAIT_SECONDS = 30.0
@@ -55,6 +57,21 @@ def make_engine(settings: Settings, *, requests: bool = False, **kwargs: Any) ->
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **{**pool, **kwargs})
 
 
+#: SQL functions every SQLite connection gets, registered by the package that owns them
+#: (``hub.audit.chain`` registers ``hub_chain_hash``) before the first connection is made.
+SQLITE_FUNCTIONS: dict[str, tuple[int, Callable[..., Any]]] = {}
+
+
+def sqlite_function(name: str, arity: int) -> Callable[[F], F]:
+    """Register ``function`` as the deterministic SQL function ``name`` on SQLite."""
+
+    def register(function: F) -> F:
+        SQLITE_FUNCTIONS[name] = (arity, function)
+        return function
+
+    return register
+
+
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> None:
     # Let SQLAlchemy emit BEGIN itself (pysqlite's own transaction handling breaks
     # SAVEPOINT and transactional DDL); see SQLAlchemy's "Serializable isolation" recipe.
@@ -65,7 +82,8 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any, *, busy_ms: int) -> 
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute(f"PRAGMA busy_timeout={busy_ms}")
     cursor.close()
-    dbapi_connection.create_function("hub_chain_hash", 4, sqlite_chain_hash, deterministic=True)
+    for name, (arity, function) in SQLITE_FUNCTIONS.items():
+        dbapi_connection.create_function(name, arity, function, deterministic=True)
 
 
 def _sqlite_on_begin(conn: Any) -> None:
@@ -136,3 +154,26 @@ def session_scope(maker: sessionmaker[Session], *, write: bool = True) -> Iterat
         if write:
             writing(session)
         yield session
+
+
+def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, Any]]) -> None:
+    """Insert many rows the fastest way each database offers: one COPY on PostgreSQL, one
+    DBAPI executemany on SQLite, both fed lazily from ``rows`` — memory stays flat, and on
+    PostgreSQL the server works through what was sent while the next rows are made (a COPY
+    per 1,000 rows left it idle in between: ~0.5 s of 10^5, measured). Values must already
+    be database-ready (booleans, ints, text, bytes and None only), and every row must have
+    the same keys in the same order (rows made by one function)."""
+    rows = iter(rows)
+    first = next(rows, None)
+    if first is None:
+        return
+    names = ", ".join(first)
+    values = (tuple(r.values()) for r in itertools.chain((first,), rows))
+    driver = connection.connection.driver_connection
+    if connection.dialect.name == "postgresql":
+        with driver.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+            for row in values:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" for _ in first)
+    driver.cursor().executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # type: ignore[union-attr]

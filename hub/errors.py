@@ -19,8 +19,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -31,6 +31,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from hub.responses import JSONResponse
 
 log = logging.getLogger("hub.errors")
+
+
+E = TypeVar("E", bound="HubError")
 
 
 class HubError(Exception):
@@ -45,8 +48,20 @@ class HubError(Exception):
         self.field = field
         self.headers = headers
 
+    #: Set by :func:`recorded`: the request's unit of work holds the audit entry of this
+    #: refusal, so the route commits it before the error is rendered (``hub.routing``).
+    commits: bool = False
+
     def body(self) -> dict[str, Any]:
         return {"error": self.code, "detail": self.detail, "field": self.field}
+
+
+def recorded(err: E) -> E:
+    """``err``, marked "refused and recorded": raise it after adding the refusal's audit
+    entry, and the route commits that entry (and nothing of a savepoint rolled back before)
+    instead of rolling the request back. Any other error rolls the request back."""
+    err.commits = True
+    return err
 
 
 class BadRequest(HubError):
@@ -165,25 +180,26 @@ def error_response(err: HubError) -> JSONResponse:
     return JSONResponse(err.body(), status_code=err.status_code, headers=err.headers)
 
 
-# Protocol surfaces (/misp, /taxii2) answer errors in their own shapes: each registers a
-# renderer for its path prefix; everything else gets the REST shape above.
+# Protocol surfaces (/misp, /taxii2) answer errors in their own shapes: the app factory
+# names a renderer per path prefix (``add_exception_handlers``); everything else gets the
+# REST shape above.
 ErrorRenderer = Callable[[Request, HubError], Response]
-SURFACE_RENDERERS: dict[str, ErrorRenderer] = {}
-
-
-def register_error_renderer(prefix: str, renderer: ErrorRenderer) -> None:
-    SURFACE_RENDERERS[prefix] = renderer
 
 
 def render(request: Request, err: HubError) -> Response:
     path = request.url.path
-    for prefix, renderer in SURFACE_RENDERERS.items():
+    renderers: Mapping[str, ErrorRenderer] = getattr(request.app.state, "error_renderers", {})
+    for prefix, renderer in renderers.items():
         if path == prefix or path.startswith(prefix + "/"):
             return renderer(request, err)
     return error_response(err)
 
 
-def add_exception_handlers(app: FastAPI) -> None:
+def add_exception_handlers(app: FastAPI, renderers: Mapping[str, ErrorRenderer]) -> None:
+    """Map every error the app can raise to an answer, once: ``renderers`` give the shape
+    for each protocol surface's path prefix."""
+    app.state.error_renderers = dict(renderers)
+
     @app.exception_handler(HubError)
     async def _hub_error(request: Request, exc: HubError) -> Response:
         return render(request, exc)

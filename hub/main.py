@@ -13,11 +13,13 @@ from hub import __version__
 from hub.api import router
 from hub.db import make_engine, make_sessionmaker
 from hub.errors import add_exception_handlers
+from hub.misp_compat import errors as misp_errors
 from hub.ops.logging import configure_logging
 from hub.ops.middleware import Metrics, RequestContextMiddleware, TrustedHostMiddleware
 from hub.responses import JSONResponse
 from hub.routing import session_binds
 from hub.settings import Settings, get_settings
+from hub.taxii import protocol as taxii_protocol
 
 
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
@@ -52,7 +54,13 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.metrics = Metrics()
     app.state.policy = tlp.DEFAULT_POLICY
     app.include_router(router)
-    add_exception_handlers(app)
+    add_exception_handlers(
+        app,
+        renderers={
+            misp_errors.PREFIX: misp_errors.render_misp_error,
+            taxii_protocol.PREFIX: taxii_protocol.render_taxii_error,
+        },
+    )
     if settings.production:  # development answers to any name (tests, a laptop)
         app.add_middleware(TrustedHostMiddleware, hosts=settings.allowed_hosts)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)

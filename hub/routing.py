@@ -13,8 +13,10 @@ Nothing waits for a client while holding a lock, a transaction or a pooled conne
 begin, lazily, at its first statement. Database work never runs on the event loop:
 authentication, the endpoints (sync ``def``, run in the thread pool) and the commit run in
 threads. The commit still comes after the endpoint returned and before the response is
-sent, so a client never sees 2xx for work that was rolled back; a refusal *returned* by an
-endpoint (not raised) is committed with its audit entry.
+sent, so a client never sees 2xx for work that was rolled back. An error raised by an
+endpoint rolls its unit of work back, unless it was marked refused and recorded
+(``hub.errors.recorded``): then the refusal's audit entry is committed before the error is
+rendered, so raising a refusal is always safe.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from hub.auth.principal import Principal
 from hub.db import reader_bind, session_scope, writer_bind
 from hub.errors import (
     Forbidden,
+    HubError,
     InvalidField,
     NotAcceptable,
     PayloadTooLarge,
@@ -217,7 +220,14 @@ class HubRoute(APIRoute):
                     check_json_body(body_of(request))
                 session = state.sessionmaker(bind=state.binds[mode])
                 request.state.session = session
-                response = await original(request)
+                try:
+                    response = await original(request)
+                except HubError as err:
+                    if not err.commits:
+                        raise
+                    done, session = session, None  # refused and recorded: keep the record
+                    await anyio.to_thread.run_sync(_finish, done, principal, limiter=finishing)
+                    raise
                 done, session = session, None
                 await anyio.to_thread.run_sync(_finish, done, principal, limiter=finishing)
                 return response
@@ -326,7 +336,7 @@ async def _read_limited_body(request: Request, limit: int) -> None:
         if size > limit:
             raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         chunks.append(chunk)
-    request._body = b"".join(chunks)  # Starlette caches the body here for the handler
+    request._body = b"".join(chunks)  # noqa: SLF001 - Starlette caches the body here for the handler
 
 
 # --- values the database cannot hold, refused alike on every database ---------------------

@@ -1,7 +1,7 @@
 """Background work for ``hub worker``: each job does one unit of work per call and says how
 much it did; the loop runs every job until nothing is due.
 
-Most jobs are one transaction each (``_in_one_transaction``); jobs that talk to remote
+Most jobs are one transaction each (``hub.jobs.in_one_transaction``); jobs that talk to remote
 systems (connections, e-mail) open their own short transactions, so that no transaction is
 open while a remote answers.
 Jobs are listed here, explicitly (no discovery): add a job by adding it to ``JOBS``.
@@ -11,55 +11,31 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-import tlp
-from hub.db import session_scope
-from hub.settings import Settings
+from hub.connections.jobs import run_next as run_next_connection_job
+from hub.connections.jobs import schedule_due as schedule_due_connections
+from hub.connections.outbound import OutboundRules
+from hub.intel.projection import render_pending
+from hub.jobs import Job, WorkerContext, in_one_transaction
+from hub.notifications import jobs as notification_jobs
+
+__all__ = ["JOBS", "Job", "WorkerContext", "run_due", "run_forever"]
 
 log = logging.getLogger("hub.worker")
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerContext:
-    settings: Settings
-    policy: tlp.Policy
-
-
-Job = Callable[[sessionmaker[Session], WorkerContext], int]
-TransactionJob = Callable[[Session, WorkerContext], int]
-
-
-def _in_one_transaction(work: TransactionJob) -> Job:
-    """A job whose call is one unit of work: committed as a whole, or rolled back."""
-
-    def job(maker: sessionmaker[Session], context: WorkerContext) -> int:
-        with session_scope(maker) as session:
-            return work(session, context)
-
-    return job
-
-
 def _render_stix(session: Session, context: WorkerContext) -> int:
-    from hub.taxii.rendering import render_pending
-
     return render_pending(session, policy=context.policy, limit=1)
 
 
 def _schedule_connections(session: Session, context: WorkerContext) -> int:
-    from hub.connections.jobs import schedule_due
-
-    return schedule_due(session)
+    return schedule_due_connections(session)
 
 
 def _run_connection_job(maker: sessionmaker[Session], context: WorkerContext) -> int:
-    from hub.connections.jobs import run_next
-    from hub.connections.outbound import OutboundRules
-
-    return run_next(
+    return run_next_connection_job(
         maker,
         policy=context.policy,
         secret=context.settings.secret_key.get_secret_value(),
@@ -68,31 +44,16 @@ def _run_connection_job(maker: sessionmaker[Session], context: WorkerContext) ->
 
 
 def _notify(session: Session, context: WorkerContext) -> int:
-    from hub.notifications.jobs import run_due as notifications_due
-
-    return notifications_due(session, context)
-
-
-def _deliver_notifications(maker: sessionmaker[Session], context: WorkerContext) -> int:
-    from hub.notifications.jobs import deliver_due
-
-    return deliver_due(maker, context)
-
-
-def _deliver_notifications(maker: sessionmaker[Session], context: WorkerContext) -> int:
-    from hub.notifications.jobs import deliver_due
-
-    return deliver_due(maker, context)
+    return notification_jobs.run_due(session, context)
 
 
 # Order matters only for latency: pulled data is matched and rendered in the same round.
 JOBS: list[tuple[str, Job]] = [
-    ("connection-schedule", _in_one_transaction(_schedule_connections)),
+    ("connection-schedule", in_one_transaction(_schedule_connections)),
     ("connection-jobs", _run_connection_job),
-    ("notifications", _in_one_transaction(_notify)),
-    ("notification-delivery", _deliver_notifications),
-    ("notification-delivery", _deliver_notifications),
-    ("stix-render", _in_one_transaction(_render_stix)),
+    ("notifications", in_one_transaction(_notify)),
+    ("notification-delivery", notification_jobs.deliver_due),
+    ("stix-render", in_one_transaction(_render_stix)),
 ]
 
 

@@ -60,7 +60,7 @@ def _pg_engine_for_new_database() -> tuple[Engine, Callable[[], None]]:
     try:
         with admin.connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as err:  # noqa: BLE001 - any failure here must fail, not skip
+    except Exception as err:  # any failure here must fail, not skip
         admin.dispose()
         pytest.fail(f"HUB_TEST_PG_URL is set but PostgreSQL cannot be used: {err}")
     url = admin_url.set(database=name)

@@ -87,7 +87,7 @@ class TaxiiConnector:
         def look() -> Collection:
             # Server builds its API roots on connections of their own (without our session),
             # so the roots are made here, on ours.
-            for url in server._raw.get("api_roots") or []:
+            for url in server._raw.get("api_roots") or []:  # noqa: SLF001 - taxii2-client keeps the discovery document only there
                 root = ApiRoot(urljoin(self.config.url, url), conn=self.conn)
                 for c in root.collections:
                     if wanted in (c.id, c.alias, c.title):

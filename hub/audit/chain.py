@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 
+from hub.db import sqlite_function
+
 GENESIS = "0" * 64
 # Columns that copy a field of the body, so verification can tell if one was altered.
 INDEXED = ("action", "actor", "request_id", "object_ref", "recipient_uuid", "channel", "decision")
@@ -38,6 +40,7 @@ def split_canonical(body: dict[str, Any]) -> tuple[str, str]:
     return prefix, suffix
 
 
+@sqlite_function("hub_chain_hash", 4)
 def sqlite_chain_hash(prev_hash: str, prefix: str, seq: int, suffix: str) -> str:
     """``chain_hash`` for SQLite, registered on each connection as ``hub_chain_hash``."""
     data = (prefix + str(seq) + suffix).encode()

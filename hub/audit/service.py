@@ -19,12 +19,6 @@ from sqlalchemy.orm import Session
 from hub.audit.chain import GENESIS, INDEXED, chain_hash, split_canonical
 from hub.models import AuditEntry
 from hub.models.base import utcnow
-from hub.ops.logging import request_id
-
-
-def current_request_id() -> str | None:
-    """The id of the HTTP request being served, if any (CLI and jobs have none)."""
-    return request_id.get()
 
 
 @dataclass(frozen=True, slots=True)

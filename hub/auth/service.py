@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from hub.audit import service as audit
 from hub.auth.keys import generate_key, hash_key, is_well_formed
 from hub.auth.principal import Principal
+from hub.context import current_request_id
 from hub.errors import Conflict, InvalidField, NotFound, Unauthenticated
 from hub.models import ApiKey, AuthThrottle, Partner
 from hub.models.base import utcnow
@@ -70,7 +71,7 @@ def create_key(
                 action="key.create",
                 actor=actor,
                 object_ref=f"key:{record.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={
                     "partner": partner.uuid,
                     "role": role.value,
@@ -110,7 +111,7 @@ def revoke_key(session: Session, *, record: ApiKey, actor: str) -> ApiKey:
                     action="key.revoke",
                     actor=actor,
                     object_ref=f"key:{record.uuid}",
-                    request_id=audit.current_request_id(),
+                    request_id=current_request_id(),
                     details={},
                 )
             ],

@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.models import AuthThrottle
 from hub.models.base import utcnow
 
@@ -67,7 +68,7 @@ def record_failure(
         )
         if until is not None:
             blocked.append(until)
-    if random.random() < _CLEANUP_CHANCE:  # noqa: S311 - housekeeping, not secrecy
+    if random.random() < _CLEANUP_CHANCE:  # housekeeping, not secrecy
         session.execute(
             delete(AuthThrottle).where(
                 AuthThrottle.window_start < now - limits.window,
@@ -126,7 +127,7 @@ def _count(
                     action="auth.throttle",
                     actor="hub",
                     object_ref=f"{scope}:{subject}",
-                    request_id=audit.current_request_id(),
+                    request_id=current_request_id(),
                     details={
                         "failures": failures,
                         "window_seconds": int(limits.window.total_seconds()),

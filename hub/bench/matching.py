@@ -287,7 +287,7 @@ def measure(bench: Bench, *, backend: str = "SQLite") -> None:
     small, large = (10**3, 10**4) if o.quick else (10**4, 10**5)
     n_obs = 10**4 if o.quick else 10**5
     url = o.pg_url if backend == "PostgreSQL" else None
-    engine, maker, _ = bench._fresh_db(url, f"matching-{backend.lower()}")
+    engine, maker, _ = bench._fresh_db(url, f"matching-{backend.lower()}")  # noqa: SLF001 - the runner's own helper
     try:
         entries = make_entries(large)
         values = make_observations(entries, n_obs)

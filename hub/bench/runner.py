@@ -25,6 +25,7 @@ from hub import __version__, migrate
 from hub.bench import load, probes, reference_app
 from hub.bench.dataset import make_event
 from hub.db import make_engine, make_sessionmaker, session_scope
+from hub.intel import rows as intel_rows
 from hub.intel import service as intel
 from hub.intel import snapshots
 from hub.intel.validation import normalise_event
@@ -203,8 +204,8 @@ class Bench:
         event = normalise_event(snapshots.parse_body(body))
         labels = tlp.label_misp_event(event, policy=tlp.DEFAULT_POLICY, source_org_uuid=org.uuid)
         expected = len(event["Attribute"]) + sum(len(o["Attribute"]) for o in event["Object"])
-        rows = [tuple(r.values()) for r in intel.attribute_rows(event, labels, event_id)]
-        columns = ", ".join(next(intel.attribute_rows(event, labels, event_id)))
+        rows = [tuple(r.values()) for r in intel_rows.attribute_rows(event, labels, event_id)]
+        columns = ", ".join(next(intel_rows.attribute_rows(event, labels, event_id)))
         timings: dict[str, list[float]] = {"hub": [], "ref": []}
         for _ in range(self.o.repetitions):
             for who in ("ref", "hub"):
@@ -214,8 +215,8 @@ class Bench:
                     started = time.perf_counter()
                     with engine.begin() as connection:
                         if who == "hub":
-                            rows_in = intel.attribute_rows(event, labels, event_id)
-                            intel.insert_attributes(connection, rows_in)
+                            rows_in = intel_rows.attribute_rows(event, labels, event_id)
+                            intel_rows.insert_attributes(connection, rows_in)
                         else:
                             raw = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
                             with raw.copy(f"COPY attributes ({columns}) FROM STDIN") as copy:

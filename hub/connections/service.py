@@ -8,7 +8,7 @@ from typing import Any
 
 import requests
 import sqlalchemy as sa
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import connectors
@@ -16,6 +16,7 @@ from hub.audit import service as audit
 from hub.connections import credentials
 from hub.connections.outbound import STRICT, OutboundRules, check_url, checked_session
 from hub.connections.schemas import ConnectionCreate, ConnectionRead, ConnectionUpdate
+from hub.context import current_request_id
 from hub.errors import Conflict, HubError, InvalidField, NotFound
 from hub.models import Connection, ConnectionJob, Partner, PushOutboxItem
 from hub.models.base import utcnow
@@ -32,7 +33,7 @@ def _record(session: Session, *, action: str, actor: str, connection: Connection
                 action=action,
                 actor=actor,
                 object_ref=f"connection:{connection.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"name": connection.name, "kind": connection.kind, **details},
             )
         ],
@@ -134,7 +135,7 @@ def to_read(session: Session, connection: Connection, *, secret: str) -> Connect
     assert owner is not None
     try:
         names = sorted(credentials.unseal(connection.secret, secret=secret))
-    except Exception:  # noqa: BLE001 - shown as "none readable", the run reports why
+    except Exception:  # shown as "none readable", the run reports why
         names = []
     return ConnectionRead(
         uuid=connection.uuid,
@@ -288,20 +289,3 @@ def requeue(
         last_error=job.last_error,
     )
     return job, pushes
-
-
-def push_soon(session: Session, *, now: datetime | None = None) -> None:
-    """Make every enabled push connection due now: called on each new published event
-    version, so partners' MISPs get it at the worker's next round, not the next schedule.
-    Connections already due are left alone (no row written, no lock taken)."""
-    now = now or utcnow()
-    session.execute(
-        sa.update(Connection)
-        .where(
-            Connection.kind == "misp-push",
-            Connection.enabled.is_(True),
-            or_(Connection.next_run_at.is_(None), Connection.next_run_at > now),
-        )
-        .values(next_run_at=now)
-        .execution_options(synchronize_session=False)
-    )

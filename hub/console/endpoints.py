@@ -31,7 +31,7 @@ from hub.console import views
 from hub.coverage import service as coverage
 from hub.db import session_scope
 from hub.errors import Forbidden, HubError, InvalidField
-from hub.intel import quarantine
+from hub.intel import quarantine_decisions as quarantine
 from hub.partners import service as partners
 from hub.settings import Settings
 from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Role, Sector, Tier

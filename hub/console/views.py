@@ -17,7 +17,7 @@ from hub.auth import service as keys
 from hub.connections import service as connections
 from hub.coverage import actual
 from hub.coverage import service as coverage
-from hub.intel import quarantine
+from hub.intel import quarantine_decisions as quarantine
 from hub.lineage import service as lineage
 from hub.models import (
     AuditEntry,

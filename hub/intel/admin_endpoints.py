@@ -11,8 +11,10 @@ from sqlalchemy import select
 
 from hub.audit import releases
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import NotFound
-from hub.intel import quarantine, repository, snapshots, withdrawal
+from hub.intel import quarantine_decisions as quarantine
+from hub.intel import repository, snapshots, withdrawal
 from hub.models import Partner, Release
 from hub.partners import repository as partner_rows
 from hub.partners import service as partners
@@ -81,7 +83,7 @@ def event_version(
                 action="admin.read",
                 actor=who.actor,
                 object_ref=f"event:{event.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"version": version},
             )
         ],

@@ -13,7 +13,7 @@ import tlp
 from hub import cursors
 from hub.audit import releases
 from hub.auth.principal import Principal
-from hub.errors import Forbidden, InvalidField, NotFound, error_response
+from hub.errors import Forbidden, InvalidField, NotFound, recorded
 from hub.intel import repository, service, snapshots, stix
 from hub.models import Attribute, Event, Partner, Release
 from hub.partners import repository as partners
@@ -108,11 +108,10 @@ def submit_events(
                     default_distribution=settings.default_distribution,
                 )
     except (service.ForeignEvent, service.UuidClash) as err:
-        # Recorded, then answered (returned, not raised: the audit entry must be committed).
         service.record_refusal(
             session, err, actor=who.actor, org_uuid=who.partner_uuid, channel="rest"
         )
-        return error_response(err)
+        raise recorded(err) from None
     changed = any(o.status in ("stored", "updated", "quarantined") for o in outcomes)
     return JSONResponse(
         {
@@ -260,9 +259,9 @@ def get_event(
         include_deleted=include_deleted,
     )
     if delivery.event is None or delivery.obligation is None:
-        # Same answer as for an unknown uuid (a refusal must not confirm the event exists),
-        # but returned, not raised: the denial's audit entry must be committed.
-        return error_response(NotFound(f"no event {uuid}"))
+        # Same answer as for an unknown uuid (a refusal must not confirm the event exists);
+        # the denial's audit entry is committed all the same.
+        raise recorded(NotFound(f"no event {uuid}"))
     out_headers = headers(delivery.obligation, delivery.audit_seq)
     if format == "stix":
         # Sightings are not rendered to STIX (a STIX sighting would name who saw it).

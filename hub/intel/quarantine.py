@@ -1,120 +1,133 @@
-"""Decisions on quarantined items (unreadable markings): release with a chosen label, or
-reject. One place for the REST API and the console, so both record the same audit entries."""
+"""Quarantine: a submission whose markings cannot be read is held here, not stored, until an
+operator relabels (and so releases) it or rejects it."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid as uuid_mod
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+import orjson
 from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
-from hub.errors import Conflict, NotFound
-from hub.intel import service, snapshots, stix
-from hub.models import Partner, QuarantineItem
-
-DEFAULT_LABEL = "amber+strict"
-LABELS = ("clear", "green", "amber", "amber+strict", "red")
-
-
-def view(item: QuarantineItem) -> dict[str, Any]:
-    return {
-        "uuid": item.uuid,
-        "item_uuid": item.item_uuid,
-        "kind": item.kind,
-        "received_at": item.received_at,
-        "channel": item.channel,
-        "actor": item.actor,
-        "problems": item.problems,
-        "status": item.status,
-        "decided_by": item.decided_by,
-        "decided_at": item.decided_at,
-        "decision_reason": item.decision_reason,
-        "decision_label": item.decision_label,
-    }
+from hub.context import current_request_id
+from hub.intel.outcomes import Outcome
+from hub.intel.snapshots import (
+    pack,
+)
+from hub.models import (
+    Partner,
+    QuarantineItem,
+)
 
 
-def held(session: Session, *, uuid: str) -> QuarantineItem:
-    """A held item; 404 if there is none, 409 if it was decided already."""
-    item = session.scalar(select(QuarantineItem).where(QuarantineItem.uuid == uuid.lower()))
-    if item is None:
-        raise NotFound(f"no quarantine item {uuid}")
-    if item.status != "held":
-        raise Conflict(f"quarantine item {uuid} was already {item.status}")
-    return item
-
-
-def release(
+def quarantine(
     session: Session,
     *,
-    uuid: str,
-    label: str | None,
-    reason: str,
+    event: dict[str, Any],
+    problems: Sequence[tlp.Problem],
+    source: Partner,
     actor: str,
-    policy: tlp.Policy,
-) -> tuple[QuarantineItem, list[Any]]:
-    """Store a held item, reading its unreadable markings as ``label`` (default
-    AMBER+STRICT); 409 if it would still be unreadable."""
-    item = held(session, uuid=uuid)
-    label = label or DEFAULT_LABEL
-    source = session.get(Partner, item.source_partner_id)
-    payload = snapshots.unpack(item.payload)
-    if item.kind == "stix":
-        bundle = service.relabel_stix(payload["bundle"], item.problems, label)
-        outcomes = stix.ingest_bundle(
-            session,
-            body=snapshots.dumps(bundle),
-            source=source,
-            actor=actor,
-            channel=item.channel,
-            policy=policy,
-        )
-    else:
-        event = service.relabel_misp(payload, item.problems, label)
-        outcomes = service.ingest_events(
-            session,
-            payloads=[event],
-            source=source,
-            actor=actor,
-            channel=item.channel,
-            policy=policy,
-        )
-    if any(o.status == "quarantined" for o in outcomes):
-        raise Conflict("the item still has unreadable markings after relabelling")
-    _decide(session, item, status="released", actor=actor, reason=reason, label=label)
-    return item, outcomes
-
-
-def reject(session: Session, *, uuid: str, reason: str, actor: str) -> QuarantineItem:
-    """Refuse a held item for good; it is kept, never stored or shared."""
-    item = held(session, uuid=uuid)
-    _decide(session, item, status="rejected", actor=actor, reason=reason, label=None)
-    return item
-
-
-def _decide(
-    session: Session,
-    item: QuarantineItem,
-    *,
-    status: str,
-    actor: str,
-    reason: str,
-    label: str | None,
-) -> None:
-    item.status, item.decided_by, item.decided_at = status, actor, datetime.now(UTC)
-    item.decision_reason, item.decision_label = reason, label
+    channel: str,
+    kind: str = "misp",
+) -> Outcome:
+    item = QuarantineItem(
+        uuid=str(uuid_mod.uuid4()),
+        item_uuid=str(event.get("uuid") or event.get("id")),
+        kind=kind,
+        source_partner_id=source.id,
+        actor=actor,
+        channel=channel,
+        problems=[
+            {
+                "element": p.element,
+                "kind": p.kind,
+                "field": p.field,
+                "value": str(p.value)[:500],
+                "reason": p.reason,
+            }
+            for p in problems
+        ],
+        payload=pack(event),
+    )
+    session.add(item)
     session.flush()
     audit.append(
         session,
         [
             audit.Record(
-                action=f"quarantine.{status}",
+                action="quarantine",
                 actor=actor,
-                object_ref=f"quarantine:{item.uuid}",
-                request_id=audit.current_request_id(),
-                details={"item": item.item_uuid, "label": label, "reason": reason},
+                object_ref=f"{'event' if kind == 'misp' else 'bundle'}:{item.item_uuid}",
+                request_id=current_request_id(),
+                channel=channel,
+                details={
+                    "quarantine": item.uuid,
+                    "source": source.uuid,
+                    "problems": item.problems[:50],
+                },
             )
         ],
     )
+    reasons = "; ".join(f"{p.kind} {p.element}: {p.reason}" for p in problems[:3])
+    return Outcome(item.item_uuid, "quarantined", None, reasons, item.uuid)
+
+
+def relabel_misp(
+    event: dict[str, Any], problems: Sequence[dict[str, Any]], label: str
+) -> dict[str, Any]:
+    """The held event with each unreadable tag replaced by the operator's ``tlp:<label>``."""
+    tag = tlp.parse_label(label).tag
+    bad: dict[str, set[str]] = {}
+    for p in problems:
+        bad.setdefault(str(p["element"]), set()).add(str(p["value"]))
+    event = orjson.loads(orjson.dumps(event))
+
+    def fix(element: dict[str, Any]) -> None:
+        values = bad.get(str(element.get("uuid")))
+        if values is None:
+            return
+        kept = [
+            t
+            for t in element.get("Tag") or []
+            if (t.get("name") if isinstance(t, dict) else t) not in values
+        ]
+        element["Tag"] = [*kept, {"name": tag, "local": False}]
+
+    fix(event)
+    for attr in event.get("Attribute") or []:
+        fix(attr)
+    for obj in event.get("Object") or []:
+        fix(obj)
+        for attr in obj.get("Attribute") or []:
+            fix(attr)
+    for report in event.get("EventReport") or []:
+        fix(report)
+    return event
+
+
+def relabel_stix(
+    bundle: dict[str, Any], problems: Sequence[dict[str, Any]], label: str
+) -> dict[str, Any]:
+    """The held bundle with each unreadable marking ref replaced by the TLP 2.0 ``label`` id."""
+    marking = tlp.parse_label(label).stix_id
+    bad: dict[str, set[str]] = {}
+    for p in problems:
+        bad.setdefault(str(p["element"]), set()).add(str(p["value"]))
+    bundle = orjson.loads(orjson.dumps(bundle))
+    for obj in bundle.get("objects", []):
+        values = bad.get(str(obj.get("id")))
+        if values is None:
+            continue
+        refs = [r for r in obj.get("object_marking_refs") or [] if r not in values]
+        obj["object_marking_refs"] = [*refs, marking]
+        grans = [
+            g for g in obj.get("granular_markings") or [] if g.get("marking_ref") not in values
+        ]
+        if grans:
+            obj["granular_markings"] = grans
+        else:
+            obj.pop("granular_markings", None)
+    return bundle

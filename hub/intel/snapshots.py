@@ -6,6 +6,7 @@ an event, a sharing group's members, the GC pause for bulk work on dicts.
 from __future__ import annotations
 
 import gc
+import hashlib
 import json
 import math
 import zlib
@@ -119,3 +120,19 @@ def current_state(session: Session, event: Event) -> dict[str, Any]:
     )
     assert blob is not None, f"event {event.uuid} has no version {event.version}"
     return unpack(blob)["event"]  # type: ignore[no-any-return]
+
+
+def group_id(group: dict[str, Any]) -> str:
+    """A sharing group's id as the hub hands it out: stable, derived from its uuid (or its
+    members), never the source's own number."""
+    key = str(group.get("uuid") or "") or ",".join(sorted(_member_uuids(group)))
+    return str(1 + int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % (2**31 - 1))
+
+
+def _member_uuids(group: dict[str, Any]) -> set[str]:
+    found = set()
+    for entry in group.get("SharingGroupOrg") or []:
+        org = (entry or {}).get("Organisation") if isinstance(entry, dict) else None
+        if isinstance(org, dict) and org.get("uuid"):
+            found.add(str(org["uuid"]))
+    return found

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import Conflict, NotFound
 from hub.intel import service, snapshots
 from hub.models import Event, Partner
@@ -173,7 +174,7 @@ def _audit(
                 action=action,
                 actor=actor,
                 object_ref=f"event:{event.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details=details,
             )
         ],

@@ -15,9 +15,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
 
-from hub.errors import InvalidField, NotFound
+from hub.errors import InvalidField, NotFound, recorded
 from hub.intel.endpoints import submitting_partner
-from hub.intel.service import ForeignEvent, UuidClash, record_refusal
+from hub.intel.outcomes import ForeignEvent, UuidClash
+from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
 from hub.intel.validation import describe_types
 from hub.misp_compat import (
@@ -31,7 +32,7 @@ from hub.misp_compat import (
     shapes,
     sightings,
 )
-from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url, render_misp_error
+from hub.misp_compat.errors import PREFIX, SaveRefused, misp_url
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.service import Caller
 from hub.models import Attribute, Event, EventObject
@@ -138,11 +139,6 @@ def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Cal
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
-
-
-def returned_error(request: Request, err: Any) -> Response:
-    """An error answered rather than raised, so the denial's audit entry is committed."""
-    return render_misp_error(request, err)
 
 
 # --- capability and connection test (reference §2.1, §7.2) ----------------------------------
@@ -270,7 +266,7 @@ def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Resp
     include_deleted = truthy(deleted)  # 1, true or [0, 1]: deleted elements too
     delivery = service.view(session, caller, row, include_deleted=include_deleted)
     if delivery is None or delivery.event is None or delivery.obligation is None:
-        return returned_error(request, NotFound("Invalid event"))
+        raise recorded(NotFound("Invalid event"))
     numbering = shapes.Numbering.load(session, caller.ids, row)
     with_sightings = not truthy(options.get("noSightings", False))
     return StreamingResponse(
@@ -321,19 +317,18 @@ def _push(
             },
         ) from None
     except (ForeignEvent, UuidClash) as err:
-        # Recorded, then answered (returned, not raised: the audit entry must be committed).
+        # Recorded, then answered (raised as recorded: the audit entry is committed).
         record_refusal(
             session, err, actor=who.actor, org_uuid=who.partner_uuid, channel=service.CHANNEL.value
         )
         name = "Could not edit Event" if target is not None else "Could not add Event"
-        return returned_error(request, SaveRefused(err.detail, name=name))
+        raise recorded(SaveRefused(err.detail, name=name)) from None
     outcome = pushed.outcome
     if pushed.row is None:
-        # Held in quarantine: kept (returned, not raised, so it is committed) but not stored,
+        # Held in quarantine: kept (raised as recorded, so it is committed) but not stored,
         # answered as MISP answers a save that failed, so no client takes it for an event.
         name = "Could not edit Event" if target is not None else "Could not add Event"
-        return returned_error(
-            request,
+        raise recorded(
             SaveRefused(
                 f"Event held in quarantine ({outcome.quarantine_uuid}) until an operator "
                 f"decides: {outcome.detail or 'unreadable marking'}",
@@ -437,7 +432,7 @@ def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Re
         session, caller, body=body if isinstance(body, dict) else {}, target=target
     )
     if not made:
-        return returned_error(request, NotFound("Invalid attribute or no attribute to sight"))
+        raise recorded(NotFound("Invalid attribute or no attribute to sight"))
     return JSONResponse({"Sighting": made[0]})
 
 
@@ -481,12 +476,12 @@ def filter_sightings(request: Request, session: SessionDep, caller: CallerDep) -
 )
 def bulk_save_sightings(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Sightings on an event the caller may see; one it may not see answers as an unknown
-    one (returned, not raised, so the visibility decision's audit entry is kept)."""
+    one (raised as recorded, so the visibility decision's audit entry is kept)."""
     ident = ident_of(request)
     body = json_body(request)
     count = sightings.save_sightings(session, caller, event_uuid=ident, body=body)
     if count is None:
-        return returned_error(request, NotFound(f"Invalid event {ident}"))
+        raise recorded(NotFound(f"Invalid event {ident}"))
     return JSONResponse({"saved": True, "success": f"{count} sightings added."})
 
 
@@ -521,7 +516,7 @@ def _write(
         record_refusal(
             session, err, actor=who.actor, org_uuid=who.partner_uuid, channel=service.CHANNEL.value
         )
-        return returned_error(request, SaveRefused(err.detail, name=name))
+        raise recorded(SaveRefused(err.detail, name=name)) from None
 
 
 def _hard(request: Request, body: Any) -> bool:
@@ -553,7 +548,7 @@ def _released_attribute(
 ) -> Response:
     """The answer to an attribute write: the attribute as the caller now receives it."""
     if written.held is not None:
-        return returned_error(request, written.held)
+        raise recorded(written.held)
     attr = session.scalar(select(Attribute).where(Attribute.uuid == uuid))
     event = written.event
     found = elements.attributes(session, caller, [(attr, event)], include_deleted=True)
@@ -583,7 +578,7 @@ def add_attribute(
             break_on_duplicate=truthy(named.get("breakOnDuplicate", True)),
         )
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         if not isinstance(body, list):
             return _released_attribute(request, session, caller, written, uuids[0])
         rows = session.execute(
@@ -627,7 +622,7 @@ def delete_attribute(
     def do(w: edits.Writer) -> Response:
         written, _uuid = edits.delete_attribute(session, w, ident, hard=hard)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         return _saved(request, "Attribute deleted.")
 
     return _write(request, session, caller, settings, do, name="Could not delete Attribute")
@@ -648,7 +643,7 @@ def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> 
     if request.method == "HEAD":
         return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
     if not found.items:
-        return returned_error(request, NotFound("Invalid attribute"))
+        raise recorded(NotFound("Invalid attribute"))
     return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
 
 
@@ -665,7 +660,7 @@ def _released_object(
     request: Request, session: Any, caller: Caller, written: edits.Written, uuid: str
 ) -> Response:
     if written.held is not None:
-        return returned_error(request, written.held)
+        raise recorded(written.held)
     obj = session.scalar(select(EventObject).where(EventObject.uuid == uuid))
     found = elements.objects(session, caller, [(obj, written.event)], include_deleted=True)
     if not found.items:
@@ -711,7 +706,7 @@ def delete_object(
     def do(w: edits.Writer) -> Response:
         written, _uuid = edits.delete_object(session, w, ident, hard=hard)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         return _saved(request, "Object deleted")
 
     return _write(request, session, caller, settings, do, name="Could not delete Object")
@@ -731,7 +726,7 @@ def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Res
     if request.method == "HEAD":
         return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
     if not found.items:
-        return returned_error(request, NotFound("Invalid object"))
+        raise recorded(NotFound("Invalid object"))
     return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
 
 
@@ -758,7 +753,7 @@ def add_reference(
     def do(w: edits.Writer) -> Response:
         written, ref = edits.add_reference(session, w, body)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         obj = session.scalar(select(EventObject).where(EventObject.uuid == ref["object_uuid"]))
         event = written.event
         assert obj is not None and event is not None
@@ -784,7 +779,7 @@ def delete_reference(
     def do(w: edits.Writer) -> Response:
         written = edits.delete_reference(session, w, ident)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         return _saved(request, "ObjectReference deleted")
 
     return _write(request, session, caller, settings, do, name="Could not delete ObjectReference")
@@ -794,7 +789,7 @@ def _released_report(
     request: Request, session: Any, caller: Caller, written: edits.Written, uuid: str
 ) -> Response:
     if written.held is not None:
-        return returned_error(request, written.held)
+        raise recorded(written.held)
     event = written.event
     assert event is not None
     found = elements.reports(session, caller, event, uuids=frozenset({uuid}), include_deleted=True)
@@ -841,7 +836,7 @@ def delete_report(
     def do(w: edits.Writer) -> Response:
         written, uuid = edits.delete_report(session, w, ident, hard=hard)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         return _saved(request, f"Event Report {uuid} soft deleted")
 
     return _write(request, session, caller, settings, do, name="Could not delete Event Report")
@@ -858,7 +853,7 @@ def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Res
         else elements.Released()
     )
     if not found.items:
-        return returned_error(request, NotFound("Invalid Event Report"))
+        raise recorded(NotFound("Invalid Event Report"))
     return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
 
 
@@ -889,7 +884,7 @@ def attach_tag(
     def do(w: edits.Writer) -> Response:
         tagged = edits.attach_tag(session, w, body)
         if tagged.written is not None and tagged.written.held is not None:
-            return returned_error(request, tagged.written.held)
+            raise recorded(tagged.written.held)
         tag = str(body.get("tag"))
         if tagged.written is None:
             return _saved(
@@ -916,7 +911,7 @@ def remove_tag(
     def do(w: edits.Writer) -> Response:
         tagged = edits.remove_tag(session, w, body)
         if tagged.written is not None and tagged.written.held is not None:
-            return returned_error(request, tagged.written.held)
+            raise recorded(tagged.written.held)
         return _saved(
             request,
             f"Tag {body.get('tag')} successfully removed from {tagged.kind}({tagged.public_id}).",
@@ -966,7 +961,7 @@ def publish_event(
     def do(w: edits.Writer) -> Response:
         written = edits.publish(session, w, ident, published=True)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         event_id = caller.event_id(written.event.id)  # type: ignore[union-attr]
         return _saved(request, "Event published without alerts", id=event_id)
 
@@ -982,7 +977,7 @@ def unpublish_event(
     def do(w: edits.Writer) -> Response:
         written = edits.publish(session, w, ident, published=False)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         event_id = caller.event_id(written.event.id)  # type: ignore[union-attr]
         return _saved(request, "Event unpublished.", id=event_id)
 
@@ -1000,7 +995,7 @@ def delete_event(
     def do(w: edits.Writer) -> Response:
         written = edits.delete_event(session, w, ident)
         if written.held is not None:
-            return returned_error(request, written.held)
+            raise recorded(written.held)
         return _saved(request, "Event deleted.", id=caller.event_id(written.event.id))  # type: ignore[union-attr]
 
     return _write(request, session, caller, settings, do, name="Could not delete Event")

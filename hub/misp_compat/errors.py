@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from hub.errors import Forbidden, HubError, Unauthenticated, register_error_renderer
+from hub.errors import Forbidden, HubError, Unauthenticated
 from hub.responses import JSONResponse
 
 PREFIX = "/misp"
@@ -65,6 +65,3 @@ def render_misp_error(request: Request, err: HubError) -> Response:
         "field": err.field,
     }
     return JSONResponse(body, status_code=err.status_code, headers=err.headers)
-
-
-register_error_renderer(PREFIX, render_misp_error)

@@ -19,12 +19,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import InvalidField
 from hub.misp_compat.elements import bounded, shape_attributes
 from hub.misp_compat.params import since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_ids, view
 from hub.models import Attribute, Event, Sighting
-from hub.notifications import service as notifications
+from hub.notifications import feedback as notifications
 from hub.sharing.pages import AttributePage, release_attribute_page
 
 _MAX_TARGETS = 10_000
@@ -66,7 +67,7 @@ def _record(session: Session, caller: Caller, *, event: Any, uuids: list[str], h
                 action="sighting.add",
                 actor=caller.principal.actor,
                 object_ref=f"event:{event.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 channel=CHANNEL.value,
                 details={"via": how, "sightings": uuids[:1000], "count": len(uuids)},
             )

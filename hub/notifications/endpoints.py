@@ -11,16 +11,15 @@ from pydantic import Field
 from sqlalchemy import delete, select
 
 from hub import cursors
-from hub.errors import InvalidField, NotFound, error_response
+from hub.errors import InvalidField, NotFound, recorded
 from hub.lineage import service as lineage
 from hub.lineage.views import LineageFormat, answer, items_of
 from hub.models import Notification, Partner, TargetEntry
-from hub.notifications import service
+from hub.notifications import feedback, release
 from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
 from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep, SettingsDep
 from hub.schemas import Schema
-from hub.sharing import notifications as sharing
 from hub.sharing.recipients import Recipient
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
@@ -44,7 +43,7 @@ def _next(settings: Any, who: Any, last_id: int, query: str) -> str:
     return cursors.seal(secret, caller=who.partner_uuid, query=query, position=[last_id])
 
 
-def view(released: sharing.Released, lang: str) -> dict[str, Any]:
+def view(released: release.Released, lang: str) -> dict[str, Any]:
     note = released.notification
     return {
         "ticket": note.ticket,
@@ -98,7 +97,7 @@ def list_notifications(
         chunk = list(session.scalars(stmt.limit(limit + 1)))
         if not chunk:
             break
-        verdict = sharing.decide(session, recipient=recipient, notes=chunk, policy=policy)
+        verdict = release.decide(session, recipient=recipient, notes=chunk, policy=policy)
         kept = {r.notification.id for r in verdict.released}
         for note in chunk:
             if len(released_ids) > limit:
@@ -114,7 +113,7 @@ def list_notifications(
         considered = considered[
             : considered.index(next(n for n in considered if n.id == released_ids[limit]))
         ]
-    released, seq = sharing.release(
+    released, seq = release.release(
         session, recipient=recipient, actor=who.actor, notes=considered, policy=policy
     )
     next_cursor = _next(settings, who, released[-1].notification.id, query) if more else None
@@ -144,7 +143,7 @@ def get_notification(
     lang: Literal["en", "nl"] = "en",
 ) -> Response:
     note = _visible(session, who, ticket)
-    released, seq = sharing.release(
+    released, seq = release.release(
         session,
         recipient=Recipient.of_principal(who).tlp,
         actor=who.actor,
@@ -152,8 +151,7 @@ def get_notification(
         policy=policy,
     )
     if not released:
-        # returned, not raised: the refusal's audit entry must commit with the request
-        return error_response(NotFound(f"no notification {ticket}"))
+        raise recorded(NotFound(f"no notification {ticket}"))
     return JSONResponse(view(released[0], lang), headers=_seq(seq))
 
 
@@ -174,13 +172,12 @@ def my_notification_lineage(
     (no other recipients' decisions, no ingest channels)."""
     note = _visible(session, who, ticket)
     recipient = Recipient.of_principal(who).tlp
-    verdict = sharing.decide(session, recipient=recipient, notes=[note], policy=policy)
-    sharing.record(session, verdict, actor=who.actor, medium="lineage")
+    verdict = release.decide(session, recipient=recipient, notes=[note], policy=policy)
+    release.record(session, verdict, actor=who.actor, medium="lineage")
     if not verdict.released:
-        # returned, not raised: the refusal's audit entry must commit with the request
-        return error_response(NotFound(f"no notification {ticket}"))
+        raise recorded(NotFound(f"no notification {ticket}"))
     kept = {
-        sharing.obs_key(o["attribute_uuid"], o["value"])
+        release.obs_key(o["attribute_uuid"], o["value"])
         for o in verdict.released[0].body["json"]["observations"]
     }
     reveal = {who.partner_uuid}
@@ -198,7 +195,7 @@ def my_notification_lineage(
             "retracted": item["retracted"],
         }
         for item in items_of(session, note)
-        if sharing.obs_key(item["attribute_uuid"], item["value"]) in kept
+        if release.obs_key(item["attribute_uuid"], item["value"]) in kept
     ]
     return answer(graph, {"ticket": ticket, "recipient": who.partner_uuid, "items": items}, format)
 
@@ -214,7 +211,7 @@ def post_feedback(ticket: str, body: FeedbackIn, session: SessionDep, who: Partn
     """Acknowledge, resolve, dispute or comment; forwarded to the source as "via hub"
     unless ``allow_attribution``."""
     note = _visible(session, who, ticket)
-    row = service.feedback(
+    row = feedback.feedback(
         session,
         principal=who,
         note=note,
@@ -238,7 +235,7 @@ def list_feedback(
 ) -> Response:
     """Feedback on the caller's own items (anonymised unless the sender allowed attribution)."""
     query = cursors.fingerprint("feedback")
-    rows = service.feedback_for_source(
+    rows = feedback.feedback_for_source(
         session, principal=who, limit=limit + 1, after=_after(settings, who, cursor, query)
     )
     more = len(rows) > limit

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db import session_scope
-from hub.notifications import mail, service
-
-if TYPE_CHECKING:  # hub.worker lists this job: no import cycle
-    from hub.worker import WorkerContext
+from hub.jobs import WorkerContext
+from hub.notifications import feedback, mail, routing, service, tickets
 
 
 def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | None = None) -> int:
@@ -19,10 +15,10 @@ def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | 
     Returns 1 when it did something, 0 when nothing is due. The batching interval comes
     from ``HUB_NOTIFY_INTERVAL_SECONDS`` (0: a group is due at once).
     """
-    if service.match_next(session, policy=context.policy):
+    if routing.match_next(session, policy=context.policy):
         return 1
     rules = rules or service.Rules(interval_seconds=context.settings.notify_interval_seconds)
-    return service.aggregate_next(session, rules=rules)
+    return tickets.aggregate_next(session, rules=rules)
 
 
 def deliver_due(maker: sessionmaker[Session], context: WorkerContext) -> int:
@@ -30,7 +26,7 @@ def deliver_due(maker: sessionmaker[Session], context: WorkerContext) -> int:
     ``HUB_NOTIFY_EXPIRE_DAYS``, else send one due e-mail (when ``HUB_SMTP_HOST`` is set; the
     mail job opens its own short transactions around the SMTP conversation)."""
     with session_scope(maker) as session:
-        expired = service.expire_due(session, days=context.settings.notify_expire_days)
+        expired = feedback.expire_due(session, days=context.settings.notify_expire_days)
     if expired:
         return expired
     return mail.send_next(maker, settings=context.settings, policy=context.policy)

@@ -4,7 +4,7 @@
 A notification still pending (nobody fetched it) is mailed once to the notification contacts
 (contact role ``notification``) of its addressee: the recipient itself, or for a
 constituent the partner that passes it on. Every send is a release through
-`hub.sharing.notifications` like a REST fetch: decided again, audited, a lineage ``send``
+`hub.notifications.release` like a REST fetch: decided again, audited, a lineage ``send``
 activity, pending → sent.
 
 Send, then mark: the send record (`NotificationMail`, with a Message-ID derived from the
@@ -34,12 +34,13 @@ from sqlalchemy.orm import Session, sessionmaker
 import tlp
 from hub.audit import service as audit
 from hub.db import session_scope
+from hub.jobs import claiming
 from hub.models import Notification, Partner, PartnerContact
 from hub.models.base import utcnow
 from hub.models.notification import NotificationMail
+from hub.notifications import release
 from hub.notifications.service import partner_recipient
 from hub.settings import Settings
-from hub.sharing import notifications as sharing
 
 AGENT = "job:notifications-mail"
 CONTACT_ROLE = "notification"
@@ -90,11 +91,12 @@ def _contacts(session: Session, partner_id: int) -> list[str]:
 
 def _next_due(session: Session, now: datetime) -> NotificationMail | None:
     return session.scalars(
-        select(NotificationMail)
-        .where(NotificationMail.state == "queued", NotificationMail.next_attempt_at <= now)
-        .order_by(NotificationMail.next_attempt_at, NotificationMail.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+        claiming(
+            select(NotificationMail)
+            .where(NotificationMail.state == "queued", NotificationMail.next_attempt_at <= now)
+            .order_by(NotificationMail.next_attempt_at, NotificationMail.id)
+            .limit(1)
+        )
     ).first()
 
 
@@ -112,11 +114,12 @@ def _next_new(session: Session, settings: Settings) -> NotificationMail | None:
     )
     mailed = select(NotificationMail.id).where(NotificationMail.notification_id == Notification.id)
     note = session.scalars(
-        select(Notification)
-        .where(Notification.status == "pending", ~mailed.exists(), has_contact)
-        .order_by(Notification.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
+        claiming(
+            select(Notification)
+            .where(Notification.status == "pending", ~mailed.exists(), has_contact)
+            .order_by(Notification.id)
+            .limit(1)
+        )
     ).first()
     if note is None:
         return None
@@ -137,7 +140,7 @@ def _next_new(session: Session, settings: Settings) -> NotificationMail | None:
 
 
 def compose(
-    released: sharing.Released, mail: NotificationMail, settings: Settings, now: datetime
+    released: release.Released, mail: NotificationMail, settings: Settings, now: datetime
 ) -> EmailMessage:
     """Subject (the template's first line, with the ticket), the text in the addressee's
     language, and the JSON rendering as an attachment."""
@@ -200,7 +203,7 @@ class Claim:
     failed attempt, retried)."""
 
     mail_id: int
-    verdict: sharing.Verdict | None
+    verdict: release.Verdict | None
     message: EmailMessage | None
     recipients: list[str]
 
@@ -222,13 +225,13 @@ def claim(
     note = session.get(Notification, mail.notification_id)
     partner = session.get(Partner, mail.partner_id)
     assert note is not None and partner is not None
-    verdict = sharing.decide(
+    verdict = release.decide(
         session, recipient=partner_recipient(partner), notes=[note], policy=policy
     )
     if not verdict.released:
         mail.state = "withheld"
         mail.last_error = "refused by the release path"
-        mail.audit_seq = sharing.record(
+        mail.audit_seq = release.record(
             session, verdict, actor=AGENT, activity="send", medium="email", extra=_extra(mail)
         )
         return Claim(mail.id, verdict, None, mail.recipients)
@@ -251,7 +254,7 @@ def mark_sent(session: Session, taken: Claim, *, now: datetime) -> None:
     taken.verdict.notes = [note]
     for released in taken.verdict.released:
         released.notification = note
-    mail.audit_seq = sharing.record(
+    mail.audit_seq = release.record(
         session, taken.verdict, actor=AGENT, activity="send", medium="email", extra=_extra(mail)
     )
     mail.state = "sent"
@@ -278,7 +281,7 @@ def mark_failed(session: Session, mail_id: int, error: str, *, now: datetime) ->
                 actor=AGENT,
                 object_ref=f"notification:{note.ticket}",
                 recipient_uuid=partner.uuid,
-                channel=sharing.CHANNEL.value,
+                channel=release.CHANNEL.value,
                 details={
                     "message_id": mail.message_id,
                     "attempt": mail.attempts,

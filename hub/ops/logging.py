@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import logging
 import sys
-from contextvars import ContextVar
 
 from pythonjsonlogger.json import JsonFormatter
 
-request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+from hub.context import request_id
 
 
 class _RequestIdFilter(logging.Filter):

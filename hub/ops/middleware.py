@@ -11,8 +11,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from hub.context import request_id
 from hub.errors import BadRequest, render
-from hub.ops.logging import request_id
 
 log = logging.getLogger("hub.access")
 _SAFE_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")

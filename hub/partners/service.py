@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.errors import Conflict, InvalidField, NotFound
 from hub.models import (
     ConstituencyEntry,
@@ -124,7 +125,7 @@ def _record(
                 action=f"partner.{action}",
                 actor=actor,
                 object_ref=f"partner:{partner.uuid}",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={"fields": sorted(changes), **(extra or {})},
             )
         ],

@@ -13,7 +13,6 @@ answers as fast as a missing uuid.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +24,7 @@ from sqlalchemy.orm import Session
 import tlp
 from connectors.misp import has_content
 from hub.auth.principal import Principal
-from hub.intel.snapshots import current_state, gc_paused
+from hub.intel.snapshots import current_state, gc_paused, group_id
 from hub.models import Event, Sighting
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import is_tlp_tag, max_label, obligation, record
@@ -435,22 +434,6 @@ def _finish(
     for attribute_uuid, sighting in _sightings(session, event, recipient, attrs):
         attrs[attribute_uuid].setdefault("Sighting", []).append(sighting)
     return count
-
-
-def group_id(group: dict[str, Any]) -> str:
-    """A sharing group's id as the hub hands it out: stable, derived from its uuid (or its
-    members), never the source's own number."""
-    key = str(group.get("uuid") or "") or ",".join(sorted(_member_uuids(group)))
-    return str(1 + int.from_bytes(hashlib.sha256(key.encode()).digest()[:4], "big") % (2**31 - 1))
-
-
-def _member_uuids(group: dict[str, Any]) -> set[str]:
-    found = set()
-    for entry in group.get("SharingGroupOrg") or []:
-        org = (entry or {}).get("Organisation") if isinstance(entry, dict) else None
-        if isinstance(org, dict) and org.get("uuid"):
-            found.add(str(org["uuid"]))
-    return found
 
 
 def _org(org: Any) -> dict[str, str] | None:

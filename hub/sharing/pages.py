@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth.principal import Principal
+from hub.intel.snapshots import group_id
 from hub.models import Attribute, EventObject
-from hub.sharing.events import group_id
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import addressing_of, is_tlp_tag, label_of, obligation, record
 from hub.sharing.view import (

@@ -15,6 +15,7 @@ import orjson
 
 import tlp
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.sharing.recipients import Recipient
 
 
@@ -51,7 +52,7 @@ def record(
                 recipient_uuid=to.org_uuid,
                 channel=tlp.Channel(channel).value if channel is not None else None,
                 decision=decision,
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details=details,
             )
         ],

@@ -23,14 +23,10 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth.principal import Principal
+from hub.intel.stix_shape import CONTAINERS, prune_references
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import addressing_of, label_of, obligation, record
 
-CONTAINERS = frozenset({"report", "grouping", "note", "opinion"})
-PRUNABLE = frozenset(
-    {"created_by_ref", "object_marking_refs", "where_sighted_refs", "observed_data_refs"}
-)
-REFERENCE_WITHHELD = "reference-withheld"
 _MAX_LISTED = 1000
 
 
@@ -159,28 +155,3 @@ def _has_substance(refs: bytes | str | None) -> bool:
     """Whether a container's reference classes say what gives it substance (renderings made
     before they did are withheld until rendered again: fail closed)."""
     return bool(refs) and any(len(entry) > 4 for entry in orjson.loads(refs))
-
-
-def prune_references(doc: bytes, gone: set[str]) -> tuple[bytes | None, str]:
-    """The object without its references to ``gone``; None when it cannot stand without them."""
-    obj = orjson.loads(doc)
-    container = obj.get("type") in CONTAINERS
-    for key in list(obj):
-        value = obj[key]
-        if key.endswith("_ref") and isinstance(value, str) and value in gone:
-            if key not in PRUNABLE:
-                return None, REFERENCE_WITHHELD
-            del obj[key]
-        elif key.endswith("_refs") and isinstance(value, list):
-            kept = [v for v in value if v not in gone]
-            if len(kept) == len(value):
-                continue
-            if key not in PRUNABLE and not (container and key == "object_refs"):
-                return None, REFERENCE_WITHHELD
-            if kept:
-                obj[key] = kept
-            elif key == "object_refs":
-                return None, tlp.Reason.NOTHING_LEFT.value  # a container left empty
-            else:
-                del obj[key]
-    return orjson.dumps(obj), ""

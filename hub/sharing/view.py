@@ -39,8 +39,8 @@ import tlp
 from hub.models import Attribute, ElementWithdrawal, EventObject
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import addressing_of, label_of
+from tlp.misp_read import PRODUCER_PREFIX
 
-PRODUCER_PREFIX = "misp-galaxy:producer="
 _INHERIT = 5
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from hub.errors import NotFound
+from hub.errors import NotFound, recorded
 from hub.routing import (
     PartnerKey,
     PolicyDep,
@@ -20,7 +20,7 @@ from hub.routing import (
     read_page,
 )
 from hub.taxii import service
-from hub.taxii.protocol import TaxiiResponse, TaxiiRoute, error_response
+from hub.taxii.protocol import TaxiiResponse, TaxiiRoute
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
 
 router = APIRouter(
@@ -226,7 +226,7 @@ def get_object(
     next: Next = None,
 ) -> Response:
     """One object (TAXII 2.1 §5.6): an envelope of its versions; 404 if the caller may see
-    none (returned, not raised, so that a refusal's audit entry is kept)."""
+    none (the refusal's audit entry is kept: ``recorded``)."""
     filters = parse_filters(
         added_after=added_after, version=match_version, spec_version=match_spec_version
     )
@@ -244,7 +244,7 @@ def get_object(
         with_definitions=True,
     )
     if result.empty and not next:
-        return error_response(NotFound(f"no object {object_id} in this collection"))
+        raise recorded(NotFound(f"no object {object_id} in this collection"))
     return TaxiiResponse(service.envelope(result), headers=result.headers)
 
 
@@ -279,5 +279,5 @@ def get_object_versions(
         stix_id=object_id,
     )
     if result.empty and not next:
-        return error_response(NotFound(f"no object {object_id} in this collection"))
+        raise recorded(NotFound(f"no object {object_id} in this collection"))
     return TaxiiResponse(service.versions(result), headers=result.headers)

@@ -12,7 +12,7 @@ from typing import Any
 import orjson
 from fastapi import Request, Response
 
-from hub.errors import HubError, NotAcceptable, UnsupportedMediaType, register_error_renderer
+from hub.errors import HubError, NotAcceptable, UnsupportedMediaType
 from hub.routing import HubRoute
 
 PREFIX = "/taxii2"
@@ -108,6 +108,3 @@ def error_response(err: HubError) -> TaxiiResponse:
 
 def render_taxii_error(request: Request, err: HubError) -> Response:
     return error_response(err)
-
-
-register_error_renderer(PREFIX, render_taxii_error)

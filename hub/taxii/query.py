@@ -11,47 +11,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import orjson
 
 from hub.errors import BadRequest
+from hub.intel.stix_shape import normalise_version, parse_timestamp
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 500
 VERSION_KEYWORDS = ("last", "first", "all")
-_TIMESTAMP = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(Z|z|[+-]\d{2}:\d{2})$"
-)
-
-
-def parse_timestamp(value: str, *, field: str) -> datetime:
-    """An RFC 3339 timestamp (any sub-second precision, kept to microseconds) as UTC."""
-    m = _TIMESTAMP.match(value.strip())
-    if m is None:
-        raise BadRequest(f"{field}: {value!r} is not an RFC 3339 timestamp")
-    year, month, day, hour, minute, second, fraction, zone = m.groups()
-    micro = int((fraction or "0")[:6].ljust(6, "0"))
-    offset = "+00:00" if zone in ("Z", "z") else zone
-    try:
-        stamp = datetime.fromisoformat(
-            f"{year}-{month}-{day}T{hour}:{minute}:{second}.{micro:06d}{offset}"
-        )
-    except ValueError:
-        raise BadRequest(f"{field}: {value!r} is not a valid timestamp") from None
-    return stamp.astimezone(UTC)
-
-
-def timestamp(when: datetime) -> str:
-    """The form the server writes: ``2026-11-23T19:30:00.123456Z``."""
-    when = when.astimezone(UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond:06d}Z"
-
-
-def normalise_version(value: str) -> str:
-    return timestamp(parse_timestamp(value, field="version"))
 
 
 def _split(value: str | None) -> tuple[str, ...]:

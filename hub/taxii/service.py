@@ -23,13 +23,14 @@ from hub import cursors
 from hub.auth.principal import Principal
 from hub.errors import BadRequest, Forbidden, HubError, InvalidField, NotFound
 from hub.intel import stix as intel_stix
+from hub.intel.stix_shape import timestamp
 from hub.models import Partner, StixObject, TaxiiStatus
 from hub.partners import repository as partners
 from hub.sharing.recipients import Recipient
 from hub.sharing.stix import StixDecider, StixPage, record_stix_page
 from hub.taxii import repository
 from hub.taxii.protocol import STIX_MEDIA, TAXII_MEDIA
-from hub.taxii.query import Filters, timestamp
+from hub.taxii.query import Filters
 from hub.vocabulary import PartnerStatus, Sector
 
 API_ROOT = "cwn"
@@ -447,7 +448,7 @@ def _ingest(
             )
     except HubError as err:
         return err.detail
-    except Exception as err:  # noqa: BLE001 - a bundle misp-stix cannot convert fails, not 500
+    except Exception as err:  # a bundle misp-stix cannot convert fails, not 500
         log.warning("TAXII Add Objects: conversion failed: %r", err)
         return f"the objects could not be converted: {type(err).__name__}"
     held = [o for o in outcomes if o.status == "quarantined"]

@@ -62,7 +62,7 @@ def _response(
 ) -> requests.Response:
     r = requests.Response()
     r.status_code = status
-    r._content = body
+    r._content = body  # noqa: SLF001 - a requests.Response made by hand
     if retry_after:
         r.headers["Retry-After"] = retry_after
     r.url = "http://remote/x"
@@ -83,7 +83,7 @@ def test_status_codes_map_to_retriable_and_permanent_errors() -> None:
 def test_build_validates_settings() -> None:
     try:
         build("misp-pull", {"url": "ftp://x", "api_key": "k"})
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:
         assert "http://" in str(err)
     else:
         raise AssertionError("a bad URL was accepted")

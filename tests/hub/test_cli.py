@@ -216,8 +216,8 @@ def test_cli_runs_from_any_directory_with_the_installed_migrations(tmp_path: Pat
 
 def test_worker_once_renders_what_ingest_deferred(hub, maker, tmp_path: Path) -> None:
     from hub.bench.dataset import make_event
+    from hub.intel.projection import MAX_RENDER_AT_INGEST
     from hub.models import StixObject, StixRendering
-    from hub.taxii.rendering import MAX_RENDER_AT_INGEST
 
     hub("init")
     file = tmp_path / "big.json"

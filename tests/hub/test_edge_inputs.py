@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 from hub.routing import MAX_JSON_DEPTH
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.test_routes import api_routes
 
 BODY_METHODS = {"POST", "PUT", "PATCH"}

@@ -27,7 +27,7 @@ from hub.db import make_engine
 from hub.main import create_app
 from hub.settings import Settings
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import event
+from tests.builders import event
 from tests.hub.live import Served
 
 PAUSE = 5.0  # how long the slow clients and the hanging remote keep the server waiting

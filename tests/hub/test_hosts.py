@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from hub.main import create_app
 from hub.settings import Settings
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import event
+from tests.builders import event
 
 EVIL = {"Host": "attacker.example"}
 PUBLIC = "https://hub.example/cwn"

@@ -61,7 +61,7 @@ def test_metrics_show_the_workers_backlog(client: TestClient, auth, factory, mak
     from hub.db import session_scope
     from hub.models import Connection, ConnectionJob, PushOutboxItem
     from hub.models.base import utcnow
-    from tests.hub.intel.conftest import attr, event
+    from tests.builders import attr, event
 
     source = factory.partner("Source")
     r = client.post(

@@ -256,7 +256,9 @@ def test_references_sightings_proposals_and_correlations_of_removed_elements_go(
     out = filter_misp_event(ev, CORE, "misp-sync").event["Event"]
     assert [r["uuid"] for r in out["Object"][0]["ObjectReference"]] == ["r2"]
     assert [s["uuid"] for s in out["Sighting"]] == ["s1"]
-    assert "ShadowAttribute" not in out  # proposals never leave (DESIGN §3), whatever they are about
+    assert (
+        "ShadowAttribute" not in out
+    )  # proposals never leave (DESIGN §3), whatever they are about
     assert "RelatedEvent" not in out and "RelatedAttribute" not in out["Attribute"][0]
 
 

@@ -68,7 +68,7 @@ def test_concurrent_writers_never_share_or_skip_a_number(maker, engine: Engine) 
         try:
             for i in range(10):
                 write(maker, 2, start=offset + i * 2)
-        except BaseException as err:  # noqa: BLE001
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=worker, args=(k * 100,)) for k in range(4)]

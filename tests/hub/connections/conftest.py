@@ -264,7 +264,7 @@ class Faulty(HTTPAdapter):
                 raise Crash()
             response = requests.Response()
             response.status_code = int(fault)
-            response._content = b'{"message": "injected failure"}'
+            response._content = b'{"message": "injected failure"}'  # noqa: SLF001 - made by hand
             response.headers["Content-Type"] = "application/json"
             response.url = request.url or ""
             response.request = request

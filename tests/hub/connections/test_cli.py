@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db import session_scope
 from hub.models import ConnectionJob, Event, Partner
+from tests.builders import event
 from tests.hub import test_cli
 from tests.hub.connections.conftest import Remote
-from tests.hub.intel.conftest import event
 
 hub = test_cli.hub  # the in-process `hub` runner on the test database
 

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.connections import jobs
+from hub.connections import jobs, leases, misp_pull
 from hub.db import session_scope
 from hub.models import Connection, Event, EventVersion, Partner
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.hub.connections.conftest import (
     Crash,
     Remote,
@@ -21,7 +22,6 @@ from tests.hub.connections.conftest import (
     faulty_session,
     run,
 )
-from tests.hub.intel.conftest import attr, event
 
 
 def _events(n: int, *, distribution: int = 3) -> list[dict[str, Any]]:
@@ -115,7 +115,7 @@ def test_hub_own_misp_keeps_creator_and_distribution(
 def test_remote_down_mid_pull_then_back_everything_once(
     maker: sessionmaker[Session], remote: Remote, upstream: Partner, monkeypatch: Any
 ) -> None:
-    monkeypatch.setattr(jobs, "PULL_BATCH", 2)
+    monkeypatch.setattr(misp_pull, "PULL_BATCH", 2)
     events = _events(5)
     remote.add_events(events)
     conn = add_connection(
@@ -219,7 +219,7 @@ def test_crash_between_claim_and_commit_is_reclaimed_without_duplicates(
     assert waiting.state == "queued" and waiting.claimed_by is not None
     assert _held(maker) == held_after_crash
     # Once the lease has run out, the job is reclaimed and completes, each event once.
-    job = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
+    job = run(maker, conn, now=utcnow() + timedelta(seconds=leases.LEASE_SECONDS + 1))
     assert job.state == "done", job.last_error
     assert job.claimed_by is None and job.lease_until is None
     held = _held(maker)

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 import tlp
-from hub.connections import jobs
+from hub.connections import leases, misp_push
 from hub.db import session_scope
 from hub.intel.service import ingest_events
 from hub.models import (
@@ -23,8 +23,8 @@ from hub.models import (
     PushOutboxItem,
 )
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.hub.connections.conftest import Crash, Remote, add_connection, faulty_session, run
-from tests.hub.intel.conftest import attr, event
 
 
 def _submit(maker: sessionmaker[Session], org: Partner, events: list[dict[str, Any]]) -> None:
@@ -108,7 +108,7 @@ def test_remote_down_mid_push_then_back_everything_once(
     partner_misp: Partner,
     monkeypatch: Any,
 ) -> None:
-    monkeypatch.setattr(jobs, "SEND_BATCH", 1)
+    monkeypatch.setattr(misp_push, "SEND_BATCH", 1)
     events = [event(f"e {i}", tlp="green", distribution=3) for i in range(4)]
     _submit(maker, hub_org, events)
     conn = add_connection(
@@ -158,7 +158,7 @@ def test_crash_after_the_remote_stored_it_counts_not_newer_as_done(
         run(maker, conn, http=http)
     [pending] = _outbox(maker)  # the release was recorded before the send
     assert pending.state == "pending"
-    job = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
+    job = run(maker, conn, now=utcnow() + timedelta(seconds=leases.LEASE_SECONDS + 1))
     assert job.state == "done", job.last_error
     assert _outbox(maker)[0].outcome == "not-newer"
     assert _remote_versions(remote) == {events[0]["Event"]["uuid"]: 1}
@@ -290,7 +290,7 @@ def test_clearance_lowered_after_the_decision_withholds_amber_at_send_time(
     )
 
 
-def test_a_new_published_version_makes_push_connections_due_at_once(
+def test_a_new_published_version_is_pushed_at_the_next_worker_round(
     maker: sessionmaker[Session],
     remote: Remote,
     hub_org: Partner,
@@ -316,12 +316,14 @@ def test_a_new_published_version_makes_push_connections_due_at_once(
 
     assert next_run() > utcnow() + timedelta(seconds=30)  # the next one is a minute away
     _submit(maker, hub_org, [event("draft", tlp="green", distribution=3, published=False)])
+    worker.run_due(maker, context)
     assert next_run() > utcnow() + timedelta(seconds=30)  # unpublished: MISP does not sync it
+    assert _remote_versions(remote) == {}
     published = event("now", tlp="green", distribution=3)
     _submit(maker, hub_org, [published])
-    assert next_run() <= utcnow()  # due at once
-    worker.run_due(maker, context)
+    worker.run_due(maker, context)  # not a minute later: this round
     assert set(_remote_versions(remote)) == {published["Event"]["uuid"]}
+    assert next_run() > utcnow() + timedelta(seconds=30)  # and then back to its schedule
 
 
 def test_dead_letters_are_requeued_after_the_cause_is_fixed(

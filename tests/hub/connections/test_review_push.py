@@ -12,9 +12,9 @@ from hub.db import session_scope
 from hub.models import Partner
 from hub.partners import service as partners
 from hub.vocabulary import PartnerStatus
+from tests.builders import event
 from tests.hub.connections.conftest import Remote, add_connection, faulty_session, run
 from tests.hub.connections.test_misp_push import _outbox, _remote_versions, _submit
-from tests.hub.intel.conftest import event
 
 
 def _move(maker: sessionmaker[Session], partner: Partner, status: PartnerStatus) -> None:

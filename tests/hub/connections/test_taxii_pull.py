@@ -9,8 +9,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db import session_scope
 from hub.models import Connection, Event
+from tests.builders import attr, event
 from tests.hub.connections.conftest import Remote, add_connection, run
-from tests.hub.intel.conftest import attr, event
 
 
 def _held(maker: sessionmaker[Session]) -> dict[str, Any]:

@@ -18,14 +18,14 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from hub.connections import jobs
+from hub.connections import leases
 from hub.connections import service as connections
 from hub.db import session_scope
 from hub.models import Attribute, Connection, ConnectionJob, Event, EventVersion, Partner
 from hub.models.base import utcnow
+from tests.builders import attr, event
 from tests.conftest import TEST_SECRET
 from tests.hub.connections.conftest import Remote, add_connection, job_of, run
-from tests.hub.intel.conftest import attr, event
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -147,7 +147,7 @@ def test_killed_worker_process_is_reclaimed_without_duplicates(
     assert waiting.state == "queued" and waiting.claimed_by == claimed.claimed_by
     assert _counts(maker) == (versions, event_rows, attribute_rows)
     # Once it has run out, the job is reclaimed (in this process) and completes.
-    done = run(maker, conn, now=utcnow() + timedelta(seconds=jobs.LEASE_SECONDS + 1))
+    done = run(maker, conn, now=utcnow() + timedelta(seconds=leases.LEASE_SECONDS + 1))
     assert done.id == job_id
     assert done.state == "done", done.last_error
     assert done.claimed_by is None and done.lease_until is None

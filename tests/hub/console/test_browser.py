@@ -23,8 +23,8 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import AuditEntry, Connection, ConnectionJob, Event, Partner, QuarantineItem
 from hub.vocabulary import Role
+from tests.builders import attr, event
 from tests.hub.console.conftest import CHROMIUM, hold_in_quarantine
-from tests.hub.intel.conftest import attr, event
 from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
 SHOTS = Path(

@@ -26,9 +26,9 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.vocabulary import Role
+from tests.builders import attr, event
 from tests.conftest import TEST_SECRET
 from tests.hub.console.conftest import csrf_of, form_token, hold_in_quarantine, sign_in
-from tests.hub.intel.conftest import attr, event
 from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
 PAGES = [

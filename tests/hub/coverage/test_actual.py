@@ -11,7 +11,7 @@ from hub.db import session_scope
 from hub.models import Connection, ConnectionJob
 from hub.models.base import utcnow
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.notifications.conftest import desk  # noqa: F401 - the DSN job runner
 
 URL = "/api/v1/admin/coverage"

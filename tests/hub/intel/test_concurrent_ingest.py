@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.db import session_scope
 from hub.models import Event, EventVersion
 from hub.vocabulary import Role
+from tests.builders import event
 from tests.conftest import TEST_SECRET
-from tests.hub.intel.conftest import event
 from tests.hub.live import served_processes
 
 ROUNDS = 4

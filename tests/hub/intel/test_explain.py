@@ -10,7 +10,7 @@ from hub.db import session_scope
 from hub.intel import service as intel
 from hub.models import AuditEntry, Partner, Release
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def ingest(maker, source: Partner, payload: dict) -> None:

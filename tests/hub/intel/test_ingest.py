@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.audit import service as audit
 from hub.models import Attribute, AuditEntry, Event, EventObject, EventVersion, QuarantineItem
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 MISP_FILES = sorted((FIXTURES / "misp" / "events").glob("*.json"))
@@ -289,7 +289,7 @@ class TestBadInput:
         def boom(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(service, "_write_sightings", boom)
+        monkeypatch.setattr(service, "write_sightings", boom)
         body = event()
         body["Event"]["Attribute"][0]["Sighting"] = [
             {

@@ -18,7 +18,7 @@ from hub.audit import releases as release_index
 from hub.audit import service as audit
 from hub.models import AuditEntry, Release
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 CEILING = {"core": 4, "ecosystem": 2, "connection": 1}

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 OTHER_ORG = "0b5e1c3a-9d47-4d6e-8f2a-5c1d2e3f4a5b"
 

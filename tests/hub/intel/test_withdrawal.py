@@ -14,7 +14,7 @@ from hub.db import session_scope
 from hub.intel.snapshots import current_state
 from hub.models import AuditEntry, Event, EventVersion, Notification, StixObject
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.notifications.conftest import desk  # noqa: F401
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "misp" / "events" / "pymisp-existing_event.json"

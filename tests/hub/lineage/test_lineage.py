@@ -12,7 +12,7 @@ from hub.db import session_scope
 from hub.models import Notification
 from hub.notifications import matching
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _world(client, factory, desk):

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import Notification
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def test_recipient_lineage_has_no_values(client, factory, desk, maker, auth):

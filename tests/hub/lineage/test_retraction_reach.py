@@ -18,8 +18,8 @@ from hub.intel import stix
 from hub.intel.snapshots import current_state
 from hub.models import AuditEntry, Event, Notification
 from hub.vocabulary import Role
+from tests.builders import attr, event
 from tests.hub.connections.conftest import add_connection, run
-from tests.hub.intel.conftest import attr, event
 from tests.hub.taxii.conftest import collection
 from tests.hub.taxii.test_client import content
 

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 CEILING = {"core": 4, "ecosystem": 2, "connection": 1}

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from hub.db import session_scope
 from hub.models import Event, Sighting
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.misp_compat.conftest import Who, make_people
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from pymisp import MISPEvent, MISPSighting, PyMISP
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.misp_compat.conftest import (
     NOT_NEWER,
     RANK,

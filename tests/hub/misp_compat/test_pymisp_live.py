@@ -290,7 +290,7 @@ class HubAdapter(HTTPAdapter):
                 return response
             content = json.dumps(_strip_labels(doc)).encode()
         if content:
-            response._content = _IN.sub(rb"tlp:\1", content)
+            response._content = _IN.sub(rb"tlp:\1", content)  # noqa: SLF001 - adapted answer
         return response
 
 

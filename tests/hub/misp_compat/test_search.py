@@ -11,7 +11,7 @@ import io
 from typing import Any
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.misp_compat.conftest import MISP_HEADERS
 
 MISSING = "00000000-0000-4000-8000-000000000000"

@@ -12,7 +12,7 @@ import uuid as uuid_mod
 from fastapi.routing import APIRoute
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.misp_compat.conftest import (
     MISP_HEADERS,
     NOT_NEWER,

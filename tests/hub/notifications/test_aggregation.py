@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from hub.db import session_scope
 from hub.models import Directive, Notification, NotificationItem, Observation
 from hub.notifications import service
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def test_thousand_observations_ten_recipients(client, factory, desk, maker, auth):

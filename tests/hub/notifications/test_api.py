@@ -9,7 +9,7 @@ from hub.audit import releases as release_index
 from hub.db import session_scope
 from hub.models import AuditEntry, Release
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _world(client, factory, desk, auth):

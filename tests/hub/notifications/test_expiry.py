@@ -11,10 +11,10 @@ import tlp
 from hub.db import session_scope
 from hub.models import AuditEntry, LineageActivity, Notification
 from hub.models.base import utcnow
-from hub.notifications import service
+from hub.notifications import feedback
 from hub.vocabulary import Role
 from hub.worker import WorkerContext, run_due
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _four_notifications(client, factory, desk, auth):
@@ -61,9 +61,9 @@ def test_unacknowledged_expire_after_the_configured_days(client, factory, desk, 
     }
     now = utcnow()
     with session_scope(maker) as s:
-        assert service.expire_due(s, days=30, now=now + timedelta(days=29)) == 0
+        assert feedback.expire_due(s, days=30, now=now + timedelta(days=29)) == 0
     with session_scope(maker) as s:
-        assert service.expire_due(s, days=30, now=now + timedelta(days=31)) == 2
+        assert feedback.expire_due(s, days=30, now=now + timedelta(days=31)) == 2
     assert _statuses(maker) == {
         "fetched": "expired",
         "pending": "expired",
@@ -71,7 +71,7 @@ def test_unacknowledged_expire_after_the_configured_days(client, factory, desk, 
         "resolved": "resolved",
     }
     with session_scope(maker) as s:
-        assert service.expire_due(s, days=30, now=now + timedelta(days=31)) == 0
+        assert feedback.expire_due(s, days=30, now=now + timedelta(days=31)) == 0
         entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "notify.expire")).all()
         acts = s.scalars(select(LineageActivity).where(LineageActivity.kind == "expire")).all()
         tickets = {

@@ -26,7 +26,7 @@ from hub.models.base import utcnow
 from hub.models.notification import NotificationMail
 from hub.notifications import mail
 from hub.worker import WorkerContext, run_due
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.notifications.test_routing import to_constituent, to_partner
 
 

@@ -9,7 +9,7 @@ from hub.db import session_scope
 from hub.models import Directive, Observation, Partner
 from hub.notifications import matching
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _matches(maker) -> dict[tuple[str, str], set[tuple[str, str, str]]]:

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import AuditEntry, Notification
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def _mixed(factory, desk):

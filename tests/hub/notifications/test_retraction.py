@@ -7,7 +7,7 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import AuditEntry, Directive, Notification, NotificationCorrection
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 
 def test_deleting_an_attribute_corrects_only_its_recipients(client, factory, desk, maker):

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from hub.db import session_scope
 from hub.models import AuditEntry, Directive, Observation
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 RANK = {"clear": 0, "green": 1, "amber": 2, "amber+strict": 3, "red": 4}
 CEILING = {"core": 4, "ecosystem": 2, "connection": 1}

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import AuditEntry
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.notifications.test_routing import CEILING, RANK
 
 VALUES = {"clear": "0.0.1", "green": "0.0.2", "amber": "0.0.3"}

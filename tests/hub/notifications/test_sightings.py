@@ -14,7 +14,7 @@ from sqlalchemy import select
 from hub.db import session_scope
 from hub.models import Notification, NotificationFeedback
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.misp_compat.conftest import MISP_HEADERS
 
 

@@ -13,7 +13,7 @@ from taxii2client.v21 import as_pages
 from hub.audit import releases as release_index
 from hub.models import AuditEntry, Release, StixObject
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.taxii.conftest import TAXII, KeyAuth, collection, taxii_server
 
 TLP2 = {

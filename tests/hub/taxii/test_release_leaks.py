@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 
 TAXII = {"Accept": "application/taxii+json;version=2.1"}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.taxii.conftest import collection
 from tests.hub.taxii.test_client import TLP2, content, submit
 

@@ -14,10 +14,10 @@ from taxii2client.v21 import as_pages
 
 import tlp
 from hub.db import session_scope
+from hub.intel.projection import MAX_RENDER_AT_INGEST, render_pending
 from hub.models import StixObject, StixRendering
-from hub.taxii.rendering import MAX_RENDER_AT_INGEST, render_pending
 from hub.vocabulary import Role
-from tests.hub.intel.conftest import attr, event
+from tests.builders import attr, event
 from tests.hub.taxii.conftest import RANK, TAXII, collection, taxii_oracle, taxii_server
 
 LABELS = ["clear", "green", "amber", "amber+strict", "red"]

@@ -1,4 +1,6 @@
-"""Helpers for the intelligence-store tests: events built from a few parameters."""
+"""Builders of test inputs shared by every test package: MISP events and attributes with
+the markings, distributions and uuids a test asks for (import them from here, not from a
+conftest)."""
 
 from __future__ import annotations
 

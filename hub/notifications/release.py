@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.audit import service as audit
+from hub.context import current_request_id
 from hub.intel import repository
 from hub.lineage import service as lineage
 from hub.models import (
@@ -398,7 +399,7 @@ def record(
                 recipient_uuid=who,
                 channel=CHANNEL.value,
                 decision="allow" if out else "deny",
-                request_id=audit.current_request_id(),
+                request_id=current_request_id(),
                 details={
                     "policy_version": verdict.policy_version,
                     "medium": medium,

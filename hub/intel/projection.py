@@ -60,15 +60,22 @@ import tlp
 from connectors.misp import has_content
 from hub.errors import BadRequest
 from hub.intel import snapshots as intel
-from hub.intel import stix as intel_stix
+from hub.intel import stix_convert as intel_stix
+from hub.intel.snapshots import group_id
+from hub.intel.stix_shape import (
+    CONTAINERS,
+    PRUNABLE,
+    normalise_version,
+    parse_timestamp,
+    prune_references,
+    timestamp,
+)
+from hub.jobs import claiming
 from hub.models import Event, Partner, StixObject, StixRendering
 from hub.models.base import utcnow
-from hub.sharing.events import group_id
-from hub.sharing.stix import CONTAINERS, PRUNABLE, prune_references
-from hub.sharing.view import PRODUCER_PREFIX
-from hub.taxii.query import normalise_version, parse_timestamp, timestamp
+from tlp.misp_read import PRODUCER_PREFIX
 
-log = logging.getLogger("hub.taxii")
+log = logging.getLogger("hub.intel.projection")
 
 # misp-stix takes about 1 ms per attribute: ingest renders small events itself and leaves
 # larger ones to ``render_pending`` (a job); the largest are not rendered at all.
@@ -133,7 +140,7 @@ def render_event_version(
         return
     try:
         bundle = intel_stix.event_to_bundle({"Event": shareable(live, chr=event.chr)})
-    except Exception as err:  # noqa: BLE001 - misp-stix failing must not break ingest
+    except Exception as err:  # misp-stix failing must not break ingest
         log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])
         return
@@ -665,11 +672,12 @@ def render_pending(session: Session, *, policy: tlp.Policy, limit: int = 10) -> 
     """Render up to ``limit`` events marked pending at ingest (for a worker job; each call
     is one unit of work). Returns how many were rendered (or recorded as failed)."""
     pending = session.scalars(
-        select(StixRendering)
-        .where(StixRendering.status == "pending")
-        .order_by(StixRendering.rendered_at)
-        .limit(limit)
-        .with_for_update(skip_locked=True)  # PostgreSQL: two workers never take the same one
+        claiming(
+            select(StixRendering)
+            .where(StixRendering.status == "pending")
+            .order_by(StixRendering.rendered_at)
+            .limit(limit)
+        )
     ).all()
     for rendering in pending:
         event = session.get(Event, rendering.event_id)

@@ -1,0 +1,47 @@
+"""What every background job shares: its context, its shape, and how it claims work.
+
+A job does one unit of work per call and says how much it did (``hub.worker`` runs the list).
+Claiming a row of work goes through :func:`claiming`, so that on PostgreSQL two workers never
+take the same row (``FOR UPDATE SKIP LOCKED``) and on SQLite, where the whole database is
+locked by the writing transaction, the statement stays a plain select.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import Select
+from sqlalchemy.orm import Session, sessionmaker
+
+import tlp
+from hub.db import session_scope
+from hub.settings import Settings
+
+T = TypeVar("T", bound=tuple)  # type: ignore[type-arg]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerContext:
+    settings: Settings
+    policy: tlp.Policy
+
+
+Job = Callable[[sessionmaker[Session], WorkerContext], int]
+TransactionJob = Callable[[Session, WorkerContext], int]
+
+
+def in_one_transaction(work: TransactionJob) -> Job:
+    """A job whose call is one unit of work: committed as a whole, or rolled back."""
+
+    def job(maker: sessionmaker[Session], context: WorkerContext) -> int:
+        with session_scope(maker) as session:
+            return work(session, context)
+
+    return job
+
+
+def claiming(stmt: Select[T]) -> Select[T]:
+    """``stmt`` locking the rows it returns and skipping rows another worker holds."""
+    return stmt.with_for_update(skip_locked=True)

@@ -1,0 +1,223 @@
+"""Matching and routing: each new event version is matched against every constituency and routed
+to the partner that serves it (directly, or via a partner to its constituent), decided per hop."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+import tlp
+from hub.audit import service as audit
+from hub.intel import repository
+from hub.intel.snapshots import unpack
+from hub.lineage import service as lineage
+from hub.models import (
+    ConstituencyEntry,
+    Directive,
+    Event,
+    EventVersion,
+    NotifyMark,
+    Observation,
+    Partner,
+    TargetEntry,
+)
+from hub.notifications import matching
+from hub.notifications.observations import observations_of
+from hub.notifications.retraction import retract
+from hub.notifications.service import JOB_AGENT, constituent_ref, partner_recipient
+from hub.sharing.records import addressing_of, label_of
+from hub.sharing.view import Gate, summarise
+
+
+def match_next(session: Session, *, policy: tlp.Policy) -> int:
+    """Match the oldest event version not matched yet; returns 1 if there was one."""
+    row = session.execute(
+        select(EventVersion, Event.uuid)
+        .join(Event, Event.id == EventVersion.event_id)
+        .outerjoin(NotifyMark, NotifyMark.event_version_id == EventVersion.id)
+        .where(NotifyMark.event_version_id.is_(None))
+        .order_by(EventVersion.id)
+        .limit(1)
+    ).first()
+    if row is None:
+        return 0
+    version, event_uuid = row
+    snapshot = unpack(version.snapshot)
+    event = snapshot["event"]
+    event_art = lineage.event_version_artifact(session, version, event_uuid)
+    match_act = lineage.activity(
+        session,
+        kind="match",
+        agent=JOB_AGENT,
+        plan=matching.RULE_VERSION,
+        params={"event": event_uuid, "version": version.version},
+    )
+    lineage.use(session, by=match_act, artifact_id=event_art, role="input")
+    retract(
+        session, event=event, event_uuid=event_uuid, version=version.version, event_art=event_art
+    )
+    rows = observations_of(
+        event, snapshot["labels"], event_version_id=version.id, version=version.version
+    )
+    if rows:
+        ids = session.scalars(
+            insert(Observation).returning(Observation.id, sort_by_parameter_order=True), rows
+        ).all()
+        for obs_id, r in zip(ids, rows, strict=True):
+            r["id"] = obs_id
+        _route(session, rows, policy=policy, activity_id=match_act, event_art=event_art)
+    session.add(
+        NotifyMark(event_version_id=version.id, observations=len(rows), activity_id=match_act)
+    )
+    session.flush()
+    return 1
+
+
+def _route(
+    session: Session,
+    rows: list[dict[str, Any]],
+    *,
+    policy: tlp.Policy,
+    activity_id: int,
+    event_art: int,
+) -> int:
+    values = {matching.Value(r["field"], r["value"]) for r in rows}
+    direct = matching.match_values(session, TargetEntry.__table__, values)  # type: ignore[arg-type]
+    via = matching.match_values(session, ConstituencyEntry.__table__, values)  # type: ignore[arg-type]
+    partner_ids = {h.partner_id for hits in (*direct.values(), *via.values()) for h in hits}
+    partners = {
+        p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
+    }
+    directives: list[dict[str, Any]] = []
+    denials: dict[tuple[str, str, str, str], list[str]] = defaultdict(list)
+    for r in rows:
+        v = matching.Value(r["field"], r["value"])
+        label = label_of(r["tlp_rank"])
+        addressing = addressing_of(r["distribution"], r["sg_members"])
+        ask: dict[str, Any] = {
+            "label": label,
+            "addressing": addressing,
+            "source_org_uuid": r["source_uuid"],
+            "policy": policy,
+        }
+        hits = [("direct", "target", h) for h in direct.get(v, [])] or [
+            ("via", "constituency", h) for h in via.get(v, [])
+        ]
+        for route, table, hit in hits:
+            partner = partners[hit.partner_id]
+            first = tlp.decide(
+                recipient=partner_recipient(partner), channel=tlp.Channel.NOTIFY_PARTNER, **ask
+            )
+            if r["attribute_uuid"] is None:
+                first = _with_content(
+                    session, first, r["event_uuid"], partner_recipient(partner), policy
+                )
+            hops = [_hop(first, "ncsc", partner.uuid)]
+            if route == "direct":
+                ref, allowed = partner.uuid, first.allowed
+            else:
+                ref = constituent_ref(partner, hit.kind, hit.value)
+                constituent = tlp.Recipient.constituent(ref, via=partner_recipient(partner))
+                second = tlp.decide(
+                    recipient=constituent, channel=tlp.Channel.NOTIFY_CONSTITUENT, **ask
+                )
+                if r["attribute_uuid"] is None:
+                    second = _with_content(session, second, r["event_uuid"], constituent, policy)
+                hops.append(_hop(second, partner.uuid, ref))
+                allowed = first.allowed and second.allowed
+            for hop in hops:
+                if not hop["allowed"]:
+                    key = (partner.uuid, hop["channel"], hop["reason"], hop["to"])
+                    denials[key].append(r["attribute_uuid"] or f"sector:{r['value']}")
+            directives.append(
+                {
+                    "observation_id": r["id"],
+                    "field": r["field"],
+                    "value": r["value"],
+                    "entry_table": table,
+                    "entry_id": hit.entry_id,
+                    "entry_kind": hit.kind,
+                    "entry_value": hit.value,
+                    "rule_version": matching.RULE_VERSION,
+                    "route": route,
+                    "recipient_ref": ref,
+                    "recipient_partner_id": partner.id if route == "direct" else None,
+                    "via_partner_id": partner.id if route == "via" else None,
+                    "kind": r["kind"],
+                    "case_ref": r["event_uuid"],
+                    "hops": hops,
+                    "allowed": allowed,
+                    "policy_version": policy.version,
+                    "state": "pending" if allowed else "denied",
+                    "activity_id": activity_id,
+                }
+            )
+    if directives:
+        session.execute(insert(Directive), directives)
+    if denials:
+        event_uuid, version = rows[0]["event_uuid"], rows[0]["event_version"]
+        audit.append(
+            session,
+            [
+                audit.Record(
+                    action="notify.deny",
+                    actor=JOB_AGENT,
+                    object_ref=f"event:{event_uuid}",
+                    recipient_uuid=partner_uuid,
+                    channel=channel,
+                    decision="deny",
+                    details={
+                        "reason": reason,
+                        "to": to,
+                        "policy_version": policy.version,
+                        "rule_version": matching.RULE_VERSION,
+                        "attributes": sorted(set(attrs))[:5000],
+                        "releases": [[event_uuid, version, False, reason, None, 0]],
+                    },
+                )
+                for (partner_uuid, channel, reason, to), attrs in sorted(denials.items())
+            ],
+        )
+    return len(directives)
+
+
+def _with_content(
+    session: Session,
+    decision: tlp.Decision,
+    event_uuid: str,
+    recipient: tlp.Recipient,
+    policy: tlp.Policy,
+) -> tlp.Decision:
+    """A sector observation names its event: it goes only where something of the event goes
+    (the released view of the event for that hop has an attribute)."""
+    if not decision.allowed:
+        return decision
+    row = session.execute(
+        select(*repository.SUMMARY_COLUMNS).where(Event.uuid == event_uuid)
+    ).first()
+    gate = Gate(recipient, decision.channel, policy)
+    summary = summarise(session, gate, [row])[0][1] if row is not None else None
+    if summary is not None and summary.attribute_count > 0:
+        return decision
+    return tlp.Decision(
+        allowed=False,
+        reason=tlp.Reason.NOTHING_LEFT,
+        sentence="Nothing of the event this sector is named in may go there.",
+        label=decision.label,
+        channel=decision.channel,
+        policy_version=decision.policy_version,
+    )
+
+
+def _hop(decision: tlp.Decision, sender: str, to: str) -> dict[str, Any]:
+    return {
+        "from": sender,
+        "to": to,
+        "channel": decision.channel.value,
+        "allowed": decision.allowed,
+        "reason": decision.reason.value,
+        "policy_version": decision.policy_version,
+    }

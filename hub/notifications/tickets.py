@@ -1,0 +1,227 @@
+"""Aggregation and tickets: routed observations are grouped per addressee into notifications, each
+with a ticket number, after the batching interval."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+import orjson
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
+
+from hub.lineage import service as lineage
+from hub.models import (
+    Directive,
+    EventVersion,
+    Notification,
+    NotificationItem,
+    Observation,
+    Partner,
+    TicketCounter,
+)
+from hub.models.base import utcnow
+from hub.notifications import templates
+from hub.notifications.service import JOB_AGENT, Rules
+from hub.sharing.records import label_of
+
+
+def next_ticket(session: Session, *, now: datetime) -> str:
+    """``CWN-YYYYMMDD-NNNNNNNN``: a per-day counter row, incremented under the row lock."""
+    day = now.strftime("%Y%m%d")
+    dialect = session.get_bind().dialect.name
+    ins = pg_insert if dialect == "postgresql" else sqlite_insert
+    stmt = ins(TicketCounter).values(day=day, last=1)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
+    ).returning(TicketCounter.last)
+    number = int(session.execute(stmt).scalar_one())
+    return f"CWN-{day}-{number:08d}"
+
+
+_GROUP = (
+    Directive.route,
+    Directive.recipient_ref,
+    Directive.recipient_partner_id,
+    Directive.via_partner_id,
+    Directive.kind,
+    Directive.case_ref,
+)
+
+
+def aggregate_next(session: Session, *, rules: Rules, now: datetime | None = None) -> int:
+    """Turn one due group of pending directives into one notification; 1 if a group was due.
+
+    A group (recipient, kind, case) is due when its oldest directive is ``interval`` old.
+    Recipients at their rate limit wait; values already notified to the same recipient for
+    the same kind within the suppression window are suppressed.
+    """
+    now = now or utcnow()
+    limited = (
+        select(Notification.recipient_ref)
+        .where(Notification.created_at >= now - timedelta(seconds=rules.rate_window_seconds))
+        .group_by(Notification.recipient_ref)
+        .having(func.count() >= rules.rate_limit)
+    )
+    group = session.execute(
+        select(*_GROUP)
+        .where(Directive.state == "pending", Directive.recipient_ref.not_in(limited))
+        .group_by(*_GROUP)
+        .having(func.min(Directive.created_at) <= now - timedelta(seconds=rules.interval_seconds))
+        .order_by(func.min(Directive.id))
+        .limit(1)
+    ).first()
+    if group is None:
+        return 0
+    route, ref, recipient_id, via_id, kind, case = group
+    conditions = [
+        Directive.state == "pending",
+        Directive.route == route,
+        Directive.recipient_ref == ref,
+        Directive.kind == kind,
+        Directive.case_ref == case,
+    ]
+    rows = session.execute(
+        select(Directive, Observation)
+        .join(Observation, Observation.id == Directive.observation_id)
+        .where(*conditions)
+        .order_by(Directive.id)
+    ).all()
+    recent = set(
+        session.execute(
+            select(Directive.field, Directive.value)
+            .join(Notification, Notification.id == Directive.notification_id)
+            .where(
+                Directive.recipient_ref == ref,
+                Directive.kind == kind,
+                Directive.state == "notified",
+                Notification.created_at >= now - timedelta(seconds=rules.suppress_seconds),
+            )
+        )
+    )
+    keep, suppressed = [], []
+    for d, o in rows:
+        if (d.field, d.value) in recent:
+            suppressed.append(d.id)
+        else:
+            recent.add((d.field, d.value))
+            keep.append((d, o))
+    if suppressed:
+        session.execute(
+            update(Directive).where(Directive.id.in_(suppressed)).values(state="suppressed")
+        )
+    if keep:
+        _notify(session, keep, rules=rules, now=now)
+    return 1
+
+
+def _notify(
+    session: Session,
+    rows: Sequence[tuple[Directive, Observation]],
+    *,
+    rules: Rules,
+    now: datetime,
+) -> Notification:
+    first = rows[0][0]
+    via = session.get(Partner, first.via_partner_id) if first.via_partner_id else None
+    direct = (
+        session.get(Partner, first.recipient_partner_id) if first.recipient_partner_id else None
+    )
+    if direct is not None:
+        name = direct.name
+    else:
+        assert via is not None
+        name = f"constituent of {via.name} ({first.entry_value})"
+    label = label_of(max(o.tlp_rank for _, o in rows))
+    ticket = next_ticket(session, now=now)
+    data = {
+        "ticket": ticket,
+        "kind": first.kind,
+        "case": first.case_ref,
+        "recipient": name,
+        "route": first.route,
+        "via": via.name if via is not None else None,
+        "tlp": label.value,
+        "tlp_display": label.display,
+        "handling": label.first_sentence,
+        "source": "via hub",
+        "observations": [
+            {
+                "attribute_uuid": o.attribute_uuid,
+                "type": o.attribute_type,
+                "field": o.field,
+                "value": o.value,
+                "matched": d.entry_value,
+            }
+            for d, o in rows
+        ],
+    }
+    body = {"json": data, "text": templates.render(rules.template, data)}
+    digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    note = Notification(
+        ticket=ticket,
+        route=first.route,
+        recipient_ref=first.recipient_ref,
+        recipient_name=name,
+        recipient_partner_id=first.recipient_partner_id,
+        via_partner_id=first.via_partner_id,
+        kind=first.kind,
+        case_ref=first.case_ref,
+        tlp=label.value,
+        status="pending",
+        template=rules.template,
+        body=body,
+        body_sha256=digest,
+        created_at=now,
+    )
+    session.add(note)
+    session.flush()
+    session.execute(
+        insert(NotificationItem),
+        [
+            {"notification_id": note.id, "directive_id": d.id, "observation_id": o.id}
+            for d, o in rows
+        ],
+    )
+    session.execute(
+        update(Directive)
+        .where(Directive.id.in_([d.id for d, _ in rows]))
+        .values(state="notified", notification_id=note.id)
+    )
+    # lineage: notification ← event versions, through the routing decision and the render
+    versions = {(o.event_uuid, o.event_version, o.event_version_id) for _, o in rows}
+    sources = []
+    for event_uuid, _number, version_id in sorted(versions):
+        version = session.get(EventVersion, version_id)
+        assert version is not None
+        sources.append(lineage.event_version_artifact(session, version, event_uuid))
+    decide_act = lineage.activity(
+        session,
+        kind="decide",
+        agent=JOB_AGENT,
+        plan=f"tlp-policy@{first.policy_version}",
+        params={"ticket": ticket, "hops": first.hops},
+    )
+    for s in sources:
+        lineage.use(session, by=decide_act, artifact_id=s, role="decided")
+    render_act = lineage.activity(
+        session,
+        kind="render",
+        agent=JOB_AGENT,
+        plan=f"template:{rules.template}",
+        params={"ticket": ticket, "rule_versions": sorted({d.rule_version for d, _ in rows})},
+    )
+    art = lineage.artifact(
+        session,
+        kind="notification",
+        external_id=ticket,
+        version=1,
+        generated_by=render_act,
+        tlp=label.value,
+        content_sha256=digest,
+    )
+    lineage.derive(session, derived=art, sources=sources, rel="derived_from", by=render_act)
+    return note
