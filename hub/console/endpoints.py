@@ -48,6 +48,7 @@ def _when(value: Any) -> str:
 templates.env.filters["when"] = _when
 templates.env.globals["heat"] = views.heat
 CONSOLE_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
+FORM_LIMIT = 64 * 1024  # the console's forms are a few short fields
 PRE_COOKIE = "hub_console_signin"  # double-submit token of the sign-in form (no session yet)
 HEADERS = {
     "Content-Security-Policy": (
@@ -111,7 +112,7 @@ def _page(
         "principal": principal,
         "can_change": principal is not None and principal.role is Role.OPERATOR,
         "csrf": cookies.csrf_token(session, secret=_secret(request)) if session else "",
-        "msg": request.query_params.get("msg", "")[:300],
+        "msg": _shown_message(request),
         "path": request.url.path,
     }
     response = templates.TemplateResponse(
@@ -119,6 +120,19 @@ def _page(
     )
     response.headers.update(HEADERS)
     return response
+
+
+def _message(request: Request, text: str) -> str:
+    """The query that makes the next page say ``text``: signed, so a link from elsewhere
+    cannot put words in the console's mouth."""
+    text = text[:300]
+    return f"msg={quote(text)}&sig={cookies.sign(text, secret=_secret(request))}"
+
+
+def _shown_message(request: Request) -> str:
+    text = request.query_params.get("msg", "")[:300]
+    sig = request.query_params.get("sig", "")
+    return text if text and cookies.signed(text, sig, secret=_secret(request)) else ""
 
 
 def _error(
@@ -142,7 +156,7 @@ def _to_sign_in(request: Request, *, ended: bool = False) -> Response:
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     url = "/console/sign-in?next=" + quote(target, safe="")
     if ended:
-        url += "&msg=" + quote("your session ended; sign in again")
+        url += "&" + _message(request, "your session ended; sign in again")
     response = RedirectResponse(url, status_code=303)
     response.delete_cookie(cookies.COOKIE, path="/console")
     return response
@@ -178,9 +192,14 @@ async def _view(
 
 
 async def _form(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > 64 * 1024:
-        raise InvalidField("the form is too large", field="body")
+    """The URL-encoded form, read up to FORM_LIMIT bytes (a larger one is refused)."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > FORM_LIMIT:
+            raise InvalidField("the form is too large", field="body")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
     return {k: v[0] for k, v in parsed.items()}
 
@@ -231,7 +250,7 @@ async def _act(
             return _to_sign_in(request, ended=True)
         except HubError as err:
             return _error(request, err, principal=principal, session=session)
-        return RedirectResponse(f"{back}?msg={quote(done)}", status_code=303)
+        return RedirectResponse(f"{back}?{_message(request, done)}", status_code=303)
 
     return await anyio.to_thread.run_sync(work)
 
@@ -272,7 +291,10 @@ async def sign_in_form(request: Request) -> Response:
 
 
 async def sign_in(request: Request) -> Response:
-    form = await _form(request)
+    try:
+        form = await _form(request)
+    except HubError as err:
+        return _error(request, err)
     token = request.cookies.get(PRE_COOKIE) or ""
     given = form.get("csrf")
     # The form's token must match its cookie when the form sends one; a client without
@@ -347,10 +369,15 @@ async def sign_in(request: Request) -> Response:
 async def sign_out(request: Request) -> Response:
     session = _session(request)
     if session is not None:
-        form = await _form(request)
+        try:
+            form = await _form(request)
+        except HubError as err:
+            return _error(request, err)
         if not cookies.csrf_ok(session, form.get("csrf"), secret=_secret(request)):
             return _error(request, Forbidden("the form is not one this console handed out (CSRF)"))
-    response = RedirectResponse("/console/sign-in?msg=" + quote("signed out"), status_code=303)
+    response = RedirectResponse(
+        "/console/sign-in?" + _message(request, "signed out"), status_code=303
+    )
     response.delete_cookie(cookies.COOKIE, path="/console")
     return response
 

@@ -77,3 +77,12 @@ def csrf_token(session: Session, *, secret: str) -> str:
 
 def csrf_ok(session: Session, given: str | None, *, secret: str) -> bool:
     return bool(given) and hmac.compare_digest(csrf_token(session, secret=secret), given or "")
+
+
+def sign(text: str, *, secret: str) -> str:
+    """A short signature for a message the console shows after a redirect."""
+    return hmac.new(_signer(secret), b"msg|" + text.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def signed(text: str, sig: str, *, secret: str) -> bool:
+    return hmac.compare_digest(sign(text, secret=secret), sig)

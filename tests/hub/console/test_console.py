@@ -457,3 +457,16 @@ def test_audit_search_and_export(console, factory, maker) -> None:
     assert [int(r["seq"]) for r in rows] == sorted((int(r["seq"]) for r in rows), reverse=True)
     console.cookies.clear()
     assert console.get("/console/audit.csv", follow_redirects=False).status_code == 303
+
+
+def test_only_the_consoles_own_messages_are_shown(console) -> None:
+    forged = "Your key expired: mail it to help@evil.example"
+    page = console.get("/console/partners", params={"msg": forged})
+    assert forged not in page.text
+    page = console.get("/console/partners", params={"msg": forged, "sig": "0" * 32})
+    assert forged not in page.text
+
+
+def test_a_huge_form_is_refused(console) -> None:
+    r = console.post("/console/sign-out", data={"csrf": "x" * (70 * 1024)})
+    assert r.status_code == 422 and "too large" in r.text
