@@ -16,16 +16,33 @@ install: $(BIN)/python
 
 # `hub bench` generates load with wrk (Debian's package) so that the load tool does not
 # compete with the server for the interpreter; without it the benchmark falls back to a
-# Python client and says so on every load line.
+# Python client and says so on every load line. The browser tests drive Debian's Chromium
+# through Playwright (Playwright's own browser downloads are not used). Both are installed
+# here when missing and we may (root, apt-get); without them the benchmark says so and the
+# browser tests skip, saying why.
+CHROMIUM ?= /usr/bin/chromium
+
 install-dev: $(BIN)/python
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@command -v wrk >/dev/null 2>&1 || { \
 	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
-	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1 || \
-	    { DEBIAN_FRONTEND=noninteractive apt-get update -qq >/dev/null 2>&1 && \
-	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null 2>&1; } || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk </dev/null >/dev/null 2>&1 || \
+	    { DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null >/dev/null 2>&1 && \
+	      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk </dev/null >/dev/null 2>&1; } || \
 	    echo "wrk not installed: hub bench will use its Python load client"; \
 	  else echo "wrk not installed (needs apt-get as root): hub bench will use its Python load client"; fi; }
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing Debian's chromium for the browser tests"; \
+	    export DEBIAN_FRONTEND=noninteractive; \
+	    apt-get install -y -q --no-install-recommends chromium </dev/null >/dev/null \
+	    || { apt-get update -q </dev/null >/dev/null \
+	         && apt-get install -y -q --no-install-recommends chromium </dev/null >/dev/null; } \
+	    || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else \
+	    echo "no $(CHROMIUM) and no root apt-get: the browser tests will be skipped"; \
+	  fi; \
+	fi
 
 run: install
 	$(BIN)/hub db upgrade

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from starlette.routing import Mount
 
 from hub.audit.endpoints import admin_router as audit_admin_router
 from hub.audit.endpoints import export_router as audit_export_router
 from hub.audit.endpoints import router as audit_router
 from hub.audit.endpoints import text_router as audit_text_router
 from hub.connections.endpoints import router as connections_router
+from hub.console.endpoints import routes as console_routes
+from hub.coverage.endpoints import router as coverage_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
 from hub.lineage.endpoints import router as lineage_router
@@ -34,3 +37,7 @@ router.include_router(audit_text_router)
 router.include_router(audit_router)
 router.include_router(audit_admin_router)
 router.include_router(audit_export_router)
+router.include_router(coverage_router)
+# The console is HTML for browsers, signed in by a session cookie rather than a key header:
+# plain Starlette routes under one mount, outside the REST route class.
+router.routes.append(Mount("/console", routes=console_routes, name="console"))

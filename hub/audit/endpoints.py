@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from hub.audit import proofs, search, tree
+from hub.audit import proofs, schemas, search, tree
 from hub.audit.note import NoteError
 from hub.auth.principal import Principal
 from hub.errors import HubError, InvalidField, NotAcceptable, NotFound
@@ -103,14 +103,14 @@ def checkpoint(
     return Response(proofs.checkpoint(session, size=size).note, media_type=TEXT)
 
 
-@router.get("/entries/{seq}")
+@router.get("/entries/{seq}", response_model=schemas.Entry)
 @read_page
 def entry(seq: int, session: SessionDep, who: AnyKey) -> Response:
     """``{"seq", "leaf"}``: the base64 of the exact bytes the entry's leaf hashes."""
     return JSONResponse(proofs.entry(session, seq=seq, org=_org(who)).as_dict())
 
 
-@router.get("/proofs/inclusion")
+@router.get("/proofs/inclusion", response_model=schemas.InclusionProof)
 @read_page
 def inclusion_proof(
     session: SessionDep,
@@ -124,7 +124,7 @@ def inclusion_proof(
     return JSONResponse(proofs.inclusion(session, seq=seq, size=size, org=_org(who)))
 
 
-@router.get("/proofs/consistency")
+@router.get("/proofs/consistency", response_model=schemas.ConsistencyProof)
 @read_page
 def consistency_proof(
     session: SessionDep,
@@ -159,7 +159,7 @@ def _filters(
 FiltersDep = Annotated[search.Filters, Depends(_filters)]
 
 
-@admin_router.get("/entries")
+@admin_router.get("/entries", response_model=schemas.EntryPage)
 def search_entries(
     session: SessionDep,
     who: OperatorOrAuditor,
@@ -210,7 +210,7 @@ def export_entries(
     )
 
 
-@admin_router.get("/summary")
+@admin_router.get("/summary", response_model=schemas.Summary)
 def summary(
     session: SessionDep,
     who: OperatorOrAuditor,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
@@ -160,27 +161,25 @@ _ADDRESS_BLOCK = (
     .scalar_subquery()
 )
 
-_KEY_LOOKUP = (
-    select(
-        ApiKey.id.label("key_id"),
-        ApiKey.uuid.label("key_uuid"),
-        ApiKey.key_hash,
-        ApiKey.role,
-        ApiKey.revoked_at,
-        ApiKey.expires_at,
-        ApiKey.last_used_at,
-        Partner.id.label("partner_id"),
-        Partner.uuid,
-        Partner.name,
-        Partner.status,
-        Partner.tier,
-        Partner.tlp_accepted_at,
-        Partner.is_hub_org,
-        _ADDRESS_BLOCK.label("address_blocked_until"),
-    )
-    .join(Partner, Partner.id == ApiKey.partner_id)
-    .where(ApiKey.key_hash == bindparam("digest"))
-)
+_KEY_COLUMNS = select(
+    ApiKey.id.label("key_id"),
+    ApiKey.uuid.label("key_uuid"),
+    ApiKey.key_hash,
+    ApiKey.role,
+    ApiKey.revoked_at,
+    ApiKey.expires_at,
+    ApiKey.last_used_at,
+    Partner.id.label("partner_id"),
+    Partner.uuid,
+    Partner.name,
+    Partner.status,
+    Partner.tier,
+    Partner.tlp_accepted_at,
+    Partner.is_hub_org,
+    _ADDRESS_BLOCK.label("address_blocked_until"),
+).join(Partner, Partner.id == ApiKey.partner_id)
+_KEY_LOOKUP = _KEY_COLUMNS.where(ApiKey.key_hash == bindparam("digest"))
+_KEY_BY_UUID = _KEY_COLUMNS.where(ApiKey.uuid == bindparam("key_uuid"))
 
 
 def authenticate(
@@ -209,6 +208,25 @@ def authenticate(
     # The index lookup finds the row; the constant-time comparison is the actual check.
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         raise KeyRefused("unknown")
+    return _principal(row, now)
+
+
+def principal_of_key(session: Session, *, key_uuid: str, address: str | None = None) -> Principal:
+    """The caller behind a key already checked once (a console session names its key):
+    the same checks as ``authenticate`` at every use, so revoking the key, its running out
+    or its organisation's suspension ends the session at once."""
+    now = utcnow()
+    row = (
+        session.connection()
+        .execute(_KEY_BY_UUID, {"key_uuid": key_uuid, "address": address, "now": now})
+        .first()
+    )
+    if row is None:
+        raise KeyRefused("unknown")
+    return _principal(row, now)
+
+
+def _principal(row: Any, now: datetime) -> Principal:
     if row.address_blocked_until is not None:
         raise AddressBlocked(row.address_blocked_until)
     if row.revoked_at is not None:

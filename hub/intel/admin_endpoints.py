@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
@@ -12,18 +12,22 @@ from sqlalchemy import select
 from hub.audit import releases
 from hub.audit import service as audit
 from hub.context import current_request_id
-from hub.errors import Conflict, NotFound
-from hub.intel import quarantine, repository, schemas, service, snapshots, stix, withdrawal
-from hub.models import Partner, QuarantineItem, Release
+from hub.errors import NotFound
+from hub.intel import quarantine_decisions as quarantine
+from hub.intel import repository, schemas, snapshots, withdrawal
+from hub.models import Partner, Release
+from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep
+from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep, read_page
 from hub.schemas import Schema, decode_id_cursor, encode_cursor
+from hub.sharing import explain
 from hub.sharing.records import label_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: events"], route_class=HubRoute)
 Limit = Annotated[int, Query(ge=1, le=500)]
 Cursor = Annotated[str | None, Query(max_length=300)]
+EXPLAIN_MAX_PARTNERS = 500  # the network's manageable size is about 200
 
 
 def _event(session: Any, uuid: str) -> Any:
@@ -201,23 +205,6 @@ def partner_releases(
     return JSONResponse(_release_rows(session, stmt, limit, cursor))
 
 
-def _quarantine_view(item: QuarantineItem) -> dict[str, Any]:
-    return {
-        "uuid": item.uuid,
-        "item_uuid": item.item_uuid,
-        "kind": item.kind,
-        "received_at": item.received_at,
-        "channel": item.channel,
-        "actor": item.actor,
-        "problems": item.problems,
-        "status": item.status,
-        "decided_by": item.decided_by,
-        "decided_at": item.decided_at,
-        "decision_reason": item.decision_reason,
-        "decision_label": item.decision_label,
-    }
-
-
 @router.get("/quarantine", response_model=schemas.QuarantineList)
 def list_quarantine(
     session: SessionDep,
@@ -233,7 +220,7 @@ def list_quarantine(
     rows = rows[:limit]
     return JSONResponse(
         {
-            "items": [_quarantine_view(r) for r in rows],
+            "items": [quarantine.view(r) for r in rows],
             "next_cursor": encode_cursor({"id": rows[-1].id}) if more else None,
         }
     )
@@ -251,15 +238,6 @@ class QuarantineDecision(Schema):
     ] = None
 
 
-def _held(session: Any, uuid: str) -> QuarantineItem:
-    item = session.scalar(select(QuarantineItem).where(QuarantineItem.uuid == uuid.lower()))
-    if item is None:
-        raise NotFound(f"no quarantine item {uuid}")
-    if item.status != "held":
-        raise Conflict(f"quarantine item {uuid} was already {item.status}")
-    return item
-
-
 @router.post(
     "/quarantine/{uuid}/release",
     response_model=schemas.QuarantineDecided,
@@ -273,35 +251,11 @@ def release_quarantine(
     policy: PolicyDep,
 ) -> Response:
     """Store a held item, reading its unreadable markings as ``label`` (default AMBER+STRICT)."""
-    item = _held(session, uuid)
-    label = body.label or "amber+strict"
-    source = session.get(Partner, item.source_partner_id)
-    payload = snapshots.unpack(item.payload)
-    if item.kind == "stix":
-        bundle = quarantine.relabel_stix(payload["bundle"], item.problems, label)
-        outcomes = stix.ingest_bundle(
-            session,
-            body=snapshots.dumps(bundle),
-            source=source,
-            actor=who.actor,
-            channel=item.channel,
-            policy=policy,
-        )
-    else:
-        event = quarantine.relabel_misp(payload, item.problems, label)
-        outcomes = service.ingest_events(
-            session,
-            payloads=[event],
-            source=source,
-            actor=who.actor,
-            channel=item.channel,
-            policy=policy,
-        )
-    if any(o.status == "quarantined" for o in outcomes):
-        raise Conflict("the item still has unreadable markings after relabelling")
-    _decide(session, item, status="released", who=who.actor, reason=body.reason, label=label)
+    item, outcomes = quarantine.release(
+        session, uuid=uuid, label=body.label, reason=body.reason, actor=who.actor, policy=policy
+    )
     return JSONResponse(
-        {"quarantine": _quarantine_view(item), "items": [o.as_dict() for o in outcomes]}
+        {"quarantine": quarantine.view(item), "items": [o.as_dict() for o in outcomes]}
     )
 
 
@@ -317,26 +271,59 @@ def reject_quarantine(
     who: Operator,
 ) -> Response:
     """Refuse a held item for good; it is kept, never stored or shared."""
-    item = _held(session, uuid)
-    _decide(session, item, status="rejected", who=who.actor, reason=body.reason, label=None)
-    return JSONResponse({"quarantine": _quarantine_view(item)})
+    item = quarantine.reject(session, uuid=uuid, reason=body.reason, actor=who.actor)
+    return JSONResponse({"quarantine": quarantine.view(item)})
 
 
-def _decide(
-    session: Any, item: QuarantineItem, *, status: str, who: str, reason: str, label: str | None
-) -> None:
-    item.status, item.decided_by, item.decided_at = status, who, datetime.now(UTC)
-    item.decision_reason, item.decision_label = reason, label
-    session.flush()
-    audit.append(
-        session,
-        [
-            audit.Record(
-                action=f"quarantine.{status}",
-                actor=who,
-                object_ref=f"quarantine:{item.uuid}",
-                request_id=current_request_id(),
-                details={"item": item.item_uuid, "label": label, "reason": reason},
-            )
-        ],
+@router.get(
+    "/events/{uuid}/explain",
+    responses={
+        200: {
+            "description": "per partner and channel, what would be released and why not",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        }
+    },
+)
+@read_page
+def explain_event(
+    uuid: str,
+    session: SessionDep,
+    who: OperatorOrAuditor,
+    policy: PolicyDep,
+    partner: Annotated[
+        str | None,
+        Query(max_length=200, description="partner uuid or name; default every active partner"),
+    ] = None,
+) -> Response:
+    """What each channel would release of this item to a partner now, element by element,
+    with the reason and rule for every element withheld; decided by the release core, and
+    not recorded (nothing leaves)."""
+    event = _event(session, uuid)
+    if partner is not None:
+        targets = [partners.get(session, ref=partner)]
+    else:
+        stmt = partner_rows.filtered(status="active")
+        targets = partner_rows.page(session, stmt, limit=EXPLAIN_MAX_PARTNERS)
+    return JSONResponse(
+        {
+            "event": event.uuid,
+            "version": event.version,
+            "policy_version": policy.version,
+            "partners": [
+                {
+                    "uuid": p.uuid,
+                    "name": p.name,
+                    "status": p.status,
+                    "tier": p.tier,
+                    "tlp_accepted": p.tlp_accepted_at is not None,
+                    "channels": [
+                        asdict(a)
+                        for a in explain.for_partner(
+                            session, event=event, partner=p, policy=policy, actor=who.actor
+                        )
+                    ],
+                }
+                for p in targets
+            ],
+        }
     )
