@@ -603,7 +603,13 @@ async def audit_page(request: Request) -> Response:
 
     def load(db: DbSession) -> dict[str, Any]:
         action, ref = q.get("action", "")[:48], q.get("ref", "")[:255]
-        data = views.audit_page(db, action=action, ref=ref, verify=q.get("verify") == "1")
+        data = views.audit_page(
+            db,
+            action=action,
+            ref=ref,
+            verify=q.get("verify") == "1",
+            settings=request.app.state.settings,
+        )
         return {**data, "action": action, "ref": ref}
 
     return await _view(request, "audit.html", load)

@@ -3,6 +3,7 @@ API; every change goes through the services the API uses, with the same audit en
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from collections import Counter
@@ -13,6 +14,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from hub.audit import service as audit
+from hub.audit import tree
 from hub.auth import service as keys
 from hub.connections import service as connections
 from hub.coverage import actual
@@ -38,6 +40,7 @@ from hub.models.base import utcnow
 from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.partners.service import NEEDS_REASON, TRANSITIONS
+from hub.settings import Settings
 from hub.sharing import explain
 from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector, Tier
 
@@ -309,11 +312,28 @@ def _audit_search(*, action: str, ref: str, limit: int) -> Any:
     return stmt
 
 
-def audit_page(session: Session, *, action: str, ref: str, verify: bool) -> dict[str, Any]:
+def audit_page(
+    session: Session, *, action: str, ref: str, verify: bool, settings: Settings
+) -> dict[str, Any]:
+    """The log's search page and its state: entries, the Merkle tree's size, the latest
+    signed checkpoint; with ``verify``, the chain and the tree (every stored node and
+    checkpoint, signatures with the published verifier key) recomputed now."""
+    head = session.scalar(select(func.max(AuditEntry.seq))) or 0
+    size = tree.tree_size(session)
+    checkpoint = tree.latest_checkpoint(session)
+    verification = tree_check = None
+    if verify:
+        verification = audit.verify(session)
+        tree_check = tree.verify(session, verifier=tree.configured_verifier(settings))
     return {
         "entries": session.scalars(_audit_search(action=action, ref=ref, limit=PAGE)).all(),
-        "verification": audit.verify(session) if verify else None,
-        "head": session.scalar(select(func.max(AuditEntry.seq))) or 0,
+        "verification": verification,
+        "tree_check": tree_check,
+        "head": head,
+        "tree_size": size,
+        "pending": head - size,
+        "checkpoint": checkpoint,
+        "checkpoint_root": base64.b64encode(checkpoint.root_hash).decode() if checkpoint else "",
     }
 
 

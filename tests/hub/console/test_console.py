@@ -3,6 +3,7 @@ through the same services and audit entries as the API (SQLite and PostgreSQL)."
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
 from datetime import UTC, datetime
@@ -470,3 +471,29 @@ def test_only_the_consoles_own_messages_are_shown(console) -> None:
 def test_a_huge_form_is_refused(console) -> None:
     r = console.post("/console/sign-out", data={"csrf": "x" * (70 * 1024)})
     assert r.status_code == 422 and "too large" in r.text
+
+
+def test_the_audit_page_shows_the_tree_and_its_latest_signed_checkpoint(
+    console, factory, maker
+) -> None:
+    from datetime import timedelta
+
+    from hub.audit import tree
+    from hub.audit.note import Signer
+
+    factory.partner("Z-CERT")
+    page = console.get("/console/audit")
+    assert page.status_code == 200 and "No signed checkpoint yet" in page.text
+    signer = Signer.generate("cwn-hub.test/audit")
+    with maker() as s:
+        while tree.extend(s):
+            pass
+        made = tree.issue_checkpoint(s, signer, interval=timedelta(0))
+        s.commit()
+        assert made is not None
+        size, root = made.tree_size, base64.b64encode(made.root_hash).decode()
+    page = console.get("/console/audit")
+    assert f'<strong id="checkpoint-size">{size}</strong>' in page.text
+    assert f'<code id="checkpoint-root">{root}</code>' in page.text
+    checked = console.get("/console/audit", params={"verify": "1"})
+    assert "Tree verified just now" in checked.text and "1 checkpoint(s) match" in checked.text
