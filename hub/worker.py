@@ -13,6 +13,7 @@ import logging
 import time
 from datetime import timedelta
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.audit import tree
@@ -95,8 +96,27 @@ def run_due(maker: sessionmaker[Session], context: WorkerContext) -> dict[str, i
 
 
 def run_forever(maker: sessionmaker[Session], context: WorkerContext, *, interval: float) -> None:
+    """Run rounds until stopped. A database that is busy or unreachable for longer than its
+    wait (SQLite's write lock held by a large submission, a PostgreSQL restart) ends the
+    round, not the worker: every job's unit rolled back, it backs off and tries again."""
+    failures = 0
     while True:
-        done = run_due(maker, context)
+        try:
+            done = run_due(maker, context)
+        except DBAPIError as err:  # OperationalError and the like: retriable by nature
+            failures += 1
+            wait = min(max(interval, 1.0) * 2**failures, MAX_BACKOFF_SECONDS)
+            log.warning("worker round failed (%s); next try in %.0f s", _first_line(err), wait)
+            time.sleep(wait)
+            continue
+        failures = 0
         if any(done.values()):
             log.info("worker round", extra={"done": done})
         time.sleep(interval)
+
+
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def _first_line(err: BaseException) -> str:
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
