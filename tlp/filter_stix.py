@@ -25,6 +25,7 @@ from tlp.labels import (
     TLP1_IDS,
     TLP2_IDS,
     Tlp,
+    parse_tag,
     tlp1_marking_definition,
     tlp2_marking_definition,
 )
@@ -139,11 +140,15 @@ def label_stix_bundle(
             continue
         try:
             label, others = resolver.object_markings(obj)
+            written = _written_label(obj)
         except TLPError as err:
             ranks[ident] = _QUARANTINED
             result.problems.append(Problem(ident, kind, "markings", err.value, err.message))
         else:
             ranks[ident] = label.rank if label is not None else -1
+            if written is not None:  # never below what the markings (or the default) give
+                own = label.rank if label is not None else sp.default_label.rank
+                ranks[ident] = max(own, written.rank)
             if others:
                 result.other_markings[ident] = others
         refs = obj.get("object_refs")
@@ -154,6 +159,22 @@ def label_stix_bundle(
         ident: (None if r == _QUARANTINED else _LABELS[r]) for ident, r in final.items()
     }
     return result
+
+
+def _written_label(obj: Mapping[str, Any]) -> Tlp | None:
+    """The strictest TLP label written as a STIX ``labels`` string (``"tlp:red"``, as some
+    producers and converters write it). Not a marking, but what the producer meant: it may
+    only make the object stricter; one that looks like TLP but cannot be read raises
+    (quarantine), as a MISP tag would."""
+    texts = obj.get("labels")
+    found: Tlp | None = None
+    if isinstance(texts, list):
+        for text in texts:
+            if isinstance(text, str):
+                meaning = parse_tag(text)
+                if meaning.label is not None and (found is None or meaning.label > found):
+                    found = meaning.label
+    return found
 
 
 def _inherit(

@@ -261,21 +261,17 @@ def test_a_wider_release_reaches_pollers_with_added_after(client, factory, serve
     assert f"indicator--{uuid}" not in {o["id"] for env in pages for o in env.get("objects", [])}
 
 
-def test_a_conversion_failure_does_not_break_ingest(client, factory, maker) -> None:
+def test_a_conversion_failure_does_not_break_ingest(client, factory, maker, monkeypatch) -> None:
+    from hub.intel import stix_convert
+
     source = factory.partner("Source")
     key = factory.key(Role.PARTNER, source)
-    # misp-stix cannot name an ATT&CK cluster without a uuid (InvalidValueError).
-    broken = attr(
-        "192.0.2.7",
-        to_ids=True,
-        Galaxy=[
-            {
-                "name": "Attack Pattern",
-                "type": "mitre-attack-pattern",
-                "GalaxyCluster": [{"value": "Phishing", "type": "mitre-attack-pattern"}],
-            }
-        ],
-    )
+
+    def unconvertible(event: object) -> object:
+        raise ValueError("misp-stix cannot convert this event")
+
+    monkeypatch.setattr(stix_convert, "event_to_bundle", unconvertible)
+    broken = attr("192.0.2.7", to_ids=True)
     ev = event("unconvertible", attributes=[broken])
     r = client.post("/api/v1/events", json=ev, headers={"Authorization": key})
     assert r.status_code == 201, r.text
