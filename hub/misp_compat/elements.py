@@ -162,6 +162,12 @@ def _shape_objects(
     ids = _attribute_ids(session, [o.uuid for o, _e, _d in items])
     out = []
     tags = shapes.TagShaper()
+    # What this answer releases: a reference to anything else is dropped for all but the
+    # event's creator (fail closed; the event view carries every reference to what the
+    # caller receives of the event).
+    released = {o.uuid for o, _e, _d in items} | {
+        a.get("uuid") for _o, _e, d in items for a in d.get("Attribute") or []
+    }
     for obj, event, doc in items:
         object_id = caller.ids.public_str("object", obj.id)
         event_id = caller.event_id(event.id)
@@ -175,10 +181,15 @@ def _shape_objects(
             )
             for a in doc.get("Attribute") or []
         ]
-        for ref in doc.get("ObjectReference") or []:
-            if isinstance(ref, dict):
-                ref["object_id"] = object_id
-                ref["event_id"] = event_id
+        doc["ObjectReference"] = [
+            ref
+            for ref in doc.get("ObjectReference") or []
+            if isinstance(ref, dict)
+            and (ref.get("referenced_uuid") in released or event.orgc_uuid == caller.org_uuid)
+        ]
+        for ref in doc["ObjectReference"]:
+            ref["object_id"] = object_id
+            ref["event_id"] = event_id
         doc["id"] = object_id
         doc["event_id"] = event_id
         doc.setdefault("sharing_group_id", "0")

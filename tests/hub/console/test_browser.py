@@ -195,8 +195,9 @@ def test_an_operator_finds_gaps_acts_and_follows_an_item(
 
     # the audit log: verify the chain, then follow the released item
     page.get_by_role("link", name="Audit").click()
-    page.get_by_role("link", name="Verify the whole chain now").click()
+    page.get_by_role("link", name="Verify the whole chain and Merkle tree now").click()
     assert "entries intact" in page.locator("#verification").inner_text()
+    assert "Tree verified just now" in page.locator("#tree-verification").inner_text()
     shot(page, "audit", backend)
     page.goto(f"/console/items/{held['Event']['uuid']}")
     assert "version 1" in page.content() and "Source CSIRT" in page.content()

@@ -454,3 +454,38 @@ def test_a_sighting_on_a_withheld_attribute_does_not_move_sighting_timestamp(
     later["Event"]["Attribute"][1]["Sighting"] = [{"date_sighting": str(t0 + 60), "type": "0"}]
     submit(client, source.key, later)
     assert stamp() == str(t0 + 5)
+
+
+def test_misp_object_answers_name_no_withheld_element(client, people) -> None:
+    """Found by the black-box attack: /misp/objects/view and objects/restSearch kept an
+    ObjectReference to a RED attribute the caller does not receive (its uuid and the
+    relationship), while the event views dropped it."""
+    source, who = people
+    core = who["core"]
+    red = attr("198.51.100.30", "red")
+    obj = {
+        "uuid": str(uuid_mod.uuid4()),
+        "name": "domain-ip",
+        "distribution": "5",
+        "Attribute": [attr("shown.example", type="domain", object_relation="domain")],
+        "ObjectReference": [
+            {
+                "uuid": str(uuid_mod.uuid4()),
+                "referenced_uuid": red["uuid"],
+                "relationship_type": "OBJREF-to-red",
+            }
+        ],
+    }
+    ev = event("objref", tlp="amber", attributes=[red], Object=[obj])
+    submit(client, source.key, ev)
+    answers = [
+        misp(client, core, "objects/restSearch", {"uuid": obj["uuid"]}),
+        misp(client, core, "objects/restSearch", {"eventid": ev["Event"]["uuid"]}),
+        client.get(f"/misp/objects/view/{obj['uuid']}", headers=core.headers),
+    ]
+    for r in answers:
+        assert r.status_code == 200, r.text
+        assert "shown.example" in r.text  # the object arrives
+        assert red["uuid"] not in r.text and "OBJREF-to-red" not in r.text
+    own = client.get(f"/misp/objects/view/{obj['uuid']}", headers=source.headers)
+    assert red["uuid"] in own.text  # its creator keeps its reference
