@@ -44,9 +44,15 @@ install-dev: $(BIN)/python
 	  fi; \
 	fi
 
+# The audit checkpoints are signed with a key kept outside the database: made once, in var/,
+# unless HUB_AUDIT_SIGNING_KEY_FILE names one already.
+AUDIT_KEY ?= $(if $(HUB_AUDIT_SIGNING_KEY_FILE),$(HUB_AUDIT_SIGNING_KEY_FILE),var/audit-signing.key)
+
 run: install
 	$(BIN)/hub db upgrade
 	HUB_HOST=$(HOST) HUB_PORT=$(PORT) $(BIN)/hub init
+	@mkdir -p var; [ -f $(AUDIT_KEY) ] || $(BIN)/hub audit keygen --out $(AUDIT_KEY)
+	export HUB_AUDIT_SIGNING_KEY_FILE=$(AUDIT_KEY); \
 	$(BIN)/hub worker & worker=$$!; trap 'kill $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/hub serve --host $(HOST) --port $(PORT)
 
