@@ -79,7 +79,12 @@ def _org(who: Principal) -> str | None:
     return None if who.role in (Role.OPERATOR, Role.AUDITOR) else who.partner_uuid
 
 
-@text_router.get("/verifier", dependencies=[Depends(public)], response_class=Response)
+@text_router.get(
+    "/verifier",
+    dependencies=[Depends(public)],
+    response_class=Response,
+    responses={404: {"description": "No audit signing key is configured"}},
+)
 def verifier(settings: SettingsDep) -> Response:
     """The C2SP signed-note verifier key of the hub's checkpoints:
     ``<name>+<hex key id>+<base64(0x01 ‖ Ed25519 public key)>``."""
@@ -92,7 +97,11 @@ def verifier(settings: SettingsDep) -> Response:
     return Response(f"{key}\n", media_type=TEXT)
 
 
-@text_router.get("/checkpoint", response_class=Response)
+@text_router.get(
+    "/checkpoint",
+    response_class=Response,
+    responses={404: {"description": "No checkpoint signed yet, or none of that size"}},
+)
 @read_page
 def checkpoint(
     session: SessionDep,
@@ -110,7 +119,11 @@ def entry(seq: int, session: SessionDep, who: AnyKey) -> Response:
     return JSONResponse(proofs.entry(session, seq=seq, org=_org(who)).as_dict())
 
 
-@router.get("/proofs/inclusion", response_model=schemas.InclusionProof)
+@router.get(
+    "/proofs/inclusion",
+    response_model=schemas.InclusionProof,
+    responses={404: {"description": "No such entry for the caller, or no checkpoint yet"}},
+)
 @read_page
 def inclusion_proof(
     session: SessionDep,
