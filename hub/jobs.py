@@ -1,4 +1,4 @@
-"""What every background job shares: its context, its shape, and how it claims work.
+"""What every background job shares: its runtime, its shape, and how it claims work.
 
 A job does one unit of work per call and says how much it did (``hub.worker`` runs the list).
 Claiming a row of work goes through :func:`claiming`, so that on PostgreSQL two workers never
@@ -9,33 +9,27 @@ locked by the writing transaction, the statement stays a plain select.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import Select
 from sqlalchemy.orm import Session, sessionmaker
 
-import tlp
 from hub.db import session_scope
-from hub.settings import Settings
+from hub.runtime import Runtime
 
 T = TypeVar("T", bound=tuple)  # type: ignore[type-arg]
 
 
-@dataclass(frozen=True, slots=True)
-class WorkerContext:
-    settings: Settings
-    policy: tlp.Policy
+WorkerContext = Runtime  # the name jobs and their tests knew it by
 
-
-Job = Callable[[sessionmaker[Session], WorkerContext], int]
-TransactionJob = Callable[[Session, WorkerContext], int]
+Job = Callable[[sessionmaker[Session], Runtime], int]
+TransactionJob = Callable[[Session, Runtime], int]
 
 
 def in_one_transaction(work: TransactionJob) -> Job:
     """A job whose call is one unit of work: committed as a whole, or rolled back."""
 
-    def job(maker: sessionmaker[Session], context: WorkerContext) -> int:
+    def job(maker: sessionmaker[Session], context: Runtime) -> int:
         with session_scope(maker) as session:
             return work(session, context)
 

@@ -8,16 +8,15 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
-import tlp
 from hub import __version__
 from hub.api import router
-from hub.db import make_engine, make_sessionmaker
 from hub.errors import add_exception_handlers
 from hub.misp_compat import errors as misp_errors
 from hub.ops.logging import configure_logging
 from hub.ops.middleware import Metrics, RequestContextMiddleware, TrustedHostMiddleware
 from hub.responses import JSONResponse
 from hub.routing import session_binds
+from hub.runtime import Runtime
 from hub.settings import Settings, get_settings
 from hub.taxii import protocol as taxii_protocol
 
@@ -27,14 +26,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     settings = settings or get_settings()
     settings.check()
     configure_logging(settings.log_level, json=settings.log_json)
-    own_engine = engine is None
-    engine = engine or make_engine(settings, requests=True)
+    runtime = Runtime.open(settings, engine=engine, requests=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
-        if own_engine:
-            engine.dispose()
+        runtime.close()
 
     app = FastAPI(
         title="CWN hub",
@@ -47,12 +44,9 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         default_response_class=JSONResponse,
         lifespan=lifespan,
     )
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.sessionmaker = make_sessionmaker(engine)
-    app.state.binds = session_binds(engine)
+    app.state.runtime = runtime
+    app.state.binds = session_binds(runtime.engine)
     app.state.metrics = Metrics()
-    app.state.policy = tlp.DEFAULT_POLICY
     app.include_router(router)
     add_exception_handlers(
         app,

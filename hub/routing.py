@@ -40,7 +40,7 @@ from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
 from pydantic import BaseModel
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth import service as auth
@@ -59,6 +59,7 @@ from hub.errors import (
     UnsupportedMediaType,
 )
 from hub.models.base import utcnow
+from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.vocabulary import Role
 
@@ -99,7 +100,7 @@ def public_base_url(request: Request) -> str:
     """The hub's base URL for the links it hands out (TAXII discovery, MISP ``Location``):
     HUB_PUBLIC_URL (required in production), else the address the server listens on —
     never the Host header a client sent (DESIGN §2)."""
-    settings: Settings = request.app.state.settings
+    settings = runtime_of(request).settings
     if settings.public_url:
         return settings.public_url
     scheme = str(request.scope.get("scheme") or "http")
@@ -262,7 +263,8 @@ class HubRoute(APIRoute):
 
         async def handler(request: Request) -> Response:
             state = request.app.state
-            finishing = _thread_limits(state.settings)
+            runtime: Runtime = state.runtime
+            finishing = _thread_limits(runtime.settings)
             principal: Principal | None = None
             session: Session | None = None
             try:
@@ -282,9 +284,9 @@ class HubRoute(APIRoute):
                 check_media(request)
                 check_parameters(request, int_query=int_query, int_path=int_path)
                 if request.method in _BODY_METHODS:
-                    await _read_limited_body(request, state.settings.max_body_bytes)
+                    await _read_limited_body(request, runtime.settings.max_body_bytes)
                     check_json_body(body_of(request))
-                session = state.sessionmaker(bind=state.binds[mode])
+                session = runtime.sessions(bind=state.binds[mode])
                 request.state.session = session
                 try:
                     response = await original(request)
@@ -329,14 +331,12 @@ def _thread_limits(settings: Settings) -> anyio.CapacityLimiter:
 def _authenticate(state: Any, key: str | None, address: str | None) -> Principal:
     """Check the key in a short read of its own (the connection goes back to the pool before
     the body is read); count a failure in a short write of its own."""
-    settings: Settings = state.settings
-    maker: sessionmaker[Session] = state.sessionmaker
+    runtime: Runtime = state.runtime
+    settings, maker = runtime.settings, runtime.sessions
     metrics = state.metrics
     with maker(bind=state.binds["plain"]) as session:
         try:
-            return auth.authenticate(
-                session, key=key, secret=settings.secret_key.get_secret_value(), address=address
-            )
+            return auth.authenticate(session, key=key, secret=runtime.secret, address=address)
         except auth.AddressBlocked as blocked:
             metrics.auth_throttled.labels("address").inc()
             raise _too_many(blocked.until) from None
@@ -553,16 +553,21 @@ def _nul_path(document: Any) -> str | None:
     return None
 
 
+def runtime_of(request: Request) -> Runtime:
+    """The runtime the app was built with (settings, policy, sessions): ``create_app``."""
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
 async def get_session(request: Request) -> Session:
     return request.state.session  # type: ignore[no-any-return]
 
 
 async def get_app_settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return runtime_of(request).settings
 
 
 async def get_policy(request: Request) -> tlp.Policy:
-    return request.app.state.policy  # type: ignore[no-any-return]
+    return runtime_of(request).policy
 
 
 SessionDep = Annotated[Session, Depends(get_session)]

@@ -25,34 +25,35 @@ from hub.db import reads_first, session_scope
 from hub.intel.projection import render_pending
 from hub.jobs import Job, WorkerContext, in_one_transaction
 from hub.notifications import jobs as notification_jobs
+from hub.runtime import Runtime
 
-__all__ = ["JOBS", "Job", "WorkerContext", "run_due", "run_forever"]
+__all__ = ["JOBS", "Job", "Runtime", "WorkerContext", "run_due", "run_forever"]
 
 log = logging.getLogger("hub.worker")
 
 
-def _render_stix(session: Session, context: WorkerContext) -> int:
+def _render_stix(session: Session, context: Runtime) -> int:
     return render_pending(session, policy=context.policy, limit=1)
 
 
-def _schedule_connections(session: Session, context: WorkerContext) -> int:
+def _schedule_connections(session: Session, context: Runtime) -> int:
     return schedule_due_connections(session)
 
 
-def _run_connection_job(maker: sessionmaker[Session], context: WorkerContext) -> int:
+def _run_connection_job(maker: sessionmaker[Session], context: Runtime) -> int:
     return run_next_connection_job(
         maker,
         policy=context.policy,
-        secret=context.settings.secret_key.get_secret_value(),
+        secret=context.secret,
         rules=OutboundRules.from_settings(context.settings),
     )
 
 
-def _notify(session: Session, context: WorkerContext) -> int:
+def _notify(session: Session, context: Runtime) -> int:
     return notification_jobs.run_due(session, context)
 
 
-def _audit_tree(maker: sessionmaker[Session], context: WorkerContext) -> int:
+def _audit_tree(maker: sessionmaker[Session], context: Runtime) -> int:
     """Add new audit entries to the Merkle tree (reading before taking SQLite's write lock,
     so appenders wait only for the insert); then sign a checkpoint when one is due and a
     signing key is configured, in a short transaction of its own."""
@@ -82,7 +83,7 @@ JOBS: list[tuple[str, Job]] = [
 ]
 
 
-def run_due(maker: sessionmaker[Session], context: WorkerContext) -> dict[str, int]:
+def run_due(maker: sessionmaker[Session], context: Runtime) -> dict[str, int]:
     """Run every job until none has anything due; returns the units done per job."""
     done = {name: 0 for name, _ in JOBS}
     busy = True
@@ -95,7 +96,7 @@ def run_due(maker: sessionmaker[Session], context: WorkerContext) -> dict[str, i
     return done
 
 
-def run_forever(maker: sessionmaker[Session], context: WorkerContext, *, interval: float) -> None:
+def run_forever(maker: sessionmaker[Session], context: Runtime, *, interval: float) -> None:
     """Run rounds until stopped. A database that is busy or unreachable for longer than its
     wait (SQLite's write lock held by a large submission, a PostgreSQL restart) ends the
     round, not the worker: every job's unit rolled back, it backs off and tries again."""

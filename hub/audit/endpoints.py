@@ -25,6 +25,7 @@ from hub.routing import (
     SettingsDep,
     public,
     read_page,
+    runtime_of,
 )
 from hub.schemas import decode_cursor, encode_cursor
 from hub.vocabulary import Role
@@ -208,7 +209,7 @@ def export_entries(
     checkpoint in ``X-Hub-Audit-Checkpoint``, base64). Recorded (``audit.export``) and
     committed before the first byte; streamed a chunk at a time."""
     export = search.start_export(session, filters, actor=who.actor, fmt=format)
-    rows = search.export_rows(request.app.state.sessionmaker, filters, export)
+    rows = search.export_rows(runtime_of(request).sessions, filters, export)
     headers = {"X-Hub-Audit-Checkpoint-Size": str(export.tree_size)}
     if format == "csv":
         if export.checkpoint:

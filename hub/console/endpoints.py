@@ -33,6 +33,7 @@ from hub.db import session_scope
 from hub.errors import Forbidden, HubError, InvalidField
 from hub.intel import quarantine_decisions as quarantine
 from hub.partners import service as partners
+from hub.routing import runtime_of
 from hub.settings import Settings
 from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Role, Sector, Tier
 
@@ -67,7 +68,7 @@ class SignInNeeded(Exception):
 
 
 def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
+    return runtime_of(request).settings
 
 
 def _secret(request: Request) -> str:
@@ -84,9 +85,9 @@ def _address(request: Request) -> str | None:
 
 
 def _maker(request: Request, *, write: bool) -> Callable[[], DbSession]:
-    state = request.app.state
-    bind = state.binds["write" if write else "read"]
-    return lambda: state.sessionmaker(bind=bind)
+    bind = request.app.state.binds["write" if write else "read"]
+    sessions = runtime_of(request).sessions
+    return lambda: sessions(bind=bind)
 
 
 def _principal(db: DbSession, request: Request, session: cookies.Session) -> Principal:
@@ -329,7 +330,7 @@ async def sign_in(request: Request) -> Response:
             window=timedelta(seconds=settings.auth_failure_window_seconds),
             block=timedelta(seconds=settings.auth_block_seconds),
         )
-        with session_scope(state.sessionmaker) as db:
+        with session_scope(runtime_of(request).sessions) as db:
             throttle.record_failure(
                 db,
                 address=_address(request),
@@ -544,7 +545,7 @@ async def quarantine_page(request: Request) -> Response:
 
 async def quarantine_release(request: Request) -> Response:
     uuid = request.path_params["uuid"]
-    policy = request.app.state.policy
+    policy = runtime_of(request).policy
 
     def action(db: DbSession, who: Principal, form: dict[str, str]) -> str:
         label = form.get("label") or None
@@ -608,7 +609,7 @@ async def audit_page(request: Request) -> Response:
             action=action,
             ref=ref,
             verify=q.get("verify") == "1",
-            settings=request.app.state.settings,
+            settings=runtime_of(request).settings,
         )
         return {**data, "action": action, "ref": ref}
 
@@ -618,7 +619,7 @@ async def audit_page(request: Request) -> Response:
 async def item_page(request: Request) -> Response:
     uuid = request.path_params["uuid"].lower()
     partner = request.query_params.get("partner") or None
-    policy = request.app.state.policy
+    policy = runtime_of(request).policy
 
     def load(db: DbSession) -> dict[str, Any]:
         return views.item_page(

@@ -5,11 +5,11 @@ from __future__ import annotations
 from sqlalchemy.orm import Session, sessionmaker
 
 from hub.db import session_scope
-from hub.jobs import WorkerContext
 from hub.notifications import feedback, mail, routing, service, tickets
+from hub.runtime import Runtime
 
 
-def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | None = None) -> int:
+def run_due(session: Session, context: Runtime, *, rules: service.Rules | None = None) -> int:
     """One unit of work: the next unmatched event version, else the next due group.
 
     Returns 1 when it did something, 0 when nothing is due. The batching interval comes
@@ -21,7 +21,7 @@ def run_due(session: Session, context: WorkerContext, *, rules: service.Rules | 
     return tickets.aggregate_next(session, rules=rules)
 
 
-def deliver_due(maker: sessionmaker[Session], context: WorkerContext) -> int:
+def deliver_due(maker: sessionmaker[Session], context: Runtime) -> int:
     """One unit of delivery work: expire a batch of notifications nobody acknowledged within
     ``HUB_NOTIFY_EXPIRE_DAYS``, else send one due e-mail (when ``HUB_SMTP_HOST`` is set; the
     mail job opens its own short transactions around the SMTP conversation)."""

@@ -89,7 +89,7 @@ def leak_hub(engine: Engine, settings: Settings) -> Iterator[Hub]:
                 client=client,
                 maker=make_sessionmaker(engine),
                 engine=engine,
-                context=WorkerContext(settings=s, policy=app.state.policy),
+                context=WorkerContext(settings=s, policy=app.state.runtime.policy),
                 fake=fake,
             )
     finally:

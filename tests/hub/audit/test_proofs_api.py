@@ -7,6 +7,7 @@ them with the independent verifier (tests/hub/audit/rfc9162.py) and the publishe
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -219,7 +220,9 @@ def test_bad_parameters_answer_the_rest_error_shape(
 
 def test_no_checkpoint_and_no_key_configured(client, auth, app) -> None:
     assert client.get("/api/v1/audit/checkpoint", headers=auth).status_code == 404
-    app.state.settings = app.state.settings.model_copy(update={"audit_signing_key_file": None})
+    runtime = app.state.runtime
+    settings = runtime.settings.model_copy(update={"audit_signing_key_file": None})
+    app.state.runtime = dataclasses.replace(runtime, settings=settings)
     r = client.get("/api/v1/audit/verifier")
     assert r.status_code == 404 and r.json()["error"] == "not_found"
     r = client.get("/api/v1/audit/checkpoint", headers={**auth, "Accept": "application/xml"})

@@ -1,0 +1,30 @@
+"""The `hub` command line: one module per group of sub-commands, each command one unit of
+work calling a service through the runtime (``hub.runtime``) the API and worker also use."""
+
+from __future__ import annotations
+
+import typer
+
+from hub.cli import audit, bench, connections, coverage, database, ingest, registry, server
+
+app = typer.Typer(
+    help="CWN hub: threat-information sharing for the cyber-resilience network.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.command("init")(server.init)
+app.command("serve")(server.serve)
+app.command("worker")(server.worker)
+app.command("ingest")(ingest.ingest)
+app.command("coverage")(coverage.coverage)
+app.command("bench")(bench.bench)
+app.add_typer(database.group, name="db")
+app.add_typer(registry.partner_group, name="partner")
+app.add_typer(registry.key_group, name="key")
+app.add_typer(audit.group, name="audit")
+app.add_typer(connections.group, name="connection")
+
+
+def main() -> None:
+    app()
+
