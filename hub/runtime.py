@@ -65,7 +65,7 @@ class Runtime:
     @property
     def secret(self) -> str:
         """The hub secret (key hashing, sealed credentials, signed cursors and cookies)."""
-        return self.settings.secret_key.get_secret_value()
+        return self.settings.secret
 
     def close(self) -> None:
         if self.owns_engine and self.engine is not None:

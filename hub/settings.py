@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
+    @property
+    def secret(self) -> str:
+        """The hub secret in clear (key hashing, sealed credentials, signed cursors, cookies)."""
+        return self.secret_key.get_secret_value()
+
     def check(self) -> None:
         """Refuse configurations that are unsafe in production; raise SettingsError saying why."""
         if not self.production:

@@ -27,4 +27,3 @@ app.add_typer(connections.group, name="connection")
 
 def main() -> None:
     app()
-

@@ -27,10 +27,6 @@ from hub.schemas import Page
 router = APIRouter(prefix="/api/v1/admin/connections", tags=["connections"], route_class=HubRoute)
 
 
-def _secret(settings: SettingsDep) -> str:
-    return settings.secret_key.get_secret_value()
-
-
 @router.post(
     "",
     status_code=201,
@@ -46,11 +42,11 @@ def create_connection(
     row = service.create(
         session,
         data=body,
-        secret=_secret(settings),
+        secret=settings.secret,
         actor=who.actor,
         rules=OutboundRules.from_settings(settings),
     )
-    return service.to_read(session, row, secret=_secret(settings))
+    return service.to_read(session, row, secret=settings.secret)
 
 
 @router.get("", response_model=Page[ConnectionRead])
@@ -59,7 +55,7 @@ def list_connections(
 ) -> Page[ConnectionRead]:
     rows = service.list_all(session)
     return Page(
-        items=[service.to_read(session, r, secret=_secret(settings)) for r in rows],
+        items=[service.to_read(session, r, secret=settings.secret) for r in rows],
         next_cursor=None,
     )
 
@@ -68,7 +64,7 @@ def list_connections(
 def get_connection(
     ref: str, session: SessionDep, settings: SettingsDep, who: OperatorOrAuditor
 ) -> ConnectionRead:
-    return service.to_read(session, service.get(session, ref=ref), secret=_secret(settings))
+    return service.to_read(session, service.get(session, ref=ref), secret=settings.secret)
 
 
 @router.patch(
@@ -86,11 +82,11 @@ def update_connection(
         session,
         connection=service.get(session, ref=ref),
         data=body,
-        secret=_secret(settings),
+        secret=settings.secret,
         actor=who.actor,
         rules=rules,
     )
-    return service.to_read(session, row, secret=_secret(settings))
+    return service.to_read(session, row, secret=settings.secret)
 
 
 @router.post("/{ref}/test", response_model=TestReport)
@@ -101,7 +97,7 @@ def test_connection(
     connection = service.get(session, ref=ref)
     end_unit_of_work(session)  # nothing is held while the remote takes its time
     ok, report, remote = service.test(
-        connection, secret=_secret(settings), rules=OutboundRules.from_settings(settings)
+        connection, secret=settings.secret, rules=OutboundRules.from_settings(settings)
     )
     return TestReport(ok=ok, report=report, remote=remote)
 

@@ -72,7 +72,7 @@ def _settings(request: Request) -> Settings:
 
 
 def _secret(request: Request) -> str:
-    return _settings(request).secret_key.get_secret_value()
+    return runtime_of(request).secret
 
 
 def _secure(request: Request) -> bool:
@@ -314,7 +314,7 @@ async def sign_in(request: Request) -> Response:
                 return auth.authenticate(
                     db,
                     key=key,
-                    secret=settings.secret_key.get_secret_value(),
+                    secret=settings.secret,
                     address=_address(request),
                 )
             except auth.AddressBlocked:

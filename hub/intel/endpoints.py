@@ -142,7 +142,7 @@ def list_events(
 ) -> Response:
     """Events this partner may see, oldest change first (keyset cursor). Filters, counts,
     timestamps and pages are computed over what the partner receives."""
-    secret = settings.secret_key.get_secret_value()
+    secret = settings.secret
     query = cursors.fingerprint("events", since, tag, type, published)
     start = None
     if cursor:
@@ -288,7 +288,7 @@ def search_attributes(
 ) -> Response:
     """Attributes this partner may see (the restSearch use): by value, type, since. Pages are
     filled with released attributes only."""
-    secret = settings.secret_key.get_secret_value()
+    secret = settings.secret
     query = cursors.fingerprint("attributes", value, type, since)
     start = None
     if cursor:
@@ -349,7 +349,7 @@ def my_releases(
 ) -> Response:
     """What this organisation received, and when (newest first)."""
     releases.catch_up(session)  # the index is derived in batches; bring it up to date first
-    secret = settings.secret_key.get_secret_value()
+    secret = settings.secret
     query = cursors.fingerprint("me/releases")
     before = None
     if cursor:

@@ -42,7 +42,7 @@ class Caller:
 
     @classmethod
     def of(cls, principal: Principal, policy: tlp.Policy, settings: Settings) -> Caller:
-        secret = settings.secret_key.get_secret_value()
+        secret = settings.secret
         return cls(principal, policy, scope_for(secret, principal.partner_uuid))
 
     @property

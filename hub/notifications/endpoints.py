@@ -32,7 +32,7 @@ Cursor = Annotated[str | None, Query(max_length=300)]
 def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | None:
     if not cursor:
         return None
-    secret = settings.secret_key.get_secret_value()
+    secret = settings.secret
     pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
     if len(pos) != 1 or not isinstance(pos[0], int):
         raise InvalidField("cursor is not one this API handed out", field="cursor")
@@ -40,7 +40,7 @@ def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | Non
 
 
 def _next(settings: Any, who: Any, last_id: int, query: str) -> str:
-    secret = settings.secret_key.get_secret_value()
+    secret = settings.secret
     return cursors.seal(secret, caller=who.partner_uuid, query=query, position=[last_id])
 
 

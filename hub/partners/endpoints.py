@@ -170,7 +170,7 @@ def create_key(
         expires_at=body.expires_at,
         comment=body.comment,
         actor=who.actor,
-        secret=settings.secret_key.get_secret_value(),
+        secret=settings.secret,
     )
     return KeyIssued(key=issued.key, **key_read(issued.record, partner).model_dump())
 

@@ -98,7 +98,7 @@ def _page(
         session,
         principal=who,
         policy=policy,
-        secret=settings.secret_key.get_secret_value(),
+        secret=settings.secret,
         collection=collection,
         endpoint=endpoint,
         filters=filters,
