@@ -34,7 +34,7 @@ import anyio.to_thread
 import msgspec
 import orjson
 from anyio.lowlevel import RunVar
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Query, Request, Response
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 from fastapi.utils import create_model_field
@@ -47,6 +47,7 @@ from hub.auth import service as auth
 from hub.auth import throttle
 from hub.auth.keys import key_from_headers
 from hub.auth.principal import Principal
+from hub.cursors import MAX_LENGTH as MAX_CURSOR_LENGTH
 from hub.db import reader_bind, session_scope, writer_bind
 from hub.errors import (
     ErrorBody,
@@ -571,6 +572,10 @@ async def get_policy(request: Request) -> tlp.Policy:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+PageLimit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
+PageCursor = Annotated[
+    str | None, Query(max_length=MAX_CURSOR_LENGTH, description="next_cursor of the last page")
+]
 PolicyDep = Annotated[tlp.Policy, Depends(get_policy)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 Operator = Annotated[Principal, Depends(RoleGuard(Role.OPERATOR))]

@@ -21,6 +21,8 @@ from hub.routing import (
     AnyKey,
     HubRoute,
     OperatorOrAuditor,
+    PageCursor,
+    PageLimit,
     SessionDep,
     SettingsDep,
     public,
@@ -178,8 +180,8 @@ def search_entries(
     session: SessionDep,
     who: OperatorOrAuditor,
     filters: FiltersDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """Entries matching every filter given, newest first, ``{"items", "next_cursor"}``.
     The search itself is recorded (``audit.search``)."""

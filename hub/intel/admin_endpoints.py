@@ -19,14 +19,21 @@ from hub.models import Partner, Release
 from hub.partners import repository as partner_rows
 from hub.partners import service as partners
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, Operator, OperatorOrAuditor, PolicyDep, SessionDep, read_page
+from hub.routing import (
+    HubRoute,
+    Operator,
+    OperatorOrAuditor,
+    PageCursor,
+    PageLimit,
+    PolicyDep,
+    SessionDep,
+    read_page,
+)
 from hub.schemas import Schema, decode_id_cursor, encode_cursor
 from hub.sharing import explain
 from hub.sharing.records import label_of
 
 router = APIRouter(prefix="/api/v1/admin", tags=["admin: events"], route_class=HubRoute)
-Limit = Annotated[int, Query(ge=1, le=500)]
-Cursor = Annotated[str | None, Query(max_length=300)]
 EXPLAIN_MAX_PARTNERS = 500  # the network's manageable size is about 200
 
 
@@ -182,8 +189,8 @@ def event_releases(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Response:
     """Which partner received which version over which channel; every denial with its reason."""
     event = _event(session, uuid)
@@ -196,8 +203,8 @@ def partner_releases(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Response:
     """Everything released to (or refused) one partner, newest first."""
     partner = partners.get(session, ref=uuid)
@@ -210,8 +217,8 @@ def list_quarantine(
     session: SessionDep,
     who: OperatorOrAuditor,
     status: Annotated[str | None, Query(pattern="^(held|released|rejected)$")] = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Response:
     """Items held because their markings could not be read (default: all; `status=held`)."""
     after = decode_id_cursor(cursor)

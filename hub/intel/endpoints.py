@@ -19,6 +19,8 @@ from hub.models import Attribute, Event, Release
 from hub.responses import JSONResponse, stream_event
 from hub.routing import (
     HubRoute,
+    PageCursor,
+    PageLimit,
     PartnerKey,
     PolicyDep,
     SessionDep,
@@ -34,9 +36,6 @@ from hub.sharing.records import headers, obligation_body
 from hub.sharing.view import EventSummary
 
 router = APIRouter(prefix="/api/v1", tags=["events"], route_class=HubRoute)
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
-Cursor = Annotated[str | None, Query(max_length=300)]
 
 
 @router.post(
@@ -137,8 +136,8 @@ def list_events(
         str | None, Query(max_length=64, description="has an attribute of type")
     ] = None,
     published: bool | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """Events this partner may see, oldest change first (keyset cursor). Filters, counts,
     timestamps and pages are computed over what the partner receives."""
@@ -283,8 +282,8 @@ def search_attributes(
     value: Annotated[str | None, Query(max_length=1024)] = None,
     type: Annotated[str | None, Query(max_length=64)] = None,
     since: Annotated[int | None, Query(ge=0, description="attribute timestamp ≥ (epoch)")] = None,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Response:
     """Attributes this partner may see (the restSearch use): by value, type, since. Pages are
     filled with released attributes only."""
@@ -344,8 +343,8 @@ def my_releases(
     session: SessionDep,
     who: PartnerKey,
     settings: SettingsDep,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Response:
     """What this organisation received, and when (newest first)."""
     releases.catch_up(session)  # the index is derived in batches; bring it up to date first

@@ -19,14 +19,20 @@ from hub.models import Notification, Partner, TargetEntry
 from hub.notifications import feedback, release, schemas
 from hub.partners.schemas import Constituency
 from hub.responses import JSONResponse
-from hub.routing import HubRoute, Operator, PartnerKey, PolicyDep, SessionDep, SettingsDep
+from hub.routing import (
+    HubRoute,
+    Operator,
+    PageCursor,
+    PageLimit,
+    PartnerKey,
+    PolicyDep,
+    SessionDep,
+    SettingsDep,
+)
 from hub.schemas import Schema
 from hub.sharing.recipients import Recipient
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size (at most 500)")]
-Cursor = Annotated[str | None, Query(max_length=300)]
 
 
 def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | None:
@@ -81,8 +87,8 @@ def list_notifications(
     settings: SettingsDep,
     via: Annotated[Literal["me"] | None, Query(description="`me`: to pass on")] = None,
     lang: Literal["en", "nl"] = "en",
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """Notifications for the caller's organisation, or (``via=me``) for its constituents:
     pages hold only what is released to the caller now, each decided again."""
@@ -235,8 +241,8 @@ def list_feedback(
     session: SessionDep,
     who: PartnerKey,
     settings: SettingsDep,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Response:
     """Feedback on the caller's own items (anonymised unless the sender allowed attribution)."""
     query = cursors.fingerprint("feedback")

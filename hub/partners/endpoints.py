@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 
 from hub.auth import service as keys
 from hub.models import ApiKey, Partner
@@ -21,16 +19,22 @@ from hub.partners.schemas import (
     PartnerUpdate,
     StatusChange,
 )
-from hub.routing import AnyKey, HubRoute, Operator, OperatorOrAuditor, SessionDep, SettingsDep
+from hub.routing import (
+    AnyKey,
+    HubRoute,
+    Operator,
+    OperatorOrAuditor,
+    PageCursor,
+    PageLimit,
+    SessionDep,
+    SettingsDep,
+)
 from hub.schemas import Page, decode_id_cursor, encode_cursor
 from hub.vocabulary import NetworkFunction, PartnerStatus, PartnerType, Region, Sector, Tier
 
 router = APIRouter(prefix="/api/v1/admin/partners", tags=["partners"], route_class=HubRoute)
 # /api/v1/me: who am I, for any key.
 me_router = APIRouter(prefix="/api/v1", tags=["me"], route_class=HubRoute)
-
-Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
-Cursor = Annotated[str | None, Query(max_length=200, description="next_cursor of the last page")]
 
 
 def key_read(record: ApiKey, partner: Partner) -> KeyRead:
@@ -70,8 +74,8 @@ def list_partners(
     function: NetworkFunction | None = None,
     region: Region | None = None,
     status: PartnerStatus | None = None,
-    limit: Limit = 50,
-    cursor: Cursor = None,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
 ) -> Page[PartnerRead]:
     """List partners, oldest first, filtered; follow ``next_cursor`` for the next page."""
     after = decode_id_cursor(cursor)
@@ -132,8 +136,8 @@ def partner_history(
     uuid: str,
     session: SessionDep,
     who: OperatorOrAuditor,
-    limit: Limit = 100,
-    cursor: Cursor = None,
+    limit: PageLimit = 100,
+    cursor: PageCursor = None,
 ) -> Page[PartnerChangeRead]:
     """Every change to the partner: who, when, which fields, old → new."""
     partner = service.get(session, ref=uuid)
