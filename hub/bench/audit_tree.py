@@ -6,17 +6,15 @@ import math
 import random
 import statistics
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 from sqlalchemy import event
 
 from hub.audit import proofs, search, tree
 from hub.audit import service as audit
+from hub.bench.core import Bench, Goal
 from hub.db import session_scope
-
-if TYPE_CHECKING:
-    from hub.bench.runner import Bench
 
 RECIPIENT = "8d6c2f0e-4d7b-4c36-9a55-0b1f5a1d{:04d}"  # 100 partners
 OPERATOR = "key:5e1f0c2a-2222-4c36-9a55-0b1f5a1d9e21 (NCSC-NL, operator)"
@@ -39,8 +37,6 @@ def _record(i: int) -> audit.Record:
 def measure(bench: Bench) -> float:
     """A1 and A2; returns A3's measurement (an auditor's search page, ms), which is compared
     with S2's figure once that is measured (``a3``)."""
-    from hub.bench.runner import Goal
-
     o = bench.o
     n = 10**4 if o.quick else (10**6 if o.large else 10**5)
     label = f"10^{round(math.log10(n))}"
@@ -125,8 +121,6 @@ def measure(bench: Bench) -> float:
 def a3(bench: Bench, search_ms: float) -> None:
     """A3: the auditor's search page against S2's hub figure (its time per page at
     saturation, 1 worker: 1000 / rps)."""
-    from hub.bench.runner import Goal
-
     s2 = next((g for g in bench.goals if g.id == "S2" and g.hub), None)
     page_ms = 1000 / s2.hub if s2 is not None and s2.hub else None
     ratio = search_ms / page_ms if page_ms else None

@@ -18,18 +18,16 @@ import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import Table, insert, text
 
+from hub.bench.core import Bench, Goal
 from hub.db import session_scope
 from hub.models import ConstituencyEntry, TargetEntry
 from hub.notifications import matching
 from hub.partners import service as partners
 from hub.partners.schemas import PartnerCreate
-
-if TYPE_CHECKING:
-    from hub.bench.runner import Bench
 
 CONSTITUENCY: Table = ConstituencyEntry.__table__  # type: ignore[assignment]
 TARGETS: Table = TargetEntry.__table__  # type: ignore[assignment]
@@ -280,8 +278,6 @@ def _label(n: int) -> str:
 
 def measure(bench: Bench, *, backend: str = "SQLite") -> None:
     """Add M1 (large / small table, per observation) and its exact oracle counter."""
-    from hub.bench.runner import Goal
-
     o = bench.o
     suffix = " (PG)" if backend == "PostgreSQL" else ""
     small, large = (10**3, 10**4) if o.quick else (10**4, 10**5)

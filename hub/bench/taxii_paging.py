@@ -23,19 +23,17 @@ import uuid as uuid_mod
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 from sqlalchemy import func, insert, select
 
 from hub.bench import load
+from hub.bench.core import Bench, Goal
 from hub.bench.underload import maker_of, seed, server_env
 from hub.db import session_scope
 from hub.models import StixObject, StixRendering
 from hub.taxii import service as taxii
-
-if TYPE_CHECKING:
-    from hub.bench.runner import Bench
 
 TAXII = "application/taxii+json;version=2.1"
 PAGE = 100  # TAXII's usual page size, the hub's default and medallion's configured maximum
@@ -240,8 +238,6 @@ def medallion(
 
 def measure(bench: Bench) -> None:
     """T1 at 10^3 and 10^4 objects (hub and medallion) and the hub alone at 10^5."""
-    from hub.bench.runner import Goal
-
     sizes, with_medallion = (10**3, 10**4, 10**5), (10**3, 10**4)
     page_limit, budget = 120.0, 300.0
     served = seed(bench, None, "taxii", big=TEMPLATE_ATTRIBUTES, small=0, attribute_labels=False)

@@ -15,7 +15,7 @@ import http.client
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -24,6 +24,7 @@ from sqlalchemy import select, text
 
 import tlp
 from hub.bench import load
+from hub.bench.core import SECRET, Bench, Goal
 from hub.bench.dataset import make_event
 from hub.db import session_scope
 from hub.intel import service as intel
@@ -31,9 +32,6 @@ from hub.models import Event
 from hub.partners import service as partners
 from hub.partners.schemas import PartnerCreate
 from hub.vocabulary import PartnerStatus, Role
-
-if TYPE_CHECKING:
-    from hub.bench.runner import Bench
 
 UPLOAD_BYTES = 3 * 10**6
 UPLOAD_RATE = 64 * 1024  # bytes per second, per client
@@ -63,7 +61,6 @@ def seed(
     """A fresh database holding one ``big``-attribute event and ``small`` 10-attribute events,
     a partner key and an operator key."""
     from hub.auth import service as keys
-    from hub.bench.runner import SECRET
 
     engine, maker, _ = bench.fresh_db(url, name)
     event = make_event(big, seed=7, attribute_labels=attribute_labels)
@@ -109,8 +106,6 @@ def seed(
 
 
 def server_env(url: str) -> dict[str, str]:
-    from hub.bench.runner import SECRET
-
     return {"HUB_DATABASE_URL": url, "HUB_SECRET_KEY": SECRET, "HUB_LOG_LEVEL": "WARNING"}
 
 
@@ -183,8 +178,6 @@ def _l1(
     idle: load.LoadResult,
     where: str,
 ) -> None:
-    from hub.bench.runner import Goal
-
     with load.downloading(view, small, seconds=bench.o.load_seconds + 30) as downloads:
         time.sleep(1.5)  # the first download under way
         busy = load.light(page, small, seconds=bench.o.load_seconds, workdir=bench.dir)
@@ -217,8 +210,6 @@ def _l2(
     *,
     seed_base: int,
 ) -> None:
-    from hub.bench.runner import Goal
-
     bodies = [upload_body(0, seed_base + i) for i in range(UPLOADERS)]
     statuses: list[int] = []
     durations: list[float] = []
@@ -301,8 +292,6 @@ def _search(base: str, key: str, body: dict[str, Any]) -> tuple[int, int, float]
 def memory(bench: Bench, backend: str, *, total: int, per_event: int = 10**5) -> None:
     """L3: the server's peak memory increase over one search whose candidates are all
     ``total`` attributes, vs serving one 10^5-attribute page, each in a fresh server."""
-    from hub.bench.runner import Goal
-
     url = bench.o.pg_url if backend == "PostgreSQL" else None
     served = seed(
         bench, url, f"search-{backend.lower()}", big=per_event, small=0, attribute_labels=False
