@@ -46,6 +46,13 @@ def _age(now: datetime, then: datetime | None) -> float:
 def families(session: Session) -> Iterator[GaugeMetricFamily]:
     """Every worker metric, from the database as it is now."""
     now = utcnow()
+    yield from _connections(session, now)
+    yield from _notifications_and_rendering(session, now)
+    yield from _audit(session, now)
+
+
+def _connections(session: Session, now: datetime) -> Iterator[GaugeMetricFamily]:
+    """Runs, attempts, backoff, last success and the push outbox, per connection."""
     names = dict(session.execute(select(Connection.id, Connection.name)).all())  # type: ignore[arg-type]
     kinds = dict(session.execute(select(Connection.id, Connection.kind)).all())  # type: ignore[arg-type]
 
@@ -111,7 +118,11 @@ def families(session: Session) -> Iterator[GaugeMetricFamily]:
         failing.add_metric([conn.name, conn.kind], 1 if conn.enabled and conn.last_error else 0)
     yield success
     yield failing
+    yield from _outbox(session, now, names)
 
+
+def _outbox(session: Session, now: datetime, names: dict[int, str]) -> Iterator[GaugeMetricFamily]:
+    """Pushes waiting per connection, and how old the oldest is."""
     outbox = GaugeMetricFamily(
         "hub_push_outbox_items",
         "Push outbox items by connection and state (dead: a dead letter)",
@@ -136,6 +147,9 @@ def families(session: Session) -> Iterator[GaugeMetricFamily]:
     yield outbox
     yield oldest
 
+
+def _notifications_and_rendering(session: Session, now: datetime) -> Iterator[GaugeMetricFamily]:
+    """The notification queue (directives, notifications, mails) and the STIX backlog."""
     yield _by_state(
         session,
         "hub_notification_directives",
@@ -171,6 +185,10 @@ def families(session: Session) -> Iterator[GaugeMetricFamily]:
         "Event versions not yet matched against constituencies",
         int(unmatched or 0),
     )
+
+
+def _audit(session: Session, now: datetime) -> Iterator[GaugeMetricFamily]:
+    """The audit log: its size, the indexes and the Merkle tree behind it, the checkpoint."""
     head = session.scalar(select(AuditHead.seq).where(AuditHead.id == 1)) or 0
     indexed = session.scalar(select(ReleaseIndexState.upto_seq).where(ReleaseIndexState.id == 1))
     yield _single(
