@@ -221,6 +221,49 @@ class Steps(Bench):
     # --- serving ----------------------------------------------------------------------------
 
     def serving(self, size: int) -> None:
+        """S1-S4 and S6: a full event and a page to a partner over HTTP, against references."""
+        url, engine, maker, key, operator, big, big_id = self._serving_db(size)
+        self.statements(engine, maker, key)
+        env = {"HUB_DATABASE_URL": url, "HUB_SECRET_KEY": SECRET, "HUB_LOG_LEVEL": "WARNING"}
+        headers = {"Authorization": key}
+        seconds = self.o.load_seconds
+        with load.server("hub.main:create_app", env=env) as base:
+            self._full_event(base, headers, url, big, big_id)
+            page = f"{base}/api/v1/events?limit=50"
+            audited_before = _page_audits(maker)
+            served_before = _pages_served(base, operator)
+            hub_sat = load.saturate(page, headers, seconds=seconds)
+            hub_paced = load.paced(page, headers, seconds=seconds, rate=max(1.0, hub_sat.rps / 2))
+            # The server's own count of 2xx page responses: a load generator stopping mid-run
+            # (wrk) never sees the responses in flight, but they were deliveries all the same.
+            served = _pages_served(base, operator) - served_before
+        audited = _page_audits(maker) - audited_before
+        seen = hub_sat.ok + hub_sat.warmup_ok + hub_paced.ok + hub_paced.warmup_ok
+        with load.server("hub.main:create_app", env=env, workers=2) as base2:
+            hub_two = load.saturate(f"{base2}/api/v1/events?limit=50", headers, seconds=seconds)
+        ref_sat, ref_paced = self._reference_page(rate=max(1.0, hub_sat.rps / 2))
+        engine.dispose()
+        self._page_goals(hub_sat, hub_paced, hub_two, ref_sat, ref_paced)
+        self.add(
+            Goal(
+                "S4",
+                "audit entries written = page deliveries made",
+                audited,
+                served,
+                None,
+                "exact",
+                audited == served,
+                unit="",
+                exact=True,
+                note=f"2xx page responses counted by the server; the load tools saw {seen}",
+            )
+        )
+
+    def _serving_db(self, size: int) -> tuple[str, Any, Any, str, str, dict[str, Any], int]:
+        """A SQLite file with one ``size``-attribute event and 60 small ones; a partner key
+        and an operator key."""
+        from hub.auth import service as keys
+
         path = self.dir / "serve.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
@@ -243,8 +286,6 @@ class Steps(Bench):
                 actor="bench",
                 status=PartnerStatus.ACTIVE,
             )
-            from hub.auth import service as keys
-
             key = keys.create_key(
                 session, partner=reader, role=Role.PARTNER, secret=SECRET, actor="bench"
             ).key
@@ -263,62 +304,56 @@ class Steps(Bench):
                 channel="file",
                 policy=tlp.DEFAULT_POLICY,
             )
-            big_row = session.scalar(select(Event).where(Event.uuid == big["Event"]["uuid"]))
-            assert big_row is not None
-            big_id = big_row.id
-        self.statements(engine, maker, key)
-        env = {"HUB_DATABASE_URL": url, "HUB_SECRET_KEY": SECRET, "HUB_LOG_LEVEL": "WARNING"}
-        headers = {"Authorization": key}
-        seconds = self.o.load_seconds
-        with load.server("hub.main:create_app", env=env) as base:
-            view = f"{base}/api/v1/events/{big['Event']['uuid']}"
-            import httpx
+            big_id = session.scalar(select(Event.id).where(Event.uuid == big["Event"]["uuid"]))
+            assert big_id is not None
+        return url, engine, maker, key, operator, big, big_id
 
-            httpx.get(view, headers=headers, timeout=120)
-            timings = []
-            for _ in range(self.o.repetitions):
-                started = time.perf_counter()
-                r = httpx.get(view, headers=headers, timeout=120)
-                timings.append(time.perf_counter() - started)
-                assert r.status_code == 200, r.text[:200]
-            ref = median(
-                [probes.fetch_and_serialise(path, big_id) for _ in range(self.o.repetitions)]
+    def _full_event(
+        self, base: str, headers: dict[str, str], url: str, big: dict[str, Any], big_id: int
+    ) -> None:
+        """S1: the big event over HTTP vs reading and serialising it straight from SQLite."""
+        import httpx
+
+        view = f"{base}/api/v1/events/{big['Event']['uuid']}"
+        httpx.get(view, headers=headers, timeout=120)
+        timings = []
+        for _ in range(self.o.repetitions):
+            started = time.perf_counter()
+            r = httpx.get(view, headers=headers, timeout=120)
+            timings.append(time.perf_counter() - started)
+            assert r.status_code == 200, r.text[:200]
+        path = Path(url.removeprefix("sqlite:///"))
+        ref = median([probes.fetch_and_serialise(path, big_id) for _ in range(self.o.repetitions)])
+        hub_view = median(timings)
+        self.add(
+            Goal(
+                "S1",
+                f"full event ({len(big['Event']['Attribute']):,} attr) to a partner over HTTP",
+                hub_view,
+                ref,
+                ref / hub_view,
+                "≥ 0.50",
+                ref / hub_view >= 0.5,
             )
-            hub_view = median(timings)
-            self.add(
-                Goal(
-                    "S1",
-                    f"full event ({size:,} attr) to a partner over HTTP",
-                    hub_view,
-                    ref,
-                    ref / hub_view,
-                    "≥ 0.50",
-                    ref / hub_view >= 0.5,
-                )
-            )
-            page = f"{base}/api/v1/events?limit=50"
-            audited_before = _page_audits(maker)
-            served_before = _pages_served(base, operator)
-            hub_sat = load.saturate(page, headers, seconds=seconds)
-            hub_paced = load.paced(page, headers, seconds=seconds, rate=max(1.0, hub_sat.rps / 2))
-            # The server's own count of 2xx page responses: a load generator stopping mid-run
-            # (wrk) never sees the responses in flight, but they were deliveries all the same.
-            served = _pages_served(base, operator) - served_before
-        audited = _page_audits(maker) - audited_before
-        seen = hub_sat.ok + hub_sat.warmup_ok + hub_paced.ok + hub_paced.warmup_ok
-        with load.server("hub.main:create_app", env=env, workers=2) as base2:
-            hub_two = load.saturate(f"{base2}/api/v1/events?limit=50", headers, seconds=seconds)
+        )
+
+    def _reference_page(self, *, rate: float) -> tuple[Any, Any]:
+        """The reference server's page at saturation and at ``rate``."""
         ref_db = self.dir / "reference.db"
         for suffix in ("", "-wal", "-shm"):
             Path(str(ref_db) + suffix).unlink(missing_ok=True)
         reference_app.prepare(str(ref_db))
         ref_env = {"HUB_BENCH_REFERENCE_DB": str(ref_db)}
+        seconds = self.o.load_seconds
         with load.server("hub.bench.reference_app:create_app", env=ref_env) as ref_base:
             ref_sat = load.saturate(f"{ref_base}/page", {}, seconds=seconds)
-            ref_paced = load.paced(
-                f"{ref_base}/page", {}, seconds=seconds, rate=max(1.0, hub_sat.rps / 2)
-            )
-        engine.dispose()
+            ref_paced = load.paced(f"{ref_base}/page", {}, seconds=seconds, rate=rate)
+        return ref_sat, ref_paced
+
+    def _page_goals(
+        self, hub_sat: Any, hub_paced: Any, hub_two: Any, ref_sat: Any, ref_paced: Any
+    ) -> None:
+        """S2, S3 and S6 from the page loads."""
         self.add(
             Goal(
                 "S2",
@@ -345,20 +380,6 @@ class Steps(Bench):
                 unit="ms",
                 note=f"{hub_paced.rps:.0f} rps offered half of {hub_sat.rps:.0f}; "
                 f"p50 {hub_paced.p50_ms:.1f} ms",
-            )
-        )
-        self.add(
-            Goal(
-                "S4",
-                "audit entries written = page deliveries made",
-                audited,
-                served,
-                None,
-                "exact",
-                audited == served,
-                unit="",
-                exact=True,
-                note=f"2xx page responses counted by the server; the load tools saw {seen}",
             )
         )
         self.add(
