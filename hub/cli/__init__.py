@@ -1,5 +1,10 @@
 """The `hub` command line: one module per group of sub-commands, each command one unit of
-work calling a service through the runtime (``hub.runtime``) the API and worker also use."""
+work calling a service through the runtime (``hub.runtime``) the API and worker also use.
+
+A command imports the heavier services it calls (ingest, STIX conversion, connections, the
+benchmark) inside its function, so that ``hub --help`` and a quick ``hub key create`` do not
+load the whole hub: the only function-level imports in ``hub/`` besides the benchmark's
+subprocess entry points, and none of them dodges an import circle."""
 
 from __future__ import annotations
 
