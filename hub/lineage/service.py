@@ -8,6 +8,8 @@ from it. `to_prov` turns a graph into W3C PROV-JSON.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -439,4 +441,45 @@ def recipient_graph(g: dict[str, Any], *, ticket: str, caller_uuid: str) -> dict
         "activities": [dict(a) for a in g["activities"] if a["id"] in used],
         "derivations": [dict(d) for d in derivations],
         "uses": [dict(u) for u in uses],
+    }
+
+
+def opaque(g: dict[str, Any], *, secret: str, scope: str) -> dict[str, Any]:
+    """A recipient's graph (after `recipient_graph`) without the hub's counters: node ids
+    become codes keyed by the hub secret and ``scope`` (the caller and the ticket), and an
+    event's versions are numbered 1, 2, … among those in this graph.
+
+    The stored ids and version numbers are hub-wide: ``artifact:1041`` then ``artifact:1187``
+    tell how much lineage others made in between, and an event's version moves with edits
+    the caller never received (DESIGN §3). Scoped codes are stable for the caller's view of
+    one ticket yet cannot be matched across tickets or callers.
+    """
+    key = hashlib.sha256(f"cwn-hub lineage ids v1\0{secret}".encode()).digest()
+
+    def code(node: str | None) -> str | None:
+        if node is None:
+            return None
+        kind, _, _ = node.partition(":")
+        mac = hmac.new(key, f"{scope}\0{node}".encode(), hashlib.sha256).hexdigest()
+        return f"{kind}:{mac[:24]}"
+
+    seen: dict[str, set[int]] = {}
+    for a in g["artifacts"]:
+        if a["kind"] == "event":
+            seen.setdefault(a["external_id"], set()).add(a["version"])
+    ordinal = {(e, v): n for e, vs in seen.items() for n, v in enumerate(sorted(vs), start=1)}
+    artifacts = []
+    for art in g["artifacts"]:
+        art = {**art, "id": code(art["id"]), "generated_by": code(art["generated_by"])}
+        if art["kind"] == "event":
+            art["version"] = ordinal[(art["external_id"], art["version"])]
+        artifacts.append(art)
+    return {
+        "artifacts": artifacts,
+        "activities": [{**a, "id": code(a["id"])} for a in g["activities"]],
+        "derivations": [
+            {**d, **{k: code(d[k]) for k in ("derived", "source", "activity")}}
+            for d in g["derivations"]
+        ],
+        "uses": [{**u, **{k: code(u[k]) for k in ("activity", "artifact")}} for u in g["uses"]],
     }

@@ -32,7 +32,6 @@ from hub.models.notification import (
     NotifyMark,
     Observation,
     TargetEntry,
-    TicketCounter,
 )
 from hub.models.partner import (
     ConstituencyEntry,
@@ -60,7 +59,6 @@ __all__ = [
     "Observation",
     "TargetEntry",
     "NotificationMail",
-    "TicketCounter",
     "Attribute",
     "ElementWithdrawal",
     "Event",

@@ -122,15 +122,6 @@ class Directive(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class TicketCounter(Base):
-    """The last ticket number drawn per day (``CWN-YYYYMMDD-NNNNNNNN``)."""
-
-    __tablename__ = "notify_ticket_counters"
-
-    day: Mapped[str] = mapped_column(String(8), primary_key=True)
-    last: Mapped[int] = mapped_column(Integer)
-
-
 class Notification(UUIDMixin, Base):
     """One ticket: the observations of one case and kind for one recipient."""
 

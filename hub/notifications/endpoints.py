@@ -70,7 +70,6 @@ def view(released: release.Released, lang: str) -> dict[str, Any]:
             {
                 "kind": c.kind,
                 "attributes": c.attribute_uuids,
-                "event_version": c.event_version,
                 "message": c.message,
                 "at": c.created_at.isoformat(),
             }
@@ -168,6 +167,7 @@ def my_notification_lineage(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
+    settings: SettingsDep,
     format: LineageFormat = "json",
 ) -> Response:
     """The recipient's part: its notification's versions and the item versions they came
@@ -176,7 +176,8 @@ def my_notification_lineage(
 
     No observation values, types or fields: those are released only through the audited,
     TLP-decided fetch of the notification itself. The graph is restricted to this ticket
-    (no other recipients' decisions, no ingest channels)."""
+    (no other recipients' decisions, no ingest channels), its node ids are codes for this
+    caller and ticket and an event's versions are numbered within it (`lineage.opaque`)."""
     note = _visible(session, who, ticket)
     recipient = Recipient.of_principal(who).tlp
     verdict = release.decide(session, recipient=recipient, notes=[note], policy=policy)
@@ -188,11 +189,17 @@ def my_notification_lineage(
         for o in verdict.released[0].body["json"]["observations"]
     }
     reveal = {who.partner_uuid}
-    graph = lineage.redact(
-        lineage.recipient_graph(
-            lineage.backward(session, ticket=ticket), ticket=ticket, caller_uuid=who.partner_uuid
+    graph = lineage.opaque(
+        lineage.redact(
+            lineage.recipient_graph(
+                lineage.backward(session, ticket=ticket),
+                ticket=ticket,
+                caller_uuid=who.partner_uuid,
+            ),
+            reveal_sources=reveal,
         ),
-        reveal_sources=reveal,
+        secret=settings.secret_key.get_secret_value(),
+        scope=f"{who.partner_uuid}\0{ticket}",
     )
     items = [
         {

@@ -109,14 +109,11 @@ def retract(
         parts = []
         if gone:
             parts.append(
-                f"{who} withdrew {len(gone)} observation(s) of this notification "
-                f"(version {version}): " + ", ".join(gone)
+                f"{who} withdrew {len(gone)} observation(s) of this notification: "
+                + ", ".join(gone)
             )
         if fixed:
-            parts.append(
-                f"The source corrected {len(fixed)} observation(s) (version {version}): "
-                + ", ".join(fixed)
-            )
+            parts.append(f"The source corrected {len(fixed)} observation(s): " + ", ".join(fixed))
         message = " ".join(parts)
         kind = "retraction" if gone else "correction"
         session.add(

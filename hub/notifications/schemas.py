@@ -8,9 +8,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Correction(BaseModel):
+    """What the source withdrew or corrected (no event version: it counts edits the
+    recipient did not receive)."""
+
     kind: str
     attributes: Any
-    event_version: int | None
     message: str | None
     at: str
 

@@ -1,16 +1,15 @@
 """Aggregation and tickets: routed observations are grouped per addressee into notifications, each
-with a ticket number, after the batching interval."""
+with a ticket (an opaque reference, see `next_ticket`), after the batching interval."""
 
 from __future__ import annotations
 
 import hashlib
+import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 import orjson
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from hub.lineage import service as lineage
@@ -21,25 +20,31 @@ from hub.models import (
     NotificationItem,
     Observation,
     Partner,
-    TicketCounter,
 )
 from hub.models.base import utcnow
 from hub.notifications import templates
 from hub.notifications.service import JOB_AGENT, Rules
 from hub.sharing.records import label_of
 
+# Crockford's base32: no I, L, O or U, so a reference read aloud or retyped stays the same
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CODE_LENGTH = 8
+_DRAWS = 8
+
 
 def next_ticket(session: Session, *, now: datetime) -> str:
-    """``CWN-YYYYMMDD-NNNNNNNN``: a per-day counter row, incremented under the row lock."""
-    day = now.strftime("%Y%m%d")
-    dialect = session.get_bind().dialect.name
-    ins = pg_insert if dialect == "postgresql" else sqlite_insert
-    stmt = ins(TicketCounter).values(day=day, last=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=[TicketCounter.day], set_={"last": TicketCounter.last + 1}
-    ).returning(TicketCounter.last)
-    number = int(session.execute(stmt).scalar_one())
-    return f"CWN-{day}-{number:08d}"
+    """``CWN-YYYY-XXXX-XXXX``: a random code (40 bits), drawn again on the rare clash.
+
+    Not a counter: a hub-wide sequence told a recipient how many notifications others got
+    between two of its own, and a per-recipient one would still show a gap where one of its
+    own is withheld now (DESIGN §3, "What leaves the hub"). The year helps a person filing it.
+    """
+    for _ in range(_DRAWS):
+        code = "".join(secrets.choice(_ALPHABET) for _ in range(_CODE_LENGTH))
+        ticket = f"CWN-{now:%Y}-{code[:4]}-{code[4:]}"
+        if session.scalar(select(Notification.id).where(Notification.ticket == ticket)) is None:
+            return ticket
+    raise RuntimeError("no free ticket code after repeated draws")  # 2^40 codes a year
 
 
 _GROUP = (
