@@ -684,7 +684,7 @@ def _released_attribute(
     found = elements.attributes(
         session, caller, [(attr, event)], include_deleted=True, answer_to_source=True
     )
-    if not found.items:  # stored, but not for this channel (RED never goes over MISP)
+    if not found.items:  # stored, but released to nobody, its source included (quarantine)
         return JSONResponse(
             {"Attribute": {"uuid": uuid, "event_id": caller.event_id(event.id)}}  # type: ignore[union-attr]
         )

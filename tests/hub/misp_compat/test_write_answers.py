@@ -13,7 +13,10 @@ from typing import Any
 
 import httpx
 from pymisp import MISPAttribute, MISPEvent, MISPEventReport, MISPObject, PyMISP
+from sqlalchemy import select
 
+from hub.db import session_scope
+from hub.models import AuditEntry
 from hub.vocabulary import Role
 
 
@@ -81,7 +84,9 @@ def test_the_creator_gets_its_red_attribute_back_in_full(misp_url: str, factory)
     assert [a.value for a in pulled.attributes] == ["198.51.100.7"]
 
 
-def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory) -> None:
+def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory, maker) -> None:
+    """The answer is labelled and recorded as what it is: RED, over ``/misp``, to the writer
+    as the answer to its write."""
     source = factory.partner("Z-CERT", type="sectoral-csirt")
     key = factory.key(Role.PARTNER, source)
     made = own_green_event(connect(misp_url, key))
@@ -93,7 +98,13 @@ def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory) -> Non
     assert r.status_code == 200, r.text
     assert r.json()["Attribute"]["value"] == "red.example"
     assert r.headers["X-Hub-TLP"] == "TLP:RED"
-    assert "X-Hub-Audit-Seq" in r.headers
+    with session_scope(maker) as session:
+        entry = session.scalar(
+            select(AuditEntry).where(AuditEntry.seq == int(r.headers["X-Hub-Audit-Seq"]))
+        )
+        assert entry is not None
+        assert (entry.channel, entry.recipient_uuid) == ("misp-sync", source.uuid)
+        assert entry.body["details"]["answer"] == "write"
 
 
 def test_the_creator_gets_its_red_object_report_and_event_back(misp_url: str, factory) -> None:
