@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.errors import InvalidField
 from hub.intel import repository
 from hub.misp_compat import shapes
@@ -24,6 +25,7 @@ from hub.misp_compat.params import limit_page, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, row_ids
 from hub.models import Attribute, Event, EventObject, EventReport
 from hub.sharing.pages import release_attribute_page, release_object_page, release_reports
+from hub.sharing.records import obligation
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
@@ -40,10 +42,12 @@ def bounded(body: dict[str, Any]) -> tuple[int, int]:
 
 @dataclass(slots=True)
 class Released:
-    """Elements as they go out to the caller, and the audit entry that recorded them."""
+    """Elements as they go out to the caller, the audit entry that recorded them and the
+    handling obligation of the strictest of them (nothing released: that of nothing, CLEAR)."""
 
     items: list[dict[str, Any]] = field(default_factory=list)
     audit_seq: int | None = None
+    obligation: tlp.Obligation = field(default_factory=lambda: obligation([]))
 
 
 def object_ids(session: Session, uuids: Sequence[str]) -> dict[str, int]:
@@ -91,8 +95,10 @@ def attributes(
     rows: Sequence[tuple[Attribute, Event]],
     *,
     include_deleted: bool = False,
+    answer_to_source: bool = False,
 ) -> Released:
-    """The given attributes as the caller receives them (those it does not are left out)."""
+    """The given attributes as the caller receives them (those it does not are left out);
+    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
     if not rows:
         return Released()
 
@@ -108,8 +114,9 @@ def attributes(
         position=lambda row: row[0].id,
         limit=len(rows),
         include_deleted=include_deleted,
+        answer_to_source=answer_to_source,
     )
-    return Released(shape_attributes(session, caller, page.items), page.audit_seq)
+    return Released(shape_attributes(session, caller, page.items), page.audit_seq, page.obligation)
 
 
 def attribute_index(session: Session, caller: Caller, body: dict[str, Any]) -> Released:
@@ -139,7 +146,8 @@ def attribute_index(session: Session, caller: Caller, body: dict[str, Any]) -> R
         limit=limit,
         skip=(page - 1) * limit,
     )
-    return Released(shape_attributes(session, caller, result.items), result.audit_seq)
+    items = shape_attributes(session, caller, result.items)
+    return Released(items, result.audit_seq, result.obligation)
 
 
 def _attribute_ids(session: Session, object_uuids: Sequence[str]) -> dict[str, int]:
@@ -203,8 +211,10 @@ def objects(
     rows: Sequence[tuple[EventObject, Event]],
     *,
     include_deleted: bool = False,
+    answer_to_source: bool = False,
 ) -> Released:
-    """The given objects as the caller receives them (whole, or not at all)."""
+    """The given objects as the caller receives them (whole, or not at all);
+    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
     if not rows:
         return Released()
 
@@ -220,8 +230,9 @@ def objects(
         position=lambda row: row[0].id,
         limit=len(rows),
         include_deleted=include_deleted,
+        answer_to_source=answer_to_source,
     )
-    return Released(_shape_objects(session, caller, page.items), page.audit_seq)
+    return Released(_shape_objects(session, caller, page.items), page.audit_seq, page.obligation)
 
 
 def search_objects(session: Session, caller: Caller, body: dict[str, Any]) -> Released:
@@ -275,7 +286,8 @@ def search_objects(session: Session, caller: Caller, body: dict[str, Any]) -> Re
         accept=accept,
         include_deleted=include_deleted,
     )
-    return Released(_shape_objects(session, caller, result.items), result.audit_seq)
+    items = _shape_objects(session, caller, result.items)
+    return Released(items, result.audit_seq, result.obligation)
 
 
 def reports(
@@ -285,8 +297,10 @@ def reports(
     *,
     uuids: frozenset[str] | None = None,
     include_deleted: bool = False,
+    answer_to_source: bool = False,
 ) -> Released:
-    """The event's reports the caller receives (all, or those named), with its ids."""
+    """The event's reports the caller receives (all, or those named), with its ids;
+    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
     released = release_reports(
         session,
         to=caller.principal,
@@ -295,9 +309,10 @@ def reports(
         policy=caller.policy,
         include_deleted=include_deleted,
         uuids=uuids,
+        answer_to_source=answer_to_source,
     )
     if not released.reports:
-        return Released([], released.audit_seq)
+        return Released([], released.audit_seq, released.obligation)
     numbers = dict(
         session.execute(
             select(EventReport.uuid, EventReport.id).where(EventReport.event_id == event.id)
@@ -311,4 +326,4 @@ def reports(
         report["event_id"] = event_id
         report["deleted"] = bool(report.get("deleted", False))
         out.append(report)
-    return Released(out, released.audit_seq)
+    return Released(out, released.audit_seq, released.obligation)

@@ -52,7 +52,7 @@ from hub.routing import (
     public_base_url,
     read_page,
 )
-from hub.sharing.records import headers
+from hub.sharing.records import headers, obligation
 from hub.vocabulary import Role
 
 _ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
@@ -193,9 +193,11 @@ def base_url(request: Request, settings: Any) -> str:
     return public_base_url(request) + PREFIX
 
 
-def _seq(audit_seq: int | None) -> dict[str, str]:
-    """``X-Hub-Audit-Seq``: the audit entry of what this response carries (its proof)."""
-    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
+def _carried(found: Any) -> dict[str, str]:
+    """``X-Hub-TLP`` and ``X-Hub-Audit-Seq`` of an answer that releases content: the handling
+    obligation of the strictest element it released (CLEAR when nothing) and the audit
+    entry that recorded it."""
+    return headers(found.obligation, found.audit_seq)
 
 
 def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
@@ -313,7 +315,7 @@ def events_index(request: Request, session: SessionDep, caller: CallerDep) -> Re
     """The events this key may receive, minimal (sync pull) or full (``search_index``)."""
     body = filters(request)
     page = index.index(session, caller, body)
-    extra = _seq(page.audit_seq)
+    extra = _carried(page)
     return JSONResponse(page.rows, headers={"X-Result-Count": str(page.total), **extra})
 
 
@@ -414,13 +416,13 @@ def _push(
     row = pushed.row
     if truthy(named.get("metadata", False)):
         return JSONResponse(push.metadata(caller, row))
-    delivery = service.view(session, caller, row, include_deleted=False)
+    delivery = service.view(session, caller, row, include_deleted=False, answer_to_source=True)
     if delivery is None or delivery.event is None:
         return JSONResponse(push.metadata(caller, row))
     numbering = shapes.Numbering.load(session, caller.ids, row)
     return JSONResponse(
         shapes.full_event(delivery.event["Event"], row, numbering),
-        headers=_seq(delivery.audit_seq),
+        headers=headers(delivery.obligation or obligation([]), delivery.audit_seq),
     )
 
 
@@ -469,7 +471,7 @@ def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) ->
 def _export(found: search.Found, fmt: str, body: dict[str, Any], *, events: bool) -> Response:
     """A search's answer in the format asked for (``hub.misp_compat.exports``); every format
     carries the audit entry that recorded the search."""
-    headers = {"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)}
+    headers = {"X-Result-Count": str(len(found.items)), **_carried(found)}
     source: dict[str, Any] = {"events": found.items} if events else {"attributes": found.items}
     if fmt == "csv":
         text = exports.to_csv(**source, body=body)
@@ -566,7 +568,7 @@ def search_sightings(request: Request, session: SessionDep, caller: CallerDep) -
     found = sightings.search_sightings(
         session, caller, body=body if isinstance(body, dict) else {}, context=context
     )
-    return JSONResponse({"response": found.items}, headers=_seq(found.audit_seq))
+    return JSONResponse({"response": found.items}, headers=_carried(found))
 
 
 @misp_route(
@@ -581,7 +583,7 @@ def list_sightings(request: Request, session: SessionDep, caller: CallerDep) -> 
     """The sightings on one event or attribute the caller receives (PyMISP ``sightings``)."""
     body = filters(request)
     found = sightings.list_sightings(session, caller, body=body)
-    return JSONResponse(found.items, headers=_seq(found.audit_seq))
+    return JSONResponse(found.items, headers=_carried(found))
 
 
 @misp_route(
@@ -679,12 +681,14 @@ def _released_attribute(
         raise recorded(written.held)
     attr = session.scalar(select(Attribute).where(Attribute.uuid == uuid))
     event = written.event
-    found = elements.attributes(session, caller, [(attr, event)], include_deleted=True)
-    if not found.items:  # stored, but not for this channel (RED never goes over MISP)
+    found = elements.attributes(
+        session, caller, [(attr, event)], include_deleted=True, answer_to_source=True
+    )
+    if not found.items:  # stored, but released to nobody, its source included (quarantine)
         return JSONResponse(
             {"Attribute": {"uuid": uuid, "event_id": caller.event_id(event.id)}}  # type: ignore[union-attr]
         )
-    return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"Attribute": found.items[0]}, headers=_carried(found))
 
 
 @ident_route(
@@ -722,13 +726,15 @@ def add_attribute(
             .where(Attribute.uuid.in_(uuids))
             .order_by(Attribute.id)
         ).all()
-        found = elements.attributes(session, caller, [(a, e) for a, e in rows])
+        found = elements.attributes(
+            session, caller, [(a, e) for a, e in rows], answer_to_source=True
+        )
         out: dict[str, Any] = {
             "Attribute": found.items[0] if len(found.items) == 1 else found.items
         }
         if errors:
             out["errors"] = errors
-        return JSONResponse(out, headers=_seq(found.audit_seq))
+        return JSONResponse(out, headers=_carried(found))
 
     return _write(request, session, caller, settings, do, name="Could not add Attribute")
 
@@ -792,10 +798,10 @@ def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> 
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
+        return Response(status_code=200 if found.items else 404, headers=_carried(found))
     if not found.items:
         raise recorded(NotFound("Invalid attribute"))
-    return JSONResponse({"Attribute": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"Attribute": found.items[0]}, headers=_carried(found))
 
 
 @misp_route(
@@ -810,7 +816,7 @@ def attribute_index(request: Request, session: SessionDep, caller: CallerDep) ->
     """Every attribute the caller receives, a bounded page at a time (``limit`` default
     100, at most 1000; ``page``)."""
     found = elements.attribute_index(session, caller, filters(request))
-    return JSONResponse(found.items, headers=_seq(found.audit_seq))
+    return JSONResponse(found.items, headers=_carried(found))
 
 
 def _released_object(
@@ -819,10 +825,12 @@ def _released_object(
     if written.held is not None:
         raise recorded(written.held)
     obj = session.scalar(select(EventObject).where(EventObject.uuid == uuid))
-    found = elements.objects(session, caller, [(obj, written.event)], include_deleted=True)
+    found = elements.objects(
+        session, caller, [(obj, written.event)], include_deleted=True, answer_to_source=True
+    )
     if not found.items:
         return JSONResponse({"Object": {"uuid": uuid}})
-    return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"Object": found.items[0]}, headers=_carried(found))
 
 
 @ident_route(
@@ -902,10 +910,10 @@ def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Res
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=_seq(found.audit_seq))
+        return Response(status_code=200 if found.items else 404, headers=_carried(found))
     if not found.items:
         raise recorded(NotFound("Invalid object"))
-    return JSONResponse({"Object": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"Object": found.items[0]}, headers=_carried(found))
 
 
 @misp_route(
@@ -920,7 +928,7 @@ def search_objects(request: Request, session: SessionDep, caller: CallerDep) -> 
     found = elements.search_objects(session, caller, body)
     return JSONResponse(
         {"response": [{"Object": o} for o in found.items]},
-        headers={"X-Result-Count": str(len(found.items)), **_seq(found.audit_seq)},
+        headers={"X-Result-Count": str(len(found.items)), **_carried(found)},
     )
 
 
@@ -987,10 +995,12 @@ def _released_report(
         raise recorded(written.held)
     event = written.event
     assert event is not None
-    found = elements.reports(session, caller, event, uuids=frozenset({uuid}), include_deleted=True)
+    found = elements.reports(
+        session, caller, event, uuids=frozenset({uuid}), include_deleted=True, answer_to_source=True
+    )
     if not found.items:
         return JSONResponse({"EventReport": {"uuid": uuid, "event_id": caller.event_id(event.id)}})
-    return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"EventReport": found.items[0]}, headers=_carried(found))
 
 
 @ident_route(
@@ -1079,7 +1089,7 @@ def view_report(request: Request, session: SessionDep, caller: CallerDep) -> Res
     )
     if not found.items:
         raise recorded(NotFound("Invalid Event Report"))
-    return JSONResponse({"EventReport": found.items[0]}, headers=_seq(found.audit_seq))
+    return JSONResponse({"EventReport": found.items[0]}, headers=_carried(found))
 
 
 @misp_route(
@@ -1102,7 +1112,7 @@ def report_index(request: Request, session: SessionDep, caller: CallerDep) -> Re
             raise InvalidField("name the event: eventReports/index/event_id:<id>", field="event_id")
         return JSONResponse([])
     found = elements.reports(session, caller, event)
-    return JSONResponse([{"EventReport": r} for r in found.items], headers=_seq(found.audit_seq))
+    return JSONResponse([{"EventReport": r} for r in found.items], headers=_carried(found))
 
 
 @misp_route(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.intel import repository
 from hub.misp_compat import shapes
 from hub.misp_compat.filters import EventMatch, sql_filters
@@ -21,6 +22,7 @@ from hub.misp_compat.params import limit_page, truthy
 from hub.misp_compat.service import CHANNEL, Caller, hub_org_uuid
 from hub.models import Event, Sighting
 from hub.sharing.pages import release_event_page
+from hub.sharing.records import obligation
 from hub.sharing.view import EventSummary, Gate, summarise
 
 _SORTS = {
@@ -37,6 +39,7 @@ class IndexPage:
     rows: list[dict[str, Any]]
     total: int  # every match, not only this page
     audit_seq: int | None = None
+    obligation: tlp.Obligation = field(default_factory=lambda: obligation([]))
 
 
 def candidates(caller: Caller, body: dict[str, Any]) -> Any:
@@ -93,9 +96,8 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
                 chr_orgc=orgc,
             )
         )
-    return IndexPage(
-        rows, result.total if result.total is not None else len(rows), result.audit_seq
-    )
+    total = result.total if result.total is not None else len(rows)
+    return IndexPage(rows, total, result.audit_seq, result.obligation)
 
 
 def _descending(body: dict[str, Any]) -> bool:

@@ -47,7 +47,7 @@ from hub.misp_compat.service import CHANNEL, Caller, row_ids
 from hub.models import Attribute, Event
 from hub.sharing.events import decide_event, record_event_page
 from hub.sharing.pages import release_attribute_page
-from hub.sharing.records import record
+from hub.sharing.records import obligation_of, record
 from hub.sharing.view import Gate, released_tags, summarise
 
 _CHUNK = 200
@@ -114,6 +114,7 @@ class Found:
     items: list[dict[str, Any]]
     audit_seq: int | None
     events: list[dict[str, Any]] = field(default_factory=list)  # bare released events
+    obligation: tlp.Obligation = field(default_factory=lambda: obligation_of([]))
 
 
 # --- tags ------------------------------------------------------------------------------------
@@ -321,7 +322,7 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
             if seq is None
             else seq
         )
-    return Found(out, seq, bare)
+    return Found(out, seq, bare, obligation_of(out))
 
 
 # --- attributes --------------------------------------------------------------------------------
@@ -412,7 +413,7 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
         contexts = _contexts(session, caller, gate, [e for _a, e, _d in result.items])
         for item, (_a, event, _d) in zip(items, result.items, strict=True):
             item["Event"] = contexts[event.id]
-    return Found(items, result.audit_seq)
+    return Found(items, result.audit_seq, obligation=result.obligation)
 
 
 def _seen(session: Session, gate: Gate, event: Any) -> int:

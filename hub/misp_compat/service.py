@@ -123,10 +123,16 @@ def row_ids(caller: Caller, kind: str, values: list[str]) -> list[int]:
 
 
 def view(
-    session: Session, caller: Caller, row: Event, *, include_deleted: bool
+    session: Session,
+    caller: Caller,
+    row: Event,
+    *,
+    include_deleted: bool,
+    answer_to_source: bool = False,
 ) -> EventDelivery | None:
     """The event as the caller may receive it (served with the distribution the hub holds:
-    a pulling MISP downgrades on its side), or None; audited either way."""
+    a pulling MISP downgrades on its side), or None; audited either way.
+    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
     delivery = release_event(
         session,
         to=caller.principal,
@@ -134,6 +140,7 @@ def view(
         channel=CHANNEL,
         policy=caller.policy,
         include_deleted=include_deleted,
+        answer_to_source=answer_to_source,
     )
     return delivery if delivery.event is not None else None
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 import time
 import uuid as uuid_mod
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.errors import InvalidField
@@ -27,6 +28,7 @@ from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_id
 from hub.models import Attribute, Event, Sighting
 from hub.notifications import feedback as notifications
 from hub.sharing.pages import AttributePage, release_attribute_page
+from hub.sharing.records import obligation, obligation_of
 
 _MAX_TARGETS = 10_000
 
@@ -232,10 +234,12 @@ def _shaped(
 
 @dataclass(slots=True)
 class Sightings:
-    """``{"Sighting": …}`` items and the audit entry of the attributes they are on."""
+    """``{"Sighting": …}`` items, the audit entry of the attributes they are on and the
+    handling obligation of the strictest of those attributes (nothing: CLEAR)."""
 
     items: list[dict[str, Any]]
     audit_seq: int | None
+    obligation: tlp.Obligation = field(default_factory=lambda: obligation([]))
 
 
 def search_sightings(
@@ -287,7 +291,9 @@ def search_sightings(
     found.sort(key=lambda s: s.id)
     if limit is not None:
         found = found[(number - 1) * limit : number * limit]
-    return Sightings(_shaped(session, caller, found, rows, body), page.audit_seq)
+    sighted = {s.attribute_uuid for s in found}
+    duty = obligation_of(d for a, _e, d in rows if a.uuid in sighted)
+    return Sightings(_shaped(session, caller, found, rows, body), page.audit_seq, duty)
 
 
 def list_sightings(session: Session, caller: Caller, *, body: dict[str, Any]) -> Sightings:

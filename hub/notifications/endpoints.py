@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import Field
 from sqlalchemy import delete, select
 
+import tlp
 from hub import cursors
 from hub.errors import InvalidField, NotFound, recorded
 from hub.lineage import service as lineage
@@ -31,6 +32,7 @@ from hub.routing import (
 )
 from hub.schemas import Schema
 from hub.sharing.recipients import Recipient
+from hub.sharing.records import headers, obligation
 
 router = APIRouter(prefix="/api/v1", tags=["notifications"], route_class=HubRoute)
 
@@ -125,12 +127,15 @@ def list_notifications(
     next_cursor = _next(settings, who, released[-1].notification.id, query) if more else None
     return JSONResponse(
         {"items": [view(r, lang) for r in released], "next_cursor": next_cursor},
-        headers=_seq(seq),
+        headers=_carried(released, seq),
     )
 
 
-def _seq(audit_seq: int | None) -> dict[str, str]:
-    return {"X-Hub-Audit-Seq": str(audit_seq)} if audit_seq is not None else {}
+def _carried(released: list[release.Released], audit_seq: int | None) -> dict[str, str]:
+    """``X-Hub-TLP`` (the obligation of the strictest notification released; CLEAR when
+    nothing was) and ``X-Hub-Audit-Seq`` (the entry that recorded it)."""
+    duty = obligation(tlp.parse_label(r.tlp) for r in released)
+    return headers(duty, audit_seq)
 
 
 def _visible(session: Any, who: Any, ticket: str) -> Notification:
@@ -158,7 +163,7 @@ def get_notification(
     )
     if not released:
         raise recorded(NotFound(f"no notification {ticket}"))
-    return JSONResponse(view(released[0], lang), headers=_seq(seq))
+    return JSONResponse(view(released[0], lang), headers=_carried(released, seq))
 
 
 @router.get("/notifications/{ticket}/lineage", response_model=LINEAGE)
@@ -212,7 +217,7 @@ def my_notification_lineage(
         if release.obs_key(item["attribute_uuid"], item["value"]) in kept
     ]
     out = answer(graph, {"ticket": ticket, "recipient": who.partner_uuid, "items": items}, format)
-    out.headers.update(_seq(seq))
+    out.headers.update(_carried(verdict.released, seq))
     return out
 
 

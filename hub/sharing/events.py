@@ -69,6 +69,7 @@ def release_event(
     policy: tlp.Policy,
     include_deleted: bool = False,
     push: bool = False,
+    answer_to_source: bool = False,
 ) -> EventDelivery:
     """Release one whole event (MISP JSON) to ``to``: decided, filtered, audited."""
     recipient = as_recipient(to)
@@ -80,8 +81,16 @@ def release_event(
         policy=policy,
         include_deleted=include_deleted,
         push=push,
+        answer_to_source=answer_to_source,
     )
-    record_event_release(session, to=recipient, event=event, delivery=delivery)
+    record_event_release(
+        session,
+        to=recipient,
+        event=event,
+        delivery=delivery,
+        channel=channel,
+        answer="write" if answer_to_source else None,
+    )
     return delivery
 
 
@@ -94,6 +103,7 @@ def decide_event(
     policy: tlp.Policy,
     include_deleted: bool = False,
     push: bool = False,
+    answer_to_source: bool = False,
 ) -> EventDelivery:
     """What ``release_event`` would deliver, decided and cleaned, not yet recorded: for a
     delivery that completes later (a push is recorded once the remote accepted it).
@@ -101,9 +111,11 @@ def decide_event(
     ``include_deleted`` adds the withdrawn elements the recipient had received (all of them
     for the event's creator), marked deleted. ``push``: as a pushing MISP sends it
     (``_as_pushed``); a MISP pulling from the hub downgrades on its own side.
+    ``answer_to_source``: the answer to a write by the event's creator
+    (``Gate.source_channel``).
     """
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy)
+    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
     decision = gate.event(event)
     if not decision.allowed:
         removed = (tlp.Removed("event", event.uuid, decision.reason, decision.sentence),)
@@ -128,7 +140,7 @@ def decide_event(
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient.tlp,
-            gate.channel,
+            gate.source_channel(event.orgc_uuid),
             policy=policy,
             source_org_uuid=event.orgc_uuid,
             downgrade=False,
@@ -201,9 +213,17 @@ def decide_event(
 
 
 def record_event_release(
-    session: Session, *, to: Recipient | Principal, event: Event, delivery: EventDelivery
+    session: Session,
+    *,
+    to: Recipient | Principal,
+    event: Event,
+    delivery: EventDelivery,
+    channel: tlp.Channel | str | None = None,
+    answer: str | None = None,
 ) -> int:
-    """The audit entry (and so the releases row) of a decided delivery; sets its audit_seq."""
+    """The audit entry (and so the releases row) of a decided delivery; sets its audit_seq.
+    ``channel``: the channel it left by, when not the one it was decided for (an answer to
+    a write, ``answer="write"``)."""
     recipient = as_recipient(to)
     allowed = delivery.event is not None
     label = delivery.decision.label
@@ -212,10 +232,11 @@ def record_event_release(
         session,
         recipient,
         action="release" if allowed else "deny",
-        channel=delivery.decision.channel,
+        channel=channel if channel is not None else delivery.decision.channel,
         object_ref=f"event:{event.uuid}",
         decision="allow" if allowed else "deny",
         details={
+            **({"answer": answer} if answer else {}),
             "reason": delivery.reason,
             "policy_version": delivery.decision.policy_version,
             "tlp": label.value if label else None,

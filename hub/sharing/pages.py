@@ -257,15 +257,17 @@ def release_attribute_page(
     accept: Callable[[Any, Any, dict[str, Any]], bool] | None = None,
     include_deleted: bool = False,
     record_page: bool = True,
+    answer_to_source: bool = False,
 ) -> AttributePage:
     """A page of attributes: ``fetch(after, n)`` gives candidate rows of (Attribute, Event)
     in order; each is decided with its effective label and addressing narrowed by its
     event's and object's; ``accept(attribute row, event row, attribute as it goes out)``
     applies the query to what goes out.
     Deleted attributes count only for the event's creator and for recipients that had
-    received them (``include_deleted``)."""
+    received them (``include_deleted``). ``answer_to_source``: the answer to a write
+    (``Gate.source_channel``)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy)
+    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
     delivered: list[tuple[Any, Any, dict[str, Any]]] = []
     withheld: list[tuple[str, str]] = []
     chunk = _MAX_CHUNK if limit is None else min(skip + limit + 1, _MAX_CHUNK)
@@ -325,6 +327,7 @@ def release_attribute_page(
         decision="allow",
         details={
             "policy_version": policy.version,
+            **({"answer": "write"} if gate.answer_to_source else {}),
             "attributes": [doc["uuid"] for _a, _e, doc in delivered],
             "withheld": [list(w) for w in withheld[:5000]],
             "releases": [[u, v, True, "attributes", None, 0] for u, v in versions.items()],
@@ -387,15 +390,17 @@ def release_object_page(
     skip: int = 0,
     accept: Callable[[Any, Any, dict[str, Any]], bool] | None = None,
     include_deleted: bool = False,
+    answer_to_source: bool = False,
 ) -> ObjectPage:
     """A page of MISP objects: ``fetch(after, n)`` gives candidate rows of (EventObject,
     Event) in order; each object goes or stays whole, under its highest label, each of its
     attributes carrying that label (DESIGN.md §3); ``accept(object row, event row, object as
     it goes out)`` applies the query to what goes out. Deleted objects and attributes count
     only for the event's creator and for recipients that had received them
-    (``include_deleted``). One audit entry records the page."""
+    (``include_deleted``). One audit entry records the page. ``answer_to_source``: the
+    answer to a write (``Gate.source_channel``)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy)
+    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
     delivered: list[tuple[Any, Any, dict[str, Any]]] = []
     withheld: list[tuple[str, str]] = []
     chunk = _MAX_CHUNK if limit is None else min(skip + limit + 1, _MAX_CHUNK)
@@ -469,6 +474,7 @@ def release_object_page(
         decision="allow",
         details={
             "policy_version": policy.version,
+            **({"answer": "write"} if gate.answer_to_source else {}),
             "objects": [doc["uuid"] for _o, _e, doc in delivered],
             "withheld": [list(w) for w in withheld[:5000]],
             "releases": [[u, v, True, "objects", None, 0] for u, v in versions.items()],
@@ -530,13 +536,15 @@ def release_reports(
     policy: tlp.Policy,
     include_deleted: bool = False,
     uuids: frozenset[str] | None = None,
+    answer_to_source: bool = False,
 ) -> ReportRelease:
     """The event's reports (all, or those named by ``uuids``) the recipient may receive:
     decided as ``release_rows`` decides them (the event's label, the report's addressing
     narrowed by the event's), recorded in one audit entry. ``event`` is its row (its
-    document holds the reports)."""
+    document holds the reports). ``answer_to_source``: the answer to a write
+    (``Gate.source_channel``)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy)
+    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
     decision = gate.event(event)
     doc = orjson.loads(event.doc)
     candidates = [
@@ -585,6 +593,7 @@ def release_reports(
         decision="allow" if out else "deny",
         details={
             "policy_version": policy.version,
+            **({"answer": "write"} if gate.answer_to_source else {}),
             "reports": [r["uuid"] for r in out],
             "withheld": [list(w) for w in withheld],
             "releases": [

@@ -86,6 +86,29 @@ def max_label(event: dict[str, Any]) -> tlp.Tlp:
     return max(labels) if labels else tlp.Tlp.AMBER_STRICT
 
 
+def _labels_within(element: Any) -> list[tlp.Tlp]:
+    if not isinstance(element, dict):
+        return []
+    if isinstance(element.get("Event"), dict):  # {"Event": {...}}
+        return _labels_within(element["Event"])
+    labels = _labels(element)
+    for attr in element.get("Attribute") or []:
+        labels += _labels_within(attr)
+    for obj in element.get("Object") or []:
+        labels += _labels_within(obj)
+    return labels
+
+
+def obligation_of(elements: Iterable[Any]) -> tlp.Obligation:
+    """The handling obligation of MISP elements as they go out (events with their attributes
+    and objects, or attributes, or objects): that of the strictest TLP tag among them. An
+    answer that released nothing carries the obligation of nothing, CLEAR."""
+    labels: list[tlp.Tlp] = []
+    for element in elements:
+        labels += _labels_within(element)
+    return obligation(labels)
+
+
 def headers(obligation: tlp.Obligation, audit_seq: int | None) -> dict[str, str]:
     """The headers of a response that carries shared information: its handling label and
     the audit entry that recorded it (a partner can fetch that entry's inclusion proof)."""

@@ -48,21 +48,37 @@ class Gate:
     """``tlp.decide`` for one recipient over one channel, each distinct question asked once
     (a page has few distinct labels and addressings)."""
 
-    __slots__ = ("_cache", "_org", "_recipient", "channel", "policy")
+    __slots__ = ("_cache", "_org", "_recipient", "answer_to_source", "channel", "policy")
 
     def __init__(
         self,
         to: Recipient | tlp.Recipient,
         channel: tlp.Channel | str,
         policy: tlp.Policy,
+        *,
+        answer_to_source: bool = False,
     ) -> None:
         """``to``: a recipient, or (for a constituent reached through a partner) the
-        ``tlp.Recipient`` itself."""
+        ``tlp.Recipient`` itself. ``answer_to_source``: this is the answer to a write, so
+        an element whose source is the recipient is decided as the source's own view
+        (``source_channel``)."""
         self._recipient = to.tlp if isinstance(to, Recipient) else to
         self._org = self._recipient.org_uuid
         self.channel = tlp.Channel(channel)
         self.policy = policy
+        self.answer_to_source = answer_to_source
         self._cache: dict[tuple[Any, ...], tlp.Decision] = {}
+
+    def source_channel(self, source: str | None) -> tlp.Channel:
+        """The channel an element of ``source`` is decided for: the gate's, except in the
+        answer to a write by the element's own source. That answer carries back what the
+        writer itself stored, to nobody else, so it is decided as the source's own view
+        over the API (where its RED comes back to it too, ``source-receives-own``) rather
+        than as a MISP sync delivery, which RED never is (DESIGN.md §3: the source always
+        receives its own items back)."""
+        if self.answer_to_source and source is not None and source == self._org:
+            return tlp.Channel.REST
+        return self.channel
 
     @property
     def org_uuid(self) -> str:
@@ -75,7 +91,7 @@ class Gate:
             found = self._cache[key] = tlp.decide(
                 label=label_of(rank),
                 recipient=self._recipient,
-                channel=self.channel,
+                channel=self.source_channel(source),
                 addressing=addressing,
                 source_org_uuid=source,
                 policy=self.policy,
