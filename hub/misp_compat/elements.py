@@ -95,10 +95,10 @@ def attributes(
     rows: Sequence[tuple[Attribute, Event]],
     *,
     include_deleted: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> Released:
     """The given attributes as the caller receives them (those it does not are left out);
-    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
+    ``write_answer``: the answer to the caller's write (recorded as such)."""
     if not rows:
         return Released()
 
@@ -114,7 +114,7 @@ def attributes(
         position=lambda row: row[0].id,
         limit=len(rows),
         include_deleted=include_deleted,
-        answer_to_source=answer_to_source,
+        write_answer=write_answer,
     )
     return Released(shape_attributes(session, caller, page.items), page.audit_seq, page.obligation)
 
@@ -211,10 +211,10 @@ def objects(
     rows: Sequence[tuple[EventObject, Event]],
     *,
     include_deleted: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> Released:
     """The given objects as the caller receives them (whole, or not at all);
-    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
+    ``write_answer``: the answer to the caller's write (recorded as such)."""
     if not rows:
         return Released()
 
@@ -230,7 +230,7 @@ def objects(
         position=lambda row: row[0].id,
         limit=len(rows),
         include_deleted=include_deleted,
-        answer_to_source=answer_to_source,
+        write_answer=write_answer,
     )
     return Released(_shape_objects(session, caller, page.items), page.audit_seq, page.obligation)
 
@@ -297,10 +297,10 @@ def reports(
     *,
     uuids: frozenset[str] | None = None,
     include_deleted: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> Released:
     """The event's reports the caller receives (all, or those named), with its ids;
-    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
+    ``write_answer``: the answer to the caller's write (recorded as such)."""
     released = release_reports(
         session,
         to=caller.principal,
@@ -309,7 +309,7 @@ def reports(
         policy=caller.policy,
         include_deleted=include_deleted,
         uuids=uuids,
-        answer_to_source=answer_to_source,
+        write_answer=write_answer,
     )
     if not released.reports:
         return Released([], released.audit_seq, released.obligation)

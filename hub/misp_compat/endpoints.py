@@ -416,7 +416,7 @@ def _push(
     row = pushed.row
     if truthy(named.get("metadata", False)):
         return JSONResponse(push.metadata(caller, row))
-    delivery = service.view(session, caller, row, include_deleted=False, answer_to_source=True)
+    delivery = service.view(session, caller, row, include_deleted=False, write_answer=True)
     if delivery is None or delivery.event is None:
         return JSONResponse(push.metadata(caller, row))
     numbering = shapes.Numbering.load(session, caller.ids, row)
@@ -682,11 +682,13 @@ def _released_attribute(
     attr = session.scalar(select(Attribute).where(Attribute.uuid == uuid))
     event = written.event
     found = elements.attributes(
-        session, caller, [(attr, event)], include_deleted=True, answer_to_source=True
+        session, caller, [(attr, event)], include_deleted=True, write_answer=True
     )
-    if not found.items:  # stored, but released to nobody, its source included (quarantine)
+    if not found.items:  # stored, not released over /misp even to its source: RED never
+        # travels in MISP sync (DESIGN.md §3), nor does what is held in quarantine
         return JSONResponse(
-            {"Attribute": {"uuid": uuid, "event_id": caller.event_id(event.id)}}  # type: ignore[union-attr]
+            {"Attribute": {"uuid": uuid, "event_id": caller.event_id(event.id)}},  # type: ignore[union-attr]
+            headers=_carried(found),
         )
     return JSONResponse({"Attribute": found.items[0]}, headers=_carried(found))
 
@@ -726,9 +728,7 @@ def add_attribute(
             .where(Attribute.uuid.in_(uuids))
             .order_by(Attribute.id)
         ).all()
-        found = elements.attributes(
-            session, caller, [(a, e) for a, e in rows], answer_to_source=True
-        )
+        found = elements.attributes(session, caller, [(a, e) for a, e in rows], write_answer=True)
         out: dict[str, Any] = {
             "Attribute": found.items[0] if len(found.items) == 1 else found.items
         }
@@ -826,10 +826,10 @@ def _released_object(
         raise recorded(written.held)
     obj = session.scalar(select(EventObject).where(EventObject.uuid == uuid))
     found = elements.objects(
-        session, caller, [(obj, written.event)], include_deleted=True, answer_to_source=True
+        session, caller, [(obj, written.event)], include_deleted=True, write_answer=True
     )
     if not found.items:
-        return JSONResponse({"Object": {"uuid": uuid}})
+        return JSONResponse({"Object": {"uuid": uuid}}, headers=_carried(found))
     return JSONResponse({"Object": found.items[0]}, headers=_carried(found))
 
 
@@ -996,10 +996,13 @@ def _released_report(
     event = written.event
     assert event is not None
     found = elements.reports(
-        session, caller, event, uuids=frozenset({uuid}), include_deleted=True, answer_to_source=True
+        session, caller, event, uuids=frozenset({uuid}), include_deleted=True, write_answer=True
     )
     if not found.items:
-        return JSONResponse({"EventReport": {"uuid": uuid, "event_id": caller.event_id(event.id)}})
+        return JSONResponse(
+            {"EventReport": {"uuid": uuid, "event_id": caller.event_id(event.id)}},
+            headers=_carried(found),
+        )
     return JSONResponse({"EventReport": found.items[0]}, headers=_carried(found))
 
 

@@ -128,11 +128,11 @@ def view(
     row: Event,
     *,
     include_deleted: bool,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> EventDelivery | None:
     """The event as the caller may receive it (served with the distribution the hub holds:
     a pulling MISP downgrades on its side), or None; audited either way.
-    ``answer_to_source``: the answer to the caller's write (``Gate.source_channel``)."""
+    ``write_answer``: the answer to the caller's write (recorded as such)."""
     delivery = release_event(
         session,
         to=caller.principal,
@@ -140,7 +140,7 @@ def view(
         channel=CHANNEL,
         policy=caller.policy,
         include_deleted=include_deleted,
-        answer_to_source=answer_to_source,
+        write_answer=write_answer,
     )
     return delivery if delivery.event is not None else None
 

@@ -69,7 +69,7 @@ def release_event(
     policy: tlp.Policy,
     include_deleted: bool = False,
     push: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> EventDelivery:
     """Release one whole event (MISP JSON) to ``to``: decided, filtered, audited."""
     recipient = as_recipient(to)
@@ -81,7 +81,7 @@ def release_event(
         policy=policy,
         include_deleted=include_deleted,
         push=push,
-        answer_to_source=answer_to_source,
+        write_answer=write_answer,
     )
     record_event_release(
         session,
@@ -89,7 +89,7 @@ def release_event(
         event=event,
         delivery=delivery,
         channel=channel,
-        answer="write" if answer_to_source else None,
+        answer="write" if write_answer else None,
     )
     return delivery
 
@@ -103,7 +103,7 @@ def decide_event(
     policy: tlp.Policy,
     include_deleted: bool = False,
     push: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> EventDelivery:
     """What ``release_event`` would deliver, decided and cleaned, not yet recorded: for a
     delivery that completes later (a push is recorded once the remote accepted it).
@@ -111,11 +111,11 @@ def decide_event(
     ``include_deleted`` adds the withdrawn elements the recipient had received (all of them
     for the event's creator), marked deleted. ``push``: as a pushing MISP sends it
     (``_as_pushed``); a MISP pulling from the hub downgrades on its own side.
-    ``answer_to_source``: the answer to a write by the event's creator
-    (``Gate.source_channel``).
+    ``write_answer``: the answer to a write by the event's creator
+    (recorded as such).
     """
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
+    gate = Gate(recipient, channel, policy, write_answer=write_answer)
     decision = gate.event(event)
     if not decision.allowed:
         removed = (tlp.Removed("event", event.uuid, decision.reason, decision.sentence),)
@@ -140,7 +140,7 @@ def decide_event(
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient.tlp,
-            gate.source_channel(event.orgc_uuid),
+            gate.channel,
             policy=policy,
             source_org_uuid=event.orgc_uuid,
             downgrade=False,

@@ -257,17 +257,17 @@ def release_attribute_page(
     accept: Callable[[Any, Any, dict[str, Any]], bool] | None = None,
     include_deleted: bool = False,
     record_page: bool = True,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> AttributePage:
     """A page of attributes: ``fetch(after, n)`` gives candidate rows of (Attribute, Event)
     in order; each is decided with its effective label and addressing narrowed by its
     event's and object's; ``accept(attribute row, event row, attribute as it goes out)``
     applies the query to what goes out.
     Deleted attributes count only for the event's creator and for recipients that had
-    received them (``include_deleted``). ``answer_to_source``: the answer to a write
-    (``Gate.source_channel``)."""
+    received them (``include_deleted``). ``write_answer``: the answer to a write
+    (recorded as such)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
+    gate = Gate(recipient, channel, policy, write_answer=write_answer)
     delivered: list[tuple[Any, Any, dict[str, Any]]] = []
     withheld: list[tuple[str, str]] = []
     chunk = _MAX_CHUNK if limit is None else min(skip + limit + 1, _MAX_CHUNK)
@@ -327,7 +327,7 @@ def release_attribute_page(
         decision="allow",
         details={
             "policy_version": policy.version,
-            **({"answer": "write"} if gate.answer_to_source else {}),
+            **({"answer": "write"} if gate.write_answer else {}),
             "attributes": [doc["uuid"] for _a, _e, doc in delivered],
             "withheld": [list(w) for w in withheld[:5000]],
             "releases": [[u, v, True, "attributes", None, 0] for u, v in versions.items()],
@@ -390,17 +390,17 @@ def release_object_page(
     skip: int = 0,
     accept: Callable[[Any, Any, dict[str, Any]], bool] | None = None,
     include_deleted: bool = False,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> ObjectPage:
     """A page of MISP objects: ``fetch(after, n)`` gives candidate rows of (EventObject,
     Event) in order; each object goes or stays whole, under its highest label, each of its
     attributes carrying that label (DESIGN.md §3); ``accept(object row, event row, object as
     it goes out)`` applies the query to what goes out. Deleted objects and attributes count
     only for the event's creator and for recipients that had received them
-    (``include_deleted``). One audit entry records the page. ``answer_to_source``: the
-    answer to a write (``Gate.source_channel``)."""
+    (``include_deleted``). One audit entry records the page. ``write_answer``: the
+    answer to a write (recorded as such)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
+    gate = Gate(recipient, channel, policy, write_answer=write_answer)
     delivered: list[tuple[Any, Any, dict[str, Any]]] = []
     withheld: list[tuple[str, str]] = []
     chunk = _MAX_CHUNK if limit is None else min(skip + limit + 1, _MAX_CHUNK)
@@ -474,7 +474,7 @@ def release_object_page(
         decision="allow",
         details={
             "policy_version": policy.version,
-            **({"answer": "write"} if gate.answer_to_source else {}),
+            **({"answer": "write"} if gate.write_answer else {}),
             "objects": [doc["uuid"] for _o, _e, doc in delivered],
             "withheld": [list(w) for w in withheld[:5000]],
             "releases": [[u, v, True, "objects", None, 0] for u, v in versions.items()],
@@ -536,15 +536,15 @@ def release_reports(
     policy: tlp.Policy,
     include_deleted: bool = False,
     uuids: frozenset[str] | None = None,
-    answer_to_source: bool = False,
+    write_answer: bool = False,
 ) -> ReportRelease:
     """The event's reports (all, or those named by ``uuids``) the recipient may receive:
     decided as ``release_rows`` decides them (the event's label, the report's addressing
     narrowed by the event's), recorded in one audit entry. ``event`` is its row (its
-    document holds the reports). ``answer_to_source``: the answer to a write
-    (``Gate.source_channel``)."""
+    document holds the reports). ``write_answer``: the answer to a write
+    (recorded as such)."""
     recipient = as_recipient(to)
-    gate = Gate(recipient, channel, policy, answer_to_source=answer_to_source)
+    gate = Gate(recipient, channel, policy, write_answer=write_answer)
     decision = gate.event(event)
     doc = orjson.loads(event.doc)
     candidates = [
@@ -593,7 +593,7 @@ def release_reports(
         decision="allow" if out else "deny",
         details={
             "policy_version": policy.version,
-            **({"answer": "write"} if gate.answer_to_source else {}),
+            **({"answer": "write"} if gate.write_answer else {}),
             "reports": [r["uuid"] for r in out],
             "withheld": [list(w) for w in withheld],
             "releases": [

@@ -48,7 +48,7 @@ class Gate:
     """``tlp.decide`` for one recipient over one channel, each distinct question asked once
     (a page has few distinct labels and addressings)."""
 
-    __slots__ = ("_cache", "_org", "_recipient", "answer_to_source", "channel", "policy")
+    __slots__ = ("_cache", "_org", "_recipient", "write_answer", "channel", "policy")
 
     def __init__(
         self,
@@ -56,29 +56,19 @@ class Gate:
         channel: tlp.Channel | str,
         policy: tlp.Policy,
         *,
-        answer_to_source: bool = False,
+        write_answer: bool = False,
     ) -> None:
         """``to``: a recipient, or (for a constituent reached through a partner) the
-        ``tlp.Recipient`` itself. ``answer_to_source``: this is the answer to a write, so
-        an element whose source is the recipient is decided as the source's own view
-        (``source_channel``)."""
+        ``tlp.Recipient`` itself. ``write_answer``: this is the answer to the caller's own
+        write, recorded as such (``"answer": "write"``) and decided like any other delivery
+        over the channel: the writer's own RED comes back over ``/misp`` as a stub, since
+        RED never travels in MISP sync (DESIGN.md §3)."""
         self._recipient = to.tlp if isinstance(to, Recipient) else to
         self._org = self._recipient.org_uuid
         self.channel = tlp.Channel(channel)
         self.policy = policy
-        self.answer_to_source = answer_to_source
+        self.write_answer = write_answer
         self._cache: dict[tuple[Any, ...], tlp.Decision] = {}
-
-    def source_channel(self, source: str | None) -> tlp.Channel:
-        """The channel an element of ``source`` is decided for: the gate's, except in the
-        answer to a write by the element's own source. That answer carries back what the
-        writer itself stored, to nobody else, so it is decided as the source's own view
-        over the API (where its RED comes back to it too, ``source-receives-own``) rather
-        than as a MISP sync delivery, which RED never is (DESIGN.md §3: the source always
-        receives its own items back)."""
-        if self.answer_to_source and source is not None and source == self._org:
-            return tlp.Channel.REST
-        return self.channel
 
     @property
     def org_uuid(self) -> str:
@@ -91,7 +81,7 @@ class Gate:
             found = self._cache[key] = tlp.decide(
                 label=label_of(rank),
                 recipient=self._recipient,
-                channel=self.source_channel(source),
+                channel=self.channel,
                 addressing=addressing,
                 source_org_uuid=source,
                 policy=self.policy,

@@ -1,10 +1,9 @@
-"""The answer to a ``/misp`` write is the element as its creator stored it, whatever its label.
+"""The answer to a ``/misp`` write is the element as its creator stored it, below RED.
 
-The source always receives its own items back (DESIGN.md §3): a PyMISP script that adds or
-changes a RED (or otherwise restricted) element of its own event gets that element back in
-full, not a stub that PyMISP cannot use. Only the answer to the writer changes: RED still
-never goes out over MISP sync (pull, search, view), to its source or anyone else, and a
-partner that sights someone else's element receives only its sighting.
+The source always receives its own items back (DESIGN.md §3), and RED never travels in MISP
+sync: a PyMISP script that writes an AMBER+STRICT element of its own event gets it back in
+full; a RED one is stored (the source reads it over REST) and its ``/misp`` answer names only
+its uuid. A partner that sights someone else's element receives only its sighting.
 """
 
 from __future__ import annotations
@@ -46,47 +45,12 @@ def red_attribute(value: str) -> MISPAttribute:
     return attr
 
 
-def test_the_creator_gets_its_red_attribute_back_in_full(misp_url: str, factory) -> None:
-    source = factory.partner("Z-CERT", type="sectoral-csirt")
-    misp = connect(misp_url, factory.key(Role.PARTNER, source))
-    made = own_green_event(misp)
-
-    added = misp.add_attribute(made, red_attribute("red.example"), pythonify=True)
-    assert isinstance(added, MISPAttribute), added
-    assert (added.type, added.value, added.comment) == (
-        "domain",
-        "red.example",
-        "red by its source",
-    )
-    assert tlp_tags(added) == {"tlp:red"}
-    assert added.event_id == made.id and added.id not in (None, "0")
-
-    added.comment = "still red"
-    updated = misp.update_attribute(added, pythonify=True)
-    assert isinstance(updated, MISPAttribute), updated
-    assert (updated.uuid, updated.value, updated.comment) == (
-        added.uuid,
-        "red.example",
-        "still red",
-    )
-    assert tlp_tags(updated) == {"tlp:red"}
-
-    # A list add answers every attribute in full too.
-    listed = misp.add_attribute(
-        made, [red_attribute("one.red.example"), red_attribute("two.red.example")], pythonify=True
-    )
-    values = sorted(a.value for a in listed["attributes"])
-    assert values == ["one.red.example", "two.red.example"]
-
-    # Only the answer to the writer changed: RED is never served over MISP sync.
-    assert misp.get_attribute(added.uuid).get("errors"), "RED pulled over /misp"
-    pulled = misp.get_event(made.uuid, pythonify=True)
-    assert [a.value for a in pulled.attributes] == ["198.51.100.7"]
-
-
-def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory, maker) -> None:
-    """The answer is labelled and recorded as what it is: RED, over ``/misp``, to the writer
-    as the answer to its write."""
+def test_the_creator_s_red_write_is_stored_and_its_misp_answer_carries_none_of_it(
+    client, misp_url: str, factory, maker
+) -> None:
+    """RED never travels in MISP sync, not even back to its source (DESIGN.md §3): the write
+    is stored and the source reads it over REST; the ``/misp`` answer names only the uuid
+    and says, in its headers, that it released nothing (recorded as a write answer)."""
     source = factory.partner("Z-CERT", type="sectoral-csirt")
     key = factory.key(Role.PARTNER, source)
     made = own_green_event(connect(misp_url, key))
@@ -96,8 +60,9 @@ def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory, maker)
         json={"type": "domain", "value": "red.example", "Tag": [{"name": "tlp:red"}]},
     )
     assert r.status_code == 200, r.text
-    assert r.json()["Attribute"]["value"] == "red.example"
-    assert r.headers["X-Hub-TLP"] == "TLP:RED"
+    assert set(r.json()["Attribute"]) == {"uuid", "event_id"}
+    assert "red.example" not in r.text
+    assert r.headers["X-Hub-TLP"] == "TLP:CLEAR"
     with session_scope(maker) as session:
         entry = session.scalar(
             select(AuditEntry).where(AuditEntry.seq == int(r.headers["X-Hub-Audit-Seq"]))
@@ -105,45 +70,68 @@ def test_answers_carry_the_red_label_in_x_hub_tlp(misp_url: str, factory, maker)
         assert entry is not None
         assert (entry.channel, entry.recipient_uuid) == ("misp-sync", source.uuid)
         assert entry.body["details"]["answer"] == "write"
+    rest = client.get(f"/api/v1/events/{made.uuid}", headers={"Authorization": key})
+    assert rest.status_code == 200 and "red.example" in rest.text
+    misp = connect(misp_url, key)
+    assert misp.get_attribute(r.json()["Attribute"]["uuid"]).get("errors"), "RED over /misp"
+    assert [a.value for a in misp.get_event(made.uuid, pythonify=True).attributes] == [
+        "198.51.100.7"
+    ]
 
 
-def test_the_creator_gets_its_red_object_report_and_event_back(misp_url: str, factory) -> None:
+def test_the_creator_gets_its_amber_strict_attribute_object_report_and_event_back(
+    misp_url: str, factory, maker
+) -> None:
+    """Below RED the source receives its own items back over ``/misp`` too: every write answer
+    is the element as stored, labelled and recorded as a write answer."""
     source = factory.partner("Z-CERT", type="sectoral-csirt")
-    misp = connect(misp_url, factory.key(Role.PARTNER, source))
+    key = factory.key(Role.PARTNER, source)
+    misp = connect(misp_url, key)
     made = own_green_event(misp)
+
+    attr = MISPAttribute()
+    attr.from_dict(type="domain", value="strict.example", comment="named only")
+    attr.add_tag("tlp:amber+strict")
+    added = misp.add_attribute(made, attr, pythonify=True)
+    assert isinstance(added, MISPAttribute), added
+    assert (added.value, added.comment) == ("strict.example", "named only")
+    assert tlp_tags(added) == {"tlp:amber+strict"}
+    added.comment = "still named only"
+    updated = misp.update_attribute(added, pythonify=True)
+    assert isinstance(updated, MISPAttribute), updated
+    assert (updated.uuid, updated.comment) == (added.uuid, "still named only")
+    r = httpx.post(
+        f"{misp_url}attributes/add/{made.uuid}",
+        headers={"Authorization": key, "Accept": "application/json"},
+        json={"type": "domain", "value": "s2.example", "Tag": [{"name": "tlp:amber+strict"}]},
+    )
+    assert r.json()["Attribute"]["value"] == "s2.example"
+    assert r.headers["X-Hub-TLP"] == "TLP:AMBER+STRICT"
 
     obj = MISPObject("domain-ip")
     obj.add_attribute("domain", value="evil.example")
-    obj.add_attribute("ip", value="203.0.113.9").add_tag("tlp:red")
-    added = misp.add_object(made, obj, pythonify=True)
-    assert isinstance(added, MISPObject), added
-    assert sorted(a.value for a in added.attributes) == ["203.0.113.9", "evil.example"]
+    obj.add_attribute("ip", value="203.0.113.9").add_tag("tlp:amber+strict")
+    added_obj = misp.add_object(made, obj, pythonify=True)
+    assert isinstance(added_obj, MISPObject), added_obj
+    assert sorted(a.value for a in added_obj.attributes) == ["203.0.113.9", "evil.example"]
     # The object goes whole under its highest label, on each of its attributes.
-    assert all(tlp_tags(a) == {"tlp:red"} for a in added.attributes)
-    added.comment = "edited"
-    edited = misp.update_object(added, pythonify=True)
-    assert isinstance(edited, MISPObject), edited
-    assert edited.comment == "edited" and len(edited.attributes) == 2
+    assert all(tlp_tags(a) == {"tlp:amber+strict"} for a in added_obj.attributes)
 
-    red = MISPEvent()
-    red.info = "red event"
-    red.distribution = 0
-    red.add_tag("tlp:red")
-    red.add_attribute("ip-dst", "192.0.2.66")
-    got = misp.add_event(red, pythonify=True)
+    strict = MISPEvent()
+    strict.info = "strict event"
+    strict.distribution = 0
+    strict.add_tag("tlp:amber+strict")
+    strict.add_attribute("ip-dst", "192.0.2.66")
+    got = misp.add_event(strict, pythonify=True)
     assert isinstance(got, MISPEvent), got
-    assert got.info == "red event" and [a.value for a in got.attributes] == ["192.0.2.66"]
-    got.info = "red event, revised"
-    revised = misp.update_event(got, pythonify=True)
-    assert isinstance(revised, MISPEvent), revised
-    assert revised.info == "red event, revised" and len(revised.attributes) == 1
+    assert got.info == "strict event" and [a.value for a in got.attributes] == ["192.0.2.66"]
 
     report = MISPEventReport()
-    report.name = "red report"
+    report.name = "strict report"
     report.content = "only for us"
     written = misp.add_event_report(got, report, pythonify=True)
     assert isinstance(written, MISPEventReport), written
-    assert (written.name, written.content) == ("red report", "only for us")
+    assert (written.name, written.content) == ("strict report", "only for us")
 
 
 def test_a_sighting_on_another_source_s_element_releases_only_the_sighting(
@@ -155,8 +143,8 @@ def test_a_sighting_on_another_source_s_element_releases_only_the_sighting(
     other = factory.partner("Other CERT", type="sectoral-csirt")
     mine = connect(misp_url, factory.key(Role.PARTNER, source))
     made = own_green_event(mine)
-    red = mine.add_attribute(made, red_attribute("red.example"), pythonify=True)
+    red = mine.add_attribute(made, red_attribute("red.example"))["Attribute"]
     theirs = connect(misp_url, factory.key(Role.PARTNER, other))
     answer = theirs.add_sighting({"value": "red.example"})
     assert "red by its source" not in str(answer)
-    assert theirs.get_attribute(red.uuid).get("errors")
+    assert theirs.get_attribute(red["uuid"]).get("errors")
