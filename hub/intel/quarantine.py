@@ -36,7 +36,7 @@ def quarantine(
 ) -> Outcome:
     """Hold ``event`` (or a STIX bundle) for an operator. Its audit entry goes to ``records``
     when given (a batch appends them at its end, ``hub.intel.service``), else is appended
-    now."""
+    now. The uuid stays reserved for ``source`` (``hub.intel.service.ingest_events``)."""
     item = QuarantineItem(
         uuid=str(uuid_mod.uuid4()),
         item_uuid=str(event.get("uuid") or event.get("id")),

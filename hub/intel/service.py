@@ -50,6 +50,7 @@ from hub.models import (
     Event,
     EventVersion,
     Partner,
+    QuarantineItem,
     StixObject,
 )
 from hub.models.base import utcnow
@@ -196,6 +197,8 @@ def ingest_events(
         existing = _existing(session, item.uuid)
         if existing is not None and existing.source_partner_id != source.id:
             raise ForeignEvent(existing.uuid)  # before anything tells about that event
+        if existing is None and _held_for_another(session, item.uuid, source):
+            raise ForeignEvent(str(item.uuid).lower())  # reserved for its source, as if stored
         if existing is not None and _not_newer(existing, item.stamp):
             plan.append(("unchanged", existing))
             continue
@@ -282,6 +285,24 @@ def _existing(session: Session, raw: Any) -> Event | None:
     except ValueError:
         return None  # validation names it
     return session.scalar(select(Event).where(Event.uuid == uuid))
+
+
+def _held_for_another(session: Session, raw: Any, source: Partner) -> bool:
+    """Whether another organisation's submission with this uuid is (or was) held in
+    quarantine: the uuid is reserved for its source, whatever the operator decides, so that
+    its release is neither blocked nor overwritten and the refusal tells nothing about it."""
+    try:
+        uuid = str(uuid_mod.UUID(str(raw)))
+    except ValueError:
+        return False
+    return (
+        session.scalar(
+            select(QuarantineItem.id)
+            .where(QuarantineItem.item_uuid == uuid, QuarantineItem.source_partner_id != source.id)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _not_newer(existing: Event, stamp: Any) -> bool:
