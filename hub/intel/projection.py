@@ -12,8 +12,10 @@ anything else gets the event's highest label and narrowest addressing: fail clos
 object also stores its references grouped by the label and addressing of their targets, so the
 release path can prune references to what a recipient may not see without another query.
 
-``date_added`` is taken after ingest's audit entry, that is under the audit head lock (the
-write lock on SQLite), so it grows in commit order and ``added_after`` pollers miss nothing.
+``date_added`` is set again after ingest's audit entries, that is under the audit head lock
+(the write lock on SQLite), so it grows in commit order and ``added_after`` pollers miss
+nothing (``hub.intel.service``: a batch appends its entries last, so that it holds the head
+only from then to its commit).
 An object whose label, addressing or content changes gets a new ``date_added``: a downgrade
 then reaches pollers that already went past the object's first appearance.
 
@@ -110,6 +112,7 @@ def render_event_version(
     state: dict[str, Any],
     labels: tlp.EventLabels,
     defer_above: int | None = MAX_RENDER_AT_INGEST,
+    now: datetime | None = None,
 ) -> None:
     """Render the event's current version (``state``) and reconcile its ``stix_objects`` rows.
 
@@ -117,11 +120,12 @@ def render_event_version(
     attributes is only marked pending (its older rendering stops being served at once) and
     left to ``render_pending``, so that ingest keeps its speed (DESIGN.md §5, I1). A
     conversion failure never breaks ingest: it is logged, the event's objects are withdrawn
-    and the reason is recorded in ``stix_renderings``.
+    and the reason is recorded in ``stix_renderings``. ``now`` dates what changes (ingest
+    gives the batch's stamp and dates its objects again after its audit entries).
     """
     own = _own_uuids(state)
     if not has_content(state):  # everything withdrawn: nothing to convert, all is revoked
-        _reconcile(session, event, [], own=own)
+        _reconcile(session, event, [], own=own, now=now)
         return
     live = intel.live_state(state)
     count = len(live["Attribute"]) + sum(len(o["Attribute"]) for o in live["Object"])
@@ -147,7 +151,7 @@ def render_event_version(
     objects = label_objects(
         live, labels, bundle["objects"], chr=event.chr, meta=event.meta_timestamp or None
     )
-    _reconcile(session, event, objects, own=own)
+    _reconcile(session, event, objects, own=own, now=now)
 
 
 def _tags(tags: Any, *, chr: bool) -> list[Any]:
@@ -523,11 +527,16 @@ def _digest(item: Rendered) -> str:
 
 
 def _reconcile(
-    session: Session, event: Event, objects: list[Rendered], *, own: frozenset[str]
+    session: Session,
+    event: Event,
+    objects: list[Rendered],
+    *,
+    own: frozenset[str],
+    now: datetime | None = None,
 ) -> None:
     """Insert new object versions, refresh changed ones (new ``date_added``), revoke or drop
     the gone (module doc)."""
-    now = utcnow()
+    now = now or utcnow()
     stamp = timestamp(now)
     existing = session.execute(
         select(

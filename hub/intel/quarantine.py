@@ -32,7 +32,11 @@ def quarantine(
     actor: str,
     channel: str,
     kind: str = "misp",
+    records: list[audit.Record] | None = None,
 ) -> Outcome:
+    """Hold ``event`` (or a STIX bundle) for an operator. Its audit entry goes to ``records``
+    when given (a batch appends them at its end, ``hub.intel.service``), else is appended
+    now. The uuid stays reserved for ``source`` (``hub.intel.service.ingest_events``)."""
     item = QuarantineItem(
         uuid=str(uuid_mod.uuid4()),
         item_uuid=str(event.get("uuid") or event.get("id")),
@@ -54,23 +58,22 @@ def quarantine(
     )
     session.add(item)
     session.flush()
-    audit.append(
-        session,
-        [
-            audit.Record(
-                action="quarantine",
-                actor=actor,
-                object_ref=f"{'event' if kind == 'misp' else 'bundle'}:{item.item_uuid}",
-                request_id=current_request_id(),
-                channel=channel,
-                details={
-                    "quarantine": item.uuid,
-                    "source": source.uuid,
-                    "problems": item.problems[:50],
-                },
-            )
-        ],
+    record = audit.Record(
+        action="quarantine",
+        actor=actor,
+        object_ref=f"{'event' if kind == 'misp' else 'bundle'}:{item.item_uuid}",
+        request_id=current_request_id(),
+        channel=channel,
+        details={
+            "quarantine": item.uuid,
+            "source": source.uuid,
+            "problems": item.problems[:50],
+        },
     )
+    if records is None:
+        audit.append(session, [record])
+    else:
+        records.append(record)
     reasons = "; ".join(f"{p.kind} {p.element}: {p.reason}" for p in problems[:3])
     return Outcome(item.item_uuid, "quarantined", None, reasons, item.uuid)
 

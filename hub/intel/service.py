@@ -13,10 +13,12 @@ import time
 import uuid as uuid_mod
 import zlib
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 import tlp
@@ -48,7 +50,10 @@ from hub.models import (
     Event,
     EventVersion,
     Partner,
+    QuarantineItem,
+    StixObject,
 )
+from hub.models.base import utcnow
 
 
 def record_refusal(
@@ -96,10 +101,62 @@ def lock_event_uuids(session: Session, uuids: Iterable[Any]) -> None:
         )
 
 
+@dataclass(slots=True)
+class _Item:
+    """One submitted event, read and normalised before any database work: its uuid and
+    timestamp as sent (what the update rule compares), the normalised event, or the
+    validation error to answer if the event is to be applied."""
+
+    uuid: Any
+    stamp: Any
+    event: dict[str, Any]
+    stamped: set[str]
+    error: InvalidField | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """Submitted events parsed, validated and normalised with no database work (see
+    ``prepare_events``)."""
+
+    items: tuple[_Item, ...]
+    now: int
+
+
+def prepare_events(
+    payloads: Sequence[Any], *, default_distribution: int = 1, now: int | None = None
+) -> Prepared:
+    """Validate and normalise submitted MISP events (raw dicts, in place) before the unit of
+    work touches the database, so that a large body's CPU work holds no lock or transaction
+    (SQLite's write lock, DESIGN §4 rule 10). A validation error is kept with its event and
+    raised by ``ingest_events`` only when that event is to be applied: an event of another
+    organisation is refused, and one not newer than the stored version is "unchanged",
+    whatever else it holds (as before)."""
+    now = now or int(time.time())
+    events = [_unwrap(payload, index) for index, payload in enumerate(payloads)]
+    items = []
+    with gc_paused():
+        for index, event in enumerate(events):
+            item = _Item(event.get("uuid"), event.get("timestamp"), event, set())
+            try:
+                item.event = normalise_event(
+                    event, now=now, default_distribution=default_distribution, stamped=item.stamped
+                )
+            except InvalidField as err:
+                if len(events) > 1 and err.field:
+                    err.field = f"{index}.{err.field}"
+                    err.detail = f"event {index}: {err.detail}"
+                item.error = err
+            else:
+                drop_never_shared(item.event)
+            items.append(item)
+    return Prepared(tuple(items), now)
+
+
 def ingest_events(
     session: Session,
     *,
-    payloads: Sequence[Any],
+    payloads: Sequence[Any] | Prepared,
     source: Partner,
     actor: str,
     channel: str,
@@ -110,71 +167,106 @@ def ingest_events(
     default_distribution: int = 1,
     exact_tags: Collection[str] = (),
 ) -> list[Outcome]:
-    """Ingest MISP events (raw dicts) submitted by ``source``; all or nothing.
+    """Ingest MISP events (raw dicts, or ``prepare_events``' result) submitted by
+    ``source``; all or nothing.
 
     Every event is validated before anything is written, so one bad event in a batch
     writes none of them. ``keep_orgc`` keeps the creator organisation given in the event
     (pulls from upstream); otherwise ``source`` becomes the creator, as for submissions.
     ``conversion`` says how the input was converted to MISP (for the lineage record).
-    ``default_distribution`` is an event's when it has none (``HUB_DEFAULT_DISTRIBUTION``).
+    ``default_distribution`` is an event's when it has none (``HUB_DEFAULT_DISTRIBUTION``;
+    ignored for prepared events, which were normalised with it already).
     ``exact_tags`` names the elements whose tag list the payload gives whole (an explicit
     tag removal, ``hub.intel.merge``); tags are otherwise only ever added.
+
+    The audit entries of the whole batch are appended last (``_seal``): the audit head,
+    which every audited read of every partner appends to, is held from then until the
+    commit, not for the whole batch (on PostgreSQL its row lock made other partners' reads
+    wait for a large batch and fail with 503).
     """
-    now = int(time.time())
-    events = [_unwrap(payload, index) for index, payload in enumerate(payloads)]
-    lock_event_uuids(session, (e.get("uuid") for e in events if e.get("uuid")))
+    prepared = (
+        payloads
+        if isinstance(payloads, Prepared)
+        else prepare_events(payloads, default_distribution=default_distribution)
+    )
+    now = prepared.now
+    items = prepared.items
+    lock_event_uuids(session, (i.uuid for i in items if i.uuid))
+    plan: list[tuple[str, Any]] = []
+    for item in items:
+        existing = _existing(session, item.uuid)
+        if existing is not None and existing.source_partner_id != source.id:
+            raise ForeignEvent(existing.uuid)  # before anything tells about that event
+        if existing is None and _held_for_another(session, item.uuid, source):
+            raise ForeignEvent(str(item.uuid).lower())  # reserved for its source, as if stored
+        if existing is not None and _not_newer(existing, item.stamp):
+            plan.append(("unchanged", existing))
+            continue
+        if item.error is not None:
+            raise item.error
+        normalised = item.event
+        if not keep_orgc:
+            normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+        elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
+            normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+        plan.append(("apply", (existing, normalised, item.stamped)))
+    seal = _Seal(stamp=utcnow())
+    outcomes = []
     with gc_paused():
-        plan: list[tuple[str, Any]] = []
-        for index, event in enumerate(events):
-            existing = _existing(session, event)
-            if existing is not None and existing.source_partner_id != source.id:
-                raise ForeignEvent(existing.uuid)  # before anything tells about that event
-            if existing is not None and _not_newer(existing, event):
-                plan.append(("unchanged", existing))
-                continue
-            stamped: set[str] = set()
-            try:
-                normalised = normalise_event(
-                    event, now=now, default_distribution=default_distribution, stamped=stamped
-                )
-            except InvalidField as err:
-                if len(payloads) > 1 and err.field:
-                    err.field = f"{index}.{err.field}"
-                    err.detail = f"event {index}: {err.detail}"
-                raise
-            drop_never_shared(normalised)
-            if not keep_orgc:
-                normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
-            elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
-                normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
-            plan.append(("apply", (existing, normalised, stamped)))
-        outcomes = []
-        for kind, item in plan:
+        for kind, entry in plan:
             if kind == "unchanged":
                 outcomes.append(
                     Outcome(
-                        item.uuid, "unchanged", item.version, "not newer than the stored version"
+                        entry.uuid, "unchanged", entry.version, "not newer than the stored version"
                     )
                 )
-            else:
-                existing, normalised, stamped = item
-                outcomes.append(
-                    _apply(
-                        session,
-                        existing=existing,
-                        incoming=normalised,
-                        fresh=stamped,
-                        exact_tags=frozenset(exact_tags),
-                        now=now,
-                        source=source,
-                        actor=actor,
-                        channel=channel,
-                        policy=policy,
-                        original=original,
-                        conversion=conversion,
-                    )
+                continue
+            existing, normalised, stamped = entry
+            outcomes.append(
+                _apply(
+                    session,
+                    existing=existing,
+                    incoming=normalised,
+                    fresh=stamped,
+                    exact_tags=frozenset(exact_tags),
+                    now=now,
+                    source=source,
+                    actor=actor,
+                    channel=channel,
+                    policy=policy,
+                    original=original,
+                    conversion=conversion,
+                    seal=seal,
                 )
-        return outcomes
+            )
+    seal.close(session)
+    return outcomes
+
+
+@dataclass(slots=True)
+class _Seal:
+    """What a batch leaves for its end: its audit entries, and the STIX objects it rendered
+    (dated ``stamp`` for now). ``close`` takes the audit head, appends the entries and dates
+    the objects after it: ``date_added`` must grow in commit order, which the head (held to
+    the commit) gives (``hub.intel.projection``), and ``added_after`` pollers miss nothing."""
+
+    stamp: datetime
+    records: list[audit.Record] = field(default_factory=list)
+    rendered: list[int] = field(default_factory=list)
+
+    def close(self, session: Session) -> None:
+        if self.records:
+            audit.append(session, self.records)
+        for start in range(0, len(self.rendered), 500):
+            session.execute(
+                update(StixObject)
+                .where(
+                    StixObject.event_id.in_(self.rendered[start : start + 500]),
+                    StixObject.date_added == self.stamp,
+                )
+                .values(date_added=utcnow())
+            )
+        self.records, self.rendered = [], []
 
 
 def _unwrap(payload: Any, index: int) -> dict[str, Any]:
@@ -185,8 +277,7 @@ def _unwrap(payload: Any, index: int) -> dict[str, Any]:
     raise InvalidField(f"item {index} is not a MISP event object", field=str(index))
 
 
-def _existing(session: Session, event: dict[str, Any]) -> Event | None:
-    raw = event.get("uuid")
+def _existing(session: Session, raw: Any) -> Event | None:
     if not raw:
         return None
     try:
@@ -196,8 +287,25 @@ def _existing(session: Session, event: dict[str, Any]) -> Event | None:
     return session.scalar(select(Event).where(Event.uuid == uuid))
 
 
-def _not_newer(existing: Event, event: dict[str, Any]) -> bool:
-    stamp = event.get("timestamp")
+def _held_for_another(session: Session, raw: Any, source: Partner) -> bool:
+    """Whether another organisation's submission with this uuid is (or was) held in
+    quarantine: the uuid is reserved for its source, whatever the operator decides, so that
+    its release is neither blocked nor overwritten and the refusal tells nothing about it."""
+    try:
+        uuid = str(uuid_mod.UUID(str(raw)))
+    except ValueError:
+        return False
+    return (
+        session.scalar(
+            select(QuarantineItem.id)
+            .where(QuarantineItem.item_uuid == uuid, QuarantineItem.source_partner_id != source.id)
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def _not_newer(existing: Event, stamp: Any) -> bool:
     if stamp in (None, "", 0, "0"):
         return False  # an edit without a timestamp gets "now", as in MISP
     try:
@@ -220,6 +328,7 @@ def _apply(
     policy: tlp.Policy,
     original: bytes | None,
     conversion: lineage.Conversion | None,
+    seal: _Seal,
 ) -> Outcome:
     if existing is not None and existing.source_partner_id != source.id:
         raise ForeignEvent(existing.uuid)
@@ -249,6 +358,7 @@ def _apply(
             source=source,
             actor=actor,
             channel=channel,
+            records=seal.records,
         )
     # One canonical serialisation of the whole event serves both the content hash and the
     # version snapshot (a 10^5-attribute event is ~25 MB of JSON: don't make it twice).
@@ -300,25 +410,22 @@ def _apply(
         retraction.remember_withdrawn(
             session, event_id=event_row.id, event_uuid=event_row.uuid, version=version, state=merged
         )
-    audit.append(
-        session,
-        [
-            audit.Record(
-                action="ingest",
-                actor=actor,
-                object_ref=f"event:{event_row.uuid}",
-                request_id=current_request_id(),
-                channel=channel,
-                details={
-                    "version": version,
-                    "content_hash": event_row.content_hash,
-                    "source": source.uuid,
-                    "tlp": labels.event.value if labels.event else None,
-                    "changes": {k: v for k, v in changes.as_dict().items() if k != "deleted"},
-                    "deleted": changes.deleted[:1000],
-                },
-            )
-        ],
+    seal.records.append(
+        audit.Record(
+            action="ingest",
+            actor=actor,
+            object_ref=f"event:{event_row.uuid}",
+            request_id=current_request_id(),
+            channel=channel,
+            details={
+                "version": version,
+                "content_hash": event_row.content_hash,
+                "source": source.uuid,
+                "tlp": labels.event.value if labels.event else None,
+                "changes": {k: v for k, v in changes.as_dict().items() if k != "deleted"},
+                "deleted": changes.deleted[:1000],
+            },
+        )
     )
     lineage.record_ingest(
         session,
@@ -331,11 +438,12 @@ def _apply(
         content_sha256=event_row.content_hash,
         conversion=conversion,
     )
-    # STIX is rendered once per version, here, after the audit entry (its date_added must
-    # follow commit order); a conversion failure is recorded there and never fails ingest.
-    # (A new published version makes push connections due at the worker's next round:
-    # ``hub.connections.jobs.schedule_due`` looks for it.)
-    render_event_version(session, event=event_row, state=merged, labels=labels)
+    # STIX is rendered once per version, here, dated again when the batch is sealed (after
+    # its audit entries: date_added must follow commit order); a conversion failure is
+    # recorded there and never fails ingest. (A new published version makes push
+    # connections due at the worker's next round: ``hub.connections.jobs.schedule_due``.)
+    render_event_version(session, event=event_row, state=merged, labels=labels, now=seal.stamp)
+    seal.rendered.append(event_row.id)
     return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
 
 

@@ -15,6 +15,18 @@ from hub.vocabulary import PartnerStatus, Role
 STIX_MEDIA = "application/stix+json"
 
 
+def check_may_submit(principal: Principal) -> None:
+    """``submitting_partner``'s checks on what authentication read (status, TLP rules), for
+    an edge that parses and validates the body before its unit of work touches the database:
+    a partner that may not submit still gets 403 before any 422 about its body."""
+    if principal.role is Role.OPERATOR:
+        return
+    if principal.partner_status != PartnerStatus.ACTIVE.value:
+        raise Forbidden(f"a {principal.partner_status} partner cannot submit information")
+    if not principal.tlp_accepted:
+        raise Forbidden("a partner that has not accepted the network's TLP rules cannot submit")
+
+
 def submitting_partner(session: Any, principal: Principal) -> Partner:
     """Whose submission this is: the key's partner, or the hub's own organisation for operators."""
     if principal.role is Role.OPERATOR:

@@ -22,7 +22,7 @@ from hub.errors import InvalidField, NotFound, allowed_methods, recorded, route_
 from hub.intel.outcomes import ForeignEvent, UuidClash
 from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
-from hub.intel.submission import submitting_partner
+from hub.intel.submission import check_may_submit, submitting_partner
 from hub.intel.validation import describe_types
 from hub.misp_compat import (
     edits,
@@ -375,6 +375,9 @@ def _push(
     _, named = url_params(request)
     payload = json_body(request)
     who = caller.principal
+    if target is None:  # validated before the first statement (DESIGN §4 rule 10)
+        check_may_submit(who)
+        payload = push.prepare_add(payload, default_distribution=settings.default_distribution)
     source = submitting_partner(session, who)
     try:
         with session.begin_nested():  # a refusal below leaves nothing of the push

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from hub.errors import InvalidField, NotFound
 from hub.intel import repository
-from hub.intel.service import Outcome, ingest_events, lock_event_uuids
+from hub.intel.service import Outcome, Prepared, ingest_events, lock_event_uuids, prepare_events
 from hub.misp_compat.errors import NOT_NEWER, SaveRefused
 from hub.misp_compat.service import CHANNEL, Caller, find_event, visible
 from hub.models import Event, Partner
@@ -89,6 +89,23 @@ def _check_creator(event: dict[str, Any], source: Partner, *, name: str) -> None
     )
 
 
+def with_add_defaults(event: dict[str, Any]) -> dict[str, Any]:
+    """MISP's defaults for a new event (EventsController.php:2157-2169)."""
+    event.setdefault("date", datetime.now(UTC).date().isoformat())
+    event.setdefault("threat_level_id", "4")
+    event.setdefault("analysis", "0")
+    return event
+
+
+def prepare_add(payload: Any, *, default_distribution: int) -> Prepared:
+    """An ``/events/add`` body read, given MISP's defaults for a new event and validated
+    before the unit of work touches the database (its CPU work then holds no lock). The
+    defaults change nothing when the uuid is stored already: that add is refused (the
+    caller's: exists; another organisation's: ``ForeignEvent``) before its content counts."""
+    event = with_add_defaults(unwrap_event(payload))
+    return prepare_events([event], default_distribution=default_distribution)
+
+
 def push(
     session: Session,
     caller: Caller,
@@ -98,13 +115,15 @@ def push(
     target: str | None,
     default_distribution: int = 1,
 ) -> Pushed:
-    """``/events/add`` (``target`` None) or ``/events/edit/{target}``, with MISP's rules:
+    """``/events/add`` (``target`` None; ``payload`` may be ``prepare_add``'s result) or
+    ``/events/edit/{target}``, with MISP's rules:
     the creator must be the caller, an edit must be newer (Event.php:4115-4150), an event
     without a timestamp gets now (ingest does that). ``source`` is the caller's organisation,
     as ``hub.intel.submission.submitting_partner`` checks it (active, TLP rules accepted).
     An add whose uuid belongs to another organisation raises ``ForeignEvent`` from ingest."""
     name = "Could not edit Event" if target is not None else "Could not add Event"
-    event = unwrap_event(payload)
+    prepared = payload if isinstance(payload, Prepared) else None
+    event = prepared.items[0].event if prepared is not None else unwrap_event(payload)
     _check_creator(event, source, name=name)
     lock_event_uuids(session, [event["uuid"]] if event.get("uuid") else [])  # concurrent pushes
     if target is not None:
@@ -133,14 +152,11 @@ def push(
         row = repository.by_uuid(session, uuid) if uuid else None
         if row is not None and row.source_partner_id == source.id:
             raise ExistsElsewhere(row)
-        if row is None:
-            # MISP's defaults for a new event (EventsController.php:2157-2169).
-            event.setdefault("date", datetime.now(UTC).date().isoformat())
-            event.setdefault("threat_level_id", "4")
-            event.setdefault("analysis", "0")
+        if row is None and prepared is None:
+            with_add_defaults(event)
     outcome = ingest_events(
         session,
-        payloads=[event],
+        payloads=prepared or [event],
         source=source,
         actor=caller.principal.actor,
         channel=CHANNEL.value,

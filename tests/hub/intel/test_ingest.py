@@ -361,5 +361,50 @@ class TestQuarantine:
             actions = [e.action for e in s.scalars(select(AuditEntry))]
         assert "quarantine" in actions and "quarantine.rejected" in actions
 
+    def test_a_held_events_uuid_is_reserved_for_its_source(
+        self, client, source, factory, maker, auth
+    ) -> None:
+        """Another organisation submitting a held event's uuid is refused as for another
+        organisation's stored event (naming nothing, audited), on REST and ``/misp``, and
+        the source's release is neither blocked nor overwritten."""
+        held = event("held: unknown marking", tlp="yellow", attributes=[attr("198.51.100.80")])
+        assert submit(client, source[1], held).json()["quarantined"] == [held["Event"]["uuid"]]
+        stored = event("stored", attributes=[attr("198.51.100.81")])
+        assert submit(client, source[1], stored).status_code == 201
+        other = factory.partner("Squatter", type="isp")
+        rest_key = {"Authorization": factory.key(Role.PARTNER, other)}
+        sync_key = {"Authorization": factory.key(Role.SYNC, other)}
+
+        def refusals(uuid: str) -> list[tuple[int, str]]:
+            mine = event("squat", attributes=[attr("203.0.113.9")], uuid=uuid)
+            answers = [
+                submit(client, rest_key, mine),
+                submit(client, rest_key, [event("mine too"), mine]),
+                client.post("/misp/events/add", json=mine, headers=sync_key),
+            ]
+            return [(r.status_code, r.text.replace(uuid, "UUID")) for r in answers]
+
+        as_stored = refusals(stored["Event"]["uuid"])
+        assert [status for status, _ in as_stored] == [403, 403, 403]
+        assert refusals(held["Event"]["uuid"]) == as_stored
+        with maker() as s:
+            refused = s.scalars(
+                select(AuditEntry).where(AuditEntry.action == "submit.refused")
+            ).all()
+        assert len(refused) == 6 and all(e.recipient_uuid == other.uuid for e in refused)
+        assert counts(maker)[0] == 1  # only the source's stored event
+        item = client.get("/api/v1/admin/quarantine?status=held", headers=auth).json()["items"]
+        r = client.post(
+            f"/api/v1/admin/quarantine/{item[0]['uuid']}/release",
+            headers=auth,
+            json={"reason": "source confirmed amber", "label": "amber"},
+        )
+        assert r.status_code == 200 and r.json()["items"][0]["status"] == "stored", r.text
+        with maker() as s:
+            released = s.scalar(select(Event).where(Event.uuid == held["Event"]["uuid"]))
+            assert released is not None and released.source_partner_id == source[0].id
+            values = s.scalars(select(Attribute.value).where(Attribute.event_id == released.id))
+            assert list(values) == ["198.51.100.80"]
+
     def test_partners_cannot_see_the_quarantine(self, client, source) -> None:
         assert client.get("/api/v1/admin/quarantine", headers=source[1]).status_code == 403
