@@ -89,13 +89,19 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
             record_event_release(session, to=recipient, event=event, delivery=delivery)
             tally(unit.job, "withheld")
             continue
+        payload = _packed(delivery)
+        if _same_as_sent(session, connection.id, event.uuid, payload):
+            # A version whose changes the partner cannot see (or a publication of them):
+            # its copy is the one it has, sending it again would tell that something changed.
+            tally(unit.job, "unchanged")
+            continue
         # Recorded as a release only once the remote accepted it (``_settle_item``).
         session.add(
             PushOutboxItem(
                 connection_id=connection.id,
                 event_uuid=event.uuid,
                 event_version=version,
-                payload=_packed(delivery),
+                payload=payload,
                 audit_seq=None,
                 state="pending",
                 attempts=0,
@@ -122,6 +128,21 @@ def _decide(
         include_deleted=True,
         push=True,
     )
+
+
+def _same_as_sent(session: Session, connection_id: int, event_uuid: str, payload: bytes) -> bool:
+    """Whether the last push of this event the partner accepted carried exactly ``payload``."""
+    last = session.scalar(
+        select(PushOutboxItem.payload)
+        .where(
+            PushOutboxItem.connection_id == connection_id,
+            PushOutboxItem.event_uuid == event_uuid,
+            PushOutboxItem.state == "sent",
+        )
+        .order_by(PushOutboxItem.id.desc())
+        .limit(1)
+    )
+    return last is not None and zlib.decompress(last) == zlib.decompress(payload)
 
 
 def _packed(delivery: EventDelivery) -> bytes:

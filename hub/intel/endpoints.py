@@ -123,7 +123,7 @@ def summary(item: EventSummary) -> dict[str, Any]:
         "info": row.info,
         "date": row.date,
         "timestamp": item.timestamp,
-        "published": row.published,
+        "published": item.published,
         "tlp": item.label.value,
         "attribute_count": item.attribute_count,
         "tags": item.tags,
@@ -188,6 +188,8 @@ def list_events(
         if since is not None and item.timestamp < since:
             return False
         if wanted is not None and not any(t.casefold() == wanted for t in item.tags):
+            return False
+        if published is not None and item.published is not published:
             return False
         if type is not None and not item.whole:
             # the SQL found an attribute of that type: is it one the partner receives?

@@ -142,8 +142,18 @@ def render_event_version(
             status="skipped",
         )
         return
+    rendered = shareable(live, chr=event.chr)
+    # misp-stix makes a published event's container a report (``published``: its publish
+    # time), else a grouping. The rendering is every recipient's: an event unpublished by
+    # changes to its elements stays a report while recipients may still hold a published
+    # copy (``Event.publications``), published at the first of them, so neither its type
+    # nor its time tells anybody of changes or publications it cannot see.
+    publications = orjson.loads(event.publications or "[]")
+    rendered["published"] = bool(event.published) or bool(publications)
+    if publications:
+        rendered["publish_timestamp"] = str(publications[0][1])
     try:
-        bundle = intel_stix.event_to_bundle({"Event": shareable(live, chr=event.chr)})
+        bundle = intel_stix.event_to_bundle({"Event": rendered})
     except Exception as err:  # misp-stix failing must not break ingest
         log.warning("STIX rendering of event %s failed: %r", event.uuid, err)
         _withdraw(session, event, f"misp-stix failed: {type(err).__name__}: {err}"[:2000])

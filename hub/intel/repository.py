@@ -123,6 +123,9 @@ SUMMARY_COLUMNS = (
     Event.profile,
     Event.narrowed,
     Event.meta_timestamp,
+    Event.withdrawn_ts,
+    Event.publish_timestamp,
+    Event.publications,
     Event.version,
     Event.attribute_count,
     Event.tags,
@@ -170,7 +173,7 @@ def _page_statement(
     if since:
         stmt = stmt.where(Event.timestamp >= bindparam("page_since"))
     if published is not None:
-        stmt = stmt.where(Event.published.is_(published))
+        stmt = stmt.where(published_superset(published))
     if tag:
         stmt = stmt.where(func.lower(Event.tags).like(bindparam("page_tag"), escape="\\"))
     if type:
@@ -190,6 +193,15 @@ def _page_statement(
             or_(Event.changed_at > after_t, and_(Event.changed_at == after_t, Event.id > after_id))
         )
     return stmt.order_by(Event.changed_at, Event.id).limit(bindparam("page_limit"))
+
+
+def published_superset(published: bool) -> ColumnElement[bool]:
+    """Events whose copy may be published (or not) for a recipient: a superset, decided per
+    recipient by ``hub.sharing.view.publication`` (a copy stays published after changes it
+    cannot see; an event stored published is published for everyone)."""
+    if published:
+        return or_(Event.published.is_(True), Event.publications != "[]")
+    return Event.published.is_(False)
 
 
 def _like_escape(text: str) -> str:

@@ -51,14 +51,25 @@ def _all_attributes(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
         yield from obj.get("Attribute") or []
 
 
+# Publication is not among the event's own fields that every recipient sees change: a
+# recipient that sees nothing of a change still holds the published copy (Event.publications).
 _NOT_META = frozenset(
-    {"Attribute", "Object", "EventReport", "Sighting", "ShadowAttribute", "timestamp"}
+    {
+        "Attribute",
+        "Object",
+        "EventReport",
+        "Sighting",
+        "ShadowAttribute",
+        "timestamp",
+        "published",
+        "publish_timestamp",
+    }
 )
 
 
 def meta_bytes(event: dict[str, Any]) -> bytes:
-    """The event's own fields (title, tags, dates, publication, addressing), without its
-    elements: a change here is seen by everyone who sees the event."""
+    """The event's own fields (title, tags, dates, addressing), without its elements or its
+    publication: a change here is seen by everyone who sees the event."""
     return orjson.dumps(
         {k: v for k, v in event.items() if k not in _NOT_META}, option=orjson.OPT_SORT_KEYS
     )
@@ -93,6 +104,8 @@ def write_version(
     digest: str,
     meta_timestamp: int,
     changed: set[str] | None,
+    publications: str = "[]",
+    withdrawn_ts: int = 0,
 ) -> Event:
     """Replace the event's rows with ``event`` (the whole, merged state).
 
@@ -144,6 +157,8 @@ def write_version(
         "profile": profile,
         "narrowed": narrowed,
         "meta_timestamp": meta_timestamp,
+        "withdrawn_ts": withdrawn_ts,
+        "publications": publications,
         "chr": labels.chr,
         # Local tags never leave the hub (MISP strips them on sync): not even as a filter.
         "tags": dumps(

@@ -339,16 +339,23 @@ def _apply(
     else:
         merged, changes = incoming, Changes(new=count_elements(incoming))
     _publication(merged, incoming, was_published=bool(existing and existing.published), now=now)
-    # What everyone who sees the event sees change: its own fields, and any withdrawal
-    # (a deletion must reach those who had the element, and moves the timestamp for all).
-    meta_timestamp = int(merged["timestamp"])
-    if (
-        existing is not None
-        and current is not None
-        and not changes.deleted
-        and meta_bytes(current) == meta_bytes(merged)
-    ):
+    if existing is not None and int(merged["timestamp"]) <= existing.timestamp:
+        # Each version is later than the one before, even within its second: what a
+        # recipient sees change is told apart from the publication before it by timestamp.
+        merged["timestamp"] = str(existing.timestamp + 1)
+    stamp = int(merged["timestamp"])
+    # What everyone who sees the event sees change: its own fields (not its publication,
+    # decided per recipient, nor a withdrawal, which reaches only those who had the element).
+    meta_same = current is not None and meta_bytes(current) == meta_bytes(merged)
+    meta_timestamp = stamp
+    if existing is not None and meta_same:
         meta_timestamp = existing.meta_timestamp or existing.timestamp
+    publications = _publications(
+        existing,
+        merged,
+        stamp,
+        touched=bool(changes.changed or changes.deleted) and meta_same,
+    )
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
     if labels.problems:
         return quarantine(
@@ -385,6 +392,8 @@ def _apply(
         digest=digest,
         meta_timestamp=meta_timestamp,
         changed=changes.changed if existing is not None else None,
+        publications=publications,
+        withdrawn_ts=stamp if changes.deleted else (existing.withdrawn_ts if existing else 0),
     )
     write_sightings(session, sightings, event_row.id, source)
     version = event_row.version
@@ -459,3 +468,22 @@ def _publication(
         return  # the sender's own (a MISP pushing what it published)
     if not was_published or not int_or_zero(merged.get("publish_timestamp")):
         merged["publish_timestamp"] = str(now)
+
+
+PUBLICATIONS_KEPT = 32
+
+
+def _publications(
+    existing: Event | None, merged: dict[str, Any], stamp: int, *, touched: bool
+) -> str:
+    """``Event.publications`` after this version: a published version adds itself; a version
+    that only changed elements (``touched``) unpublishes the event for its creator, and for
+    every recipient that sees one of the changes (``hub.sharing.view.publication``), so the
+    earlier publications stay; any other unpublished version (an explicit unpublish, a
+    change to the event's own fields) is seen by every recipient and clears them."""
+    kept: list[list[int]] = orjson.loads(existing.publications) if existing is not None else []
+    if merged.get("published"):
+        kept.append([stamp, int_or_zero(merged.get("publish_timestamp"))])
+    elif not touched:
+        kept = []
+    return orjson.dumps(kept[-PUBLICATIONS_KEPT:]).decode()

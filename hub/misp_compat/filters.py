@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_
 
 import tlp
 from hub.errors import InvalidField
+from hub.intel import repository
 from hub.misp_compat.params import Terms, since, terms, truthy
 from hub.misp_compat.service import Caller, is_uuid, row_ids
 from hub.models import Attribute, Event
@@ -97,18 +98,16 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
         stmt = stmt.where(Event.distribution.in_(_ints(dist.include, "distribution")))
     if dist.exclude:
         stmt = stmt.where(Event.distribution.not_in(_ints(dist.exclude, "distribution")))
-    published = body.get("published")
-    if published not in (None, "") and not (isinstance(published, list) and len(published) > 1):
-        stmt = stmt.where(Event.published.is_(truthy(published)))
+    published = _published(body)
+    if published is not None:
+        stmt = stmt.where(repository.published_superset(published))
     low, _high = since(body.get("timestamp"), name="timestamp")
     if low is not None:  # what a caller sees of an event's timestamp is never later
         stmt = stmt.where(Event.timestamp >= low)
     for key in ("publish_timestamp", "last"):
-        low, high = since(body.get(key), name=key)
-        if low is not None:
+        low, _high = since(body.get(key), name=key)
+        if low is not None:  # nor its publish time (the first publication since its change)
             stmt = stmt.where(Event.publish_timestamp >= low)
-        if high is not None:
-            stmt = stmt.where(Event.publish_timestamp <= high)
     info = body.get("eventinfo") or body.get("info")
     if info:
         stmt = stmt.where(func.lower(Event.info).like(_info_pattern(str(info)), escape="\\"))
@@ -124,6 +123,13 @@ def sql_filters(stmt: Select[Any], body: dict[str, Any], *, caller: Caller) -> S
             value = _date(body[key], key)
             stmt = stmt.where(Event.date >= value if op == "ge" else Event.date <= value)
     return stmt
+
+
+def _published(body: dict[str, Any]) -> bool | None:
+    published = body.get("published")
+    if published in (None, "") or (isinstance(published, list) and len(published) > 1):
+        return None
+    return truthy(published)
 
 
 def _info_pattern(text: str) -> str:
@@ -164,10 +170,34 @@ class EventMatch:
         self.tags = terms(body.get("tags", body.get("tag")))
         self.low, self.high = since(body.get("timestamp"), name="timestamp")
         self.groups = terms(body.get("sharinggroup"))
+        self.published = _published(body)
+        self.published_between = [
+            since(body.get(key), name=key) for key in ("publish_timestamp", "last")
+        ]
         self.caller = caller
 
+    @property
+    def on_event(self) -> bool:
+        """Whether anything is asked of the event itself beyond its tags."""
+        return bool(
+            self.groups
+            or self.low is not None
+            or self.high is not None
+            or self.published is not None
+            or any(low is not None or high is not None for low, high in self.published_between)
+        )
+
     def __call__(self, summary: EventSummary) -> bool:
-        return self.row(summary.row, summary.tags, summary.timestamp)
+        if not self.row(summary.row, summary.tags, summary.timestamp):
+            return False
+        if self.published is not None and summary.published is not self.published:
+            return False
+        for low, high in self.published_between:
+            if low is not None and summary.publish_timestamp < low:
+                return False
+            if high is not None and summary.publish_timestamp > high:
+                return False
+        return True
 
     def row(self, row: Any, tags: list[str], timestamp: int) -> bool:
         if not _tags_match(self.tags, row, tags):

@@ -44,9 +44,7 @@ class IndexPage:
 
 def candidates(caller: Caller, body: dict[str, Any]) -> Any:
     """The SQL pre-filter of an index or search: a superset of what matches."""
-    stmt = select(*repository.SUMMARY_COLUMNS, Event.publish_timestamp).where(
-        repository.readable(caller.audience())
-    )
+    stmt = select(*repository.SUMMARY_COLUMNS).where(repository.readable(caller.audience()))
     return sql_filters(stmt, body, caller=caller)
 
 

@@ -48,7 +48,7 @@ from hub.models import Attribute, Event
 from hub.sharing.events import decide_event, record_event_page
 from hub.sharing.pages import release_attribute_page
 from hub.sharing.records import obligation_of, record
-from hub.sharing.view import Gate, released_tags, summarise
+from hub.sharing.view import EventSummary, Gate, released_tags, summarise
 
 _CHUNK = 200
 # Bounded work per request (#14): MISP answers a search without ``limit`` with everything;
@@ -362,7 +362,7 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
     with_event_tags = truthy(body.get("includeEventTags", False))
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
     event_tag_names: dict[int, list[str]] = {}
-    event_stamps: dict[int, int] = {}
+    event_seen: dict[int, EventSummary | None] = {}
 
     def tags_of_event(event: Any) -> list[str]:
         found = event_tag_names.get(event.id)
@@ -376,10 +376,11 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
             return False
         if match is not None and not match(doc):
             return False
-        if event_match.groups or event_match.low is not None or event_match.high is not None:
-            if event.id not in event_stamps:
-                event_stamps[event.id] = _seen(session, gate, event)
-            if not event_match.row(event, tags_of_event(event), event_stamps[event.id]):
+        if event_match.on_event:
+            if event.id not in event_seen:
+                event_seen[event.id] = _seen(session, gate, event)
+            seen = event_seen[event.id]
+            if seen is None or not event_match(seen):
                 return False
         if tags or event_tags:
             own = _names(tags_of_event(event))
@@ -416,10 +417,9 @@ def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) ->
     return Found(items, result.audit_seq, obligation=result.obligation)
 
 
-def _seen(session: Session, gate: Gate, event: Any) -> int:
-    """The event's timestamp as the caller sees it (its summary)."""
-    found = summarise(session, gate, [event])[0][1]
-    return found.timestamp if found is not None else 0
+def _seen(session: Session, gate: Gate, event: Any) -> EventSummary | None:
+    """The event as the caller sees it in a listing (its timestamp, publication, tags)."""
+    return summarise(session, gate, [event])[0][1]
 
 
 def _with_event_tags(doc: dict[str, Any], event_tags: list[str]) -> None:

@@ -284,7 +284,7 @@ def index_row(
         "id": event_id,
         "timestamp": str(summary.timestamp),
         "sighting_timestamp": str(sighting_timestamp),
-        "published": bool(row.published),
+        "published": summary.published,
         "uuid": row.uuid,
         "orgc_uuid": orgc["uuid"],
     }
@@ -297,7 +297,7 @@ def index_row(
             "distribution": str(row.distribution),
             "sharing_group_id": "0",
             "attribute_count": str(summary.attribute_count),
-            "publish_timestamp": str(row.publish_timestamp or 0),
+            "publish_timestamp": str(summary.publish_timestamp),
             "threat_level_id": "4",
             "analysis": "0",
             "locked": False,

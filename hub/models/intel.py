@@ -56,9 +56,18 @@ class Event(Base):
     narrowed: Mapped[bool] = mapped_column(Boolean, default=True)
     profile: Mapped[str | None] = mapped_column(Text)
     # The event timestamp of the last version that changed the event's own fields (title,
-    # tags, publication…) or withdrew an element: with the elements a recipient receives,
-    # what moves the timestamp it sees.
+    # tags, dates, addressing; not its publication): with the elements a recipient
+    # receives, what moves the timestamp it sees.
     meta_timestamp: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The event timestamp of the last version that withdrew an element: what the creator
+    # sees move (any other recipient sees only the withdrawals of what it had received).
+    withdrawn_ts: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The publications a recipient's copy may still be: JSON [[event timestamp of a version
+    # stored published, its publish_timestamp], ...] since the last change to the event's
+    # own fields or explicit unpublish, oldest first (at most PUBLICATIONS_KEPT). A change to
+    # elements unpublishes the event for its creator, but a recipient that sees nothing of
+    # it still holds the copy published then (``hub.sharing.view.publication``).
+    publications: Mapped[str] = mapped_column(Text, default="[]")
     chr: Mapped[bool] = mapped_column(Boolean, default=False)
     tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag names (search)
     attribute_count: Mapped[int] = mapped_column(Integer, default=0)

@@ -198,6 +198,8 @@ def decide_event(
         )
     body["timestamp"] = str(stamp)
     body["attribute_count"] = str(count)
+    body["published"] = summary.published
+    body["publish_timestamp"] = str(summary.publish_timestamp)
     strip = bool(filtered.decision.obligation and filtered.decision.obligation.strip_attribution)
     return EventDelivery(
         out,

@@ -19,9 +19,12 @@ decided from its row: ``Event.profile`` counts its elements by the label they go
 Any other event is decided element by element, from its rows.
 
 What a recipient sees of an event's activity moves only with what it receives: its
-``timestamp`` is the latest of the event's own fields' change or a withdrawal
-(``meta_timestamp``) and of the changes (``changed_ts``: the event's timestamp in the version
-that added or replaced them) of the live elements it receives.
+``timestamp`` is the latest of the event's own fields' change (``meta_timestamp``), of the
+changes (``changed_ts``: the event's timestamp in the version that added or replaced them)
+of the live elements it receives and of the withdrawals of elements it had received (the
+creator: of every withdrawal, ``withdrawn_ts``). Its copy is published when a publication
+came at or after that timestamp (``publication``): a change it cannot see leaves its copy as
+published as it was.
 """
 
 from __future__ import annotations
@@ -113,6 +116,8 @@ class Gate:
                 stamps.append(profile["t"][rank])
             else:
                 whole = False
+        if row.orgc_uuid == self._org:
+            stamps.append(row.withdrawn_ts or 0)
         return Profiled(count, max(stamps), elements == 0, whole)
 
 
@@ -295,8 +300,8 @@ def release_rows(
         )
         if d.allowed:
             released[attr.uuid] = max(attr.tlp_rank, e_rank)
+            stamps.append(attr.changed_ts)  # a change, or the withdrawal of what it had
             if not attr.deleted:
-                stamps.append(attr.changed_ts)
                 live_rows.append(attr)
         elif not attr.deleted:
             withheld.append((attr.uuid, d.reason.value))
@@ -332,9 +337,8 @@ def release_rows(
         objects.add(obj.uuid)
         for a in members:
             released[a.uuid] = o_rank
-        if not obj.deleted:
-            stamps.append(obj.changed_ts)
-            stamps.extend(a.changed_ts for a in live)
+        stamps.append(obj.changed_ts)
+        stamps.extend(a.changed_ts for a in members)
         live_rows.extend(live)
     for report in elements.reports:
         uuid = str(report.get("uuid") or "")
@@ -344,13 +348,14 @@ def release_rows(
         d = gate.decide(e_rank, report_addressing(report, e_addr), source)
         if d.allowed:
             reports.add(uuid)
-            if not deleted:
-                try:
-                    stamps.append(int(report.get("timestamp") or 0))
-                except (TypeError, ValueError):
-                    pass
+            try:
+                stamps.append(int(report.get("timestamp") or 0))
+            except (TypeError, ValueError):
+                pass
         elif not deleted:
             withheld.append((uuid, d.reason.value))
+    if source == gate.org_uuid:
+        stamps.append(row.withdrawn_ts or 0)
     timestamp = max(stamps)
     return RowRelease(released, objects, reports, withheld, timestamp, len(live_rows), live_rows)
 
@@ -387,6 +392,8 @@ class EventSummary:
     creator_hidden: bool  # TLP:EX:CHR and the recipient is not the creator
     release: RowRelease | None  # None when told by the event's profile
     whole: bool  # every live element is released
+    published: bool  # as this recipient's copy is (``publication``)
+    publish_timestamp: int
 
     @property
     def uuid(self) -> str:
@@ -418,6 +425,15 @@ def summarise(
             partial.append(row)
         else:
             profiled[row.id] = told
+    # A withdrawal of what the recipient had moves its timestamp: such events' rows are read.
+    maybe = [
+        r.id for r in rows if r.id in profiled and r.withdrawn_ts and r.orgc_uuid != gate.org_uuid
+    ]
+    had = received_withdrawn(session, maybe, gate.org_uuid) if maybe else {}
+    for row in rows:
+        if had.get(row.id) and row.id in profiled:
+            del profiled[row.id]
+            partial.append(row)
     elements = load_elements(session, partial) if partial else {}
     deleted = [i for i, e in elements.items() if _has_deleted(e)]
     withdrawn = received_withdrawn(session, deleted, gate.org_uuid) if deleted else {}
@@ -440,22 +456,49 @@ def summarise(
         if empty and deleted_by_source(row):
             out.append((row, None, tlp.Reason.NOTHING_LEFT.value))
             continue
+        timestamp = told.timestamp if told is not None else release.timestamp  # type: ignore[union-attr]
+        published, publish_timestamp = publication(row, timestamp, creator=creator)
         out.append(
             (
                 row,
                 EventSummary(
                     row=row,
-                    timestamp=told.timestamp if told is not None else release.timestamp,  # type: ignore[union-attr]
+                    timestamp=timestamp,
                     attribute_count=told.count if told is not None else release.count,  # type: ignore[union-attr]
                     tags=released_tags(row, creator=creator),
                     creator_hidden=bool(row.chr) and not creator,
                     release=release,
                     whole=told.whole if told is not None else not release.withheld,  # type: ignore[union-attr]
+                    published=published,
+                    publish_timestamp=publish_timestamp,
                 ),
                 None,
             )
         )
     return out
+
+
+def publication(row: Any, timestamp: int, *, creator: bool) -> tuple[bool, int]:
+    """Whether the recipient's copy of the event, last changed for it at ``timestamp``, is
+    published, and when (``publish_timestamp``).
+
+    The creator sees the event's own publication, as MISP shows it. Any other recipient's
+    copy is the one published first at or after its last change (``Event.publications``,
+    a version's timestamp is later than every change before it): a change it cannot see
+    neither unpublishes its copy nor moves its publish time, and a publication of changes
+    it cannot see publishes nothing new to it. With no publication since its last change
+    its copy is unpublished, as MISP shows a changed event."""
+    stored = int(row.publish_timestamp or 0)
+    if creator:
+        return bool(row.published), stored
+    try:
+        kept = [(int(ts), int(at)) for ts, at in orjson.loads(row.publications or "[]")]
+    except (TypeError, ValueError):
+        kept = []  # unreadable: fail closed, as a changed event
+    covering = [at for ts, at in kept if ts >= timestamp]
+    if covering:
+        return True, covering[0]
+    return bool(row.published), stored
 
 
 def deleted_by_source(row: Any) -> bool:
