@@ -159,7 +159,7 @@ def _sightings(attr: dict[str, Any], path: str) -> None:
         if sighting.get("date_sighting") not in (None, ""):
             _int(sighting["date_sighting"], f"{where}.date_sighting", low=0)
         _organisation(sighting, where)
-        _keep(sighting, SIGHTING_FIELDS)
+        _keep(sighting, SIGHTING_FIELDS, where)
         if isinstance(sighting.get("Organisation"), dict):
             _keep(sighting["Organisation"], ORG_FIELDS)
 
@@ -222,10 +222,29 @@ CLUSTER_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def _keep(element: dict[str, Any], allowed: frozenset[str]) -> None:
-    """Drop, in place, every key of ``element`` the hub does not keep."""
+def _keep(element: dict[str, Any], allowed: frozenset[str], path: str = "") -> None:
+    """Drop, in place, every key of ``element`` the hub does not keep; but never a TLP tag
+    where the hub keeps no tags (an event report, a sighting, a reference …): dropped, the
+    element would go out under the label it inherits, lower than its own (DESIGN.md §3:
+    never out unmarked), so it is refused, naming where."""
     for key in [k for k in element if k not in allowed]:
+        if key == "Tag" and _carries_tlp(element[key]):
+            where = f"{path}.Tag" if path else "Tag"
+            raise _fail(
+                where,
+                "a TLP tag here cannot be kept (the hub keeps no tags on this element); "
+                "send the element in an event or object that carries that label",
+            )
         del element[key]
+
+
+def _carries_tlp(tags: Any) -> bool:
+    items = tags if isinstance(tags, list) else [tags]
+    for tag in items:
+        name = tag.get("name") if isinstance(tag, dict) else tag
+        if isinstance(name, str) and name.strip().lower().replace(" ", "").startswith("tlp:"):
+            return True
+    return False
 
 
 def _shared_cluster(cluster: dict[str, Any]) -> bool:
@@ -432,7 +451,7 @@ def normalise_event(
             if ref.get("timestamp") in (None, "", 0, "0") and stamped is not None:
                 stamped.add(ref["uuid"])
             ref["timestamp"] = str(_int(ref.get("timestamp") or now, f"{rwhere}.timestamp", low=0))
-            _keep(ref, REFERENCE_FIELDS)
+            _keep(ref, REFERENCE_FIELDS, rwhere)
             references.append(ref)
         obj["ObjectReference"] = references
         _keep(obj, OBJECT_FIELDS)
@@ -463,7 +482,7 @@ def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> di
     elif not isinstance(content, str) or len(content) > MAX_VALUE * 8:
         raise _fail(f"{path}.content", "must be text of at most 1048576 characters")
     _common(report, path, now=now, default_distribution=5, stamped=stamped)
-    _keep(report, REPORT_FIELDS)
+    _keep(report, REPORT_FIELDS, path)
     return report
 
 

@@ -88,3 +88,41 @@ def test_no_title_without_deliverable_content(client, parties) -> None:
     assert client.get(f"/api/v1/events/{uuid_}", headers=parties["core"]).status_code == 404
     own = client.get("/api/v1/events", headers=parties["source"]).json()["items"]
     assert uuid_ in {e["uuid"] for e in own}  # the source still sees its own event
+
+
+@pytest.mark.parametrize("tag", ["tlp:red", "TLP:AMBER+STRICT", " tlp : amber"])
+def test_a_tlp_tag_on_an_event_report_is_refused_not_dropped(client, parties, tag) -> None:
+    """MISP keeps no tags on event reports, so the hub did not either: a report tagged RED in a
+    GREEN event went to every tier as GREEN (black-box attack, 2026-12-03). A marking the hub
+    cannot keep is refused, naming where; nothing is stored, nothing reaches anyone."""
+    body = event(tlp="green", attributes=[attr("192.0.2.11")])
+    body["Event"]["EventReport"] = [
+        {"name": "rep", "content": "REPORT SECRET", "Tag": [{"name": tag}]}
+    ]
+    r = client.post("/api/v1/events", json=body, headers=parties["source"])
+    assert r.status_code == 422, r.text
+    assert r.json()["field"] == "Event.EventReport.0.Tag"
+    uuid_ = body["Event"]["uuid"]
+    for who in ("source", "core", "conn"):
+        got = client.get(f"/api/v1/events/{uuid_}", headers=parties[who])
+        assert got.status_code == 404 and "REPORT SECRET" not in got.text
+    # Other tags on a report are not markings: dropped as before, the event is stored.
+    body["Event"]["EventReport"][0]["Tag"] = [{"name": 'osint:source-type="blog-post"'}]
+    assert client.post("/api/v1/events", json=body, headers=parties["source"]).status_code == 201
+    r = client.get(f"/api/v1/events/{uuid_}", headers=parties["conn"])
+    assert r.status_code == 200 and "REPORT SECRET" in r.text
+
+
+def test_a_tlp_tag_on_a_misp_report_write_is_refused(client, parties) -> None:
+    body = event(tlp="green", attributes=[attr("192.0.2.12")])
+    _submit(client, parties, body)
+    r = client.post(
+        f"/misp/eventReports/add/{body['Event']['uuid']}",
+        json={"name": "rep", "content": "REPORT SECRET", "Tag": [{"name": "tlp:red"}]},
+        headers=parties["source"],
+    )
+    assert r.status_code in (403, 422), r.text
+    assert (
+        "REPORT SECRET"
+        not in client.get(f"/api/v1/events/{body['Event']['uuid']}", headers=parties["conn"]).text
+    )
