@@ -14,6 +14,7 @@ it changed, and two edits within one second must not lose the second).
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import re
@@ -238,6 +239,16 @@ def _keep(element: dict[str, Any], allowed: frozenset[str], path: str = "") -> N
         del element[key]
 
 
+def _is_day(text: Any) -> bool:
+    if not isinstance(text, str) or len(text) != 10:
+        return False
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
+
+
 def _carries_tlp(tags: Any) -> bool:
     items = tags if isinstance(tags, list) else [tags]
     for tag in items:
@@ -417,8 +428,8 @@ def normalise_event(
             _int(event["publish_timestamp"], f"{path}.publish_timestamp", low=0)
         )
     date = event.get("date")
-    if date is not None and (not isinstance(date, str) or len(date) != 10):
-        raise _fail(f"{path}.date", "must be YYYY-MM-DD")
+    if date is not None and not _is_day(date):
+        raise _fail(f"{path}.date", "must be a calendar day, YYYY-MM-DD")
     event["Tag"] = _tags(event, path)
     event["Attribute"] = [
         _attribute(a, f"{path}.Attribute.{i}", now=now, in_object=False, stamped=stamped)

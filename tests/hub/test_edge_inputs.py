@@ -293,6 +293,8 @@ MALFORMED_EVENTS = [
     ("Event.Attribute.0.timestamp", _with(Attribute=[attr("198.51.100.7", timestamp=2**64)])),
     ("Event.Attribute.0.distribution", _with(Attribute=[attr("198.51.100.7", distribution=INF)])),
     ("Event.Tag.0.name", _with(Tag=[{"name": "x" * 256}])),
+    ("Event.date", _with(date="2026-13-45")),
+    ("Event.date", _with(date="2026-02-30")),
 ]
 
 
