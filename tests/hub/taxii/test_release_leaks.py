@@ -177,7 +177,6 @@ def test_a_report_alone_gives_the_event_substance(client, factory) -> None:
             "distribution": "5",
             "timestamp": "1700000000",
             "deleted": False,
-            "Tag": [{"name": "tlp:green"}],
         }
     ]
     post(client, source_key, ev)
