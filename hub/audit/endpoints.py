@@ -5,7 +5,6 @@ organisation only), consistency proofs between two tree sizes (any key). The aud
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime
 from typing import Annotated, Literal
 
@@ -212,12 +211,8 @@ def export_entries(
     committed before the first byte; streamed a chunk at a time."""
     export = search.start_export(session, filters, actor=who.actor, fmt=format)
     rows = search.export_rows(runtime_of(request).sessions, filters, export)
-    headers = {"X-Hub-Audit-Checkpoint-Size": str(export.tree_size)}
+    headers = search.export_headers(export, format)
     if format == "csv":
-        if export.checkpoint:
-            headers["X-Hub-Audit-Checkpoint"] = base64.b64encode(
-                export.checkpoint.encode()
-            ).decode()
         return StreamingResponse(
             search.as_csv(rows), media_type="text/csv; charset=utf-8", headers=headers
         )

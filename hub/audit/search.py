@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.audit import releases, tree
 from hub.audit import service as audit
 from hub.context import current_request_id
+from hub.errors import InvalidField
 from hub.models import AuditEntry, Release
 
 # object_ref kinds an item uuid (or ticket) can be named under
@@ -82,6 +83,35 @@ class Filters:
             for k, v in asdict(self).items()
             if v is not None
         }
+
+
+_TEXT_LIMITS = {
+    "action": 255,
+    "actor": 255,
+    "recipient": 36,
+    "item": 64,
+    "channel": 255,
+    "decision": 5,
+}
+
+
+def parse_filters(params: Mapping[str, str]) -> Filters:
+    """The filters of a query string (the console's; the REST API's come through FastAPI's
+    own parameters): the same names and limits, a bad value refused naming its field."""
+    given = {name: params.get(name) or None for name in (*_TEXT_LIMITS, "since", "until")}
+    for name, limit in _TEXT_LIMITS.items():
+        if given[name] is not None and len(given[name]) > limit:
+            raise InvalidField(f"{name}: at most {limit} characters", field=name)
+    if given["decision"] not in (None, "allow", "deny"):
+        raise InvalidField("decision: allow or deny", field="decision")
+    times: dict[str, datetime | None] = {}
+    for name in ("since", "until"):
+        text = given.pop(name)
+        try:
+            times[name] = datetime.fromisoformat(text) if text else None
+        except ValueError:
+            raise InvalidField(f"{name}: not an ISO 8601 date and time", field=name) from None
+    return Filters(**times, **given)
 
 
 def _row(entry: Any) -> dict[str, Any]:
@@ -149,6 +179,15 @@ def start_export(session: Session, filters: Filters, *, actor: str, fmt: str) ->
         {"filters": filters.as_dict(), "format": fmt, "checkpoint_size": export.tree_size},
     )
     return export
+
+
+def export_headers(export: Export, fmt: str) -> dict[str, str]:
+    """The export's size header, and for CSV (which has no first line for it) the
+    checkpoint itself, base64."""
+    headers = {"X-Hub-Audit-Checkpoint-Size": str(export.tree_size)}
+    if fmt == "csv" and export.checkpoint:
+        headers["X-Hub-Audit-Checkpoint"] = base64.b64encode(export.checkpoint.encode()).decode()
+    return headers
 
 
 def export_rows(

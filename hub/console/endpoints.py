@@ -13,15 +13,16 @@ from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import anyio.to_thread
 from sqlalchemy.orm import Session as DbSession
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from hub.audit import search
 from hub.auth import service as auth
 from hub.auth import throttle
 from hub.auth.principal import Principal
@@ -48,6 +49,7 @@ def _when(value: Any) -> str:
 
 templates.env.filters["when"] = _when
 templates.env.globals["heat"] = views.heat
+AUDIT_FILTERS = ("action", "actor", "recipient", "item", "channel", "decision", "since", "until")
 CONSOLE_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
 FORM_LIMIT = 64 * 1024  # the console's forms are a few short fields
 PRE_COOKIE = "hub_console_signin"  # double-submit token of the sign-in form (no session yet)
@@ -450,13 +452,35 @@ async def coverage_csv(request: Request) -> Response:
 
 
 async def audit_csv(request: Request) -> Response:
-    q = request.query_params
+    """The auditor's export (``hub.audit.search``), as the REST export answers it for the
+    same filters: recorded (``audit.export``, as the signed-in key) and committed before
+    the first byte, pinned to the latest signed checkpoint, streamed a chunk at a time."""
+    session = _session(request)
+    if session is None:
+        return _to_sign_in(request)
 
-    def make(db: DbSession) -> tuple[str, str]:
-        text = views.audit_csv(db, action=q.get("action", "")[:48], ref=q.get("ref", "")[:255])
-        return text, "audit.csv"
+    def work() -> Response:
+        try:
+            filters = search.parse_filters(request.query_params)
+            with session_scope(_maker(request, write=True)) as db:
+                principal = _principal(db, request, session)
+                export = search.start_export(db, filters, actor=principal.actor, fmt="csv")
+        except SignInNeeded:
+            return _to_sign_in(request, ended=True)
+        except HubError as err:
+            return _error(request, err)
+        rows = search.export_rows(runtime_of(request).sessions, filters, export)
+        return StreamingResponse(
+            search.as_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                **HEADERS,
+                **search.export_headers(export, "csv"),
+                "Content-Disposition": 'attachment; filename="audit.csv"',
+            },
+        )
 
-    return await _csv(request, make)
+    return await anyio.to_thread.run_sync(work)
 
 
 async def coverage_cell(request: Request) -> Response:
@@ -603,15 +627,12 @@ async def audit_page(request: Request) -> Response:
     q = request.query_params
 
     def load(db: DbSession) -> dict[str, Any]:
-        action, ref = q.get("action", "")[:48], q.get("ref", "")[:255]
+        filters = search.parse_filters(q)
         data = views.audit_page(
-            db,
-            action=action,
-            ref=ref,
-            verify=q.get("verify") == "1",
-            settings=runtime_of(request).settings,
+            db, filters=filters, verify=q.get("verify") == "1", settings=_settings(request)
         )
-        return {**data, "action": action, "ref": ref}
+        shown = {name: q.get(name, "") for name in AUDIT_FILTERS}
+        return {**data, "filters": shown, "export_query": urlencode(filters.as_dict())}
 
     return await _view(request, "audit.html", load)
 

@@ -4,8 +4,6 @@ API; every change goes through the services the API uses, with the same audit en
 from __future__ import annotations
 
 import base64
-import csv
-import io
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -13,8 +11,8 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from hub.audit import search, tree
 from hub.audit import service as audit
-from hub.audit import tree
 from hub.auth import service as keys
 from hub.connections import service as connections
 from hub.coverage import actual
@@ -284,40 +282,13 @@ def notifications_page(session: Session, *, status: str | None) -> dict[str, Any
     return {"notifications": notes, "answered": answered, "statuses": sorted(statuses)}
 
 
-EXPORT_MAX = 10_000
-AUDIT_COLUMNS = (
-    "seq",
-    "recorded_at",
-    "action",
-    "actor",
-    "object_ref",
-    "recipient_uuid",
-    "channel",
-    "decision",
-    "entry_hash",
-)
-
-
-def _audit_search(*, action: str, ref: str, limit: int) -> Any:
-    stmt = select(AuditEntry).order_by(AuditEntry.seq.desc()).limit(limit)
-    if action:
-        stmt = stmt.where(AuditEntry.action.startswith(action, autoescape=True))
-    if ref:
-        stmt = stmt.where(
-            or_(
-                AuditEntry.object_ref.contains(ref, autoescape=True),
-                AuditEntry.recipient_uuid == ref,
-            )
-        )
-    return stmt
-
-
 def audit_page(
-    session: Session, *, action: str, ref: str, verify: bool, settings: Settings
+    session: Session, *, filters: search.Filters, verify: bool, settings: Settings
 ) -> dict[str, Any]:
-    """The log's search page and its state: entries, the Merkle tree's size, the latest
-    signed checkpoint; with ``verify``, the chain and the tree (every stored node and
-    checkpoint, signatures with the published verifier key) recomputed now."""
+    """The log's search page and its state: the newest entries matching the auditor's
+    filters (the export takes the same ones), the Merkle tree's size, the latest signed
+    checkpoint; with ``verify``, the chain and the tree (every stored node and checkpoint,
+    signatures with the published verifier key) recomputed now."""
     head = session.scalar(select(func.max(AuditEntry.seq))) or 0
     size = tree.tree_size(session)
     checkpoint = tree.latest_checkpoint(session)
@@ -326,7 +297,9 @@ def audit_page(
         verification = audit.verify(session)
         tree_check = tree.verify(session, verifier=tree.configured_verifier(settings))
     return {
-        "entries": session.scalars(_audit_search(action=action, ref=ref, limit=PAGE)).all(),
+        "entries": session.scalars(
+            filters.apply(select(AuditEntry)).order_by(AuditEntry.seq.desc()).limit(PAGE)
+        ).all(),
         "verification": verification,
         "tree_check": tree_check,
         "head": head,
@@ -335,22 +308,6 @@ def audit_page(
         "checkpoint": checkpoint,
         "checkpoint_root": base64.b64encode(checkpoint.root_hash).decode() if checkpoint else "",
     }
-
-
-def audit_csv(session: Session, *, action: str, ref: str) -> str:
-    """The entries the search finds, newest first (at most EXPORT_MAX), as CSV."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(AUDIT_COLUMNS)
-    for entry in session.scalars(_audit_search(action=action, ref=ref, limit=EXPORT_MAX)):
-        writer.writerow(
-            [
-                entry.seq,
-                entry.recorded_at.isoformat(),
-                *(getattr(entry, c) or "" for c in AUDIT_COLUMNS[2:]),
-            ]
-        )
-    return out.getvalue()
 
 
 def item_page(
