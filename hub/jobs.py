@@ -20,8 +20,6 @@ from hub.runtime import Runtime
 T = TypeVar("T", bound=tuple)  # type: ignore[type-arg]
 
 
-WorkerContext = Runtime  # the name jobs and their tests knew it by
-
 Job = Callable[[sessionmaker[Session], Runtime], int]
 TransactionJob = Callable[[Session, Runtime], int]
 

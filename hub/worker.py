@@ -23,11 +23,11 @@ from hub.connections.jobs import schedule_due as schedule_due_connections
 from hub.connections.outbound import OutboundRules
 from hub.db import reads_first, session_scope
 from hub.intel.projection import render_pending
-from hub.jobs import Job, WorkerContext, in_one_transaction
+from hub.jobs import Job, in_one_transaction
 from hub.notifications import jobs as notification_jobs
 from hub.runtime import Runtime
 
-__all__ = ["JOBS", "Job", "Runtime", "WorkerContext", "run_due", "run_forever"]
+__all__ = ["JOBS", "Job", "Runtime", "run_due", "run_forever"]
 
 log = logging.getLogger("hub.worker")
 

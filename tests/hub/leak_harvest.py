@@ -27,8 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from hub.auth import service as keys
 from hub.db import session_scope
 from hub.partners import service as partners
+from hub.runtime import Runtime
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.conftest import TEST_SECRET, _empty_all_tables
 from tests.hub.leak_oracle import (
     AMBER,
@@ -298,7 +299,7 @@ class Hub:
     client: Any  # fastapi.testclient.TestClient
     maker: sessionmaker[Session]
     engine: Engine
-    context: WorkerContext
+    context: Runtime
     fake: FakeMisp
     operator: str = ""
     hub_uuid: str = ""

@@ -36,8 +36,8 @@ from sqlalchemy import Engine
 
 from hub.db import make_sessionmaker
 from hub.main import create_app
+from hub.runtime import Runtime
 from hub.settings import Settings
-from hub.worker import WorkerContext
 from tests.hub.leak_harvest import (
     TAXII_MEDIA,
     Collector,
@@ -89,7 +89,7 @@ def leak_hub(engine: Engine, settings: Settings) -> Iterator[Hub]:
                 client=client,
                 maker=make_sessionmaker(engine),
                 engine=engine,
-                context=WorkerContext(settings=s, policy=app.state.runtime.policy),
+                context=Runtime(settings=s, policy=app.state.runtime.policy),
                 fake=fake,
             )
     finally:

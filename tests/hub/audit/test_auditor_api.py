@@ -16,9 +16,10 @@ import pytest
 import tlp
 from hub.audit.note import Signer
 from hub.models import AuditEntry
+from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.builders import attr, event
 from tests.hub.audit import rfc9162
 
@@ -56,7 +57,7 @@ def world(client, factory, maker, settings):
         "bob-refused": client.get(f"/api/v1/events/{a}", headers={"Authorization": keys["bob"]}),
     }
     assert seqs["bob-refused"].status_code == 404
-    run_due(maker, WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY))
+    run_due(maker, Runtime(settings=settings, policy=tlp.DEFAULT_POLICY))
     return {"green": g, "amber": a, "alice": alice, "bob": bob, "source": source}
 
 

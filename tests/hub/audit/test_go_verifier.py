@@ -17,9 +17,10 @@ import pytest
 
 import tlp
 from hub.audit.note import Signer
+from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.builders import attr, event
 
 SOURCE = Path(__file__).parent / "goverify"
@@ -67,7 +68,7 @@ def test_go_verifies_deliveries_checkpoints_and_consistency(
     partner = factory.partner("Z-CERT")
     h = {"Authorization": factory.key(Role.PARTNER, partner)}
     source = {"Authorization": factory.key(Role.PARTNER, factory.partner("Source"))}
-    context = WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY)
+    context = Runtime(settings=settings, policy=tlp.DEFAULT_POLICY)
     seqs, notes = [], []
     for round_ in range(3):
         for i in range(round_ + 2):
@@ -131,7 +132,7 @@ def test_go_refuses_a_forged_entry_and_a_forged_checkpoint(
     seq = int(
         client.get(f"/api/v1/events/{ev['Event']['uuid']}", headers=h).headers["X-Hub-Audit-Seq"]
     )
-    run_due(maker, WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY))
+    run_due(maker, Runtime(settings=settings, policy=tlp.DEFAULT_POLICY))
     note = client.get("/api/v1/audit/checkpoint", headers=h).text
     size = int(note.split("\n")[1])
     leaf = base64.b64decode(client.get(f"/api/v1/audit/entries/{seq}", headers=h).json()["leaf"])

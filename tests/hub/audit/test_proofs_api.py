@@ -20,9 +20,10 @@ from typer.testing import CliRunner
 import tlp
 from hub.audit.note import Signer
 from hub.cli import app as cli
+from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.builders import attr, event
 from tests.hub.audit import rfc9162
 from tests.hub.misp_compat.conftest import MISP_HEADERS, misp_url  # noqa: F401
@@ -47,7 +48,7 @@ def settings(settings: Settings, key_file: Path) -> Settings:
 
 def work(maker: Any, settings: Settings) -> None:
     """What `hub worker --once` does: the tree grows and a checkpoint is signed."""
-    run_due(maker, WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY))
+    run_due(maker, Runtime(settings=settings, policy=tlp.DEFAULT_POLICY))
 
 
 def b64(text: str) -> bytes:

@@ -23,6 +23,7 @@ from hub.models import (
     PushOutboxItem,
 )
 from hub.models.base import utcnow
+from hub.runtime import Runtime
 from tests.builders import attr, event
 from tests.hub.connections.conftest import Crash, Remote, add_connection, faulty_session, run
 
@@ -307,7 +308,7 @@ def test_a_new_published_version_is_pushed_at_the_next_worker_round(
         partner=partner_misp,
         key=remote.key,
     )
-    context = worker.WorkerContext(settings=settings, policy=tlp.DEFAULT_POLICY)
+    context = Runtime(settings=settings, policy=tlp.DEFAULT_POLICY)
     worker.run_due(maker, context)  # the first scheduled run: nothing to push yet
 
     def next_run() -> Any:

@@ -12,8 +12,8 @@ from hub.db import session_scope
 from hub.intel import service as intel
 from hub.models import Partner
 from hub.notifications import jobs, service
+from hub.runtime import Runtime
 from hub.settings import Settings
-from hub.worker import WorkerContext
 from tests.hub.misp_compat.conftest import misp_url  # noqa: F401 - the hub under uvicorn
 
 
@@ -22,7 +22,7 @@ class Desk:
 
     def __init__(self, maker: sessionmaker[Session], settings: Settings) -> None:
         self.maker = maker
-        self.context = WorkerContext(
+        self.context = Runtime(
             settings=settings.model_copy(update={"notify_interval_seconds": 0}),
             policy=tlp.DEFAULT_POLICY,
         )

@@ -12,8 +12,9 @@ from hub.db import session_scope
 from hub.models import AuditEntry, LineageActivity, Notification
 from hub.models.base import utcnow
 from hub.notifications import feedback
+from hub.runtime import Runtime
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.builders import attr, event
 
 
@@ -100,7 +101,7 @@ def test_the_worker_expires_with_the_setting(client, factory, desk, maker, auth,
             .where(Notification.recipient_name == "pending")
             .values(created_at=utcnow() - timedelta(days=3))
         )
-    context = WorkerContext(
+    context = Runtime(
         settings=settings.model_copy(update={"notify_expire_days": 2}), policy=tlp.DEFAULT_POLICY
     )
     assert run_due(maker, context)["notification-delivery"] == 1

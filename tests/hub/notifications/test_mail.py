@@ -25,7 +25,8 @@ from hub.models import AuditEntry, LineageActivity, Notification
 from hub.models.base import utcnow
 from hub.models.notification import NotificationMail
 from hub.notifications import mail
-from hub.worker import WorkerContext, run_due
+from hub.runtime import Runtime
+from hub.worker import run_due
 from tests.builders import attr, event
 from tests.hub.notifications.test_routing import to_constituent, to_partner
 
@@ -68,7 +69,7 @@ def sink(smtp_port: int) -> Iterator[Sink]:
 
 
 @pytest.fixture
-def mailing(settings: Any, smtp_port: int) -> WorkerContext:
+def mailing(settings: Any, smtp_port: int) -> Runtime:
     smtp = {
         "smtp_host": "127.0.0.1",
         "smtp_port": smtp_port,
@@ -76,7 +77,7 @@ def mailing(settings: Any, smtp_port: int) -> WorkerContext:
         "smtp_timeout_seconds": 5,
         "notify_interval_seconds": 0,
     }
-    return WorkerContext(settings=settings.model_copy(update=smtp), policy=tlp.DEFAULT_POLICY)
+    return Runtime(settings=settings.model_copy(update=smtp), policy=tlp.DEFAULT_POLICY)
 
 
 def contact(email_address: str, role: str = "notification") -> dict[str, str]:
@@ -328,7 +329,7 @@ def test_refused_at_send_time_is_withheld_and_audited(
 
 def test_no_smtp_host_no_mail(client, factory, desk, maker, auth, sink, mailing):
     one_direct(client, factory, desk, auth)
-    plain = WorkerContext(
+    plain = Runtime(
         settings=mailing.settings.model_copy(update={"smtp_host": None}), policy=mailing.policy
     )
     assert run_due(maker, plain)["notification-delivery"] == 0
