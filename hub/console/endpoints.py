@@ -8,397 +8,49 @@ signed-in key, so the audit log names the same actor either way.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from urllib.parse import quote, urlencode
 
 import anyio.to_thread
 from sqlalchemy.orm import Session as DbSession
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from starlette.templating import Jinja2Templates
 
 from hub.audit import search
 from hub.auth import service as auth
-from hub.auth import throttle
 from hub.auth.principal import Principal
 from hub.connections import service as connections
-from hub.console import session as cookies
 from hub.console import views
+from hub.console.access import sign_in, sign_in_form, sign_out
+from hub.console.web import (
+    HEADERS,
+    HERE,
+    SignInNeeded,
+    act,
+    download,
+    enum_of,
+    error_page,
+    maker_of,
+    principal_of,
+    session_of,
+    settings_of,
+    to_sign_in,
+    view,
+)
 from hub.coverage import service as coverage
 from hub.db import session_scope
-from hub.errors import Forbidden, HubError, InvalidField
+from hub.errors import HubError, InvalidField
 from hub.intel import quarantine_decisions as quarantine
 from hub.partners import service as partners
 from hub.routing import runtime_of
-from hub.settings import Settings
-from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Role, Sector, Tier
+from hub.vocabulary import NetworkFunction, PartnerStatus, Region, Sector, Tier
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
-
-
-def _when(value: Any) -> str:
-    """A timestamp as the console shows it (UTC, to the minute); empty for none."""
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
-
-
-templates.env.filters["when"] = _when
-templates.env.globals["heat"] = views.heat
 AUDIT_FILTERS = ("action", "actor", "recipient", "item", "channel", "decision", "since", "until")
-CONSOLE_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
-FORM_LIMIT = 64 * 1024  # the console's forms are a few short fields
-PRE_COOKIE = "hub_console_signin"  # double-submit token of the sign-in form (no session yet)
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
-
-
-class SignInNeeded(Exception):
-    """No session, or one that ended (expired, its key revoked)."""
-
-
-def _settings(request: Request) -> Settings:
-    return runtime_of(request).settings
-
-
-def _secret(request: Request) -> str:
-    return runtime_of(request).secret
-
-
-def _secure(request: Request) -> bool:
-    url = _settings(request).public_url or ""
-    return url.startswith("https://")
-
-
-def _address(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def _maker(request: Request, *, write: bool) -> Callable[[], DbSession]:
-    bind = request.app.state.binds["write" if write else "read"]
-    sessions = runtime_of(request).sessions
-    return lambda: sessions(bind=bind)
-
-
-def _principal(db: DbSession, request: Request, session: cookies.Session) -> Principal:
-    try:
-        principal = auth.principal_of_key(db, key_uuid=session.key_uuid, address=_address(request))
-    except (auth.KeyRefused, auth.AddressBlocked):
-        raise SignInNeeded from None
-    if principal.role not in CONSOLE_ROLES:
-        raise SignInNeeded
-    return principal
-
-
-def _page(
-    request: Request,
-    template: str,
-    context: dict[str, Any],
-    *,
-    status_code: int = 200,
-    principal: Principal | None = None,
-    session: cookies.Session | None = None,
-) -> Response:
-    base = {
-        "principal": principal,
-        "can_change": principal is not None and principal.role is Role.OPERATOR,
-        "csrf": cookies.csrf_token(session, secret=_secret(request)) if session else "",
-        "msg": _shown_message(request),
-        "path": request.url.path,
-    }
-    response = templates.TemplateResponse(
-        request, template, {**base, **context}, status_code=status_code
-    )
-    response.headers.update(HEADERS)
-    return response
-
-
-def _message(request: Request, text: str) -> str:
-    """The query that makes the next page say ``text``: signed, so a link from elsewhere
-    cannot put words in the console's mouth."""
-    text = text[:300]
-    return f"msg={quote(text)}&sig={cookies.sign(text, secret=_secret(request))}"
-
-
-def _shown_message(request: Request) -> str:
-    text = request.query_params.get("msg", "")[:300]
-    sig = request.query_params.get("sig", "")
-    return text if text and cookies.signed(text, sig, secret=_secret(request)) else ""
-
-
-def _error(
-    request: Request,
-    err: HubError,
-    *,
-    principal: Principal | None = None,
-    session: cookies.Session | None = None,
-) -> Response:
-    return _page(
-        request,
-        "error.html",
-        {"status": err.status_code, "detail": err.detail},
-        status_code=err.status_code,
-        principal=principal,
-        session=session,
-    )
-
-
-def _to_sign_in(request: Request, *, ended: bool = False) -> Response:
-    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    url = "/console/sign-in?next=" + quote(target, safe="")
-    if ended:
-        url += "&" + _message(request, "your session ended; sign in again")
-    response = RedirectResponse(url, status_code=303)
-    response.delete_cookie(cookies.COOKIE, path="/console")
-    return response
-
-
-def _session(request: Request) -> cookies.Session | None:
-    return cookies.read(request.cookies.get(cookies.COOKIE), secret=_secret(request))
-
-
-async def _view(
-    request: Request,
-    template: str,
-    load: Callable[[DbSession], dict[str, Any]],
-) -> Response:
-    """A reading page: the session's key checked, ``load`` run in a read unit."""
-    session = _session(request)
-    if session is None:
-        return _to_sign_in(request, ended=cookies.COOKIE in request.cookies)
-
-    def work() -> Response:
-        with _maker(request, write=False)() as db:
-            try:
-                principal = _principal(db, request, session)
-            except SignInNeeded:
-                return _to_sign_in(request, ended=True)
-            try:
-                context = load(db)
-            except HubError as err:
-                return _error(request, err, principal=principal, session=session)
-            return _page(request, template, context, principal=principal, session=session)
-
-    return await anyio.to_thread.run_sync(work)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The URL-encoded form, read up to FORM_LIMIT bytes (a larger one is refused)."""
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > FORM_LIMIT:
-            raise InvalidField("the form is too large", field="body")
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
-
-
-def _same_origin(request: Request) -> bool:
-    """A browser's Origin (or Referer) must be this console's own when it sends one: the
-    host the request came to, or HUB_PUBLIC_URL's (behind a proxy that rewrites Host)."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin is None:
-        return True  # not a browser form (browsers send Origin with every POST)
-    ours = {request.headers.get("host", "")}
-    public = _settings(request).public_url
-    if public:
-        ours.add(urlsplit(public).netloc)
-    return origin != "null" and urlsplit(origin).netloc in ours
-
-
-async def _act(
-    request: Request,
-    action: Callable[[DbSession, Principal, dict[str, str]], str],
-    *,
-    back: str,
-) -> Response:
-    """A form that changes something: session, CSRF token, operator role, then ``action``
-    in one write unit; answers with a redirect to ``back`` saying what was done."""
-    session = _session(request)
-    if session is None:
-        return _to_sign_in(request, ended=cookies.COOKIE in request.cookies)
-    try:
-        form = await _form(request)
-    except HubError as err:
-        return _error(request, err)
-    if not _same_origin(request) or not cookies.csrf_ok(
-        session, form.get("csrf"), secret=_secret(request)
-    ):
-        return _error(request, Forbidden("the form is not one this console handed out (CSRF)"))
-
-    def work() -> Response:
-        principal = None
-        try:
-            with session_scope(_maker(request, write=True)) as db:
-                principal = _principal(db, request, session)
-                if principal.role is not Role.OPERATOR:
-                    raise Forbidden("an auditor reads everything and changes nothing")
-                done = action(db, principal, form)
-                auth.stamp_last_use(db, principal)
-        except SignInNeeded:
-            return _to_sign_in(request, ended=True)
-        except HubError as err:
-            return _error(request, err, principal=principal, session=session)
-        return RedirectResponse(f"{back}?{_message(request, done)}", status_code=303)
-
-    return await anyio.to_thread.run_sync(work)
-
-
-# --- sign in and out ---------------------------------------------------------------------------
-
-
-def _next(value: str | None) -> str:
-    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
-        return value
-    return "/console/"
-
-
-def _sign_in_page(
-    request: Request, *, next_url: str, error: str | None = None, status_code: int = 200
-) -> Response:
-    """The sign-in form, with a fresh double-submit token in its form and its cookie."""
-    token = secrets.token_hex(16)
-    context = {"signin_token": token, "next": next_url, "error": error}
-    response = _page(request, "sign_in.html", context, status_code=status_code)
-    response.set_cookie(
-        PRE_COOKIE,
-        token,
-        max_age=900,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
-    return response
-
-
-async def sign_in_form(request: Request) -> Response:
-    next_url = _next(request.query_params.get("next"))
-    if _session(request) is not None:
-        return RedirectResponse(next_url, status_code=303)
-    return _sign_in_page(request, next_url=next_url)
-
-
-async def sign_in(request: Request) -> Response:
-    try:
-        form = await _form(request)
-    except HubError as err:
-        return _error(request, err)
-    token = request.cookies.get(PRE_COOKIE) or ""
-    given = form.get("csrf")
-    # The form's token must match its cookie when the form sends one; a client without
-    # a token (a script posting just `key`) must not come from another site's page either:
-    # browsers send Origin with every POST, and another origin is refused either way.
-    forged = given is not None and not (token and secrets.compare_digest(token, given))
-    if forged or not _same_origin(request):
-        return _error(request, Forbidden("the form is not one this console handed out (CSRF)"))
-    key = form.get("key", "").strip()
-    settings = _settings(request)
-    state = request.app.state
-
-    def check() -> Principal | HubError:
-        with _maker(request, write=False)() as db:
-            try:
-                return auth.authenticate(
-                    db,
-                    key=key,
-                    secret=settings.secret,
-                    address=_address(request),
-                )
-            except auth.AddressBlocked:
-                return HubError("too many failed sign-ins; try again later")
-            except auth.KeyRefused as refused:
-                failure = refused
-            except HubError as err:
-                return err
-        state.metrics.auth_failures.labels(failure.reason).inc()
-        limits = throttle.Limits(
-            address=settings.auth_failure_limit,
-            hint=settings.auth_hint_failure_limit,
-            window=timedelta(seconds=settings.auth_failure_window_seconds),
-            block=timedelta(seconds=settings.auth_block_seconds),
-        )
-        with session_scope(runtime_of(request).sessions) as db:
-            throttle.record_failure(
-                db,
-                address=_address(request),
-                hint=throttle.hint_of(key),
-                reason=failure.reason,
-                limits=limits,
-            )
-        return failure
-
-    outcome = await anyio.to_thread.run_sync(check)
-    next_url = _next(form.get("next"))
-    if isinstance(outcome, HubError):
-        return _sign_in_page(
-            request, next_url=next_url, error="That key does not work.", status_code=401
-        )
-    if outcome.role not in CONSOLE_ROLES:
-        return _sign_in_page(
-            request,
-            next_url=next_url,
-            error="The console is for operator and auditor keys only.",
-            status_code=403,
-        )
-    response = RedirectResponse(_next(form.get("next")), status_code=303)
-    response.set_cookie(
-        cookies.COOKIE,
-        cookies.issue(key_uuid=outcome.key_uuid, secret=_secret(request)),
-        max_age=cookies.SESSION_SECONDS,
-        path="/console",
-        httponly=True,
-        samesite="strict",
-        secure=_secure(request),
-    )
-    response.delete_cookie(PRE_COOKIE, path="/console")
-    return response
-
-
-async def sign_out(request: Request) -> Response:
-    session = _session(request)
-    if session is not None:
-        try:
-            form = await _form(request)
-        except HubError as err:
-            return _error(request, err)
-        if not cookies.csrf_ok(session, form.get("csrf"), secret=_secret(request)):
-            return _error(request, Forbidden("the form is not one this console handed out (CSRF)"))
-    response = RedirectResponse(
-        "/console/sign-in?" + _message(request, "signed out"), status_code=303
-    )
-    response.delete_cookie(cookies.COOKIE, path="/console")
-    return response
-
-
-# --- pages ---------------------------------------------------------------------------------------
-
-
-def _enum(cls: Any, value: str | None, field: str) -> Any:
-    if not value:
-        return None
-    try:
-        return cls(value)
-    except ValueError:
-        raise InvalidField(f"{field}: unknown value {value[:40]!r}", field=field) from None
 
 
 async def overview(request: Request) -> Response:
-    return await _view(request, "overview.html", views.overview)
+    return await view(request, "overview.html", views.overview)
 
 
 async def coverage_page(request: Request) -> Response:
@@ -406,35 +58,11 @@ async def coverage_page(request: Request) -> Response:
 
     def load(db: DbSession) -> dict[str, Any]:
         as_of = coverage.parse_as_of(q.get("as_of"))
-        status = _enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE
-        tier = _enum(Tier, q.get("tier"), "tier")
+        status = enum_of(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE
+        tier = enum_of(Tier, q.get("tier"), "tier")
         return views.coverage_page(db, as_of=as_of, status=status, tier=tier)
 
-    return await _view(request, "coverage.html", load)
-
-
-async def _csv(request: Request, make: Callable[[DbSession], tuple[str, str]]) -> Response:
-    """A CSV download for a signed-in operator or auditor: ``make`` answers (text, name)."""
-    session = _session(request)
-    if session is None:
-        return _to_sign_in(request)
-
-    def work() -> Response:
-        with _maker(request, write=False)() as db:
-            try:
-                _principal(db, request, session)
-                text, name = make(db)
-            except SignInNeeded:
-                return _to_sign_in(request, ended=True)
-            except HubError as err:
-                return _error(request, err)
-        return Response(
-            text,
-            media_type="text/csv; charset=utf-8",
-            headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
-        )
-
-    return await anyio.to_thread.run_sync(work)
+    return await view(request, "coverage.html", load)
 
 
 async def coverage_csv(request: Request) -> Response:
@@ -443,32 +71,32 @@ async def coverage_csv(request: Request) -> Response:
         report = coverage.registered(
             db,
             as_of=coverage.parse_as_of(q.get("as_of")),
-            status=_enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
-            tier=_enum(Tier, q.get("tier"), "tier"),
+            status=enum_of(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
+            tier=enum_of(Tier, q.get("tier"), "tier"),
         )
         return coverage.to_csv(report), f"coverage-{report.as_of}.csv"
 
-    return await _csv(request, make)
+    return await download(request, make)
 
 
 async def audit_csv(request: Request) -> Response:
     """The auditor's export (``hub.audit.search``), as the REST export answers it for the
     same filters: recorded (``audit.export``, as the signed-in key) and committed before
     the first byte, pinned to the latest signed checkpoint, streamed a chunk at a time."""
-    session = _session(request)
+    session = session_of(request)
     if session is None:
-        return _to_sign_in(request)
+        return to_sign_in(request)
 
     def work() -> Response:
         try:
             filters = search.parse_filters(request.query_params)
-            with session_scope(_maker(request, write=True)) as db:
-                principal = _principal(db, request, session)
+            with session_scope(maker_of(request, write=True)) as db:
+                principal = principal_of(db, request, session)
                 export = search.start_export(db, filters, actor=principal.actor, fmt="csv")
         except SignInNeeded:
-            return _to_sign_in(request, ended=True)
+            return to_sign_in(request, ended=True)
         except HubError as err:
-            return _error(request, err)
+            return error_page(request, err)
         rows = search.export_rows(runtime_of(request).sessions, filters, export)
         return StreamingResponse(
             search.as_csv(rows),
@@ -488,21 +116,21 @@ async def coverage_cell(request: Request) -> Response:
 
     def load(db: DbSession) -> dict[str, Any]:
         as_of = coverage.parse_as_of(q.get("as_of"))
-        function = _enum(NetworkFunction, q.get("function"), "function")
-        sector = _enum(Sector, q.get("sector"), "sector")
-        region = _enum(Region, q.get("region"), "region")
+        function = enum_of(NetworkFunction, q.get("function"), "function")
+        sector = enum_of(Sector, q.get("sector"), "sector")
+        region = enum_of(Region, q.get("region"), "region")
         found = coverage.cell_partners(
             db,
             as_of=as_of,
             function=function,
             sector=sector,
             region=region,
-            status=_enum(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
-            tier=_enum(Tier, q.get("tier"), "tier"),
+            status=enum_of(PartnerStatus, q.get("status"), "status") or PartnerStatus.ACTIVE,
+            tier=enum_of(Tier, q.get("tier"), "tier"),
         )
         return {"cell": found}
 
-    return await _view(request, "cell.html", load)
+    return await view(request, "cell.html", load)
 
 
 async def partner_list(request: Request) -> Response:
@@ -510,10 +138,10 @@ async def partner_list(request: Request) -> Response:
 
     def load(db: DbSession) -> dict[str, Any]:
         filters = {
-            "status": _enum(PartnerStatus, q.get("status"), "status"),
-            "sector": _enum(Sector, q.get("sector"), "sector"),
-            "function": _enum(NetworkFunction, q.get("function"), "function"),
-            "region": _enum(Region, q.get("region"), "region"),
+            "status": enum_of(PartnerStatus, q.get("status"), "status"),
+            "sector": enum_of(Sector, q.get("sector"), "sector"),
+            "function": enum_of(NetworkFunction, q.get("function"), "function"),
+            "region": enum_of(Region, q.get("region"), "region"),
         }
         rows = views.partner_list(db, q=q.get("q", "")[:200], filters=filters)
         return {
@@ -528,12 +156,12 @@ async def partner_list(request: Request) -> Response:
             },
         }
 
-    return await _view(request, "partners.html", load)
+    return await view(request, "partners.html", load)
 
 
 async def partner_page(request: Request) -> Response:
     ref = request.path_params["uuid"]
-    return await _view(request, "partner.html", lambda db: views.partner_page(db, ref=ref))
+    return await view(request, "partner.html", lambda db: views.partner_page(db, ref=ref))
 
 
 async def partner_status(request: Request) -> Response:
@@ -541,14 +169,14 @@ async def partner_status(request: Request) -> Response:
 
     def action(db: DbSession, who: Principal, form: dict[str, str]) -> str:
         partner = partners.get(db, ref=ref)
-        status = _enum(PartnerStatus, form.get("status"), "status")
+        status = enum_of(PartnerStatus, form.get("status"), "status")
         if status is None:
             raise InvalidField("choose a status", field="status")
         reason = form.get("reason", "").strip()[:2000] or None
         partners.change_status(db, partner=partner, status=status, reason=reason, actor=who.actor)
         return f"{partner.name} is now {status.value}"
 
-    return await _act(request, action, back=f"/console/partners/{quote(ref)}")
+    return await act(request, action, back=f"/console/partners/{quote(ref)}")
 
 
 async def key_revoke(request: Request) -> Response:
@@ -560,11 +188,11 @@ async def key_revoke(request: Request) -> Response:
         auth.revoke_key(db, record=record, actor=who.actor)
         return f"key …{record.key_hint} of {partner.name} revoked"
 
-    return await _act(request, action, back=f"/console/partners/{quote(ref)}")
+    return await act(request, action, back=f"/console/partners/{quote(ref)}")
 
 
 async def quarantine_page(request: Request) -> Response:
-    return await _view(request, "quarantine.html", views.quarantine_page)
+    return await view(request, "quarantine.html", views.quarantine_page)
 
 
 async def quarantine_release(request: Request) -> Response:
@@ -583,7 +211,7 @@ async def quarantine_release(request: Request) -> Response:
         )
         return f"released {item.item_uuid} as TLP:{item.decision_label}"
 
-    return await _act(request, action, back="/console/quarantine")
+    return await act(request, action, back="/console/quarantine")
 
 
 async def quarantine_reject(request: Request) -> Response:
@@ -596,11 +224,11 @@ async def quarantine_reject(request: Request) -> Response:
         item = quarantine.reject(db, uuid=uuid, reason=reason, actor=who.actor)
         return f"rejected {item.item_uuid}"
 
-    return await _act(request, action, back="/console/quarantine")
+    return await act(request, action, back="/console/quarantine")
 
 
 async def connections_page(request: Request) -> Response:
-    return await _view(request, "connections.html", views.connections_page)
+    return await view(request, "connections.html", views.connections_page)
 
 
 async def connection_requeue(request: Request) -> Response:
@@ -611,12 +239,12 @@ async def connection_requeue(request: Request) -> Response:
         job, pushes = connections.requeue(db, connection=connection, actor=who.actor)
         return f"{connection.name}: run requeued, {pushes} push(es) sent again"
 
-    return await _act(request, action, back="/console/connections")
+    return await act(request, action, back="/console/connections")
 
 
 async def notifications_page(request: Request) -> Response:
     status = request.query_params.get("status") or None
-    return await _view(
+    return await view(
         request,
         "notifications.html",
         lambda db: {**views.notifications_page(db, status=status), "status": status or ""},
@@ -629,12 +257,12 @@ async def audit_page(request: Request) -> Response:
     def load(db: DbSession) -> dict[str, Any]:
         filters = search.parse_filters(q)
         data = views.audit_page(
-            db, filters=filters, verify=q.get("verify") == "1", settings=_settings(request)
+            db, filters=filters, verify=q.get("verify") == "1", settings=settings_of(request)
         )
         shown = {name: q.get(name, "") for name in AUDIT_FILTERS}
         return {**data, "filters": shown, "export_query": urlencode(filters.as_dict())}
 
-    return await _view(request, "audit.html", load)
+    return await view(request, "audit.html", load)
 
 
 async def item_page(request: Request) -> Response:
@@ -647,7 +275,7 @@ async def item_page(request: Request) -> Response:
             db, event_uuid=uuid, partner=partner, policy=policy, actor="console:explain"
         )
 
-    return await _view(request, "item.html", load)
+    return await view(request, "item.html", load)
 
 
 async def stylesheet(request: Request) -> Response:
