@@ -46,6 +46,23 @@ def retract(
         event_art=event_art,
         agent=JOB_AGENT,
     )
+    affected = _affected(session, _attribute_states(event), event_uuid, version)
+    if not affected:
+        return 0
+    notes = session.scalars(select(Notification).where(Notification.id.in_(affected))).all()
+    who = _withdrawn_by(session, event_uuid, version)
+    records = [
+        _correct(session, note, affected[note.id], who=who, version=version, event_art=event_art)
+        for note in notes
+    ]
+    audit.append(session, records)
+    session.flush()
+    return len(notes)
+
+
+def _attribute_states(event: dict[str, Any]) -> dict[str, tuple[bool, str]]:
+    """Attribute uuid → (gone, value) in the new version; an object's attributes are gone
+    with it."""
     current: dict[str, tuple[bool, str]] = {}
     for attr in event.get("Attribute", []):
         current[attr["uuid"]] = (bool(attr.get("deleted")), str(attr.get("value")))
@@ -53,6 +70,15 @@ def retract(
         for attr in obj.get("Attribute", []):
             gone = bool(attr.get("deleted") or obj.get("deleted"))
             current[attr["uuid"]] = (gone, str(attr.get("value")))
+    return current
+
+
+def _affected(
+    session: Session, current: dict[str, tuple[bool, str]], event_uuid: str, version: int
+) -> dict[int, dict[str, list[str]]]:
+    """Notification id → {"retraction" | "correction": attribute uuids} for the directives of
+    earlier versions whose observation is gone or changed; pending ones are withdrawn here
+    (nothing went out yet: nobody is told)."""
     rows = session.execute(
         select(Directive, Observation)
         .join(Observation, Observation.id == Directive.observation_id)
@@ -86,94 +112,110 @@ def retract(
         session.execute(
             update(Directive).where(Directive.id.in_(withdrawn)).values(state="withdrawn")
         )
-    if not affected:
-        return 0
-    notes = session.scalars(select(Notification).where(Notification.id.in_(affected))).all()
-    who = _withdrawn_by(session, event_uuid, version)
-    records = []
-    for note in notes:
-        kinds = affected[note.id]
-        gone = sorted(set(kinds.get("retraction", [])))
-        fixed = sorted(set(kinds.get("correction", [])))
-        retracted_uuids = gone + fixed
-        session.execute(
-            update(NotificationItem)
-            .where(
-                NotificationItem.notification_id == note.id,
-                NotificationItem.observation_id.in_(
-                    select(Observation.id).where(Observation.attribute_uuid.in_(retracted_uuids))
-                ),
-            )
-            .values(retracted=True)
+    return affected
+
+
+def _correct(
+    session: Session,
+    note: Notification,
+    kinds: dict[str, list[str]],
+    *,
+    who: str,
+    version: int,
+    event_art: int,
+) -> audit.Record:
+    """Mark the notification's withdrawn or changed items, record the correction (and the
+    notification retracted when nothing is left), its new lineage version; the audit record
+    to append."""
+    gone = sorted(set(kinds.get("retraction", [])))
+    fixed = sorted(set(kinds.get("correction", [])))
+    retracted_uuids = gone + fixed
+    session.execute(
+        update(NotificationItem)
+        .where(
+            NotificationItem.notification_id == note.id,
+            NotificationItem.observation_id.in_(
+                select(Observation.id).where(Observation.attribute_uuid.in_(retracted_uuids))
+            ),
         )
-        parts = []
-        if gone:
-            parts.append(
-                f"{who} withdrew {len(gone)} observation(s) of this notification: "
-                + ", ".join(gone)
-            )
-        if fixed:
-            parts.append(f"The source corrected {len(fixed)} observation(s): " + ", ".join(fixed))
-        message = " ".join(parts)
-        kind = "retraction" if gone else "correction"
-        session.add(
-            NotificationCorrection(
-                notification_id=note.id,
-                kind=kind,
-                attribute_uuids=retracted_uuids,
-                event_version=version,
-                message=message,
-            )
+        .values(retracted=True)
+    )
+    parts = []
+    if gone:
+        parts.append(
+            f"{who} withdrew {len(gone)} observation(s) of this notification: " + ", ".join(gone)
         )
-        note.correction = message
-        left = session.scalar(
-            select(func.count()).where(
-                NotificationItem.notification_id == note.id, NotificationItem.retracted.is_(False)
-            )
+    if fixed:
+        parts.append(f"The source corrected {len(fixed)} observation(s): " + ", ".join(fixed))
+    message = " ".join(parts)
+    kind = "retraction" if gone else "correction"
+    session.add(
+        NotificationCorrection(
+            notification_id=note.id,
+            kind=kind,
+            attribute_uuids=retracted_uuids,
+            event_version=version,
+            message=message,
         )
-        if not left:
-            note.status = "retracted"
-        partner_id = note.recipient_partner_id or note.via_partner_id
-        partner = session.get(Partner, partner_id) if partner_id else None
-        act = lineage.activity(
-            session,
-            kind="retract",
-            agent=JOB_AGENT,
-            plan=retraction.PLAN,
-            on_behalf_of=partner.uuid if partner else None,
-            params={"ticket": note.ticket, "attributes": retracted_uuids, "kind": kind},
+    )
+    note.correction = message
+    left = session.scalar(
+        select(func.count()).where(
+            NotificationItem.notification_id == note.id, NotificationItem.retracted.is_(False)
         )
-        old = latest_artifact(session, note.ticket)
-        old_version = session.scalar(
-            select(func.max(LineageArtifact.version)).where(
-                LineageArtifact.kind == "notification",
-                LineageArtifact.external_id == note.ticket,
-            )
+    )
+    if not left:
+        note.status = "retracted"
+    partner_id = note.recipient_partner_id or note.via_partner_id
+    partner = session.get(Partner, partner_id) if partner_id else None
+    params = {"ticket": note.ticket, "attributes": retracted_uuids, "kind": kind}
+    _new_lineage_version(session, note, partner=partner, params=params, event_art=event_art)
+    return audit.Record(
+        action="notify.retract",
+        actor=JOB_AGENT,
+        object_ref=f"notification:{note.ticket}",
+        recipient_uuid=partner.uuid if partner else None,
+        channel=tlp.Channel.NOTIFY_PARTNER.value,
+        details={"kind": kind, "attributes": retracted_uuids, "event_version": version},
+    )
+
+
+def _new_lineage_version(
+    session: Session,
+    note: Notification,
+    *,
+    partner: Partner | None,
+    params: dict[str, Any],
+    event_art: int,
+) -> None:
+    """The retraction as a lineage activity, and the notification's next artifact version,
+    a revision of the last one, derived from the event's new version."""
+    act = lineage.activity(
+        session,
+        kind="retract",
+        agent=JOB_AGENT,
+        plan=retraction.PLAN,
+        on_behalf_of=partner.uuid if partner else None,
+        params=params,
+    )
+    old = latest_artifact(session, note.ticket)
+    old_version = session.scalar(
+        select(func.max(LineageArtifact.version)).where(
+            LineageArtifact.kind == "notification",
+            LineageArtifact.external_id == note.ticket,
         )
-        art = lineage.artifact(
-            session,
-            kind="notification",
-            external_id=note.ticket,
-            version=(old_version or 1) + 1,
-            generated_by=act,
-            tlp=note.tlp,
-        )
-        if old is not None:
-            lineage.derive(session, derived=art, sources=[old], rel="revision_of", by=act)
-        lineage.derive(session, derived=art, sources=[event_art], rel="derived_from", by=act)
-        records.append(
-            audit.Record(
-                action="notify.retract",
-                actor=JOB_AGENT,
-                object_ref=f"notification:{note.ticket}",
-                recipient_uuid=partner.uuid if partner else None,
-                channel=tlp.Channel.NOTIFY_PARTNER.value,
-                details={"kind": kind, "attributes": retracted_uuids, "event_version": version},
-            )
-        )
-    audit.append(session, records)
-    session.flush()
-    return len(notes)
+    )
+    art = lineage.artifact(
+        session,
+        kind="notification",
+        external_id=note.ticket,
+        version=(old_version or 1) + 1,
+        generated_by=act,
+        tlp=note.tlp,
+    )
+    if old is not None:
+        lineage.derive(session, derived=art, sources=[old], rel="revision_of", by=act)
+    lineage.derive(session, derived=art, sources=[event_art], rel="derived_from", by=act)
 
 
 def _withdrawn_by(session: Session, event_uuid: str, version: int) -> str:

@@ -84,6 +84,8 @@ def _route(
     activity_id: int,
     event_art: int,
 ) -> int:
+    """A directive per observation and matching entry (pending, or denied with its reason),
+    and the denials in the audit log; returns how many directives."""
     values = {matching.Value(r["field"], r["value"]) for r in rows}
     direct = matching.match_values(session, TargetEntry.__table__, values)  # type: ignore[arg-type]
     via = matching.match_values(session, ConstituencyEntry.__table__, values)  # type: ignore[arg-type]
@@ -108,26 +110,7 @@ def _route(
         ]
         for route, table, hit in hits:
             partner = partners[hit.partner_id]
-            first = tlp.decide(
-                recipient=partner_recipient(partner), channel=tlp.Channel.NOTIFY_PARTNER, **ask
-            )
-            if r["attribute_uuid"] is None:
-                first = _with_content(
-                    session, first, r["event_uuid"], partner_recipient(partner), policy
-                )
-            hops = [_hop(first, "ncsc", partner.uuid)]
-            if route == "direct":
-                ref, allowed = partner.uuid, first.allowed
-            else:
-                ref = constituent_ref(partner, hit.kind, hit.value)
-                constituent = tlp.Recipient.constituent(ref, via=partner_recipient(partner))
-                second = tlp.decide(
-                    recipient=constituent, channel=tlp.Channel.NOTIFY_CONSTITUENT, **ask
-                )
-                if r["attribute_uuid"] is None:
-                    second = _with_content(session, second, r["event_uuid"], constituent, policy)
-                hops.append(_hop(second, partner.uuid, ref))
-                allowed = first.allowed and second.allowed
+            ref, allowed, hops = _hops(session, r, route, hit, partner, ask=ask)
             for hop in hops:
                 if not hop["allowed"]:
                     key = (partner.uuid, hop["channel"], hop["reason"], hop["to"])
@@ -158,30 +141,71 @@ def _route(
     if directives:
         session.execute(insert(Directive), directives)
     if denials:
-        event_uuid, version = rows[0]["event_uuid"], rows[0]["event_version"]
-        audit.append(
-            session,
-            [
-                audit.Record(
-                    action="notify.deny",
-                    actor=JOB_AGENT,
-                    object_ref=f"event:{event_uuid}",
-                    recipient_uuid=partner_uuid,
-                    channel=channel,
-                    decision="deny",
-                    details={
-                        "reason": reason,
-                        "to": to,
-                        "policy_version": policy.version,
-                        "rule_version": matching.RULE_VERSION,
-                        "attributes": sorted(set(attrs))[:5000],
-                        "releases": [[event_uuid, version, False, reason, None, 0]],
-                    },
-                )
-                for (partner_uuid, channel, reason, to), attrs in sorted(denials.items())
-            ],
-        )
+        _record_denials(session, rows[0], denials, policy=policy)
     return len(directives)
+
+
+def _hops(
+    session: Session,
+    r: dict[str, Any],
+    route: str,
+    hit: Any,
+    partner: Partner,
+    *,
+    ask: dict[str, Any],
+) -> tuple[str, bool, list[dict[str, Any]]]:
+    """The recipient's reference, whether the observation may reach it, and each hop's
+    decision: hub → partner, and for a constituent partner → constituent as well (an
+    observation without an attribute, a sector, goes only where the event's content may)."""
+    policy = ask["policy"]
+    first = tlp.decide(
+        recipient=partner_recipient(partner), channel=tlp.Channel.NOTIFY_PARTNER, **ask
+    )
+    if r["attribute_uuid"] is None:
+        first = _with_content(session, first, r["event_uuid"], partner_recipient(partner), policy)
+    hops = [_hop(first, "ncsc", partner.uuid)]
+    if route == "direct":
+        return partner.uuid, first.allowed, hops
+    ref = constituent_ref(partner, hit.kind, hit.value)
+    constituent = tlp.Recipient.constituent(ref, via=partner_recipient(partner))
+    second = tlp.decide(recipient=constituent, channel=tlp.Channel.NOTIFY_CONSTITUENT, **ask)
+    if r["attribute_uuid"] is None:
+        second = _with_content(session, second, r["event_uuid"], constituent, policy)
+    hops.append(_hop(second, partner.uuid, ref))
+    return ref, first.allowed and second.allowed, hops
+
+
+def _record_denials(
+    session: Session,
+    row: dict[str, Any],
+    denials: dict[tuple[str, str, str, str], list[str]],
+    *,
+    policy: tlp.Policy,
+) -> None:
+    """One ``notify.deny`` audit entry per partner, channel, reason and hop refused."""
+    event_uuid, version = row["event_uuid"], row["event_version"]
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="notify.deny",
+                actor=JOB_AGENT,
+                object_ref=f"event:{event_uuid}",
+                recipient_uuid=partner_uuid,
+                channel=channel,
+                decision="deny",
+                details={
+                    "reason": reason,
+                    "to": to,
+                    "policy_version": policy.version,
+                    "rule_version": matching.RULE_VERSION,
+                    "attributes": sorted(set(attrs))[:5000],
+                    "releases": [[event_uuid, version, False, reason, None, 0]],
+                },
+            )
+            for (partner_uuid, channel, reason, to), attrs in sorted(denials.items())
+        ],
+    )
 
 
 def _with_content(

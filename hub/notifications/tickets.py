@@ -7,11 +7,13 @@ import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import orjson
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.lineage import service as lineage
 from hub.models import (
     Directive,
@@ -130,6 +132,8 @@ def _notify(
     rules: Rules,
     now: datetime,
 ) -> Notification:
+    """One notification of ``rows`` (directives of one recipient and route): its body,
+    rendered once and hashed, its items, the directives marked notified, its lineage."""
     first = rows[0][0]
     via = session.get(Partner, first.via_partner_id) if first.via_partner_id else None
     direct = (
@@ -142,28 +146,7 @@ def _notify(
         name = f"constituent of {via.name} ({first.entry_value})"
     label = label_of(max(o.tlp_rank for _, o in rows))
     ticket = next_ticket(session, now=now)
-    data = {
-        "ticket": ticket,
-        "kind": first.kind,
-        "case": first.case_ref,
-        "recipient": name,
-        "route": first.route,
-        "via": via.name if via is not None else None,
-        "tlp": label.value,
-        "tlp_display": label.display,
-        "handling": label.first_sentence,
-        "source": "via hub",
-        "observations": [
-            {
-                "attribute_uuid": o.attribute_uuid,
-                "type": o.attribute_type,
-                "field": o.field,
-                "value": o.value,
-                "matched": d.entry_value,
-            }
-            for d, o in rows
-        ],
-    }
+    data = _data(rows, ticket=ticket, recipient=name, via=via, label=label)
     body = {"json": data, "text": templates.render(rules.template, data)}
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     note = Notification(
@@ -196,7 +179,55 @@ def _notify(
         .where(Directive.id.in_([d.id for d, _ in rows]))
         .values(state="notified", notification_id=note.id)
     )
-    # lineage: notification ← event versions, through the routing decision and the render
+    _record_lineage(session, rows, ticket=ticket, rules=rules, label=label, digest=digest)
+    return note
+
+
+def _data(
+    rows: Sequence[tuple[Directive, Observation]],
+    *,
+    ticket: str,
+    recipient: str,
+    via: Partner | None,
+    label: tlp.Tlp,
+) -> dict[str, Any]:
+    """What the notification says (its JSON, and what the template renders)."""
+    first = rows[0][0]
+    return {
+        "ticket": ticket,
+        "kind": first.kind,
+        "case": first.case_ref,
+        "recipient": recipient,
+        "route": first.route,
+        "via": via.name if via is not None else None,
+        "tlp": label.value,
+        "tlp_display": label.display,
+        "handling": label.first_sentence,
+        "source": "via hub",
+        "observations": [
+            {
+                "attribute_uuid": o.attribute_uuid,
+                "type": o.attribute_type,
+                "field": o.field,
+                "value": o.value,
+                "matched": d.entry_value,
+            }
+            for d, o in rows
+        ],
+    }
+
+
+def _record_lineage(
+    session: Session,
+    rows: Sequence[tuple[Directive, Observation]],
+    *,
+    ticket: str,
+    rules: Rules,
+    label: tlp.Tlp,
+    digest: str,
+) -> None:
+    """Lineage: notification ← event versions, through the routing decision and the render."""
+    first = rows[0][0]
     versions = {(o.event_uuid, o.event_version, o.event_version_id) for _, o in rows}
     sources = []
     for event_uuid, _number, version_id in sorted(versions):
@@ -229,4 +260,3 @@ def _notify(
         content_sha256=digest,
     )
     lineage.derive(session, derived=art, sources=sources, rel="derived_from", by=render_act)
-    return note

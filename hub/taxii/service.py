@@ -217,57 +217,19 @@ def page(
     non-member gets 404, not nothing."""
     scope_name = f"{collection.id}/{endpoint}/{stix_id or ''}"
     query = filters.fingerprint(scope_name)
-    start = None
-    if next_token:
-        pos = cursors.open_(
-            secret,
-            next_token,
-            caller=principal.partner_uuid,
-            query=query,
-            field="next",
-            error=BadRequest,
-        )
-        try:
-            start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
-        except (ValueError, TypeError, IndexError):
-            raise BadRequest("next: not a token this server handed out", field="next") from None
-    scope = None
-    if collection.label is not None:
-        scope = StixObject.tlp_rank == collection.label.rank
-    elif collection.sector is not None:
-        scope = repository.in_sector(
-            collection.sector, principal.partner_id, principal.partner_uuid
-        )
-    aud = audience(principal, policy)
+    start = _start(secret, next_token, caller=principal.partner_uuid, query=query)
     decider = StixDecider(principal, tlp.Channel.TAXII, policy)
-    collected: list[tuple[Any, bytes]] = []
-    withheld: list[tuple[Any, str]] = []
-    after, chunk, seen_any = start, limit + 1, False
-    while True:
-        rows = session.execute(
-            repository.page(
-                audience=aud,
-                scope=scope,
-                filters=filters,
-                stix_id=stix_id,
-                after=after,
-                limit=chunk,
-                org_uuid=principal.partner_uuid,
-            )
-        ).all()
-        seen_any = seen_any or bool(rows)
-        for row in rows:
-            doc, reason = decider(row)
-            if doc is None:
-                withheld.append((row, reason))
-            else:
-                collected.append((row, doc))
-                if len(collected) > limit:
-                    break
-        if len(collected) > limit or len(rows) < chunk:
-            break
-        after = (rows[-1].date_added, rows[-1].id)
-        chunk = min(chunk * 2, 1000)
+    collected, withheld, seen_any = _collect(
+        session,
+        decider,
+        aud=audience(principal, policy),
+        scope=_scope(collection, principal),
+        filters=filters,
+        stix_id=stix_id,
+        start=start,
+        limit=limit,
+        org_uuid=principal.partner_uuid,
+    )
     if not seen_any and collection.sector is not None:
         if not repository.is_in_sector(session, principal.partner_id, collection.sector):
             raise NotFound(f"no collection {collection.alias}")
@@ -296,6 +258,77 @@ def page(
             position=[last.date_added.isoformat(), last.id],
         )
     return Page(release, more, token)
+
+
+def _start(
+    secret: str, next_token: str | None, *, caller: str, query: str
+) -> tuple[datetime, int] | None:
+    """Where a page continues: the (date_added, id) a ``next`` token sealed for this caller
+    and this query, or None for the first page."""
+    if not next_token:
+        return None
+    pos = cursors.open_(
+        secret, next_token, caller=caller, query=query, field="next", error=BadRequest
+    )
+    try:
+        return (datetime.fromisoformat(str(pos[0])), int(pos[1]))
+    except (ValueError, TypeError, IndexError):
+        raise BadRequest("next: not a token this server handed out", field="next") from None
+
+
+def _scope(collection: Collection, principal: Principal) -> Any:
+    """The collection's condition on stored objects: one label, one sector's members, or
+    none (the whole collection)."""
+    if collection.label is not None:
+        return StixObject.tlp_rank == collection.label.rank
+    if collection.sector is not None:
+        return repository.in_sector(collection.sector, principal.partner_id, principal.partner_uuid)
+    return None
+
+
+def _collect(
+    session: Session,
+    decider: StixDecider,
+    *,
+    aud: tlp.Audience,
+    scope: Any,
+    filters: Filters,
+    stix_id: str | None,
+    start: tuple[datetime, int] | None,
+    limit: int,
+    org_uuid: str,
+) -> tuple[list[tuple[Any, bytes]], list[tuple[Any, str]], bool]:
+    """Candidates in ``date_added`` order, each decided, read in growing chunks until
+    ``limit`` + 1 objects are released or none is left: (released with their documents,
+    withheld with their reasons, whether any candidate was seen)."""
+    collected: list[tuple[Any, bytes]] = []
+    withheld: list[tuple[Any, str]] = []
+    after, chunk, seen_any = start, limit + 1, False
+    while True:
+        rows = session.execute(
+            repository.page(
+                audience=aud,
+                scope=scope,
+                filters=filters,
+                stix_id=stix_id,
+                after=after,
+                limit=chunk,
+                org_uuid=org_uuid,
+            )
+        ).all()
+        seen_any = seen_any or bool(rows)
+        for row in rows:
+            doc, reason = decider(row)
+            if doc is None:
+                withheld.append((row, reason))
+            else:
+                collected.append((row, doc))
+                if len(collected) > limit:
+                    break
+        if len(collected) > limit or len(rows) < chunk:
+            return collected, withheld, seen_any
+        after = (rows[-1].date_added, rows[-1].id)
+        chunk = min(chunk * 2, 1000)
 
 
 def envelope(result: Page) -> bytes:
