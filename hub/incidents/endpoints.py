@@ -1,0 +1,211 @@
+"""Incident handling over REST: the incident support registry (operators and the partner
+itself), the reporting-obligation table (operators), "who helps me now" (a public route and
+a richer partner route) and incident cases."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+import tlp
+from hub.auth import throttle
+from hub.errors import TooManyRequests
+from hub.incidents import advisories, referral, repository, service
+from hub.incidents.schemas import (
+    HelpRequest,
+    IncidentSupportBody,
+    IncidentSupportRead,
+    ObligationRead,
+    SectorObligations,
+)
+from hub.models.base import utcnow
+from hub.partners import service as partners
+from hub.responses import JSONResponse
+from hub.routing import (
+    HubRoute,
+    Operator,
+    OperatorOrAuditor,
+    PartnerKey,
+    PolicyDep,
+    RoleGuard,
+    SessionDep,
+    SettingsDep,
+    public,
+)
+from hub.sharing.recipients import Recipient
+from hub.sharing.records import headers, obligation_body
+from hub.vocabulary import OrganisationSize, OrganisationType, Region, Role, Sector
+
+router = APIRouter(tags=["incidents"], route_class=HubRoute)
+PartnerOnly = Annotated[Any, Depends(RoleGuard(Role.PARTNER))]
+THROTTLE_SCOPE = "incident-help"
+
+
+# --- the incident support registry -----------------------------------------------------------
+
+
+@router.get("/api/v1/admin/partners/{uuid}/incident-support", response_model=IncidentSupportRead)
+def admin_get_support(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Any:
+    """The incident support the partner offers (404 when it registered none)."""
+    partner = partners.get(session, ref=uuid)
+    return service.support_read(partner, service.get_support(session, partner=partner))
+
+
+@router.put("/api/v1/admin/partners/{uuid}/incident-support", response_model=IncidentSupportRead)
+def admin_put_support(
+    uuid: str, body: IncidentSupportBody, session: SessionDep, who: Operator
+) -> Any:
+    """Set the incident support the partner offers; the change goes to its history."""
+    partner = partners.get(session, ref=uuid)
+    row = service.put_support(session, partner=partner, body=body, actor=who.actor)
+    return service.support_read(partner, row)
+
+
+@router.delete("/api/v1/admin/partners/{uuid}/incident-support", status_code=204)
+def admin_delete_support(uuid: str, session: SessionDep, who: Operator) -> Response:
+    """Remove the partner's incident support entry; kept in its history."""
+    partner = partners.get(session, ref=uuid)
+    service.delete_support(session, partner=partner, actor=who.actor)
+    return Response(status_code=204)
+
+
+@router.get("/api/v1/me/incident-support", response_model=IncidentSupportRead)
+def my_support(session: SessionDep, who: PartnerKey) -> Any:
+    """The incident support the caller's organisation offers."""
+    partner = partners.get(session, ref=who.partner_uuid)
+    return service.support_read(partner, service.get_support(session, partner=partner))
+
+
+@router.put("/api/v1/me/incident-support", response_model=IncidentSupportRead)
+def put_my_support(body: IncidentSupportBody, session: SessionDep, who: PartnerOnly) -> Any:
+    """Set the incident support the caller's organisation offers (a partner key; machine
+    keys do not maintain the registry)."""
+    partner = partners.get(session, ref=who.partner_uuid)
+    row = service.put_support(session, partner=partner, body=body, actor=who.actor)
+    return service.support_read(partner, row)
+
+
+# --- the reporting-obligation table ----------------------------------------------------------
+
+
+@router.get("/api/v1/admin/reporting-obligations", response_model=list[ObligationRead])
+def list_obligations(
+    session: SessionDep, who: OperatorOrAuditor, sector: Sector | None = None
+) -> Any:
+    """The legal reporting obligations per sector, as the hub answers them."""
+    rows = repository.obligations(session, sector=sector.value if sector else None)
+    return [service.obligation_read(r) for r in rows]
+
+
+@router.put("/api/v1/admin/reporting-obligations/{sector}", response_model=list[ObligationRead])
+def put_obligations(
+    sector: Sector, body: SectorObligations, session: SessionDep, who: Operator
+) -> Any:
+    """Replace the sector's reporting steps (audited, old → new)."""
+    rows = service.replace_obligations(session, sector=sector, body=body, actor=who.actor)
+    return [service.obligation_read(r) for r in rows]
+
+
+# --- who helps me now ------------------------------------------------------------------------
+
+
+def _answer(
+    session: Any,
+    *,
+    request: HelpRequest,
+    values: list[Any],
+    to: Recipient,
+    channel: tlp.Channel,
+    policy: tlp.Policy,
+    public_route: bool,
+) -> JSONResponse:
+    chosen = referral.candidates(
+        session, sector=request.sector, region=request.region, values=values
+    )
+    organisations = [
+        item for c in chosen if (item := referral.listed(c, public=public_route)) is not None
+    ]
+    duties = referral.obligations(
+        session, sector=request.sector, region=request.region, size=request.size, chosen=chosen
+    )
+    page = advisories.released(
+        session, to=to, channel=channel, policy=policy, sector=request.sector.value
+    )
+    body = {
+        "organisation": {
+            "sector": request.sector.value,
+            "region": request.region.value,
+            "type": request.type.value,
+            "size": request.size.value,
+        },
+        "organisations": organisations,
+        "reporting_obligations": duties,
+        "advisories": [advisories.shown(item) for item in page.items],
+        "tlp": obligation_body(page.obligation),
+    }
+    return JSONResponse(body, headers=headers(page.obligation, page.audit_seq))
+
+
+@router.get(
+    "/public/incident-help",
+    dependencies=[Depends(public)],
+    responses={429: {"description": "Too many requests from this address (Retry-After)"}},
+)
+def public_incident_help(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    sector: Sector,
+    region: Region,
+    type: OrganisationType,
+    size: OrganisationSize,
+) -> Response:
+    """Who helps an organisation with an incident, without a key: the organisations to turn
+    to and why, the sector's reporting duties, and TLP:CLEAR advisories only. No network
+    identifiers here (the constituency registry cannot be probed); rate-limited per address."""
+    address = request.client.host if request.client else "unknown"
+    until = throttle.count_request(
+        session,
+        scope=THROTTLE_SCOPE,
+        subject=address,
+        limit=settings.public_help_limit,
+        window=timedelta(seconds=settings.public_help_window_seconds),
+    )
+    if until is not None:
+        wait = max(1, math.ceil((until - utcnow()).total_seconds()))
+        raise TooManyRequests(
+            "too many requests from this address; try again later",
+            headers={"Retry-After": str(wait)},
+        )
+    asked = HelpRequest(sector=sector, region=region, type=type, size=size)
+    return _answer(
+        session,
+        request=asked,
+        values=[],
+        to=advisories.PUBLIC,
+        channel=tlp.Channel.FEED,
+        policy=policy,
+        public_route=True,
+    )
+
+
+@router.post("/api/v1/incidents/help")
+def incident_help(
+    body: HelpRequest, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """Who helps an organisation with an incident, for a partner: also matched on IP
+    addresses, AS numbers and domains against constituencies, and with the CLEAR and GREEN
+    advisories this partner may receive."""
+    return _answer(
+        session,
+        request=body,
+        values=referral.network_values(body),
+        to=Recipient.of_principal(who),
+        channel=tlp.Channel.REST,
+        policy=policy,
+        public_route=False,
+    )
