@@ -10,10 +10,8 @@ Create Date: 2026-12-03 13:40:00
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from importlib import resources
 
 import sqlalchemy as sa
 from alembic import op
@@ -122,14 +120,11 @@ def upgrade() -> None:
 
 
 def _seed(table: sa.Table) -> None:
-    data = resources.files("hub.incidents").joinpath("data/reporting_obligations.json")
-    doc = json.loads(data.read_text(encoding="utf-8"))
-    now = datetime.now(UTC)
-    rows = []
-    for row in doc["obligations"]:
-        sources = "; ".join(doc["sources"][key.strip()] for key in row["source"].split(";"))
-        rows.append({**row, "source": sources[:500], "updated_at": now, "updated_by": "seed"})
-    op.bulk_insert(table, rows)
+    # The rows as shipped at this revision's time are read from the package: later changes
+    # to the data file do not reach a database migrated before them (operators own it).
+    from hub.incidents.seed import obligation_rows
+
+    op.bulk_insert(table, obligation_rows(datetime.now(UTC)))
 
 
 def downgrade() -> None:
