@@ -47,9 +47,9 @@ def test_operator_sets_support_and_history_and_audit_keep_it(
     )
     changed = {**SUPPORT, "availability": "office-hours"}
     assert client.put(admin(partner.uuid), json=changed, headers=auth).status_code == 200
-    history = client.get(
-        f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth
-    ).json()["items"]
+    history = client.get(f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth).json()[
+        "items"
+    ]
     support = [h for h in history if h["action"] == "incident-support"]
     assert len(support) == 2
     assert support[0]["changes"]["incident_support"]["old"] is None
@@ -73,9 +73,9 @@ def test_an_unchanged_entry_records_nothing_new(
     partner = factory.partner()
     for _ in range(2):
         assert client.put(admin(partner.uuid), json=SUPPORT, headers=auth).status_code == 200
-    history = client.get(
-        f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth
-    ).json()["items"]
+    history = client.get(f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth).json()[
+        "items"
+    ]
     assert [h["action"] for h in history].count("incident-support") == 1
 
 
@@ -92,9 +92,9 @@ def test_the_partner_maintains_its_own_entry_and_a_sync_key_may_not(
     assert r.json()["partner_uuid"] == partner.uuid
     assert client.put(mine, json=SUPPORT, headers={"Authorization": sync}).status_code == 403
     assert client.get(mine, headers={"Authorization": sync}).json()["regions"] == ["nl", "bonaire"]
-    history = client.get(
-        f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth
-    ).json()["items"]
+    history = client.get(f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth).json()[
+        "items"
+    ]
     assert any(h["action"] == "incident-support" and "key:" in h["actor"] for h in history)
 
 
@@ -105,9 +105,9 @@ def test_operator_removes_an_entry_and_history_keeps_the_removal(
     client.put(admin(partner.uuid), json=SUPPORT, headers=auth)
     assert client.delete(admin(partner.uuid), headers=auth).status_code == 204
     assert client.get(admin(partner.uuid), headers=auth).status_code == 404
-    history = client.get(
-        f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth
-    ).json()["items"]
+    history = client.get(f"/api/v1/admin/partners/{partner.uuid}/history", headers=auth).json()[
+        "items"
+    ]
     assert history[-1]["changes"]["incident_support"]["new"] is None
 
 
@@ -124,7 +124,10 @@ def test_operator_removes_an_entry_and_history_keeps_the_removal(
         ({"sectors": ["hospitals"]}, "sectors.0"),
         ({"regions": ["curaçao"]}, "regions.0"),
         ({"availability": "24/7"}, "availability"),
-        ({"contact": {"name": "x", "email": "not-an-address", "phone": "+31 70 1"}}, "contact.email"),
+        (
+            {"contact": {"name": "x", "email": "not-an-address", "phone": "+31 70 1"}},
+            "contact.email",
+        ),
         ({"contact": {"name": "x", "email": "a@example.nl", "phone": "call us"}}, "contact.phone"),
         ({"contact": {"name": "x", "email": "a@example.nl"}}, "contact.phone"),
         ({"extra": 1}, "extra"),
