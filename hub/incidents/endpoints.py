@@ -13,8 +13,13 @@ from fastapi import APIRouter, Depends, Request, Response
 import tlp
 from hub.auth import throttle
 from hub.errors import TooManyRequests
-from hub.incidents import advisories, referral, repository, service
+from hub.incidents import advisories, cases, referral, repository, service
 from hub.incidents.schemas import (
+    CaseClose,
+    CaseCreate,
+    CaseLink,
+    CaseRead,
+    CaseReferral,
     HelpRequest,
     IncidentSupportBody,
     IncidentSupportRead,
@@ -33,6 +38,7 @@ from hub.routing import (
     RoleGuard,
     SessionDep,
     SettingsDep,
+    Submitter,
     public,
 )
 from hub.sharing.recipients import Recipient
@@ -209,3 +215,64 @@ def incident_help(
         policy=policy,
         public_route=False,
     )
+
+
+# --- incident cases --------------------------------------------------------------------------
+
+
+@router.post("/api/v1/incidents", status_code=201, response_model=CaseRead)
+def open_case(body: CaseCreate, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
+    """Open an incident case for the caller's organisation (an operator: the hub's own)."""
+    case = cases.open_case(session, who=who, body=body)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.get("/api/v1/incidents/{uuid}", response_model=CaseRead)
+def get_case(uuid: str, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
+    """The case: for its opener, the partners referred in it and operators; else 404."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/items",
+    status_code=201,
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed, or the event is linked already"}},
+)
+def link_item(
+    uuid: str, body: CaseLink, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Link a shared event the caller may receive to the case (404 for one it may not)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.link_item(session, who=who, case=case, event_uuid=str(body.event_uuid), policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/referrals",
+    status_code=201,
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed, or its label may not go to them"}},
+)
+def refer(
+    uuid: str, body: CaseReferral, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Record a referral: who was sent to which partner (which then sees the case)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.refer(session, who=who, case=case, body=body, policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/close",
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed already"}},
+)
+def close_case(
+    uuid: str, body: CaseClose, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Close the case with its lessons learned (its opener or an operator)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.close(session, who=who, case=case, body=body)
+    return cases.read(session, who=who, case=case, policy=policy)

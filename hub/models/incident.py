@@ -71,6 +71,7 @@ class IncidentCase(UUIDMixin, Base):
     opener_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
     opened_by: Mapped[str] = mapped_column(String(255))
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
+    closer_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     closed_by: Mapped[str | None] = mapped_column(String(255))
     closed_at: Mapped[datetime | None]
     lessons_learned: Mapped[str | None] = mapped_column(Text)
@@ -87,6 +88,7 @@ class IncidentCaseItem(Base):
         ForeignKey("incident_cases.id", ondelete="CASCADE"), index=True
     )
     event_uuid: Mapped[str] = mapped_column(String(36))
+    linker_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     linked_by: Mapped[str] = mapped_column(String(255))
     linked_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -103,6 +105,7 @@ class IncidentReferral(Base):
     )
     referred: Mapped[str] = mapped_column(String(200))
     to_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"), index=True)
+    referrer_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
     referred_by: Mapped[str] = mapped_column(String(255))
     referred_at: Mapped[datetime] = mapped_column(default=utcnow)
     note: Mapped[str | None] = mapped_column(Text)

@@ -78,6 +78,7 @@ def upgrade() -> None:
         sa.Column("opener_id", sa.Integer(), sa.ForeignKey("partners.id"), nullable=False),
         sa.Column("opened_by", sa.String(255), nullable=False),
         sa.Column("opened_at", UTCDateTime(), nullable=False),
+        sa.Column("closer_id", sa.Integer(), sa.ForeignKey("partners.id"), nullable=True),
         sa.Column("closed_by", sa.String(255), nullable=True),
         sa.Column("closed_at", UTCDateTime(), nullable=True),
         sa.Column("lessons_learned", sa.Text(), nullable=True),
@@ -94,6 +95,7 @@ def upgrade() -> None:
             index=True,
         ),
         sa.Column("event_uuid", sa.String(36), nullable=False),
+        _partner_fk("linker_id"),
         sa.Column("linked_by", sa.String(255), nullable=False),
         sa.Column("linked_at", UTCDateTime(), nullable=False),
         sa.UniqueConstraint("case_id", "event_uuid"),
@@ -112,6 +114,7 @@ def upgrade() -> None:
         sa.Column(
             "to_partner_id", sa.Integer(), sa.ForeignKey("partners.id"), nullable=False, index=True
         ),
+        _partner_fk("referrer_id"),
         sa.Column("referred_by", sa.String(255), nullable=False),
         sa.Column("referred_at", UTCDateTime(), nullable=False),
         sa.Column("note", sa.Text(), nullable=True),
