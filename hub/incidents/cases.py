@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,8 @@ from hub.errors import Conflict, Forbidden, NotFound
 from hub.incidents import repository
 from hub.incidents.schemas import CaseClose, CaseCreate, CaseReferral
 from hub.intel import repository as events
-from hub.models import IncidentCase, IncidentCaseItem, IncidentReferral, Partner
+from hub.lineage import service as lineage
+from hub.models import EventVersion, IncidentCase, IncidentCaseItem, IncidentReferral, Partner
 from hub.models.base import utcnow
 from hub.partners import service as partners
 from hub.sharing.events import decide_event
@@ -124,7 +126,41 @@ def link_item(
     except IntegrityError:
         raise Conflict(f"event {event_uuid} is already linked to this case") from None
     _audit(session, action="link", who=who, case=case, event_uuid=event_uuid)
+    _lineage(session, who=who, case=case, event=event)
     return item
+
+
+def _lineage(session: Session, *, who: Principal, case: IncidentCase, event: Any) -> None:
+    """The link as a lineage edge: the case (an artifact) derived from the event version
+    linked, by a ``incident-link`` activity on behalf of the linker. Lineage views are for
+    operators and auditors only, so the edge tells no partner about the case."""
+    version = session.scalar(
+        select(EventVersion).where(
+            EventVersion.event_id == event.id, EventVersion.version == event.version
+        )
+    )
+    if version is None:
+        return  # an event without a stored version has nothing to derive from
+    opener = session.get(Partner, case.opener_id)
+    act = lineage.activity(
+        session,
+        kind="incident-link",
+        agent=who.actor,
+        plan="incident-case@1",
+        on_behalf_of=who.partner_uuid,
+        params={"case": case.uuid},
+    )
+    case_art = lineage.artifact(
+        session,
+        kind="incident-case",
+        external_id=case.uuid,
+        version=1,
+        generated_by=None,
+        source_uuid=opener.uuid if opener is not None else None,
+        tlp=case.tlp,
+    )
+    source = lineage.event_version_artifact(session, version, event.uuid)
+    lineage.derive(session, derived=case_art, sources=[source], rel="derived_from", by=act)
 
 
 def refer(

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.lineage import service as lineage
 from hub.models import AuditEntry
 from hub.vocabulary import Role
 from tests.builders import event
@@ -94,7 +95,7 @@ def test_a_referral_the_case_label_may_not_reach_is_refused(
 
 
 def test_items_are_linked_and_shown_only_where_the_release_path_allows(
-    client: TestClient, orgs: dict, auth: dict
+    client: TestClient, orgs: dict, auth: dict, maker: sessionmaker[Session]
 ) -> None:
     shared = event("community GREEN", tlp="green", distribution=1)
     only_a = event("for the opener only", tlp="amber", distribution=4, members=[orgs["a"].uuid])
@@ -131,6 +132,10 @@ def test_items_are_linked_and_shown_only_where_the_release_path_allows(
     r = client.get(f"{BASE}/{case}", headers=orgs["kb"])
     assert [i["event_uuid"] for i in r.json()["items"]] == [shared["Event"]["uuid"]]
     assert only_a["Event"]["uuid"] not in r.text
+    with maker() as s:
+        forward = lineage.forward(s, item_uuid=shared["Event"]["uuid"])
+    cases_found = [a for a in forward["artifacts"] if a["kind"] == "incident-case"]
+    assert [a["external_id"] for a in cases_found] == [case]
 
 
 def test_closing_records_lessons_and_ends_the_case(
