@@ -20,6 +20,7 @@ from hub.incidents.schemas import (
     CaseLink,
     CaseRead,
     CaseReferral,
+    HelpAnswer,
     HelpRequest,
     IncidentSupportBody,
     IncidentSupportRead,
@@ -157,6 +158,7 @@ def _answer(
 
 @router.get(
     "/public/incident-help",
+    response_model=HelpAnswer,
     dependencies=[Depends(public)],
     responses={429: {"description": "Too many requests from this address (Retry-After)"}},
 )
@@ -199,7 +201,7 @@ def public_incident_help(
     )
 
 
-@router.post("/api/v1/incidents/help")
+@router.post("/api/v1/incidents/help", response_model=HelpAnswer)
 def incident_help(
     body: HelpRequest, session: SessionDep, who: PartnerKey, policy: PolicyDep
 ) -> Response:

@@ -163,3 +163,30 @@ class CaseRead(Schema):
     lessons_learned: str | None
     items: list[dict[str, Any]]
     referrals: list[dict[str, Any]]
+
+
+class HelpReason(Schema):
+    code: str = Field(description="why: designated-csirt, national-csirt, constituency-match, …")
+    text: str
+
+
+class HelpOrganisation(Schema):
+    uuid: str | None = Field(None, description="partner route only")
+    name: str
+    type: str
+    region: str
+    designated_csirt: bool
+    services: list[str]
+    availability: str | None
+    contact: dict[str, str] | None
+    reasons: list[HelpReason]
+
+
+class HelpAnswer(Schema):
+    """The answer of both "who helps me now" routes (the public one without ``uuid``)."""
+
+    organisation: dict[str, str]
+    organisations: list[HelpOrganisation]
+    reporting_obligations: dict[str, Any]
+    advisories: list[dict[str, Any]]
+    tlp: dict[str, Any]
