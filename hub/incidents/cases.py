@@ -99,6 +99,47 @@ def visible(session: Session, *, who: Principal, uuid: str, policy: tlp.Policy) 
     raise NotFound(f"no incident case {uuid}")
 
 
+def listing(
+    session: Session, *, who: Principal, after_id: int | None, limit: int, policy: tlp.Policy
+) -> tuple[list[dict[str, Any]], int | None]:
+    """The cases the caller may see, newest first, and the id to continue after (None at
+    the end): each candidate is decided as ``visible`` decides it, so the page and its
+    cursor count only cases the caller sees."""
+    operator = who.role is Role.OPERATOR
+    found: list[tuple[int, dict[str, Any]]] = []
+    while len(found) <= limit:
+        rows = repository.cases_for(
+            session, partner_id=None if operator else who.partner_id, after_id=after_id, limit=100
+        )
+        for case in rows:
+            after_id = case.id
+            try:
+                visible(session, who=who, uuid=case.uuid, policy=policy)
+            except NotFound:
+                continue
+            found.append((case.id, _summary(session, case)))
+            if len(found) > limit:
+                break
+        if len(rows) < 100:
+            break
+    page = found[:limit]
+    next_id = page[-1][0] if len(found) > limit else None
+    return [item for _id, item in page], next_id
+
+
+def _summary(session: Session, case: IncidentCase) -> dict[str, Any]:
+    opener = session.get(Partner, case.opener_id)
+    return {
+        "uuid": case.uuid,
+        "title": case.title,
+        "sector": case.sector,
+        "tlp": case.tlp,
+        "status": case.status,
+        "opener": opener.name if opener is not None else None,
+        "opened_at": case.opened_at,
+    }
+
+
 def _open(case: IncidentCase) -> None:
     if case.status != CaseStatus.OPEN.value:
         raise Conflict(f"incident case {case.uuid} is closed")

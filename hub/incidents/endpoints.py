@@ -20,6 +20,7 @@ from hub.incidents.schemas import (
     CaseLink,
     CaseRead,
     CaseReferral,
+    CaseSummary,
     HelpAnswer,
     HelpRequest,
     IncidentSupportBody,
@@ -34,6 +35,8 @@ from hub.routing import (
     HubRoute,
     Operator,
     OperatorOrAuditor,
+    PageCursor,
+    PageLimit,
     PartnerKey,
     PolicyDep,
     RoleGuard,
@@ -42,6 +45,7 @@ from hub.routing import (
     Submitter,
     public,
 )
+from hub.schemas import Page, decode_id_cursor, encode_cursor
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import headers, obligation_body
 from hub.vocabulary import OrganisationSize, OrganisationType, Region, Role, Sector
@@ -227,6 +231,25 @@ def open_case(body: CaseCreate, session: SessionDep, who: Submitter, policy: Pol
     """Open an incident case for the caller's organisation (an operator: the hub's own)."""
     case = cases.open_case(session, who=who, body=body)
     return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.get("/api/v1/incidents", response_model=Page[CaseSummary])
+def list_cases(
+    session: SessionDep,
+    who: Submitter,
+    policy: PolicyDep,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> Any:
+    """The cases the caller sees (opened by its organisation, or referred to it; an
+    operator: all), newest first."""
+    items, next_id = cases.listing(
+        session, who=who, after_id=decode_id_cursor(cursor), limit=limit, policy=policy
+    )
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"id": next_id}) if next_id is not None else None,
+    }
 
 
 @router.get("/api/v1/incidents/{uuid}", response_model=CaseRead)

@@ -75,3 +75,19 @@ def partners_by_id(session: Session, ids: set[int]) -> dict[int, Partner]:
     if not ids:
         return {}
     return {p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_(sorted(ids))))}
+
+
+def cases_for(
+    session: Session, *, partner_id: int | None, after_id: int | None, limit: int
+) -> list[IncidentCase]:
+    """Cases newest first: all of them (``partner_id`` None, an operator), or those the
+    organisation opened or was referred to (its visibility is decided per case after)."""
+    stmt = select(IncidentCase)
+    if partner_id is not None:
+        referred = select(IncidentReferral.case_id).where(
+            IncidentReferral.to_partner_id == partner_id
+        )
+        stmt = stmt.where((IncidentCase.opener_id == partner_id) | IncidentCase.id.in_(referred))
+    if after_id is not None:
+        stmt = stmt.where(IncidentCase.id < after_id)
+    return list(session.scalars(stmt.order_by(IncidentCase.id.desc()).limit(limit)))

@@ -148,6 +148,16 @@ class CaseClose(Schema):
     lessons_learned: Text
 
 
+class CaseSummary(Schema):
+    uuid: str
+    title: str
+    sector: Sector
+    tlp: str
+    status: CaseStatus
+    opener: str | None
+    opened_at: datetime
+
+
 class CaseRead(Schema):
     uuid: str
     title: str

@@ -188,3 +188,24 @@ def test_bad_case_input_names_the_field(
 ) -> None:
     r = client.post(BASE, json={**CASE, **change}, headers=orgs["ka"])
     assert r.status_code == 422 and r.json()["field"] == field, r.text
+
+
+def test_the_case_list_holds_only_cases_the_caller_sees(
+    client: TestClient, orgs: dict, auth: dict
+) -> None:
+    mine = [opened(client, orgs["ka"], title=f"case {n}") for n in range(3)]
+    other = opened(client, orgs["kc"], title="bystander's case")
+    client.post(
+        f"{BASE}/{mine[0]}/referrals",
+        json={"referred": "Hospital X", "to_partner": orgs["b"].uuid},
+        headers=orgs["ka"],
+    )
+    first = client.get(BASE, params={"limit": 2}, headers=orgs["ka"]).json()
+    assert [c["uuid"] for c in first["items"]] == [mine[2], mine[1]]
+    rest = client.get(
+        BASE, params={"limit": 2, "cursor": first["next_cursor"]}, headers=orgs["ka"]
+    ).json()
+    assert [c["uuid"] for c in rest["items"]] == [mine[0]] and rest["next_cursor"] is None
+    assert [c["uuid"] for c in client.get(BASE, headers=orgs["kb"]).json()["items"]] == [mine[0]]
+    assert [c["uuid"] for c in client.get(BASE, headers=orgs["kc"]).json()["items"]] == [other]
+    assert len(client.get(BASE, headers=auth).json()["items"]) == 4
