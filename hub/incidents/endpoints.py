@@ -83,7 +83,11 @@ def admin_delete_support(uuid: str, session: SessionDep, who: Operator) -> Respo
     return Response(status_code=204)
 
 
-@router.get("/api/v1/me/incident-support", response_model=IncidentSupportRead)
+@router.get(
+    "/api/v1/me/incident-support",
+    response_model=IncidentSupportRead,
+    responses={404: {"description": "Your organisation has registered no incident support"}},
+)
 def my_support(session: SessionDep, who: PartnerKey) -> Any:
     """The incident support the caller's organisation offers."""
     partner = partners.get(session, ref=who.partner_uuid)
