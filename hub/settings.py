@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     auth_hint_failure_limit: int = Field(default=100, ge=1)
     auth_failure_window_seconds: int = Field(default=600, ge=1)
     auth_block_seconds: int = Field(default=900, ge=1)
+    # The public "who helps me now" route (no key): requests per source address per window.
+    public_help_limit: int = Field(default=30, ge=1)
+    public_help_window_seconds: int = Field(default=60, ge=1)
     # Host names this hub answers to besides HUB_PUBLIC_URL's (production only; e.g. the
     # name a load balancer's health check uses). Comma-separated.
     trusted_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)

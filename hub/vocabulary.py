@@ -87,3 +87,71 @@ class Role(StrEnum):
     AUDITOR = "auditor"
     PARTNER = "partner"
     SYNC = "sync"
+
+
+# --- incident handling (issue #19): the incident support a partner offers -------------------
+
+
+class IncidentService(StrEnum):
+    TRIAGE = "triage"
+    FORENSICS = "forensics"
+    RECOVERY = "recovery"
+    LEGAL_REPORTING_ADVICE = "legal-reporting-advice"
+    CRISIS_COMMUNICATION = "crisis-communication"
+
+
+class SupportAudience(StrEnum):
+    """To whom a partner offers incident support. ``sector`` and ``region`` name the sectors
+    and regions in the entry; ``members-only`` stands alone and counts only a registered
+    constituency match (IP address, AS number or domain)."""
+
+    CONSTITUENCY = "constituency"
+    SECTOR = "sector"
+    REGION = "region"
+    ANY_ORGANISATION = "any-organisation"
+    MEMBERS_ONLY = "members-only"
+
+
+class Availability(StrEnum):
+    OFFICE_HOURS = "office-hours"
+    ALWAYS = "24x7"
+
+
+class OrganisationType(StrEnum):
+    """The kind of organisation asking "who helps me now"."""
+
+    COMPANY = "company"
+    GOVERNMENT = "government"
+    NON_PROFIT = "non-profit"
+    OTHER = "other"
+
+
+class OrganisationSize(StrEnum):
+    """EU SME classes (Recommendation 2003/361/EC): NIS2's size-cap rule starts at medium."""
+
+    MICRO = "micro"
+    SMALL = "small"
+    MEDIUM = "medium"
+    LARGE = "large"
+
+
+class ReportingStep(StrEnum):
+    """NIS2 art. 23(4) steps of a significant incident's report."""
+
+    EARLY_WARNING = "early-warning"
+    INCIDENT_NOTIFICATION = "incident-notification"
+    FINAL_REPORT = "final-report"
+
+
+class ReportTo(StrEnum):
+    """Whom a report goes to: the sector's designated CSIRT (the NCSC where none is
+    designated), the NCSC itself, the sector's supervisory authority."""
+
+    SECTOR_CSIRT = "sector-csirt"
+    NCSC = "ncsc"
+    SUPERVISORY_AUTHORITY = "supervisory-authority"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"

@@ -138,3 +138,38 @@ def _count(
             ],
         )
     return until
+
+
+def count_request(
+    session: Session,
+    *,
+    scope: str,
+    subject: str,
+    limit: int,
+    window: timedelta,
+    now: datetime | None = None,
+) -> datetime | None:
+    """Count one request of ``subject`` (a source address) to a route that answers without
+    a key, in fixed windows shared by every API worker; past ``limit`` in a window, when the
+    window ends (answer 429 until then), else None. The count commits with the request."""
+    now = now or utcnow()
+    table = AuthThrottle.__table__
+    insert = (postgresql if session.bind.dialect.name == "postgresql" else sqlite).insert  # type: ignore[union-attr]
+    stale = AuthThrottle.window_start < now - window
+    stmt = (
+        insert(table)
+        .values(scope=scope, subject=subject[:64], window_start=now, failures=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.subject],
+            set_={
+                "failures": case((stale, 1), else_=AuthThrottle.failures + 1),
+                "window_start": case((stale, now), else_=AuthThrottle.window_start),
+            },
+        )
+        .returning(AuthThrottle.failures, AuthThrottle.window_start)
+    )
+    count, started = session.execute(stmt).one()
+    if count <= limit:
+        return None
+    started = started if started.tzinfo else started.replace(tzinfo=now.tzinfo)
+    return started + window  # type: ignore[no-any-return]

@@ -9,6 +9,13 @@ from hub.models.audit import (
 )
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
+from hub.models.incident import (
+    IncidentCase,
+    IncidentCaseItem,
+    IncidentReferral,
+    IncidentSupport,
+    ReportingObligation,
+)
 from hub.models.intel import (
     Attribute,
     ElementWithdrawal,
@@ -44,6 +51,11 @@ from hub.models.partner import (
 from hub.models.taxii import StixObject, StixRendering, TaxiiStatus
 
 __all__ = [
+    "IncidentCase",
+    "IncidentCaseItem",
+    "IncidentReferral",
+    "IncidentSupport",
+    "ReportingObligation",
     "AuditCheckpoint",
     "AuditTreeNode",
     "Directive",

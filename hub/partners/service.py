@@ -132,6 +132,16 @@ def _record(
     )
 
 
+def record_change(
+    session: Session, partner: Partner, *, action: str, actor: str, changes: dict[str, Any]
+) -> None:
+    """Keep a change made elsewhere about a partner (its incident support, for one) in the
+    partner history and the audit log, as the registry's own changes are kept."""
+    session.add(PartnerChange(partner_id=partner.id, actor=actor, action=action, changes=changes))
+    _record(session, partner, action=action, actor=actor, changes=changes)
+    session.flush()
+
+
 def _constituency_rows(constituency: Constituency) -> list[ConstituencyEntry]:
     rows = []
     for prefix in constituency.ip_prefixes:

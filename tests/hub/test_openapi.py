@@ -74,7 +74,8 @@ def test_the_document_is_valid_openapi(spec: dict[str, Any], app: Any) -> None:
 
 
 #: Routes that answer without a key (DESIGN §2): no 401, no throttling of failed keys.
-PUBLIC = {"/health", "/api/v1/audit/verifier"}
+# Issue #19: the public "who helps me now" route (its own per-address rate limit, 429).
+PUBLIC = {"/health", "/api/v1/audit/verifier", "/public/incident-help"}
 
 
 def test_every_operation_declares_its_answers(spec: dict[str, Any]) -> None:

@@ -13,7 +13,8 @@ from hub.routing import HubRoute
 from hub.vocabulary import Role
 
 # DESIGN.md §2: /health, and the audit verifier key (so anyone can check a checkpoint).
-PUBLIC = {"/health", "/api/v1/audit/verifier"}
+# Issue #19 adds the public "who helps me now" route (no key, rate-limited, CLEAR only).
+PUBLIC = {"/health", "/api/v1/audit/verifier", "/public/incident-help"}
 
 
 def concrete(path: str) -> str:

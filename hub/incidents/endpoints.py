@@ -1,0 +1,307 @@
+"""Incident handling over REST: the incident support registry (operators and the partner
+itself), the reporting-obligation table (operators), "who helps me now" (a public route and
+a richer partner route) and incident cases."""
+
+from __future__ import annotations
+
+import math
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+
+import tlp
+from hub.auth import throttle
+from hub.errors import TooManyRequests
+from hub.incidents import advisories, cases, referral, repository, service
+from hub.incidents.schemas import (
+    CaseClose,
+    CaseCreate,
+    CaseLink,
+    CaseRead,
+    CaseReferral,
+    CaseSummary,
+    HelpAnswer,
+    HelpRequest,
+    IncidentSupportBody,
+    IncidentSupportRead,
+    ObligationRead,
+    SectorObligations,
+)
+from hub.models.base import utcnow
+from hub.partners import service as partners
+from hub.responses import JSONResponse
+from hub.routing import (
+    HubRoute,
+    Operator,
+    OperatorOrAuditor,
+    PageCursor,
+    PageLimit,
+    PartnerKey,
+    PolicyDep,
+    RoleGuard,
+    SessionDep,
+    SettingsDep,
+    Submitter,
+    public,
+)
+from hub.schemas import Page, decode_id_cursor, encode_cursor
+from hub.sharing.recipients import Recipient
+from hub.sharing.records import headers, obligation_body
+from hub.vocabulary import OrganisationSize, OrganisationType, Region, Role, Sector
+
+router = APIRouter(tags=["incidents"], route_class=HubRoute)
+PartnerOnly = Annotated[Any, Depends(RoleGuard(Role.PARTNER))]
+THROTTLE_SCOPE = "incident-help"
+
+
+# --- the incident support registry -----------------------------------------------------------
+
+
+@router.get("/api/v1/admin/partners/{uuid}/incident-support", response_model=IncidentSupportRead)
+def admin_get_support(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Any:
+    """The incident support the partner offers (404 when it registered none)."""
+    partner = partners.get(session, ref=uuid)
+    return service.support_read(partner, service.get_support(session, partner=partner))
+
+
+@router.put("/api/v1/admin/partners/{uuid}/incident-support", response_model=IncidentSupportRead)
+def admin_put_support(
+    uuid: str, body: IncidentSupportBody, session: SessionDep, who: Operator
+) -> Any:
+    """Set the incident support the partner offers; the change goes to its history."""
+    partner = partners.get(session, ref=uuid)
+    row = service.put_support(session, partner=partner, body=body, actor=who.actor)
+    return service.support_read(partner, row)
+
+
+@router.delete("/api/v1/admin/partners/{uuid}/incident-support", status_code=204)
+def admin_delete_support(uuid: str, session: SessionDep, who: Operator) -> Response:
+    """Remove the partner's incident support entry; kept in its history."""
+    partner = partners.get(session, ref=uuid)
+    service.delete_support(session, partner=partner, actor=who.actor)
+    return Response(status_code=204)
+
+
+@router.get(
+    "/api/v1/me/incident-support",
+    response_model=IncidentSupportRead,
+    responses={404: {"description": "Your organisation has registered no incident support"}},
+)
+def my_support(session: SessionDep, who: PartnerKey) -> Any:
+    """The incident support the caller's organisation offers."""
+    partner = partners.get(session, ref=who.partner_uuid)
+    return service.support_read(partner, service.get_support(session, partner=partner))
+
+
+@router.put("/api/v1/me/incident-support", response_model=IncidentSupportRead)
+def put_my_support(body: IncidentSupportBody, session: SessionDep, who: PartnerOnly) -> Any:
+    """Set the incident support the caller's organisation offers (a partner key; machine
+    keys do not maintain the registry)."""
+    partner = partners.get(session, ref=who.partner_uuid)
+    row = service.put_support(session, partner=partner, body=body, actor=who.actor)
+    return service.support_read(partner, row)
+
+
+# --- the reporting-obligation table ----------------------------------------------------------
+
+
+@router.get("/api/v1/admin/reporting-obligations", response_model=list[ObligationRead])
+def list_obligations(
+    session: SessionDep, who: OperatorOrAuditor, sector: Sector | None = None
+) -> Any:
+    """The legal reporting obligations per sector, as the hub answers them."""
+    rows = repository.obligations(session, sector=sector.value if sector else None)
+    return [service.obligation_read(r) for r in rows]
+
+
+@router.put("/api/v1/admin/reporting-obligations/{sector}", response_model=list[ObligationRead])
+def put_obligations(
+    sector: Sector, body: SectorObligations, session: SessionDep, who: Operator
+) -> Any:
+    """Replace the sector's reporting steps (audited, old → new)."""
+    rows = service.replace_obligations(session, sector=sector, body=body, actor=who.actor)
+    return [service.obligation_read(r) for r in rows]
+
+
+# --- who helps me now ------------------------------------------------------------------------
+
+
+def _answer(
+    session: Any,
+    *,
+    request: HelpRequest,
+    values: list[Any],
+    to: Recipient,
+    channel: tlp.Channel,
+    policy: tlp.Policy,
+    public_route: bool,
+) -> JSONResponse:
+    chosen = referral.candidates(
+        session, sector=request.sector, region=request.region, values=values
+    )
+    organisations = [
+        item for c in chosen if (item := referral.listed(c, public=public_route)) is not None
+    ]
+    duties = referral.obligations(
+        session, sector=request.sector, region=request.region, size=request.size, chosen=chosen
+    )
+    page = advisories.released(
+        session, to=to, channel=channel, policy=policy, sector=request.sector.value
+    )
+    body = {
+        "organisation": {
+            "sector": request.sector.value,
+            "region": request.region.value,
+            "type": request.type.value,
+            "size": request.size.value,
+        },
+        "organisations": organisations,
+        "reporting_obligations": duties,
+        "advisories": [advisories.shown(item) for item in page.items],
+        "tlp": obligation_body(page.obligation),
+    }
+    return JSONResponse(body, headers=headers(page.obligation, page.audit_seq))
+
+
+@router.get(
+    "/public/incident-help",
+    response_model=HelpAnswer,
+    dependencies=[Depends(public)],
+    responses={429: {"description": "Too many requests from this address (Retry-After)"}},
+)
+def public_incident_help(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    policy: PolicyDep,
+    sector: Sector,
+    region: Region,
+    type: OrganisationType,
+    size: OrganisationSize,
+) -> Response:
+    """Who helps an organisation with an incident, without a key: the organisations to turn
+    to and why, the sector's reporting duties, and TLP:CLEAR advisories only. No network
+    identifiers here (the constituency registry cannot be probed); rate-limited per address."""
+    address = request.client.host if request.client else "unknown"
+    until = throttle.count_request(
+        session,
+        scope=THROTTLE_SCOPE,
+        subject=address,
+        limit=settings.public_help_limit,
+        window=timedelta(seconds=settings.public_help_window_seconds),
+    )
+    if until is not None:
+        wait = max(1, math.ceil((until - utcnow()).total_seconds()))
+        raise TooManyRequests(
+            "too many requests from this address; try again later",
+            headers={"Retry-After": str(wait)},
+        )
+    asked = HelpRequest(sector=sector, region=region, type=type, size=size)
+    return _answer(
+        session,
+        request=asked,
+        values=[],
+        to=advisories.PUBLIC,
+        channel=tlp.Channel.FEED,
+        policy=policy,
+        public_route=True,
+    )
+
+
+@router.post("/api/v1/incidents/help", response_model=HelpAnswer)
+def incident_help(
+    body: HelpRequest, session: SessionDep, who: PartnerKey, policy: PolicyDep
+) -> Response:
+    """Who helps an organisation with an incident, for a partner: also matched on IP
+    addresses, AS numbers and domains against constituencies, and with the CLEAR and GREEN
+    advisories this partner may receive."""
+    return _answer(
+        session,
+        request=body,
+        values=referral.network_values(body),
+        to=Recipient.of_principal(who),
+        channel=tlp.Channel.REST,
+        policy=policy,
+        public_route=False,
+    )
+
+
+# --- incident cases --------------------------------------------------------------------------
+
+
+@router.post("/api/v1/incidents", status_code=201, response_model=CaseRead)
+def open_case(body: CaseCreate, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
+    """Open an incident case for the caller's organisation (an operator: the hub's own)."""
+    case = cases.open_case(session, who=who, body=body)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.get("/api/v1/incidents", response_model=Page[CaseSummary])
+def list_cases(
+    session: SessionDep,
+    who: Submitter,
+    policy: PolicyDep,
+    limit: PageLimit = 50,
+    cursor: PageCursor = None,
+) -> Any:
+    """The cases the caller sees (opened by its organisation, or referred to it; an
+    operator: all), newest first."""
+    items, next_id = cases.listing(
+        session, who=who, after_id=decode_id_cursor(cursor), limit=limit, policy=policy
+    )
+    return {
+        "items": items,
+        "next_cursor": encode_cursor({"id": next_id}) if next_id is not None else None,
+    }
+
+
+@router.get("/api/v1/incidents/{uuid}", response_model=CaseRead)
+def get_case(uuid: str, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
+    """The case: for its opener, the partners referred in it and operators; else 404."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/items",
+    status_code=201,
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed, or the event is linked already"}},
+)
+def link_item(
+    uuid: str, body: CaseLink, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Link a shared event the caller may receive to the case (404 for one it may not)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.link_item(session, who=who, case=case, event_uuid=str(body.event_uuid), policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/referrals",
+    status_code=201,
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed, or its label may not go to them"}},
+)
+def refer(
+    uuid: str, body: CaseReferral, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Record a referral: who was sent to which partner (which then sees the case)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.refer(session, who=who, case=case, body=body, policy=policy)
+    return cases.read(session, who=who, case=case, policy=policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/close",
+    response_model=CaseRead,
+    responses={409: {"description": "The case is closed already"}},
+)
+def close_case(
+    uuid: str, body: CaseClose, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Any:
+    """Close the case with its lessons learned (its opener or an operator)."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    cases.close(session, who=who, case=case, body=body)
+    return cases.read(session, who=who, case=case, policy=policy)
