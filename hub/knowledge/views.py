@@ -106,7 +106,7 @@ def released_view(
 def _org_names(session: Session, sources: Sequence[Any]) -> dict[str, str]:
     uuids = {s.org_uuid for s in sources if s.named}
     rows = session.execute(select(Partner.uuid, Partner.name).where(Partner.uuid.in_(uuids)))
-    return dict(rows.tuples().all())
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 def release_one(
