@@ -8,15 +8,18 @@ serve only what the release path gives an open feed.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+import tlp
 from hub import cursors
 from hub.errors import InvalidField, NotFound
 from hub.intel.submission import submitting_partner
 from hub.knowledge import public, repository, service, taxonomy, views
 from hub.knowledge.schemas import ProductIn, ProductList, ProductOut, ReviewIn
+from hub.lineage import service as lineage
 from hub.models import KnowledgeProduct
 from hub.responses import JSONResponse
 from hub.routing import (
@@ -36,6 +39,8 @@ from hub.routing import (
     public as public_route,
 )
 from hub.sharing.records import headers, obligation
+
+_CLEAR = {"X-Hub-TLP": tlp.Tlp.CLEAR.display}
 
 
 class PublicRoute(HubRoute):
@@ -63,7 +68,7 @@ def create_product(
     """A new product as a draft of the caller's organisation, with its sources checked."""
     owner = submitting_partner(session, who)
     product = service.create_draft(session, who=who, owner=owner, body=body, policy=policy)
-    return JSONResponse(views.owner_view(session, product), status_code=201)
+    return _own(views.owner_view(session, product), 201)
 
 
 @router.get("", response_model=ProductList)
@@ -88,8 +93,6 @@ def list_products(
     after = None
     if start is not None:
         try:
-            from datetime import datetime
-
             after = (datetime.fromisoformat(str(start[0])), int(start[1]))
         except (ValueError, TypeError, IndexError):
             raise InvalidField("cursor is not one this API handed out", field="cursor") from None
@@ -125,15 +128,23 @@ def _own_page(session: Any, who: Any, start: Any, limit: int, secret: str, query
         if more
         else None
     )
+    items = [views.owner_view(session, p) for p in rows]
     return JSONResponse(
-        {"items": [views.owner_view(session, p) for p in rows], "next_cursor": next_cursor}
+        {"items": items, "next_cursor": next_cursor},
+        headers=headers(obligation([_label(i["tlp"]) for i in items]), None),
     )
 
 
-def _label(name: str) -> Any:
-    import tlp
-
+def _label(name: str) -> tlp.Tlp:
     return tlp.Tlp(name)
+
+
+def _own(view: dict[str, Any], status_code: int = 200) -> Response:
+    """An answer about the caller's own product (or any, to an operator): its label travels
+    in ``X-Hub-TLP`` as on every answer that carries shared information."""
+    return JSONResponse(
+        view, status_code=status_code, headers=headers(obligation([_label(view["tlp"])]), None)
+    )
 
 
 def _product(session: Any, uuid: str) -> KnowledgeProduct:
@@ -157,7 +168,7 @@ def get_product(
     if views.may_read_rows(who, product):
         if version is not None and version > product.version:
             raise NotFound(f"product {uuid} has no version {version}")
-        return JSONResponse(views.owner_view(session, product, version))
+        return _own(views.owner_view(session, product, version))
     if version is not None and version != product.published_version:
         raise NotFound(f"no knowledge product {uuid}")
     view, seq = views.release_one(session, who=who, product=product, policy=policy)
@@ -172,21 +183,21 @@ def add_version(
     product = service.new_version(
         session, who=who, product=_product(session, uuid), body=body, policy=policy
     )
-    return JSONResponse(views.owner_view(session, product), status_code=201)
+    return _own(views.owner_view(session, product), 201)
 
 
 @router.post("/{uuid}/review", response_model=ProductOut)
 def review_product(uuid: str, body: ReviewIn, session: SessionDep, who: Submitter) -> Response:
     """Approve the current version (the reviewer is not its author)."""
     product = service.review(session, who=who, product=_product(session, uuid), note=body.note)
-    return JSONResponse(views.owner_view(session, product))
+    return _own(views.owner_view(session, product))
 
 
 @router.post("/{uuid}/publish", response_model=ProductOut)
 def publish_product(uuid: str, session: SessionDep, who: Submitter, policy: PolicyDep) -> Response:
     """Publish the reviewed version as the owner's event, released on every channel."""
     product = service.publish(session, who=who, product=_product(session, uuid), policy=policy)
-    return JSONResponse(views.owner_view(session, product))
+    return _own(views.owner_view(session, product))
 
 
 @admin_router.get("/used-by/{item_uuid}")
@@ -204,12 +215,20 @@ def used_by(item_uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Resp
     )
 
 
+@admin_router.get("/{uuid}/lineage")
+def product_lineage(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
+    """Lineage, backward: the source event versions every published version derives from."""
+    product = _product(session, uuid)
+    graph = lineage.derived_from(session, kind="knowledge", external_id=product.uuid)
+    return JSONResponse({"product": product.uuid, "graph": graph})
+
+
 @public_router.get("/knowledge", dependencies=[Depends(public_route)], response_class=Response)
 def public_page(request: Request, session: SessionDep, policy: PolicyDep) -> Response:
     """CLEAR products released to the public (HTML)."""
     products = views.public_products(session, policy=policy)
     html = public.html_page(products, base=public_base_url(request))
-    return Response(html, media_type="text/html; charset=utf-8")
+    return Response(html, media_type="text/html; charset=utf-8", headers=_CLEAR)
 
 
 @public_router.get("/knowledge.atom", dependencies=[Depends(public_route)], response_class=Response)
@@ -217,4 +236,4 @@ def public_feed(request: Request, session: SessionDep, policy: PolicyDep) -> Res
     """CLEAR products released to the public (Atom 1.0)."""
     products = views.public_products(session, policy=policy)
     feed = public.atom_feed(products, base=public_base_url(request))
-    return Response(feed, media_type=public.ATOM_MEDIA)
+    return Response(feed, media_type=public.ATOM_MEDIA, headers=_CLEAR)

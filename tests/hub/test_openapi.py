@@ -74,7 +74,14 @@ def test_the_document_is_valid_openapi(spec: dict[str, Any], app: Any) -> None:
 
 
 #: Routes that answer without a key (DESIGN §2): no 401, no throttling of failed keys.
-PUBLIC = {"/health", "/api/v1/audit/verifier"}
+# Issue #19 adds the public page and Atom feed of TLP:CLEAR knowledge products (released as
+# an open feed: Channel.FEED), which DESIGN §2 did not foresee.
+PUBLIC = {
+    "/health",
+    "/api/v1/audit/verifier",
+    "/public/knowledge",
+    "/public/knowledge.atom",
+}
 
 
 def test_every_operation_declares_its_answers(spec: dict[str, Any]) -> None:

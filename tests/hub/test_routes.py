@@ -13,7 +13,14 @@ from hub.routing import HubRoute
 from hub.vocabulary import Role
 
 # DESIGN.md §2: /health, and the audit verifier key (so anyone can check a checkpoint).
-PUBLIC = {"/health", "/api/v1/audit/verifier"}
+# Issue #19 adds the public page and Atom feed of TLP:CLEAR knowledge products (released as
+# an open feed: Channel.FEED), which DESIGN §2 did not foresee.
+PUBLIC = {
+    "/health",
+    "/api/v1/audit/verifier",
+    "/public/knowledge",
+    "/public/knowledge.atom",
+}
 
 
 def concrete(path: str) -> str:
