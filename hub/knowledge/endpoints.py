@@ -17,7 +17,7 @@ import tlp
 from hub import cursors
 from hub.errors import InvalidField, NotFound
 from hub.intel.submission import submitting_partner
-from hub.knowledge import public, repository, service, taxonomy, views
+from hub.knowledge import public, repository, schemas, service, taxonomy, views
 from hub.knowledge.schemas import ProductIn, ProductList, ProductOut, ReviewIn
 from hub.lineage import service as lineage
 from hub.models import KnowledgeProduct
@@ -55,7 +55,7 @@ admin_router = APIRouter(prefix="/api/v1/admin/knowledge", tags=["knowledge"], r
 public_router = APIRouter(prefix="/public", tags=["knowledge"], route_class=PublicRoute)
 
 
-@router.get("/taxonomy")
+@router.get("/taxonomy", response_model=schemas.Taxonomy)
 def get_taxonomy(who: AnyKey) -> Response:
     """The maintained vocabulary (a MISP taxonomy): kinds and themes as machine tags."""
     return JSONResponse(taxonomy.taxonomy())
@@ -200,7 +200,7 @@ def publish_product(uuid: str, session: SessionDep, who: Submitter, policy: Poli
     return _own(views.owner_view(session, product))
 
 
-@admin_router.get("/used-by/{item_uuid}")
+@admin_router.get("/used-by/{item_uuid}", response_model=schemas.UsedBy)
 def used_by(item_uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
     """Lineage, forward: every product version that used this item (event or attribute)."""
     rows = repository.products_using(session, item_uuids=[item_uuid.lower()], event_uuid=None)
@@ -215,7 +215,7 @@ def used_by(item_uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Resp
     )
 
 
-@admin_router.get("/{uuid}/lineage")
+@admin_router.get("/{uuid}/lineage", response_model=schemas.ProductLineage)
 def product_lineage(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> Response:
     """Lineage, backward: the source event versions every published version derives from."""
     product = _product(session, uuid)

@@ -71,3 +71,40 @@ class ProductOut(Schema):
 class ProductList(Schema):
     items: list[ProductOut]
     next_cursor: str | None
+
+
+class TaxonomyEntry(Schema):
+    value: str
+    expanded: str
+
+
+class TaxonomyValues(Schema):
+    predicate: str
+    entry: list[TaxonomyEntry]
+
+
+class Taxonomy(Schema):
+    """The vocabulary as a MISP taxonomy (machinetag.json)."""
+
+    namespace: str
+    description: str
+    version: int
+    predicates: list[dict[str, str]]
+    values: list[TaxonomyValues]
+
+
+class ProductUse(Schema):
+    uuid: str
+    version: int
+    state: str
+    title: str
+
+
+class UsedBy(Schema):
+    item: str
+    products: list[ProductUse]
+
+
+class ProductLineage(Schema):
+    product: str
+    graph: dict[str, list[dict[str, object]]]
