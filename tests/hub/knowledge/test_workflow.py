@@ -55,6 +55,7 @@ def test_draft_review_publish_records_who_and_when(client, people, maker) -> Non
     r = client.post(f"/api/v1/knowledge/{uuid}/publish", headers=headers(people["author"]))
     assert r.status_code == 200, r.text
     published = r.json()
+    assert r.headers["X-Hub-TLP"] == "TLP:GREEN"
     assert published["state"] == "published" and published["event_uuid"]
     assert published["workflow"]["published_at"] and published["workflow"]["event_version"] == 1
     with maker() as s:
@@ -103,3 +104,17 @@ def test_taxonomy_is_listed_and_tags_follow_it(client, people) -> None:
     assert {"ot", "supply-chain"} <= themes
     r = client.get("/api/v1/knowledge/taxonomy")
     assert r.status_code == 401
+
+
+def test_cli_lists_the_taxonomy_as_machine_tags() -> None:
+    from typer.testing import CliRunner
+
+    from hub.cli import app
+
+    result = CliRunner().invoke(app, ["knowledge", "themes"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert (
+        'cwn-knowledge:theme="ot"\tOperational technology and industrial control systems' in lines
+    )
+    assert sum(line.startswith('cwn-knowledge:kind="') for line in lines) == 5
