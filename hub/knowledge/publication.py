@@ -10,21 +10,10 @@ the event a ``report``, the event report a ``note``) then release it like any ot
 from __future__ import annotations
 
 import time
-import uuid as uuid_mod
 from typing import Any
 
 from hub.knowledge import taxonomy
 from hub.models import Event, KnowledgeProduct, KnowledgeVersion
-
-_NS = uuid_mod.UUID("6f1c1d0e-4b8a-5c3e-9a51-0c77e0b1d0a1")
-
-
-def event_uuid(product_uuid: str) -> str:
-    return str(uuid_mod.uuid5(_NS, f"knowledge-event:{product_uuid}"))
-
-
-def report_uuid(product_uuid: str) -> str:
-    return str(uuid_mod.uuid5(_NS, f"knowledge-report:{product_uuid}"))
 
 
 def tags(version: KnowledgeVersion) -> list[str]:

@@ -62,8 +62,9 @@ def create_draft(
         owner_uuid=owner.uuid,
         state=DRAFT,
         version=1,
-        event_uuid=publication.event_uuid(product_uuid),
-        report_uuid=publication.report_uuid(product_uuid),
+        # random, not derived from the product's uuid: nobody can claim the uuid first
+        event_uuid=str(uuid_mod.uuid4()),
+        report_uuid=str(uuid_mod.uuid4()),
     )
     session.add(product)
     session.flush()
