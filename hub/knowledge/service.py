@@ -134,6 +134,7 @@ def publish(
     owner = session.get(Partner, product.owner_partner_id)
     assert owner is not None
     sources = repository.sources_of(session, version)
+    _recheck_credits(session, sources, product_tlp=version.tlp)
     existing = session.scalar(select(Event).where(Event.uuid == product.event_uuid))
     payload = publication.event_of(product, version, [s.credit for s in sources], existing=existing)
     [outcome] = intel.ingest_events(
@@ -154,6 +155,33 @@ def publish(
         {"version": version.version, "event": product.event_uuid, "event_version": outcome.version},
     )
     return product
+
+
+def _recheck_credits(
+    session: Session, sources: Sequence[KnowledgeSource], *, product_tlp: str
+) -> None:
+    """Credits were written with the draft; an item may since have been narrowed, marked
+    TLP:EX:CHR or withdrawn. A named credit whose item no longer reaches every recipient
+    becomes anonymous (never the other way round)."""
+    for source in sources:
+        if not source.named or source.item_uuid is None:
+            continue
+        found = repository.item(session, source.item_uuid)
+        still = found is not None and not _withdrawn(*found)
+        if still and found is not None:
+            event, attribute = found
+            still = not attribution.is_chr(event, attribute) and (
+                attribution.reaches_every_recipient(event, attribute, product_tlp)
+            )
+        if not still:
+            partner = repository.partner_by_uuid(session, source.org_uuid)
+            source.named, source.credit = False, attribution.anonymous(session, partner)
+
+
+def _withdrawn(event: Event, attribute: Any) -> bool:
+    if attribute is not None:
+        return bool(attribute.deleted)
+    return bool(event.withdrawn_ts) and event.attribute_count == 0
 
 
 def flag_withdrawn(

@@ -108,6 +108,41 @@ def test_anonymous_source_is_never_named_or_referenced(client, people, server_ur
     assert {s["item"] for s in own.json()["sources"]} == {secret, unnamed, named}
 
 
+def test_an_item_narrowed_after_the_draft_is_credited_anonymously(client, people) -> None:
+    ev = source_event()
+    item = submit(client, people["source_key"], ev)
+    r = client.post(
+        "/api/v1/knowledge",
+        json=product_body([{"item": item}]),
+        headers=headers(people["author"]),
+    )
+    uuid = r.json()["uuid"]
+    assert r.json()["sources"][0]["credit"].startswith("Source CSIRT")
+    # the source now sends the item to a sharing group of itself and the author only
+    narrowed = json.loads(json.dumps(ev))
+    inner = narrowed["Event"]
+    inner["distribution"] = "4"
+    inner["timestamp"] = str(int(inner["timestamp"]) + 10)
+    inner["SharingGroup"] = {
+        "uuid": "5d2c1a4e-8f3b-4b6a-9c7d-2e1f0a9b8c7d",
+        "name": "two",
+        "SharingGroupOrg": [
+            {"Organisation": {"uuid": people["source"].uuid, "name": "s"}},
+            {"Organisation": {"uuid": people["author_org"].uuid, "name": "a"}},
+        ],
+    }
+    r = client.post("/api/v1/events", json=narrowed, headers=headers(people["source_key"]))
+    assert r.status_code == 201, r.text
+    client.post(f"/api/v1/knowledge/{uuid}/review", json={}, headers=headers(people["reviewer"]))
+    r = client.post(f"/api/v1/knowledge/{uuid}/publish", headers=headers(people["author"]))
+    assert r.status_code == 200, r.text
+    got = client.get(f"/api/v1/knowledge/{uuid}", headers=headers(people["green_key"]))
+    assert got.status_code == 200 and item not in got.text and "Source CSIRT" not in got.text
+    ev_uuid = r.json()["event_uuid"]
+    got = client.get(f"/api/v1/events/{ev_uuid}", headers=headers(people["green_key"]))
+    assert got.status_code == 200 and item not in got.text and "Source CSIRT" not in got.text
+
+
 def test_anonymous_credit_names_a_sector_only_in_a_crowd(client, people, factory) -> None:
     crowd = [factory.partner(f"Hospital CERT {i}", sectors=["health"]) for i in range(5)]
     secret = submit(client, factory.key(Role.PARTNER, crowd[0]), source_event(chr=True))

@@ -69,6 +69,12 @@ def test_withdrawn_source_flags_the_product_for_review(client, people, auth, mak
     assert r.status_code == 200 and r.json()["state"] == "reviewed"
     r = client.post(f"/api/v1/knowledge/{built['uuid']}/publish", headers=headers(people["author"]))
     assert r.status_code == 200 and r.json()["workflow"]["event_version"] == 2
+    # the withdrawn item is no longer named or referenced in what recipients get
+    seen = client.get(f"/api/v1/knowledge/{built['uuid']}", headers=headers(people["green_key"]))
+    assert seen.status_code == 200 and a not in seen.text
+    assert [s["credit"] for s in seen.json()["sources"]] == ["an anonymous source"]
+    ev = client.get(f"/api/v1/events/{built['event_uuid']}", headers=headers(people["green_key"]))
+    assert ev.status_code == 200 and a not in ev.text
     # deleting the whole source event flags the other product too
     r = client.delete(
         f"/api/v1/admin/events/{event_uuid}", params={"reason": "retracted"}, headers=auth
