@@ -10,8 +10,10 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from hub.intel.service import KNOWLEDGE_TAG
+
 NAMESPACE = "cwn-knowledge"
-PRODUCT_TAG = "cwn:knowledge-product"
+PRODUCT_TAG = KNOWLEDGE_TAG
 
 
 @cache

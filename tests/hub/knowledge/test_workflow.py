@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from hub.models import AuditEntry, KnowledgeProduct, KnowledgeSource, KnowledgeVersion
 from tests.builders import event
-from tests.hub.knowledge.conftest import headers, product_body, source_event, submit
+from tests.hub.knowledge.conftest import headers, product_body, publish, source_event, submit
 
 
 def _counts(maker) -> tuple[int, int, int]:
@@ -72,6 +72,22 @@ def test_draft_review_publish_records_who_and_when(client, people, maker) -> Non
     assert r.status_code == 201, r.text
     assert r.json()["version"] == 2 and r.json()["state"] == "draft"
     assert r.json()["workflow"]["published_version"] == 1
+
+
+def test_a_published_product_changes_only_through_review(client, people) -> None:
+    item = submit(client, people["source_key"], source_event())
+    product = publish(client, people, product_body([{"item": item}]))
+    got = client.get(f"/api/v1/events/{product['event_uuid']}", headers=headers(people["author"]))
+    edited = got.json()
+    edited["Event"]["timestamp"] = str(int(edited["Event"]["timestamp"]) + 5)
+    edited["Event"]["EventReport"][0]["content"] = "something never reviewed"
+    edited["Event"]["EventReport"][0]["timestamp"] = edited["Event"]["timestamp"]
+    r = client.post("/api/v1/events", json=edited, headers=headers(people["author"]))
+    assert r.status_code == 409, r.text
+    again = client.get(
+        f"/api/v1/events/{product['event_uuid']}", headers=headers(people["green_key"])
+    )
+    assert "never reviewed" not in again.text and "VPN credentials" in again.text
 
 
 def test_bad_input_names_the_field_and_writes_nothing(client, people, maker, factory) -> None:
