@@ -15,6 +15,9 @@ from hub.coverage.endpoints import router as coverage_router
 from hub.incidents.endpoints import router as incidents_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
+from hub.knowledge.endpoints import admin_router as knowledge_admin_router
+from hub.knowledge.endpoints import public_router as knowledge_public_router
+from hub.knowledge.endpoints import router as knowledge_router
 from hub.lineage.endpoints import router as lineage_router
 from hub.misp_compat.endpoints import router as misp_router
 from hub.notifications.endpoints import router as notifications_router
@@ -40,6 +43,9 @@ router.include_router(audit_admin_router)
 router.include_router(audit_export_router)
 router.include_router(coverage_router)
 router.include_router(incidents_router)
+router.include_router(knowledge_router)
+router.include_router(knowledge_admin_router)
+router.include_router(knowledge_public_router)
 # The console is HTML for browsers, signed in by a session cookie rather than a key header:
 # plain Starlette routes under one mount, outside the REST route class.
 router.routes.append(Mount("/console", routes=console_routes, name="console"))

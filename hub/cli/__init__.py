@@ -18,6 +18,7 @@ from hub.cli import (
     database,
     incidents,
     ingest,
+    knowledge,
     registry,
     server,
 )
@@ -39,6 +40,7 @@ app.add_typer(registry.key_group, name="key")
 app.add_typer(audit.group, name="audit")
 app.add_typer(connections.group, name="connection")
 app.add_typer(incidents.group, name="incidents")
+app.add_typer(knowledge.group, name="knowledge")
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from hub.context import current_request_id
 from hub.errors import NotFound
 from hub.intel import quarantine_decisions as quarantine
 from hub.intel import repository, schemas, snapshots, withdrawal
+from hub.knowledge import service as knowledge
 from hub.models import Partner, Release
 from hub.partners import repository as partner_rows
 from hub.partners import service as partners
@@ -132,7 +133,12 @@ def attribute_verdict(
         actor=who.actor,
         policy=policy,
     )
-    return JSONResponse({**outcome.as_dict(), "attribute": attribute_uuid.lower()})
+    flagged = knowledge.flag_withdrawn(
+        session, item_uuids=[attribute_uuid.lower()], event_uuid=None, actor=who.actor
+    )
+    return JSONResponse(
+        {**outcome.as_dict(), "attribute": attribute_uuid.lower(), "knowledge_flagged": flagged}
+    )
 
 
 @router.delete(
@@ -153,7 +159,10 @@ def delete_event(
     outcome = withdrawal.delete_event(
         session, event=event, reason=reason, actor=who.actor, policy=policy
     )
-    return JSONResponse(outcome.as_dict())
+    flagged = knowledge.flag_withdrawn(
+        session, item_uuids=[event.uuid], event_uuid=event.uuid, actor=who.actor
+    )
+    return JSONResponse({**outcome.as_dict(), "knowledge_flagged": flagged})
 
 
 def _release_rows(session: Any, stmt: Any, limit: int, cursor: str | None) -> dict[str, Any]:

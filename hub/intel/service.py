@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.audit import service as audit
 from hub.context import current_request_id
-from hub.errors import InvalidField
+from hub.errors import Conflict, InvalidField
 from hub.intel.merge import Changes, merge_event
 from hub.intel.outcomes import ForeignEvent, Outcome, UuidClash
 from hub.intel.projection import render_event_version
@@ -54,6 +54,16 @@ from hub.models import (
     StixObject,
 )
 from hub.models.base import utcnow
+
+#: The tag of an event that is a published knowledge product (``hub.knowledge``): its content
+#: passed review, so it changes only by publishing a reviewed version (or by an operator's
+#: withdrawal), never by an ordinary edit of its owner.
+KNOWLEDGE_TAG = "cwn:knowledge-product"
+_PRODUCT_CHANNELS = frozenset({"knowledge", "admin-verdict", "admin-delete"})
+
+
+def _is_product(event: Event) -> bool:
+    return any(str(t).casefold() == KNOWLEDGE_TAG for t in orjson.loads(event.tags or "[]"))
 
 
 def record_refusal(
@@ -202,6 +212,11 @@ def ingest_events(
         if existing is not None and _not_newer(existing, item.stamp):
             plan.append(("unchanged", existing))
             continue
+        if existing is not None and channel not in _PRODUCT_CHANNELS and _is_product(existing):
+            raise Conflict(
+                f"event {existing.uuid} is a knowledge product: it changes only through "
+                "/api/v1/knowledge (a reviewed version, published)"
+            )
         if item.error is not None:
             raise item.error
         normalised = item.event

@@ -322,6 +322,18 @@ def forward(session: Session, *, item_uuid: str) -> dict[str, Any]:
     return graph(session, _walk(session, start, backward=False))
 
 
+def derived_from(session: Session, *, kind: str, external_id: str) -> dict[str, Any]:
+    """Backward from every version of any artifact (a knowledge product): what it came from."""
+    start = list(
+        session.scalars(
+            select(LineageArtifact.id).where(
+                LineageArtifact.kind == kind, LineageArtifact.external_id == external_id
+            )
+        )
+    )
+    return graph(session, _walk(session, start, backward=True))
+
+
 # --- W3C PROV-JSON ---------------------------------------------------------------------------
 
 

@@ -28,6 +28,7 @@ from hub.models.intel import (
     Sighting,
 )
 from hub.models.key import ApiKey, AuthThrottle
+from hub.models.knowledge import KnowledgeProduct, KnowledgeSource, KnowledgeVersion
 from hub.models.lineage import LineageActivity, LineageArtifact, LineageDerivation, LineageUse
 from hub.models.notification import (
     Directive,
@@ -81,6 +82,9 @@ __all__ = [
     "Release",
     "Sighting",
     "ApiKey",
+    "KnowledgeProduct",
+    "KnowledgeSource",
+    "KnowledgeVersion",
     "AuthThrottle",
     "AuditEntry",
     "AuditHead",

@@ -74,8 +74,15 @@ def test_the_document_is_valid_openapi(spec: dict[str, Any], app: Any) -> None:
 
 
 #: Routes that answer without a key (DESIGN §2): no 401, no throttling of failed keys.
-# Issue #19: the public "who helps me now" route (its own per-address rate limit, 429).
-PUBLIC = {"/health", "/api/v1/audit/verifier", "/public/incident-help"}
+# Issue #19 adds public routes DESIGN §2 did not foresee: "who helps me now" (rate-limited,
+# CLEAR only) and the page and Atom feed of TLP:CLEAR knowledge products (Channel.FEED).
+PUBLIC = {
+    "/health",
+    "/api/v1/audit/verifier",
+    "/public/incident-help",
+    "/public/knowledge",
+    "/public/knowledge.atom",
+}
 
 
 def test_every_operation_declares_its_answers(spec: dict[str, Any]) -> None:

@@ -13,8 +13,15 @@ from hub.routing import HubRoute
 from hub.vocabulary import Role
 
 # DESIGN.md §2: /health, and the audit verifier key (so anyone can check a checkpoint).
-# Issue #19 adds the public "who helps me now" route (no key, rate-limited, CLEAR only).
-PUBLIC = {"/health", "/api/v1/audit/verifier", "/public/incident-help"}
+# Issue #19 adds public routes DESIGN §2 did not foresee: "who helps me now" (rate-limited,
+# CLEAR only) and the page and Atom feed of TLP:CLEAR knowledge products (Channel.FEED).
+PUBLIC = {
+    "/health",
+    "/api/v1/audit/verifier",
+    "/public/incident-help",
+    "/public/knowledge",
+    "/public/knowledge.atom",
+}
 
 
 def concrete(path: str) -> str:

@@ -85,6 +85,13 @@ NO_CONTENT = {
     "hub.audit.endpoints.entry": "the caller's own audit entries",
     "hub.audit.endpoints.inclusion_proof": "hashes",
     "hub.audit.endpoints.consistency_proof": "hashes",
+    "hub.knowledge.endpoints.get_taxonomy": "the vocabulary of themes and kinds",
+    "hub.knowledge.endpoints.create_product": "the caller's own product (tests/hub/knowledge)",
+    "hub.knowledge.endpoints.add_version": "the caller's own product (tests/hub/knowledge)",
+    "hub.knowledge.endpoints.review_product": "the caller's own product (tests/hub/knowledge)",
+    "hub.knowledge.endpoints.publish_product": "the caller's own product (tests/hub/knowledge)",
+    "hub.knowledge.endpoints.public_page": "HTML of CLEAR products (tests/hub/knowledge)",
+    "hub.knowledge.endpoints.public_feed": "Atom of CLEAR products (tests/hub/knowledge)",
 }
 
 
@@ -201,14 +208,34 @@ def world(client, factory, maker, settings, auth) -> dict[str, Any]:
         "/taxii2/cwn/collections/",
         headers={"Authorization": key, "Accept": "application/taxii+json;version=2.1"},
     ).json()["collections"]
+    product = _knowledge_product(client, factory, source, ev["Event"]["Attribute"][0]["uuid"])
     return {
         "key": key,
+        "product": product,
         "event": ev["Event"],
         "amber": amber["uuid"],
         "own": own_event,
         "ticket": notes[0]["ticket"],
         "collections": [c["id"] for c in collections],
     }
+
+
+def _knowledge_product(client, factory, source, item: str) -> str:
+    """A GREEN knowledge product of the source, built on one of its items, published."""
+    author, reviewer = ({"Authorization": factory.key(Role.PARTNER, source)} for _ in range(2))
+    body = {
+        "kind": "analysis",
+        "title": "what we learnt",
+        "body": "text",
+        "tlp": "green",
+        "sources": [{"item": item}],
+    }
+    r = client.post("/api/v1/knowledge", json=body, headers=author)
+    assert r.status_code == 201, r.text
+    uuid = r.json()["uuid"]
+    assert client.post(f"/api/v1/knowledge/{uuid}/review", json={}, headers=reviewer).is_success
+    assert client.post(f"/api/v1/knowledge/{uuid}/publish", headers=author).is_success
+    return str(uuid)
 
 
 def calls(w: dict[str, Any]) -> list[Call]:
@@ -331,6 +358,13 @@ def calls(w: dict[str, Any]) -> list[Call]:
                     "Attribute": [{"type": "ip-dst", "value": "198.51.100.78"}],
                 }
             },
+        ),
+        Call("hub.knowledge.endpoints.list_products", "GET", "/api/v1/knowledge", key),
+        Call(
+            "hub.knowledge.endpoints.get_product",
+            "GET",
+            f"/api/v1/knowledge/{w['product']}",
+            key,
         ),
         Call("hub.notifications.endpoints.list_notifications", "GET", "/api/v1/notifications", key),
         Call(

@@ -55,7 +55,13 @@ def test_false_positive_verdict_withdraws_and_retracts(client, auth, maker, desk
         headers=auth,
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"uuid": uuid, "status": "updated", "version": 2, "attribute": fp["uuid"]}
+    assert r.json() == {
+        "uuid": uuid,
+        "status": "updated",
+        "version": 2,
+        "attribute": fp["uuid"],
+        "knowledge_flagged": [],  # no knowledge product was built on it (tests/hub/knowledge)
+    }
     state = _state(maker, uuid)
     flags = {a["uuid"]: bool(a.get("deleted")) for a in state["Attribute"]}
     assert flags == {fp["uuid"]: True, stored["kept"]["uuid"]: False}
