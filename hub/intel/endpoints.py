@@ -87,6 +87,7 @@ def submit_events(
                     actor=who.actor,
                     channel="rest",
                     policy=policy,
+                    exercise=who.exercise_id,
                 )
             else:
                 outcomes = stix.ingest_bundle(
@@ -96,6 +97,7 @@ def submit_events(
                     actor=who.actor,
                     channel="rest",
                     policy=policy,
+                    exercise=who.exercise_id,
                 )
     except (service.ForeignEvent, service.UuidClash) as err:
         service.record_refusal(

@@ -73,15 +73,19 @@ def is_uuid(text: str) -> bool:
 
 
 def find_event(session: Session, caller: Caller, ident: str) -> Event | None:
-    """An event by uuid or by the numeric id the caller was given."""
+    """An event by uuid or by the numeric id the caller was given; one of another exercise
+    (or of real traffic, for an exercise key) is missing for the caller (``tlp.in_scope``)."""
     ident = ident.strip().lower()
     public = parse_public(ident)
+    row = None
     if public is not None:
         row_id = caller.ids.row("event", public)
-        return session.get(Event, row_id) if row_id is not None else None
-    if ident.isascii() and is_uuid(ident):
-        return repository.by_uuid(session, str(uuid_mod.UUID(ident)))
-    return None
+        row = session.get(Event, row_id) if row_id is not None else None
+    elif ident.isascii() and is_uuid(ident):
+        row = repository.by_uuid(session, str(uuid_mod.UUID(ident)))
+    if row is None or not tlp.in_scope(row.exercise_id, caller.recipient.tlp):
+        return None
+    return row
 
 
 def _by_ident(session: Session, caller: Caller, model: Any, kind: str, ident: str) -> Any:

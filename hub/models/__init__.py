@@ -9,6 +9,7 @@ from hub.models.audit import (
 )
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
+from hub.models.exercise import Exercise, ExerciseInject, ExerciseParticipant
 from hub.models.intel import (
     Attribute,
     ElementWithdrawal,
@@ -60,6 +61,9 @@ __all__ = [
     "TargetEntry",
     "NotificationMail",
     "Attribute",
+    "Exercise",
+    "ExerciseInject",
+    "ExerciseParticipant",
     "ElementWithdrawal",
     "Event",
     "EventObject",
