@@ -10,7 +10,17 @@ from __future__ import annotations
 
 import typer
 
-from hub.cli import audit, bench, connections, coverage, database, ingest, registry, server
+from hub.cli import (
+    audit,
+    bench,
+    connections,
+    coverage,
+    database,
+    exercise,
+    ingest,
+    registry,
+    server,
+)
 
 app = typer.Typer(
     help="CWN hub: threat-information sharing for the cyber-resilience network.",
@@ -28,6 +38,7 @@ app.add_typer(registry.partner_group, name="partner")
 app.add_typer(registry.key_group, name="key")
 app.add_typer(audit.group, name="audit")
 app.add_typer(connections.group, name="connection")
+app.add_typer(exercise.group, name="exercise")
 
 
 def main() -> None:
