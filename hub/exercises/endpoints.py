@@ -14,6 +14,7 @@ from hub.exercises.schemas import (
     ExerciseKeyCreate,
     ExerciseKeyIssued,
     ExerciseRead,
+    ExerciseReport,
     InjectCreate,
     InjectRead,
     ParticipantAdd,
@@ -128,7 +129,16 @@ def close_exercise(
     return _read(session, exercise)
 
 
-@router.get("/{uuid}/report")
+@router.get(
+    "/{uuid}/report",
+    response_model=ExerciseReport,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "JSON, or CSV with ?format=csv",
+        }
+    },
+)
 def exercise_report(
     uuid: str,
     session: SessionDep,

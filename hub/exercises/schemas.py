@@ -73,3 +73,28 @@ class InjectRead(Schema):
 
 class CloseBody(Schema):
     reason: Annotated[str, Field(min_length=1, max_length=500)] = "exercise closed"
+
+
+class ReportLine(Schema):
+    """One exercise item and one participant."""
+
+    event_uuid: str
+    inject: str | None
+    sent_at: str
+    partner_uuid: str
+    partner_name: str
+    first_receipt_at: str | None
+    first_receipt_channel: str | None
+    delay_seconds: float | None
+    first_feedback_at: str | None
+    status: Literal["received", "late", "not-received", "source"]
+
+
+class ExerciseReport(Schema):
+    exercise: str
+    name: str
+    status: ExerciseStatus
+    late_after_seconds: int
+    lines: list[ReportLine]
+    not_received: list[ReportLine]
+    late: list[ReportLine]

@@ -9,12 +9,14 @@ receipt times are the audit log's."""
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid as uuid_mod
 from datetime import datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 import tlp
 from hub.db import session_scope
@@ -44,7 +46,7 @@ def _ok(r: Any, *codes: int) -> Any:
 MISSING = str(uuid_mod.uuid4())  # a uuid nothing has: what "missing" answers look like
 
 
-def harvest(client: Any, key: str, probes: list[str]) -> list[tuple[str, str]]:
+def harvest(client: Any, key: str, probes: list[str], audit_size: int = 0) -> list[tuple[str, str]]:
     """(request, response text) of every channel the key has. ``probes`` are uuids asked
     for by name (as a client that learnt them elsewhere would): the caller's own words are
     blanked out of the answers to them, and an answer about a probe the key may not see
@@ -101,12 +103,18 @@ def harvest(client: Any, key: str, probes: list[str]) -> list[tuple[str, str]]:
         get(f"/taxii2/cwn/collections/{coll['id']}/manifest/?limit=500", Accept=TAXII)
     get("/api/v1/notifications")
     get("/api/v1/notifications?via=me")
+    for seq in range(1, audit_size + 1):  # the audit entries about the key's organisation
+        r = client.get(f"/api/v1/audit/entries/{seq}", headers=h)
+        leaf = base64.b64decode(r.json()["leaf"]).decode() if r.status_code == 200 else ""
+        if '"action":"submit.refused"' in leaf:  # the record of the key's own clash: its
+            leaf = leaf.replace(json.loads(leaf)["object_ref"].removeprefix("event:"), "<sent>")
+        out.append((f"GET /api/v1/audit/entries/{seq}", leaf))
     return out
 
 
 def leaks(texts: list[tuple[str, str]], needles: list[str]) -> list[str]:
     return [
-        f"{request}: {needle!r}"
+        f"{request}: {needle!r} in {text[:1500]}"
         for request, text in texts
         for needle in needles
         if needle.lower() in text.lower()
@@ -122,6 +130,11 @@ def live_attributes(client: Any, key: str, uuid: str) -> list[dict[str, Any]]:
     for obj in doc.get("Object") or []:
         found += obj.get("Attribute") or []
     return [a for a in found if not a.get("deleted")]
+
+
+def audit_size(maker: Any) -> int:
+    with session_scope(maker) as session:
+        return int(session.scalar(select(func.max(AuditEntry.seq))) or 0)
 
 
 @pytest.fixture
@@ -226,13 +239,13 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     ]
     probes = [i_uuid, pushback["uuid"], hub_real["uuid"], p1_real["uuid"]]
     for name, key in real.items():
-        found = leaks(harvest(client, key, probes), exercise_needles)
+        found = leaks(harvest(client, key, probes, audit_size(maker)), exercise_needles)
         assert not found, f"exercise traffic reached the real key of {name}:\n" + "\n".join(
             found[:20]
         )
     real_needles = [hub_real["uuid"], p1_real["uuid"], REAL_IP, "198.51.100.78", "Real incident"]
     for name, key in exercise.items():
-        texts = harvest(client, key, probes)
+        texts = harvest(client, key, probes, audit_size(maker))
         found = leaks(texts, real_needles)
         assert not found, f"real traffic reached the exercise key of {name}:\n" + "\n".join(
             found[:20]
@@ -315,7 +328,7 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     assert r.status_code == 409, r.text
     # and still nothing of it reaches anyone else (the withdrawals included)
     for name, key in real.items():
-        found = leaks(harvest(client, key, probes), exercise_needles)
+        found = leaks(harvest(client, key, probes, audit_size(maker)), exercise_needles)
         assert not found, f"after closing, exercise traffic reached {name}:\n" + "\n".join(
             found[:20]
         )
