@@ -92,8 +92,10 @@ def _readable_expression(shape: _Shape, p: dict[str, Any]) -> ColumnElement[bool
     if not branches:
         return false()
     # The exercise rule (``tlp.in_scope``): an exercise's items only to its keys, real
-    # traffic only to real keys; ANDed with every branch.
-    scope = Event.exercise_id == p["aud_exercise"] if exercise else Event.exercise_id.is_(None)
+    # traffic only to real keys; ANDed with every branch. ``coalesce``: no index serves it,
+    # so pages keep walking ``ix_events_changed`` (not ``ix_events_exercise_id``, which every
+    # real event matches).
+    scope = func.coalesce(Event.exercise_id, "") == (p["aud_exercise"] if exercise else "")
     return and_(scope, or_(*branches))
 
 

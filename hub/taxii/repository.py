@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import tlp
@@ -74,10 +74,10 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
 
 def in_exercise(audience: tlp.Audience) -> ColumnElement[bool]:
     """Objects of the audience's exercise only (real traffic: of none); the page joins the
-    object's event."""
-    if audience.exercise is None:
-        return Event.exercise_id.is_(None)
-    return Event.exercise_id == audience.exercise
+    object's event. Written as an expression no index serves (``coalesce``), so that the
+    planner keeps walking ``ix_stix_objects_added`` from the cursor (SQLite would otherwise
+    drive the page from ``ix_events_exercise_id``, every real event matching it)."""
+    return func.coalesce(Event.exercise_id, "") == (audience.exercise or "")
 
 
 def in_sector(sector: str, member_partner_id: int, org_uuid: str) -> ColumnElement[bool]:
