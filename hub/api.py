@@ -12,6 +12,7 @@ from hub.audit.endpoints import text_router as audit_text_router
 from hub.connections.endpoints import router as connections_router
 from hub.console.endpoints import routes as console_routes
 from hub.coverage.endpoints import router as coverage_router
+from hub.exercises.endpoints import router as exercises_router
 from hub.incidents.endpoints import router as incidents_router
 from hub.intel.admin_endpoints import router as intel_admin_router
 from hub.intel.endpoints import router as intel_router
@@ -46,6 +47,7 @@ router.include_router(incidents_router)
 router.include_router(knowledge_router)
 router.include_router(knowledge_admin_router)
 router.include_router(knowledge_public_router)
+router.include_router(exercises_router)
 # The console is HTML for browsers, signed in by a session cookie rather than a key header:
 # plain Starlette routes under one mount, outside the REST route class.
 router.routes.append(Mount("/console", routes=console_routes, name="console"))

@@ -82,6 +82,8 @@ from tlp.decide import (
     Recipient,
     audience_for,
     decide,
+    in_scope,
+    out_of_scope,
 )
 from tlp.errors import MalformedInput, MalformedMarking, TLPError, UnknownMarking
 from tlp.filter_misp import (
@@ -138,6 +140,8 @@ __all__ = [
     "Removed",
     "ResolvedMarking",
     "SourcePolicy",
+    "in_scope",
+    "out_of_scope",
     "TLPError",
     "TagMeaning",
     "Tlp",

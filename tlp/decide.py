@@ -29,7 +29,7 @@ Allowed: `allowed-named`, `allowed-community`, `allowed-constituent`, `allowed-p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from tlp.labels import Tlp
@@ -74,6 +74,7 @@ class Reason(StrEnum):
     NOT_IN_COMMUNITY = "not-in-community"
     ABOVE_TIER_CEILING = "above-tier-ceiling"
     NOT_PUBLIC = "not-public"
+    OTHER_EXERCISE = "other-exercise"
     # removals by the filters (not returned by `decide`)
     OBJECT_WHOLE = "object-whole"
     PARENT_REMOVED = "parent-removed"
@@ -195,6 +196,8 @@ class Recipient:
         tlp_accepted: whether it accepted the network's TLP rules (without: CLEAR only).
         via_partner: set for a constituent reached through a partner; the partner's data then
             decides, and the channel must be `notify-constituent`.
+        exercise: the exercise this recipient receives for (an exercise-only key), None for
+            real traffic. An item goes only to recipients of its own exercise (`in_scope`).
 
     >>> partner = Recipient("org-z", tier="core", status="active", tlp_accepted=True)
     >>> Recipient.constituent("hospital-1", via=partner).via_partner is partner
@@ -206,6 +209,7 @@ class Recipient:
     status: str
     tlp_accepted: bool
     via_partner: Recipient | None = None
+    exercise: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.org_uuid, str) or not self.org_uuid:
@@ -220,7 +224,19 @@ class Recipient:
     @classmethod
     def constituent(cls, org_uuid: str, *, via: Recipient) -> Recipient:
         """A constituent (client) of partner `via`, reached through that partner."""
-        return cls(org_uuid, tier=None, status="active", tlp_accepted=False, via_partner=via)
+        return cls(
+            org_uuid,
+            tier=None,
+            status="active",
+            tlp_accepted=False,
+            via_partner=via,
+            exercise=via.exercise,
+        )
+
+    @property
+    def scope(self) -> str | None:
+        """The exercise this recipient receives for (a constituent: its partner's)."""
+        return self.via_partner.exercise if self.via_partner is not None else self.exercise
 
 
 @dataclass(frozen=True, slots=True)
@@ -459,6 +475,8 @@ class Audience:
         community_distributions: distributions of community-addressed items that may pass.
         community_max: highest label of community-addressed items that may pass.
         named_max: highest label of items whose sharing group names `org_uuid`.
+        exercise: the only exercise whose items may pass (None: real traffic only); ANDed
+            with the branches above (`in_scope`).
     """
 
     org_uuid: str | None
@@ -466,6 +484,7 @@ class Audience:
     community_distributions: frozenset[int]
     community_max: Tlp | None
     named_max: Tlp | None
+    exercise: str | None = None
 
     @property
     def max_label(self) -> Tlp | None:
@@ -515,6 +534,10 @@ def audience_for(recipient: Recipient, channel: Channel | str, policy: Policy) -
     >>> audience_for(conn, "rest", Policy()).max_label
     <Tlp.GREEN: 'green'>
     """
+    return replace(_audience(recipient, channel, policy), exercise=recipient.scope)
+
+
+def _audience(recipient: Recipient, channel: Channel | str, policy: Policy) -> Audience:
     channel = Channel(channel)
     if channel is Channel.FEED:
         return Audience(None, None, frozenset({3}), Tlp.CLEAR, None)
@@ -537,3 +560,23 @@ def audience_for(recipient: Recipient, channel: Channel | str, policy: Policy) -
     if partner.tier not in policy.community_tiers:
         community = Tlp.CLEAR
     return Audience(partner.org_uuid, own, _COMMUNITY_DISTRIBUTIONS, community, cap)
+
+
+def in_scope(item_exercise: str | None, recipient: Recipient) -> bool:
+    """The exercise rule: an item goes only to recipients of its own exercise. Exercise
+    items never reach real traffic's recipients, real items never an exercise-only key
+    (both None: real traffic). Checked before any TLP question, on every channel."""
+    return item_exercise == recipient.scope
+
+
+def out_of_scope(recipient: Recipient, channel: Channel | str, policy: Policy) -> Decision:
+    """The refusal of an item of another exercise (or of real traffic to an exercise key);
+    its sentence names no exercise."""
+    return Decision(
+        False,
+        Reason.OTHER_EXERCISE,
+        "not in the recipient's exercise scope",
+        None,
+        Channel(channel),
+        policy.version,
+    )

@@ -118,7 +118,9 @@ def checkpoint(
 @read_page
 def entry(seq: int, session: SessionDep, who: AnyKey) -> Response:
     """``{"seq", "leaf"}``: the base64 of the exact bytes the entry's leaf hashes."""
-    return JSONResponse(proofs.entry(session, seq=seq, org=_org(who)).as_dict())
+    return JSONResponse(
+        proofs.entry(session, seq=seq, org=_org(who), exercise=who.exercise_id).as_dict()
+    )
 
 
 @router.get(
@@ -136,7 +138,9 @@ def inclusion_proof(
     ] = None,
 ) -> Response:
     """``{"leaf_index", "tree_size", "hashes"}``: RFC 9162 inclusion proof of the entry."""
-    return JSONResponse(proofs.inclusion(session, seq=seq, size=size, org=_org(who)))
+    return JSONResponse(
+        proofs.inclusion(session, seq=seq, size=size, org=_org(who), exercise=who.exercise_id)
+    )
 
 
 @router.get("/proofs/consistency", response_model=schemas.ConsistencyProof)

@@ -7,6 +7,7 @@ checkpoints. ``org`` is the caller's organisation when it may see only entries a
 from __future__ import annotations
 
 import base64
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,15 +37,31 @@ def _positive(value: int, field: str) -> None:
         raise InvalidField(f"{field} must be at least 1", field=field)
 
 
-def entry(session: Session, *, seq: int, org: str | None) -> Entry:
-    """The entry's exact leaf bytes (its canonical body), if the caller may see it."""
+def entry(session: Session, *, seq: int, org: str | None, exercise: str | None = None) -> Entry:
+    """The entry's exact leaf bytes (its canonical body), if the caller may see it: a
+    partner sees its organisation's entries of its own scope (``exercise``: an exercise
+    key's, None: real traffic's), so neither reaches the other through the audit log."""
     _positive(seq, "seq")
     row = session.execute(
-        select(AuditEntry.recipient_uuid, tree.BODY_TEXT).where(AuditEntry.seq == seq)
+        select(AuditEntry.recipient_uuid, AuditEntry.actor, tree.BODY_TEXT).where(
+            AuditEntry.seq == seq
+        )
     ).first()
-    if row is None or (org is not None and row.recipient_uuid != org):
+    if row is None or (
+        org is not None and (row.recipient_uuid != org or exercise_of(row.actor) != exercise)
+    ):
         raise NotFound(f"no audit entry {seq}")
-    return Entry(seq, tree.entry_bytes(row[1]))
+    return Entry(seq, tree.entry_bytes(row[2]))
+
+
+_EXERCISE_ACTOR = re.compile(r", exercise ([0-9a-f-]{36})\)$")
+
+
+def exercise_of(actor: str | None) -> str | None:
+    """The exercise an entry was made for: its actor is an exercise key (``Principal.actor``
+    ends ``, exercise <uuid>)``; a partner's name cannot, the role follows it)."""
+    found = _EXERCISE_ACTOR.search(actor or "")
+    return found.group(1) if found else None
 
 
 def _proof_size(session: Session, size: int | None) -> tuple[int, int]:
@@ -62,7 +79,9 @@ def _proof_size(session: Session, size: int | None) -> tuple[int, int]:
     return size, built
 
 
-def inclusion(session: Session, *, seq: int, size: int | None, org: str | None) -> dict[str, Any]:
+def inclusion(
+    session: Session, *, seq: int, size: int | None, org: str | None, exercise: str | None = None
+) -> dict[str, Any]:
     """RFC 9162 inclusion proof of entry ``seq`` in the tree of ``size`` entries (default:
     the latest checkpoint's size)."""
     _positive(seq, "seq")
@@ -73,7 +92,7 @@ def inclusion(session: Session, *, seq: int, size: int | None, org: str | None) 
             + ("" if size else " (nothing is in a tree yet)"),
             field="seq",
         )
-    entry(session, seq=seq, org=org)  # visible to the caller, else 404
+    entry(session, seq=seq, org=org, exercise=exercise)  # visible to the caller, else 404
     hashes = tree.inclusion_proof(session, seq=seq, size=size)
     return {"leaf_index": seq - 1, "tree_size": size, "hashes": [_b64(h) for h in hashes]}
 

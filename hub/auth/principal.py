@@ -20,8 +20,10 @@ class Principal:
     tlp_accepted: bool
     is_hub_org: bool
     stamp_due: bool = False  # the key's last-use stamp is older than its precision
+    exercise_id: str | None = None  # an exercise-only key's exercise (None: real traffic)
 
     @property
     def actor(self) -> str:
         """How history and audit name this caller: the key and whose it is."""
-        return f"key:{self.key_uuid} ({self.partner_name}, {self.role.value})"
+        mode = f", exercise {self.exercise_id}" if self.exercise_id else ""
+        return f"key:{self.key_uuid} ({self.partner_name}, {self.role.value}{mode})"

@@ -41,8 +41,10 @@ def create_key(
     actor: str,
     expires_at: datetime | None = None,
     comment: str | None = None,
+    exercise_id: str | None = None,
 ) -> IssuedKey:
-    """Issue a key; the clear key is returned here and never stored or shown again."""
+    """Issue a key; the clear key is returned here and never stored or shown again.
+    ``exercise_id``: an exercise-only key (the caller checks the partner takes part)."""
     if role in HUB_ONLY_ROLES and not partner.is_hub_org:
         raise InvalidField(
             f"role {role.value!r} is only for the hub's own organisation's staff",
@@ -61,6 +63,7 @@ def create_key(
         comment=comment,
         created_by=actor,
         expires_at=expires_at,
+        exercise_id=exercise_id,
     )
     session.add(record)
     session.flush()
@@ -169,6 +172,7 @@ _KEY_COLUMNS = select(
     ApiKey.revoked_at,
     ApiKey.expires_at,
     ApiKey.last_used_at,
+    ApiKey.exercise_id,
     Partner.id.label("partner_id"),
     Partner.uuid,
     Partner.name,
@@ -247,6 +251,7 @@ def _principal(row: Any, now: datetime) -> Principal:
         tlp_accepted=row.tlp_accepted_at is not None,
         is_hub_org=row.is_hub_org,
         stamp_due=row.last_used_at is None or now - row.last_used_at >= LAST_USED_PRECISION,
+        exercise_id=row.exercise_id,
     )
 
 

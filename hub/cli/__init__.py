@@ -16,6 +16,7 @@ from hub.cli import (
     connections,
     coverage,
     database,
+    exercise,
     incidents,
     ingest,
     knowledge,
@@ -39,6 +40,7 @@ app.add_typer(registry.partner_group, name="partner")
 app.add_typer(registry.key_group, name="key")
 app.add_typer(audit.group, name="audit")
 app.add_typer(connections.group, name="connection")
+app.add_typer(exercise.group, name="exercise")
 app.add_typer(incidents.group, name="incidents")
 app.add_typer(knowledge.group, name="knowledge")
 

@@ -84,6 +84,8 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
             continue  # a later version supersedes it; MISP syncs published events only
         if event.source_partner_id == partner.id:
             continue  # it came from there
+        if not tlp.in_scope(event.exercise_id, recipient.tlp):
+            continue  # another exercise's (push connections carry real traffic): never named
         delivery = _decide(session, recipient, event, policy)
         if delivery.event is None:
             record_event_release(session, to=recipient, event=event, delivery=delivery)

@@ -87,6 +87,7 @@ def submit_events(
                     actor=who.actor,
                     channel="rest",
                     policy=policy,
+                    exercise=who.exercise_id,
                 )
             else:
                 outcomes = stix.ingest_bundle(
@@ -96,6 +97,7 @@ def submit_events(
                     actor=who.actor,
                     channel="rest",
                     policy=policy,
+                    exercise=who.exercise_id,
                 )
     except (service.ForeignEvent, service.UuidClash) as err:
         service.record_refusal(
@@ -249,7 +251,9 @@ def get_event(
     `include_deleted` adds the withdrawn elements this organisation had received, as
     deletions."""
     event = repository.by_uuid(session, uuid.lower())
-    if event is None:
+    if event is None or not tlp.in_scope(event.exercise_id, Recipient.of_principal(who).tlp):
+        # Another exercise's (or real traffic, for an exercise key) does not exist for the
+        # caller: as the SQL pre-filters, nothing is decided or recorded about it.
         raise NotFound(f"no event {uuid}")
     delivery = release_event(
         session,

@@ -15,7 +15,7 @@ from hub.models import Attribute, Event, EventVersion, QuarantineItem
 
 # The pre-filter has few shapes (which of the three branches an audience has); each shape is
 # built once with bind parameters, so a page request does not rebuild the expression tree.
-_Shape = tuple[bool, tuple[int, ...] | None, bool]
+_Shape = tuple[bool, tuple[int, ...] | None, bool, bool]
 
 
 def _shape(audience: tlp.Audience) -> _Shape:
@@ -26,7 +26,7 @@ def _shape(audience: tlp.Audience) -> _Shape:
         else None
     )
     named = audience.named_max is not None and bool(audience.org_uuid)
-    return own, community, named
+    return own, community, named, audience.exercise is not None
 
 
 _AUDIENCE_PARAMS = (
@@ -35,6 +35,7 @@ _AUDIENCE_PARAMS = (
     "aud_community_cap",
     "aud_named_like",
     "aud_named_cap",
+    "aud_exercise",
 )
 
 
@@ -48,7 +49,7 @@ def _audience_params(audience: tlp.Audience) -> dict[str, Any]:
         ),
         "aud_named_like": f'%"{org}"%',
         "aud_named_cap": audience.named_max.rank if audience.named_max is not None else -1,
-    }
+    } | ({"aud_exercise": audience.exercise} if audience.exercise is not None else {})
 
 
 @lru_cache(maxsize=64)
@@ -59,7 +60,7 @@ def _readable_clause(shape: _Shape) -> ColumnElement[bool]:
 
 def _readable_expression(shape: _Shape, p: dict[str, Any]) -> ColumnElement[bool]:
     """The pre-filter over ``p``'s values, which are literal values or bind parameters."""
-    own, community, named = shape
+    own, community, named, exercise = shape
     branches: list[ColumnElement[bool]] = []
     if own:
         branches.append(
@@ -90,7 +91,12 @@ def _readable_expression(shape: _Shape, p: dict[str, Any]) -> ColumnElement[bool
         )
     if not branches:
         return false()
-    return or_(*branches)
+    # The exercise rule (``tlp.in_scope``): an exercise's items only to its keys, real
+    # traffic only to real keys; ANDed with every branch. ``coalesce``: no index serves it,
+    # so pages keep walking ``ix_events_changed`` (not ``ix_events_exercise_id``, which every
+    # real event matches).
+    scope = func.coalesce(Event.exercise_id, "") == (p["aud_exercise"] if exercise else "")
+    return and_(scope, or_(*branches))
 
 
 def attribute_cap(audience: tlp.Audience) -> ColumnElement[bool]:
@@ -130,6 +136,7 @@ SUMMARY_COLUMNS = (
     Event.attribute_count,
     Event.tags,
     Event.chr,
+    Event.exercise_id,
     Event.orgc_uuid,
     Event.orgc_name,
     Event.distribution,

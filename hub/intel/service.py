@@ -49,6 +49,7 @@ from hub.lineage import service as lineage
 from hub.models import (
     Event,
     EventVersion,
+    Exercise,
     Partner,
     QuarantineItem,
     StixObject,
@@ -176,6 +177,7 @@ def ingest_events(
     conversion: lineage.Conversion | None = None,
     default_distribution: int = 1,
     exact_tags: Collection[str] = (),
+    exercise: str | None = None,
 ) -> list[Outcome]:
     """Ingest MISP events (raw dicts, or ``prepare_events``' result) submitted by
     ``source``; all or nothing.
@@ -188,6 +190,10 @@ def ingest_events(
     ignored for prepared events, which were normalised with it already).
     ``exact_tags`` names the elements whose tag list the payload gives whole (an explicit
     tag removal, ``hub.intel.merge``); tags are otherwise only ever added.
+    ``exercise``: the exercise the submission is made in (an exercise-only key, an inject):
+    new events are stamped with it and marked (``exercise_marked``); an event of real
+    traffic (or of another exercise) cannot be changed through it, nor the reverse, and the
+    refusal names nothing (``ForeignEvent``).
 
     The audit entries of the whole batch are appended last (``_seal``): the audit head,
     which every audited read of every partner appends to, is held from then until the
@@ -201,11 +207,15 @@ def ingest_events(
     )
     now = prepared.now
     items = prepared.items
+    if exercise is not None:
+        _check_open(session, exercise)
     lock_event_uuids(session, (i.uuid for i in items if i.uuid))
     plan: list[tuple[str, Any]] = []
     for item in items:
         existing = _existing(session, item.uuid)
-        if existing is not None and existing.source_partner_id != source.id:
+        if existing is not None and (
+            existing.source_partner_id != source.id or existing.exercise_id != exercise
+        ):
             raise ForeignEvent(existing.uuid)  # before anything tells about that event
         if existing is None and _held_for_another(session, item.uuid, source):
             raise ForeignEvent(str(item.uuid).lower())  # reserved for its source, as if stored
@@ -224,6 +234,7 @@ def ingest_events(
             normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
         elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
             normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+        exercise_marked(normalised, exercise)
         plan.append(("apply", (existing, normalised, item.stamped)))
     seal = _Seal(stamp=utcnow())
     outcomes = []
@@ -252,6 +263,7 @@ def ingest_events(
                     original=original,
                     conversion=conversion,
                     seal=seal,
+                    exercise=exercise,
                 )
             )
     seal.close(session)
@@ -282,6 +294,35 @@ class _Seal:
                 .values(date_added=utcnow())
             )
         self.records, self.rendered = [], []
+
+
+EXERCISE_TAG_PREFIX = "cwn:exercise="
+EXERCISE_TITLE_PREFIX = "EXERCISE: "
+
+
+def _check_open(session: Session, exercise: str) -> None:
+    """A closed exercise is frozen: nothing more is stored in it (409)."""
+    status = session.scalar(select(Exercise.status).where(Exercise.uuid == exercise))
+    if status is None or status == "closed":
+        raise Conflict("the exercise is closed: it takes no more submissions")
+
+
+def exercise_marked(event: dict[str, Any], exercise: str | None) -> None:
+    """Mark an exercise's event in place as exercise traffic in the way MISP allows (the tag
+    ``cwn:exercise="<id>"`` and a title starting ``EXERCISE: ``): every channel serves the
+    stored event, so every copy carries the marks. Real traffic never carries the tag (the
+    hub's namespace): a submitted one is dropped."""
+    tags = [
+        t
+        for t in event.get("Tag") or []
+        if not str(t.get("name", "")).lower().startswith(EXERCISE_TAG_PREFIX)
+    ]
+    if exercise is not None:
+        tags.append({"name": f'{EXERCISE_TAG_PREFIX}"{exercise}"', "local": False})
+        info = str(event.get("info") or "")
+        if not info.startswith(EXERCISE_TITLE_PREFIX):
+            event["info"] = EXERCISE_TITLE_PREFIX + info
+    event["Tag"] = tags
 
 
 def _unwrap(payload: Any, index: int) -> dict[str, Any]:
@@ -344,6 +385,7 @@ def _apply(
     original: bytes | None,
     conversion: lineage.Conversion | None,
     seal: _Seal,
+    exercise: str | None = None,
 ) -> Outcome:
     if existing is not None and existing.source_partner_id != source.id:
         raise ForeignEvent(existing.uuid)
@@ -372,6 +414,14 @@ def _apply(
         touched=bool(changes.changed or changes.deleted) and meta_same,
     )
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
+    if labels.problems and exercise is not None:
+        # Quarantine knows no exercise: an operator's release would make an inject real
+        # traffic. Refused whole instead (fail closed), naming what to fix.
+        raise InvalidField(
+            "an exercise submission must carry readable TLP markings (it cannot be held "
+            "in quarantine)",
+            field="Tag",
+        )
     if labels.problems:
         return quarantine(
             session,
@@ -410,6 +460,8 @@ def _apply(
         publications=publications,
         withdrawn_ts=stamp if changes.deleted else (existing.withdrawn_ts if existing else 0),
     )
+    if existing is None:
+        event_row.exercise_id = exercise
     write_sightings(session, sightings, event_row.id, source)
     version = event_row.version
     session.execute(

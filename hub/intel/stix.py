@@ -70,6 +70,7 @@ def ingest_bundle(
     actor: str,
     channel: str,
     policy: tlp.Policy,
+    exercise: str | None = None,
 ) -> list[service.Outcome]:
     """Store a bundle (raw, or ``prepare_bundle``'s result for ``source``) as a MISP event,
     or hold it in quarantine."""
@@ -79,6 +80,12 @@ def ingest_bundle(
         else prepare_bundle(body, source_uuid=source.uuid, policy=policy)
     )
     bundle = prepared.bundle
+    if prepared.problems and exercise is not None:
+        raise InvalidField(
+            "an exercise submission must carry readable TLP markings (it cannot be held "
+            "in quarantine)",
+            field="objects",
+        )
     if prepared.problems:
         return [
             quarantine(
@@ -103,4 +110,5 @@ def ingest_bundle(
         policy=policy,
         original=prepared.body,
         conversion=lineage.Conversion(CONVERTER, hashlib.sha256(prepared.body).hexdigest()),
+        exercise=exercise,
     )

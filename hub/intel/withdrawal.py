@@ -158,6 +158,7 @@ def _store(
         channel=channel,
         policy=policy,
         keep_orgc=True,
+        exercise=event.exercise_id,  # an exercise's event stays in its exercise
     )
     if outcome.status != "updated":
         raise Conflict(f"event {event.uuid} could not be withdrawn: {outcome.detail}")

@@ -84,6 +84,8 @@ def own_event(session: Session, w: Writer, ident: str, *, name: str) -> Event:
 def _owned(session: Session, w: Writer, row: Event | None, *, name: str, what: str) -> Event:
     if row is None or (row.source_partner_id == w.source.id and deleted_by_source(row)):
         raise NotFound(what)
+    if not tlp.in_scope(row.exercise_id, w.caller.recipient.tlp):
+        raise NotFound(what)  # another exercise's, or real traffic for an exercise key
     if row.source_partner_id != w.source.id:
         if not visible(session, w.caller, row):
             raise NotFound(what)
@@ -212,6 +214,7 @@ def store(
         policy=w.caller.policy,
         default_distribution=w.default_distribution,
         exact_tags=exact_tags,
+        exercise=w.caller.recipient.exercise_id,
     )
     if outcome.status == "quarantined":
         held = SaveRefused(
@@ -493,7 +496,12 @@ def delete_reference(session: Session, w: Writer, ident: str) -> Written:
     rows = session.execute(
         select(EventObject, Event)
         .join(Event, Event.id == EventObject.event_id)
-        .where(Event.source_partner_id == w.source.id)
+        .where(
+            Event.source_partner_id == w.source.id,
+            Event.exercise_id.is_(None)
+            if w.caller.recipient.exercise_id is None
+            else Event.exercise_id == w.caller.recipient.exercise_id,
+        )
         .order_by(EventObject.id.desc())
         .limit(MAX_SCAN)
     )

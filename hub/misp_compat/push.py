@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.errors import InvalidField, NotFound
 from hub.intel import repository
 from hub.intel.service import Outcome, Prepared, ingest_events, lock_event_uuids, prepare_events
@@ -150,8 +151,12 @@ def push(
     else:
         uuid = str(event.get("uuid") or "").lower()
         row = repository.by_uuid(session, uuid) if uuid else None
-        if row is not None and row.source_partner_id == source.id:
-            raise ExistsElsewhere(row)
+        if (
+            row is not None
+            and row.source_partner_id == source.id
+            and row.exercise_id == caller.recipient.exercise_id
+        ):
+            raise ExistsElsewhere(row)  # (another scope's: ingest refuses it, naming nothing)
         if row is None and prepared is None:
             with_add_defaults(event)
     outcome = ingest_events(
@@ -162,6 +167,7 @@ def push(
         channel=CHANNEL.value,
         policy=caller.policy,
         default_distribution=default_distribution,
+        exercise=caller.recipient.exercise_id,
     )[0]
     if outcome.status == "unchanged":
         raise SaveRefused(NOT_NEWER, name=name)
@@ -216,7 +222,8 @@ def uuids_to_push(session: Session, caller: Caller, *, body: Any) -> list[str]:
                 Event.uuid.in_(keys[start : start + 500])
             )
         ):
-            rows[row.uuid] = row
+            if tlp.in_scope(row.exercise_id, caller.recipient.tlp):
+                rows[row.uuid] = row  # another exercise's (or scope's) is as a missing one
     foreign = [r for r in rows.values() if r.source_partner_id != caller.principal.partner_id]
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
     seen = {row.uuid for row, summary, _ in summarise(session, gate, foreign) if summary}

@@ -73,26 +73,36 @@ def is_uuid(text: str) -> bool:
 
 
 def find_event(session: Session, caller: Caller, ident: str) -> Event | None:
-    """An event by uuid or by the numeric id the caller was given."""
+    """An event by uuid or by the numeric id the caller was given; one of another exercise
+    (or of real traffic, for an exercise key) is missing for the caller (``tlp.in_scope``)."""
     ident = ident.strip().lower()
     public = parse_public(ident)
+    row = None
     if public is not None:
         row_id = caller.ids.row("event", public)
-        return session.get(Event, row_id) if row_id is not None else None
-    if ident.isascii() and is_uuid(ident):
-        return repository.by_uuid(session, str(uuid_mod.UUID(ident)))
-    return None
+        row = session.get(Event, row_id) if row_id is not None else None
+    elif ident.isascii() and is_uuid(ident):
+        row = repository.by_uuid(session, str(uuid_mod.UUID(ident)))
+    if row is None or not tlp.in_scope(row.exercise_id, caller.recipient.tlp):
+        return None
+    return row
 
 
 def _by_ident(session: Session, caller: Caller, model: Any, kind: str, ident: str) -> Any:
+    """An element row by id or uuid; one of an event outside the caller's exercise scope
+    is missing (as ``find_event``: not decided, so nothing records that it exists)."""
     ident = ident.strip().lower()
     public = parse_public(ident)
+    row = None
     if public is not None:
         row_id = caller.ids.row(kind, public)
-        return session.get(model, row_id) if row_id is not None else None
-    if ident.isascii() and is_uuid(ident):
-        return session.scalar(select(model).where(model.uuid == str(uuid_mod.UUID(ident))))
-    return None
+        row = session.get(model, row_id) if row_id is not None else None
+    elif ident.isascii() and is_uuid(ident):
+        row = session.scalar(select(model).where(model.uuid == str(uuid_mod.UUID(ident))))
+    if row is None:
+        return None
+    scope = session.scalar(select(Event.exercise_id).where(Event.id == row.event_id))
+    return row if tlp.in_scope(scope, caller.recipient.tlp) else None
 
 
 def find_attribute(session: Session, caller: Caller, ident: str) -> Attribute | None:

@@ -9,6 +9,7 @@ from hub.models.audit import (
 )
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
+from hub.models.exercise import Exercise, ExerciseInject, ExerciseParticipant
 from hub.models.incident import (
     IncidentCase,
     IncidentCaseItem,
@@ -73,6 +74,9 @@ __all__ = [
     "TargetEntry",
     "NotificationMail",
     "Attribute",
+    "Exercise",
+    "ExerciseInject",
+    "ExerciseParticipant",
     "ElementWithdrawal",
     "Event",
     "EventObject",

@@ -69,6 +69,11 @@ class Event(Base):
     # it still holds the copy published then (``hub.sharing.view.publication``).
     publications: Mapped[str] = mapped_column(Text, default="[]")
     chr: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The exercise whose item this is (None: real traffic): it goes only to that exercise's
+    # keys (``tlp.in_scope``), in every pre-filter and every decision.
+    exercise_id: Mapped[str | None] = mapped_column(
+        ForeignKey("exercises.uuid", ondelete="RESTRICT"), index=True
+    )
     tags: Mapped[str] = mapped_column(Text, default="[]")  # JSON list of tag names (search)
     attribute_count: Mapped[int] = mapped_column(Integer, default=0)
     doc: Mapped[bytes] = mapped_column(LargeBinary)  # the Event without Attribute/Object lists

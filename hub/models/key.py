@@ -30,6 +30,11 @@ class ApiKey(UUIDMixin, Base):
     revoked_at: Mapped[datetime | None]
     revoked_by: Mapped[str | None] = mapped_column(String(255))
     last_used_at: Mapped[datetime | None]
+    # An exercise-only key: it receives and submits only that exercise's items (None: real
+    # traffic, never an exercise's).
+    exercise_id: Mapped[str | None] = mapped_column(
+        ForeignKey("exercises.uuid", ondelete="RESTRICT"), index=True
+    )
 
     partner: Mapped[Partner] = relationship(lazy="raise")
 

@@ -196,6 +196,8 @@ def _decide_hops(
     decision: tlp.Decision | None = None
     event = now.event
     for recipient, channel in hops:
+        if not tlp.in_scope(event.exercise_id, recipient):  # the exercise rule, first
+            return tlp.out_of_scope(recipient, channel, policy)
         # the event itself first: nothing of an event goes where the event may not go
         decision = tlp.decide(
             recipient=recipient,

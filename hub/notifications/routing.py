@@ -35,7 +35,7 @@ from hub.sharing.view import Gate, summarise
 def match_next(session: Session, *, policy: tlp.Policy) -> int:
     """Match the oldest event version not matched yet; returns 1 if there was one."""
     row = session.execute(
-        select(EventVersion, Event.uuid)
+        select(EventVersion, Event.uuid, Event.exercise_id)
         .join(Event, Event.id == EventVersion.event_id)
         .outerjoin(NotifyMark, NotifyMark.event_version_id == EventVersion.id)
         .where(NotifyMark.event_version_id.is_(None))
@@ -44,7 +44,14 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
     ).first()
     if row is None:
         return 0
-    version, event_uuid = row
+    version, event_uuid, exercise_id = row
+    if exercise_id is not None:
+        # An exercise's items are never matched against constituencies (issue #20: not
+        # against real ones; exercise notifications to participants are not built yet):
+        # marked as done with nothing observed, so nothing of it can become a notification.
+        session.add(NotifyMark(event_version_id=version.id, observations=0))
+        session.flush()
+        return 1
     snapshot = unpack(version.snapshot)
     event = snapshot["event"]
     event_art = lineage.event_version_artifact(session, version, event_uuid)

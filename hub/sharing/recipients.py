@@ -27,6 +27,8 @@ class Recipient:
         name: its name, as shown to itself.
         tier, status, tlp_accepted: what ``tlp.decide`` needs of it.
         actor: how the audit log names who asked (a key, a connection, a job).
+        exercise_id: the exercise it receives for (an exercise-only key); None for real
+            traffic. Items go only to recipients of their own exercise (``tlp.in_scope``).
     """
 
     org_uuid: str
@@ -36,6 +38,7 @@ class Recipient:
     status: str
     tlp_accepted: bool
     actor: str
+    exercise_id: str | None = None
 
     @classmethod
     def of_principal(cls, principal: Principal) -> Recipient:
@@ -47,10 +50,13 @@ class Recipient:
             status=principal.partner_status,
             tlp_accepted=principal.tlp_accepted,
             actor=principal.actor,
+            exercise_id=principal.exercise_id,
         )
 
     @classmethod
-    def of_partner(cls, partner: Partner, *, actor: str) -> Recipient:
+    def of_partner(
+        cls, partner: Partner, *, actor: str, exercise_id: str | None = None
+    ) -> Recipient:
         return cls(
             org_uuid=partner.uuid,
             partner_id=partner.id,
@@ -59,13 +65,18 @@ class Recipient:
             status=partner.status,
             tlp_accepted=partner.tlp_accepted_at is not None,
             actor=actor,
+            exercise_id=exercise_id,
         )
 
     @property
     def tlp(self) -> tlp.Recipient:
         """The recipient as ``tlp.decide`` sees it."""
         return tlp.Recipient(
-            self.org_uuid, tier=self.tier, status=self.status, tlp_accepted=self.tlp_accepted
+            self.org_uuid,
+            tier=self.tier,
+            status=self.status,
+            tlp_accepted=self.tlp_accepted,
+            exercise=self.exercise_id,
         )
 
 

@@ -41,7 +41,10 @@ def record(
     decision: str,
     details: dict[str, Any],
 ) -> int:
-    """One audit entry for one delivery (or refusal) to ``to``; returns its sequence number."""
+    """One audit entry for one delivery (or refusal) to ``to``; returns its sequence number.
+    A delivery to an exercise key names its exercise (``details.exercise``)."""
+    if to.exercise_id is not None:
+        details = {**details, "exercise": to.exercise_id}
     return audit.append(
         session,
         [

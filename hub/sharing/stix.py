@@ -71,7 +71,10 @@ class StixDecider:
 
     def __call__(self, row: Any) -> tuple[bytes | None, str]:
         """The object as it goes out (None: withheld) and the reason code. The event itself
-        is decided first (``event_rank``, ``event_distribution``, ``event_sg_members``)."""
+        is decided first: its exercise (``event_exercise``), then ``event_rank``,
+        ``event_distribution``, ``event_sg_members``."""
+        if not tlp.in_scope(row.event_exercise, self._recipient):
+            return None, tlp.Reason.OTHER_EXERCISE.value
         event = self._decide(
             row.event_rank, row.event_distribution, row.event_sg_members, row.orgc_uuid
         )
@@ -98,7 +101,22 @@ class StixDecider:
                 doc, reason = prune_references(row.doc, gone)
         if row.type in CONTAINERS and not _has_substance(row.refs):
             return None, tlp.Reason.NOTHING_LEFT.value  # rendered before substance
+        if row.event_exercise is not None and doc is not None:
+            doc = exercise_marked(doc, row.event_exercise)
         return doc, reason
+
+
+def exercise_marked(doc: bytes, exercise_id: str) -> bytes:
+    """An exercise item's STIX object as it goes out: the label ``exercise`` (where STIX
+    allows labels) and ``x_cwn_exercise`` naming the exercise, on every object, so no
+    consumer can take an inject for real traffic."""
+    obj = orjson.loads(doc)
+    obj["x_cwn_exercise"] = exercise_id
+    if obj.get("type") != "marking-definition":
+        labels = list(obj.get("labels") or [])
+        if "exercise" not in labels:
+            obj["labels"] = [*labels, "exercise"]
+    return orjson.dumps(obj)
 
 
 def record_stix_page(

@@ -92,7 +92,11 @@ class Gate:
         return found
 
     def event(self, row: Any) -> tlp.Decision:
-        """The decision on an event itself (its label and addressing), from its row."""
+        """The decision on an event itself (its exercise, label and addressing), from its
+        row. The exercise rule comes first: the row must carry ``exercise_id`` (a row read
+        without it fails loudly rather than passing an exercise item as real traffic)."""
+        if not tlp.in_scope(row.exercise_id, self._recipient):
+            return tlp.out_of_scope(self._recipient, self.channel, self.policy)
         return self.decide(
             row.tlp_rank, addressing_of(row.distribution, row.sg_members), row.orgc_uuid
         )
@@ -100,7 +104,7 @@ class Gate:
     def profile(self, row: Any) -> Profiled | None:
         """What the recipient receives of a non-narrowed event, from its row (None: the
         event is narrowed or has no profile, decide it from its rows)."""
-        if row.narrowed or not row.profile:
+        if row.narrowed or not row.profile or not tlp.in_scope(row.exercise_id, self._recipient):
             return None
         profile = orjson.loads(row.profile)
         addressing = addressing_of(row.distribution, row.sg_members)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Select, and_, exists, false, or_, select
+from sqlalchemy import ColumnElement, Select, and_, exists, false, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 import tlp
@@ -40,6 +40,7 @@ PAGE_COLUMNS = (
     Event.tlp_rank.label("event_rank"),
     Event.distribution.label("event_distribution"),
     Event.sg_members.label("event_sg_members"),
+    Event.exercise_id.label("event_exercise"),
 )
 
 
@@ -69,6 +70,14 @@ def readable(audience: tlp.Audience) -> ColumnElement[bool]:
             )
         )
     return or_(*branches) if branches else false()
+
+
+def in_exercise(audience: tlp.Audience) -> ColumnElement[bool]:
+    """Objects of the audience's exercise only (real traffic: of none); the page joins the
+    object's event. Written as an expression no index serves (``coalesce``), so that the
+    planner keeps walking ``ix_stix_objects_added`` from the cursor (SQLite would otherwise
+    drive the page from ``ix_events_exercise_id``, every real event matching it)."""
+    return func.coalesce(Event.exercise_id, "") == (audience.exercise or "")
 
 
 def in_sector(sector: str, member_partner_id: int, org_uuid: str) -> ColumnElement[bool]:
@@ -118,7 +127,7 @@ def page(
     stmt = (
         select(*PAGE_COLUMNS)
         .join(Event, Event.id == StixObject.event_id)
-        .where(readable(audience), current, revocation_reaches(org_uuid))
+        .where(readable(audience), in_exercise(audience), current, revocation_reaches(org_uuid))
     )
     if scope is not None:
         stmt = stmt.where(scope)

@@ -478,6 +478,7 @@ def _ingest(
                 actor=principal.actor,
                 channel=tlp.Channel.TAXII.value,
                 policy=policy,
+                exercise=principal.exercise_id,
             )
     except HubError as err:
         return err.detail

@@ -1,7 +1,7 @@
 """knowledge products: versions, review and sources
 
 Revision ID: e20b00000001
-Revises: e19c00000001
+Revises: e20a00000001
 Create Date: 2026-12-03 13:40:00
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql
 import hub.models.base
 
 revision: str = "e20b00000001"
-down_revision: str | None = "e19c00000001"
+down_revision: str | None = "e20a00000001"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
