@@ -26,7 +26,7 @@ from hub.models import Attribute, Event, EventObject, EventReport, Partner
 from hub.settings import Settings
 from hub.sharing.events import EventDelivery, release_event
 from hub.sharing.ids import IdScope, parse_public, scope_for
-from hub.sharing.pages import release_event_page
+from hub.sharing.pages import EventPage, release_event_page
 from hub.sharing.recipients import Recipient
 
 CHANNEL = tlp.Channel.MISP_SYNC
@@ -145,9 +145,10 @@ def view(
     return delivery if delivery.event is not None else None
 
 
-def visible(session: Session, caller: Caller, row: Event) -> bool:
-    """Whether the caller may know the event (HEAD): exactly when the view would deliver it,
-    decided from the event's rows and recorded like a listing of it."""
+def visible(session: Session, caller: Caller, row: Event) -> EventPage:
+    """Whether the caller may know the event (HEAD): exactly when the view would deliver it
+    (the page holds it), decided from the event's rows and recorded like a listing of it;
+    the page's obligation is that of what the view would release."""
     page = release_event_page(
         session,
         to=caller.principal,
@@ -157,4 +158,4 @@ def visible(session: Session, caller: Caller, row: Event) -> bool:
         position=lambda r: r.id,
         limit=1,
     )
-    return bool(page.items)
+    return page
