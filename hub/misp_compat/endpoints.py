@@ -337,7 +337,7 @@ def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Resp
             return Response(status_code=404, headers=headers(obligation([]), None))
         raise NotFound("Invalid event")
     if request.method == "HEAD":
-        seen = service.visible(session, caller, row)
+        seen = service.listed(session, caller, row)
         if not seen.items:  # answered as a missing event: no audit entry named either
             return Response(status_code=404, headers=headers(obligation([]), None))
         return Response(status_code=200, headers=_carried(seen))

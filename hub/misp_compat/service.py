@@ -145,11 +145,16 @@ def view(
     return delivery if delivery.event is not None else None
 
 
-def visible(session: Session, caller: Caller, row: Event) -> EventPage:
-    """Whether the caller may know the event (HEAD): exactly when the view would deliver it
-    (the page holds it), decided from the event's rows and recorded like a listing of it;
-    the page's obligation is that of what the view would release."""
-    page = release_event_page(
+def visible(session: Session, caller: Caller, row: Event) -> bool:
+    """Whether the caller may know the event: exactly when the view would deliver it,
+    decided from the event's rows and recorded like a listing of it."""
+    return bool(listed(session, caller, row).items)
+
+
+def listed(session: Session, caller: Caller, row: Event) -> EventPage:
+    """The event as a listing shows it to the caller (HEAD): a page holding it, or nothing,
+    under the event's label as the index lists it, audited like a listing."""
+    return release_event_page(
         session,
         to=caller.principal,
         channel=CHANNEL,
@@ -158,4 +163,3 @@ def visible(session: Session, caller: Caller, row: Event) -> EventPage:
         position=lambda r: r.id,
         limit=1,
     )
-    return page
