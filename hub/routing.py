@@ -347,6 +347,7 @@ def _authenticate(state: Any, key: str | None, address: str | None) -> Principal
     limits = throttle.Limits(
         address=settings.auth_failure_limit,
         hint=settings.auth_hint_failure_limit,
+        key=settings.auth_key_failure_limit,
         window=timedelta(seconds=settings.auth_failure_window_seconds),
         block=timedelta(seconds=settings.auth_block_seconds),
     )
@@ -354,7 +355,7 @@ def _authenticate(state: Any, key: str | None, address: str | None) -> Principal
         until = throttle.record_failure(
             session,
             address=address,
-            hint=throttle.hint_of(key or ""),
+            key=key,
             reason=refused.reason,
             limits=limits,
         )
