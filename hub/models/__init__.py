@@ -17,6 +17,7 @@ from hub.models.intel import (
     EventReport,
     EventVersion,
     QuarantineItem,
+    QuarantineUuid,
     Release,
     Sighting,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "EventReport",
     "EventVersion",
     "QuarantineItem",
+    "QuarantineUuid",
     "Release",
     "Sighting",
     "ApiKey",
