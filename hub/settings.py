@@ -60,9 +60,11 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5, gt=0)  # then 503 with Retry-After
     db_statement_timeout_seconds: float = Field(default=30, ge=0)  # PostgreSQL; 0 = none
     db_busy_timeout_seconds: float = Field(default=5, ge=0)  # SQLite: wait for the write lock
-    # Failed authentication: after this many failures within the window, from one source
-    # address (or with one key hint), 429 for the block time.
-    auth_failure_limit: int = Field(default=20, ge=1)
+    # Failed authentication: after this many failures within the window, of one presented
+    # key, of keys that name nothing from one source address, or with one key hint, 429 for
+    # the block time (hub.auth.throttle).
+    auth_key_failure_limit: int = Field(default=20, ge=1)
+    auth_failure_limit: int = Field(default=200, ge=1)
     auth_hint_failure_limit: int = Field(default=100, ge=1)
     auth_failure_window_seconds: int = Field(default=600, ge=1)
     auth_block_seconds: int = Field(default=900, ge=1)

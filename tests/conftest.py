@@ -151,6 +151,7 @@ def settings(engine: Engine) -> Settings:
         # Tests send many bad keys from one address on purpose; the throttle has its own tests.
         auth_failure_limit=100_000,
         auth_hint_failure_limit=100_000,
+        auth_key_failure_limit=100_000,
     )
 
 

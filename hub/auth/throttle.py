@@ -1,15 +1,20 @@
-"""Failed authentication, counted per source address and per key hint in the database (so
-every API worker sees the same counts) and refused with 429 past a limit.
+"""Failed authentication, counted per presented key, per source address and per key hint in
+the database (so every API worker sees the same counts) and refused with 429 past a limit.
 
-A source address past its limit is refused whatever key it sends, until the block ends; a
-key hint (the last four characters of the key sent) past its limit is refused only for keys
-that do not work, so a partner's valid key is never locked out by someone else's failures.
+A presented key past its limit (a machine retrying with a revoked, expired or suspended key)
+is refused with 429 itself, and nothing else is: partners behind one NAT or proxy keep
+working. Keys that name nothing (unknown or malformed: guesses) also count against their
+source address, with a much higher ceiling; an address past it is refused whatever key it
+sends until the block ends (otherwise a correct guess would still answer 200). A key hint
+(the last four characters of the key sent) past its limit is refused only for keys that do
+not work, so a partner's valid key is never locked out by someone else's failures.
 Each block is audited once, with the count that caused it: failures themselves are counted
 (here and in ``/metrics``), not audited one by one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,13 +30,17 @@ from hub.models.base import utcnow
 
 ADDRESS = "address"
 HINT = "hint"
+KEY = "key"
+# Failures of keys that name no key at all: only these count against the source address.
+GUESSES = frozenset({"unknown", "malformed"})
 _CLEANUP_CHANCE = 0.01  # stale rows go now and then, not on every failure
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    address: int
+    address: int  # guesses from one source address
     hint: int
+    key: int  # failures of one presented key
     window: timedelta
     block: timedelta
 
@@ -41,20 +50,33 @@ def hint_of(key: str) -> str | None:
     return key[-4:] if len(key) >= 4 else None
 
 
+def key_subject(key: str) -> str | None:
+    """What a presented key's failures are counted under: a hash of it, never the key."""
+    if not key:
+        return None
+    return hashlib.sha256(b"hub-auth-throttle\0" + key.encode("utf-8", "replace")).hexdigest()[:40]
+
+
 def record_failure(
     session: Session,
     *,
     address: str | None,
-    hint: str | None,
+    key: str | None,
     reason: str,
     limits: Limits,
     now: datetime | None = None,
 ) -> datetime | None:
-    """Count one failed authentication; when the block of the address or the hint ends if
-    either is blocked now, else None. Its own unit of work: call it in a fresh session."""
+    """Count one failed authentication of the presented ``key``; when the block of the key,
+    the address or the hint ends if one is blocked now, else None. Only guesses (``GUESSES``)
+    count against the address. Its own unit of work: call it in a fresh session."""
     now = now or utcnow()
     blocked: list[datetime] = []
-    for scope, subject, limit in ((ADDRESS, address, limits.address), (HINT, hint, limits.hint)):
+    scopes = [
+        (KEY, key_subject(key or ""), limits.key),
+        (ADDRESS, address if reason in GUESSES else None, limits.address),
+        (HINT, hint_of(key or ""), limits.hint),
+    ]
+    for scope, subject, limit in scopes:
         if not subject:
             continue
         until = _count(

@@ -107,6 +107,7 @@ async def sign_in(request: Request) -> Response:
         limits = throttle.Limits(
             address=settings.auth_failure_limit,
             hint=settings.auth_hint_failure_limit,
+            key=settings.auth_key_failure_limit,
             window=timedelta(seconds=settings.auth_failure_window_seconds),
             block=timedelta(seconds=settings.auth_block_seconds),
         )
@@ -114,7 +115,7 @@ async def sign_in(request: Request) -> Response:
             throttle.record_failure(
                 db,
                 address=address_of(request),
-                hint=throttle.hint_of(key),
+                key=key,
                 reason=failure.reason,
                 limits=limits,
             )

@@ -4,10 +4,11 @@ operator relabels (and so releases) it or rejects it."""
 from __future__ import annotations
 
 import uuid as uuid_mod
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
+from sqlalchemy import insert
 from sqlalchemy.orm import Session
 
 import tlp
@@ -20,6 +21,7 @@ from hub.intel.snapshots import (
 from hub.models import (
     Partner,
     QuarantineItem,
+    QuarantineUuid,
 )
 
 
@@ -33,10 +35,13 @@ def quarantine(
     channel: str,
     kind: str = "misp",
     records: list[audit.Record] | None = None,
+    converted: dict[str, Any] | None = None,
 ) -> Outcome:
     """Hold ``event`` (or a STIX bundle) for an operator. Its audit entry goes to ``records``
     when given (a batch appends them at its end, ``hub.intel.service``), else is appended
-    now. The uuid stays reserved for ``source`` (``hub.intel.service.ingest_events``)."""
+    now. The uuid stays reserved for ``source`` (``hub.intel.service.ingest_events``), and so
+    do the uuids of the event and its elements (``converted``: the MISP event a STIX bundle
+    converts to, when it could be converted)."""
     item = QuarantineItem(
         uuid=str(uuid_mod.uuid4()),
         item_uuid=str(event.get("uuid") or event.get("id")),
@@ -58,6 +63,16 @@ def quarantine(
     )
     session.add(item)
     session.flush()
+    held = converted if kind != "misp" else event
+    reserved = {u: k for k, u in element_uuids(held or {})}
+    if reserved:
+        session.execute(
+            insert(QuarantineUuid),
+            [
+                {"item_id": item.id, "uuid": u, "kind": k, "source_partner_id": source.id}
+                for u, k in reserved.items()
+            ],
+        )
     record = audit.Record(
         action="quarantine",
         actor=actor,
@@ -76,6 +91,31 @@ def quarantine(
         records.append(record)
     reasons = "; ".join(f"{p.kind} {p.element}: {p.reason}" for p in problems[:3])
     return Outcome(item.item_uuid, "quarantined", None, reasons, item.uuid)
+
+
+def element_uuids(event: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    """(kind, uuid) of a MISP event and of its attributes, objects and reports; uuids that
+    are not uuids are left out (they cannot clash with a stored one)."""
+    yield from _valid("event", [event])
+    yield from _valid("attribute", _list(event, "Attribute"))
+    for obj in _list(event, "Object"):
+        yield from _valid("object", [obj])
+        yield from _valid("attribute", _list(obj, "Attribute"))
+    yield from _valid("report", _list(event, "EventReport"))
+
+
+def _list(parent: Any, key: str) -> list[Any]:
+    found = parent.get(key) if isinstance(parent, dict) else None
+    return found if isinstance(found, list) else []
+
+
+def _valid(kind: str, elements: Iterable[Any]) -> Iterator[tuple[str, str]]:
+    for element in elements:
+        raw = element.get("uuid") if isinstance(element, dict) else None
+        try:
+            yield kind, str(uuid_mod.UUID(str(raw)))
+        except ValueError:
+            continue
 
 
 def relabel_misp(

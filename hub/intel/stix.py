@@ -46,6 +46,7 @@ class PreparedBundle:
     bundle: dict[str, Any]
     problems: tuple[tlp.Problem, ...]
     event: Any
+    converted: dict[str, Any] | None = None  # held: the event it would convert to, if any
 
 
 def prepare_bundle(body: bytes, *, source_uuid: str, policy: tlp.Policy) -> PreparedBundle:
@@ -57,9 +58,21 @@ def prepare_bundle(body: bytes, *, source_uuid: str, policy: tlp.Policy) -> Prep
     except tlp.MalformedInput as err:
         raise InvalidField(f"the bundle cannot be read: {err}", field="objects") from None
     if labels.problems:
-        return PreparedBundle(body, bundle, tuple(labels.problems), None)
+        held = _converted(bundle, labels)
+        return PreparedBundle(body, bundle, tuple(labels.problems), None, held)
     event = service.prepare_events([bundle_to_event(bundle, labels)])
     return PreparedBundle(body, bundle, (), event)
+
+
+def _converted(bundle: dict[str, Any], labels: tlp.BundleLabels) -> dict[str, Any] | None:
+    """The MISP event a held bundle converts to, whose uuids its quarantine reserves for its
+    source. A bundle that cannot be converted now cannot be released as an event either."""
+    try:
+        event = bundle_to_event(bundle, labels)
+    except Exception:  # any failure: nothing to reserve beyond the bundle
+        return None
+    inner = event.get("Event") if isinstance(event, dict) else None
+    return inner if isinstance(inner, dict) else event
 
 
 def ingest_bundle(
@@ -99,6 +112,7 @@ def ingest_bundle(
                 actor=actor,
                 channel=channel,
                 kind="stix",
+                converted=prepared.converted,
             )
         ]
     return service.ingest_events(

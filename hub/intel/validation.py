@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import tlp
 from hub.errors import InvalidField
 
 MAX_INFO = 65_535
@@ -148,7 +149,7 @@ def _organisation(container: dict[str, Any], path: str) -> None:
             raise _fail(f"{path}.Organisation.{key}", "must be text")
 
 
-def _sightings(attr: dict[str, Any], path: str) -> None:
+def _sightings(attr: dict[str, Any], path: str, ceiling: tlp.Tlp | None) -> None:
     for i, sighting in enumerate(_list(attr, "Sighting", path)):
         where = f"{path}.Sighting.{i}"
         if not isinstance(sighting, dict):
@@ -160,7 +161,7 @@ def _sightings(attr: dict[str, Any], path: str) -> None:
         if sighting.get("date_sighting") not in (None, ""):
             _int(sighting["date_sighting"], f"{where}.date_sighting", low=0)
         _organisation(sighting, where)
-        _keep(sighting, SIGHTING_FIELDS, where)
+        _keep(sighting, SIGHTING_FIELDS, where, ceiling=ceiling)
         if isinstance(sighting.get("Organisation"), dict):
             _keep(sighting["Organisation"], ORG_FIELDS)
 
@@ -223,18 +224,27 @@ CLUSTER_FIELDS = frozenset(
 )  # fmt: skip
 
 
-def _keep(element: dict[str, Any], allowed: frozenset[str], path: str = "") -> None:
+def _keep(
+    element: dict[str, Any],
+    allowed: frozenset[str],
+    path: str = "",
+    *,
+    ceiling: tlp.Tlp | None = None,
+) -> None:
     """Drop, in place, every key of ``element`` the hub does not keep; but never a TLP tag
+    stricter than ``ceiling`` (the event's own label: what the element inherits at least)
     where the hub keeps no tags (an event report, a sighting, a reference …): dropped, the
     element would go out under the label it inherits, lower than its own (DESIGN.md §3:
-    never out unmarked), so it is refused, naming where."""
+    never out unmarked), so it is refused, naming where. A tag at or below the ceiling
+    changes nothing and is dropped with the rest."""
     for key in [k for k in element if k not in allowed]:
-        if key == "Tag" and _carries_tlp(element[key]):
+        if key == "Tag" and not _within(element[key], ceiling):
             where = f"{path}.Tag" if path else "Tag"
             raise _fail(
                 where,
-                "a TLP tag here cannot be kept (the hub keeps no tags on this element); "
-                "send the element in an event or object that carries that label",
+                "a TLP tag stricter than the event's label cannot be kept here (the hub keeps "
+                "no tags on this element); send the element in an event or object that "
+                "carries that label",
             )
         del element[key]
 
@@ -249,13 +259,47 @@ def _is_day(text: Any) -> bool:
     return True
 
 
-def _carries_tlp(tags: Any) -> bool:
+def _tlp_names(tags: Any) -> list[str]:
     items = tags if isinstance(tags, list) else [tags]
+    out = []
     for tag in items:
         name = tag.get("name") if isinstance(tag, dict) else tag
         if isinstance(name, str) and name.strip().lower().replace(" ", "").startswith("tlp:"):
-            return True
-    return False
+            out.append(name)
+    return out
+
+
+def _within(tags: Any, ceiling: tlp.Tlp | None) -> bool:
+    """Whether every TLP tag among ``tags`` is a label at or below ``ceiling`` (a flag such
+    as ``tlp:ex:chr``, an unknown label or no ceiling: no)."""
+    for name in _tlp_names(tags):
+        if ceiling is None:
+            return False
+        try:
+            label = tlp.parse_label(name)
+        except tlp.TLPError:
+            return False
+        if label.rank > ceiling.rank:
+            return False
+    return True
+
+
+def _own_label(event: dict[str, Any]) -> tlp.Tlp:
+    """A lower bound of the event's label, from its shared TLP tags (the strictest readable
+    one; none: CLEAR, since the default given to unlabelled events is at least that). A tag
+    on a report, sighting or reference at or below it changes nothing."""
+    found = tlp.Tlp.CLEAR
+    for tag in event.get("Tag") or []:
+        if not isinstance(tag, dict) or tag.get("local") is True:
+            continue
+        for name in _tlp_names([tag]):
+            try:
+                label = tlp.parse_label(name)
+            except tlp.TLPError:
+                continue
+            if label.rank > found.rank:
+                found = label
+    return found
 
 
 def _shared_cluster(cluster: dict[str, Any]) -> bool:
@@ -349,7 +393,13 @@ def _common(
 
 
 def _attribute(
-    attr: Any, path: str, *, now: int, in_object: bool, stamped: set[str] | None = None
+    attr: Any,
+    path: str,
+    *,
+    now: int,
+    in_object: bool,
+    stamped: set[str] | None = None,
+    ceiling: tlp.Tlp | None = None,
 ) -> dict[str, Any]:
     if not isinstance(attr, dict):
         raise _fail(path, "an attribute must be an object")
@@ -380,7 +430,7 @@ def _attribute(
     for key in ("ShadowAttribute", "RelatedAttribute", "Sighting"):
         if key in attr and not isinstance(attr[key], list):
             raise _fail(f"{path}.{key}", "must be a list")
-    _sightings(attr, path)
+    _sightings(attr, path, ceiling)
     _galaxies(attr, path)
     _keep(attr, ATTRIBUTE_FIELDS)
     return attr
@@ -431,8 +481,11 @@ def normalise_event(
     if date is not None and not _is_day(date):
         raise _fail(f"{path}.date", "must be a calendar day, YYYY-MM-DD")
     event["Tag"] = _tags(event, path)
+    ceiling = _own_label(event)
     event["Attribute"] = [
-        _attribute(a, f"{path}.Attribute.{i}", now=now, in_object=False, stamped=stamped)
+        _attribute(
+            a, f"{path}.Attribute.{i}", now=now, in_object=False, stamped=stamped, ceiling=ceiling
+        )
         for i, a in enumerate(_list(event, "Attribute", path))
     ]
     objects = []
@@ -445,7 +498,14 @@ def normalise_event(
             raise _fail(f"{where}.name", "an object needs a name")
         _common(obj, where, now=now, default_distribution=5, stamped=stamped)
         obj["Attribute"] = [
-            _attribute(a, f"{where}.Attribute.{j}", now=now, in_object=True, stamped=stamped)
+            _attribute(
+                a,
+                f"{where}.Attribute.{j}",
+                now=now,
+                in_object=True,
+                stamped=stamped,
+                ceiling=ceiling,
+            )
             for j, a in enumerate(_list(obj, "Attribute", where))
         ]
         references = []
@@ -462,7 +522,7 @@ def normalise_event(
             if ref.get("timestamp") in (None, "", 0, "0") and stamped is not None:
                 stamped.add(ref["uuid"])
             ref["timestamp"] = str(_int(ref.get("timestamp") or now, f"{rwhere}.timestamp", low=0))
-            _keep(ref, REFERENCE_FIELDS, rwhere)
+            _keep(ref, REFERENCE_FIELDS, rwhere, ceiling=ceiling)
             references.append(ref)
         obj["ObjectReference"] = references
         _keep(obj, OBJECT_FIELDS)
@@ -470,7 +530,7 @@ def normalise_event(
     event["Object"] = objects
     if "EventReport" in event:
         event["EventReport"] = [
-            _report(r, f"{path}.EventReport.{i}", now=now, stamped=stamped)
+            _report(r, f"{path}.EventReport.{i}", now=now, stamped=stamped, ceiling=ceiling)
             for i, r in enumerate(_list(event, "EventReport", path))
         ]
     _galaxies(event, path)
@@ -481,7 +541,9 @@ def normalise_event(
     return event
 
 
-def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> dict[str, Any]:
+def _report(
+    report: Any, path: str, *, now: int, stamped: set[str] | None, ceiling: tlp.Tlp | None
+) -> dict[str, Any]:
     """An event report (MISP's markdown report): a name, its content, a uuid and a timestamp."""
     if not isinstance(report, dict):
         raise _fail(path, "an event report must be an object")
@@ -493,7 +555,7 @@ def _report(report: Any, path: str, *, now: int, stamped: set[str] | None) -> di
     elif not isinstance(content, str) or len(content) > MAX_VALUE * 8:
         raise _fail(f"{path}.content", "must be text of at most 1048576 characters")
     _common(report, path, now=now, default_distribution=5, stamped=stamped)
-    _keep(report, REPORT_FIELDS, path)
+    _keep(report, REPORT_FIELDS, path, ceiling=ceiling)
     return report
 
 

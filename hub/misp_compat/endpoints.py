@@ -334,11 +334,13 @@ def view_event(request: Request, session: SessionDep, caller: CallerDep) -> Resp
     row = service.find_event(session, caller, ident)
     if row is None:
         if request.method == "HEAD":
-            return Response(status_code=404)
+            return Response(status_code=404, headers=headers(obligation([]), None))
         raise NotFound("Invalid event")
     if request.method == "HEAD":
-        seen = service.visible(session, caller, row)
-        return Response(status_code=200 if seen else 404)
+        seen = service.listed(session, caller, row)
+        if not seen.items:  # answered as a missing event: no audit entry named either
+            return Response(status_code=404, headers=headers(obligation([]), None))
+        return Response(status_code=200, headers=_carried(seen))
     options = filters(request) if request.method == "POST" else url_params(request)[1]
     deleted = options.get("deleted", False)
     include_deleted = truthy(deleted)  # 1, true or [0, 1]: deleted elements too
@@ -465,7 +467,10 @@ def edit_event(
 def filter_for_push(request: Request, session: SessionDep, caller: CallerDep) -> Response:
     """Which of the offered events the hub wants ("push all", Server.php:1348-1371)."""
     body = json_body(request)
-    return JSONResponse(push.uuids_to_push(session, caller, body=body))
+    # The caller's own offer answered: nothing shared by others, so the obligation of nothing.
+    return JSONResponse(
+        push.uuids_to_push(session, caller, body=body), headers=headers(obligation([]), None)
+    )
 
 
 # --- search (reference §7.3) -----------------------------------------------------------------
@@ -545,9 +550,9 @@ def add_sighting(request: Request, session: SessionDep, caller: CallerDep) -> Re
     made = sightings.add_sighting(
         session, caller, body=body if isinstance(body, dict) else {}, target=target
     )
-    if not made:
+    if not made.items:
         raise recorded(NotFound("Invalid attribute or no attribute to sight"))
-    return JSONResponse({"Sighting": made[0]})
+    return JSONResponse({"Sighting": made.items[0]}, headers=_carried(made))
 
 
 @misp_route(

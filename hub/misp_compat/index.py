@@ -7,7 +7,7 @@ Rows, counts, tags, timestamps and pages are the caller's: computed over what it
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +31,14 @@ _SORTS = {
     "publish_timestamp": Event.publish_timestamp,
     "info": Event.info,
     "id": Event.id,
+}
+
+# Orders the stored value of which moves with changes a recipient may not see: the page is
+# ordered by the recipient's own value instead (``hub.sharing.view``: per-recipient timestamp
+# and publication), read over every match as the count is.
+_SEEN_ORDER: dict[str, Callable[[EventSummary], Any]] = {
+    "timestamp": lambda s: s.timestamp,
+    "publish_timestamp": lambda s: s.publish_timestamp,
 }
 
 
@@ -77,6 +85,8 @@ def index(session: Session, caller: Caller, body: dict[str, Any]) -> IndexPage:
         skip=(page - 1) * limit if limit is not None else 0,
         accept=EventMatch(body, caller),
         count_all=limit is not None,
+        order=_SEEN_ORDER.get(sort.key),
+        descending=descending,
     )
     stamps = sighting_stamps(session, result.items, Gate(caller.recipient, CHANNEL, caller.policy))
     hub_uuid = hub_org_uuid(session) if any(s.creator_hidden for s in result.items) else None

@@ -26,7 +26,7 @@ from hub.models import Attribute, Event, EventObject, EventReport, Partner
 from hub.settings import Settings
 from hub.sharing.events import EventDelivery, release_event
 from hub.sharing.ids import IdScope, parse_public, scope_for
-from hub.sharing.pages import release_event_page
+from hub.sharing.pages import EventPage, release_event_page
 from hub.sharing.recipients import Recipient
 
 CHANNEL = tlp.Channel.MISP_SYNC
@@ -156,9 +156,15 @@ def view(
 
 
 def visible(session: Session, caller: Caller, row: Event) -> bool:
-    """Whether the caller may know the event (HEAD): exactly when the view would deliver it,
+    """Whether the caller may know the event: exactly when the view would deliver it,
     decided from the event's rows and recorded like a listing of it."""
-    page = release_event_page(
+    return bool(listed(session, caller, row).items)
+
+
+def listed(session: Session, caller: Caller, row: Event) -> EventPage:
+    """The event as a listing shows it to the caller (HEAD): a page holding it, or nothing,
+    under the event's label as the index lists it, audited like a listing."""
+    return release_event_page(
         session,
         to=caller.principal,
         channel=CHANNEL,
@@ -167,4 +173,3 @@ def visible(session: Session, caller: Caller, row: Event) -> bool:
         position=lambda r: r.id,
         limit=1,
     )
-    return bool(page.items)

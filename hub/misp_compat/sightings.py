@@ -96,9 +96,19 @@ def _released(session: Session, caller: Caller, stmt: Any) -> AttributePage:
     return page
 
 
+@dataclass(slots=True)
+class Sighted:
+    """The caller's new sightings, under the handling obligation of the attributes they are
+    on (a sighting carries no tag of its own) and the audit entry that released them."""
+
+    items: list[dict[str, Any]]
+    obligation: tlp.Obligation
+    audit_seq: int | None
+
+
 def add_sighting(
     session: Session, caller: Caller, *, body: dict[str, Any], target: str | None
-) -> list[dict[str, Any]]:
+) -> Sighted:
     """``/sightings/add[/{attribute}]``: a sighting on one attribute, or on every attribute
     with the given value the caller may see (SightingsController::add)."""
     ident = target or body.get("uuid") or body.get("id")
@@ -128,7 +138,8 @@ def add_sighting(
         )
     if not 0 <= when < 2**62:
         raise InvalidField("timestamp is out of range", field="timestamp")
-    rows = _released(session, caller, stmt.where(Attribute.deleted.is_(False))).items
+    page = _released(session, caller, stmt.where(Attribute.deleted.is_(False)))
+    rows = page.items
     out = []
     by_event: dict[int, tuple[Any, list[str]]] = {}
     for attr, event, _doc in rows:
@@ -158,7 +169,7 @@ def add_sighting(
         principal=caller.principal,
         sightings=[(o["attribute_uuid"], kind) for o in out],
     )
-    return out
+    return Sighted(out, page.obligation, page.audit_seq)
 
 
 def _conditions(caller: Caller, body: dict[str, Any]) -> list[Any] | None:

@@ -25,6 +25,7 @@ from hub.models.intel import (
     EventReport,
     EventVersion,
     QuarantineItem,
+    QuarantineUuid,
     Release,
     Sighting,
 )
@@ -83,6 +84,7 @@ __all__ = [
     "EventReport",
     "EventVersion",
     "QuarantineItem",
+    "QuarantineUuid",
     "Release",
     "Sighting",
     "ApiKey",

@@ -201,6 +201,19 @@ class QuarantineItem(Base):
     decision_label: Mapped[str | None] = mapped_column(String(16))
 
 
+class QuarantineUuid(Base):
+    """A uuid of held input, reserved for its source whatever the operator decides (as if the
+    input were stored): the event a STIX bundle converts to and every element of a held event
+    (``hub.intel.service.ingest_events`` refuses them to anyone else)."""
+
+    __tablename__ = "quarantine_uuids"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("quarantine_items.id"), primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), primary_key=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # event | attribute | object | report
+    source_partner_id: Mapped[int] = mapped_column(ForeignKey("partners.id"))
+
+
 class Release(Base):
     """One item in one delivery (or one refusal) to one recipient; points at its audit entry."""
 

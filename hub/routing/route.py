@@ -262,6 +262,7 @@ def _authenticate(state: Any, key: str | None, address: str | None) -> Principal
     limits = throttle.Limits(
         address=settings.auth_failure_limit,
         hint=settings.auth_hint_failure_limit,
+        key=settings.auth_key_failure_limit,
         window=timedelta(seconds=settings.auth_failure_window_seconds),
         block=timedelta(seconds=settings.auth_block_seconds),
     )
@@ -269,7 +270,7 @@ def _authenticate(state: Any, key: str | None, address: str | None) -> Principal
         until = throttle.record_failure(
             session,
             address=address,
-            hint=throttle.hint_of(key or ""),
+            key=key,
             reason=refused.reason,
             limits=limits,
         )

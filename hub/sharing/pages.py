@@ -62,6 +62,8 @@ def release_event_page(
     accept: Callable[[EventSummary], bool] | None = None,
     rows_for_partial: bool = False,
     count_all: bool = False,
+    order: Callable[[EventSummary], Any] | None = None,
+    descending: bool = False,
 ) -> EventPage:
     """A page of event summaries: ``fetch(after, n)`` gives the next ``n`` candidate rows
     after the position ``position(row)`` of the last one (``after`` None: from the start);
@@ -69,7 +71,13 @@ def release_event_page(
     are passed over first (offset paging); ``limit`` None takes everything;
     ``rows_for_partial``: ``accept`` needs the released attribute rows of events the
     recipient receives in part (``EventSummary.release``); ``count_all``: read on to count
-    every match (MISP's ``X-Result-Count``), delivering only the page."""
+    every match (MISP's ``X-Result-Count``), delivering only the page. ``order``: the page
+    is ordered by what the recipient sees (its own timestamp of each event, not the stored
+    one, which moves with changes it cannot see): every match is read, ordered by
+    ``order`` (then row id; ``descending``) and the page cut from that."""
+    offset, page_limit = skip, limit
+    if order is not None:
+        skip, limit = 0, None
     recipient = as_recipient(to)
     gate = Gate(recipient, channel, policy)
     delivered: list[EventSummary] = []
@@ -104,7 +112,10 @@ def release_event_page(
             break
         after = position(rows[-1])
         chunk = _MAX_CHUNK
-    more = limit is not None and len(delivered) > limit
+    if order is not None:
+        delivered, more, matches = _reordered(delivered, order, descending, offset, page_limit)
+    else:
+        more = limit is not None and len(delivered) > limit
     if limit is not None:
         delivered = delivered[:limit]
     duty = obligation([s.label for s in delivered])
@@ -125,6 +136,21 @@ def release_event_page(
         details={"policy_version": policy.version, "releases": releases},
     )
     return EventPage(delivered, more, duty, seq, withheld, total)
+
+
+def _reordered(
+    matched: list[EventSummary],
+    order: Callable[[EventSummary], Any],
+    descending: bool,
+    skip: int,
+    limit: int | None,
+) -> tuple[list[EventSummary], bool, int]:
+    """Every match ordered by what the recipient sees, then cut to the page: (page, more,
+    number of matches)."""
+    ranked = sorted(matched, key=lambda s: (order(s), s.row.id), reverse=descending)
+    if limit is None:
+        return ranked[skip:], False, len(ranked)
+    return ranked[skip : skip + limit], len(ranked) > skip + limit, len(ranked)
 
 
 # --- attributes ------------------------------------------------------------------------------

@@ -50,8 +50,6 @@ NO_CONTENT = {
     "hub.misp_compat.endpoints.post_test": "echo of the caller's request",
     "hub.misp_compat.endpoints.view_me": "the caller's own user",
     "hub.misp_compat.endpoints.describe": "MISP's type table",
-    "hub.misp_compat.endpoints.filter_for_push": "which of the caller's offered uuids to push",
-    "hub.misp_compat.endpoints.add_sighting": "the caller's own sighting",
     "hub.misp_compat.endpoints.filter_sightings": "which of the caller's sighting uuids to push",
     "hub.misp_compat.endpoints.bulk_save_sightings": "a count",
     "hub.misp_compat.endpoints.delete_attribute": "a saved message",
@@ -260,6 +258,30 @@ def calls(w: dict[str, Any]) -> list[Call]:
         ),
         Call(misp + "events_index", "GET", "/misp/events/index", key),
         Call(misp + "view_event", "GET", f"/misp/events/view/{ev_uuid}", key),
+        # HEAD tells that the event exists, as the index lists it (its event label, GREEN),
+        # or answers as for a missing event.
+        Call(misp + "view_event", "HEAD", f"/misp/events/view/{ev_uuid}", key, expect=GREEN),
+        Call(
+            misp + "view_event",
+            "HEAD",
+            "/misp/events/view/5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
+            key,
+            expect="TLP:CLEAR",
+            empty=True,
+        ),
+        # The caller's own sighting goes under the label of the attribute it is on.
+        Call(
+            misp + "add_sighting", "POST", "/misp/sightings/add", key, {"value": "10.1.1.1"}, GREEN
+        ),
+        # Which of the caller's own offered events the hub wants: nothing shared, CLEAR.
+        Call(
+            misp + "filter_for_push",
+            "POST",
+            "/misp/events/filterEventIdsForPush",
+            key,
+            [{"Event": {"uuid": own, "timestamp": "1"}}, {"Event": {"uuid": ev_uuid}}],
+            expect="TLP:CLEAR",
+        ),
         Call(misp + "preview_event", "GET", f"/misp/events/{ev_uuid}", key),
         Call(misp + "search_events", "POST", "/misp/events/restSearch", key, {}),
         Call(
@@ -387,12 +409,22 @@ def later_calls(client, w: dict[str, Any], answers: dict[str, Any]) -> list[Call
     """Calls that need an earlier answer: edits of written elements, TAXII pages and the
     label-less bodies (manifest, versions, lineage), compared with their content's label."""
     key = w["key"]
+    amber = w["amber"]
     misp = "hub.misp_compat.endpoints."
     attr_answer = answers[misp + "add_attribute"]["Attribute"]
     obj_answer = answers[misp + "add_object"]["Object"]
     report_answer = answers[misp + "add_report"]["EventReport"]
     event_answer = answers[misp + "add_event"]["Event"]
     out = [
+        # After the sighting searches (which would show it): a sighting on the AMBER attribute.
+        Call(
+            misp + "add_sighting",
+            "POST",
+            f"/misp/sightings/add/{amber}",
+            key,
+            {"type": "0"},
+            "TLP:AMBER",
+        ),
         Call(
             misp + "edit_attribute",
             "POST",
@@ -478,11 +510,19 @@ def _send(client, call: Call) -> Any:
         headers = {"Authorization": call.key}
     if call.method == "GET":
         return client.get(call.path, headers=headers)
+    if call.method == "HEAD":
+        return client.head(call.path, headers=headers)
     return client.request(call.method, call.path, headers=headers, json=call.json)
 
 
 def _check(client, call: Call, answers: dict[str, Any], problems: list[str]) -> None:
     r = _send(client, call)
+    if call.method == "HEAD":  # no body: 200 with the view's label, or 404 as missing
+        want = 404 if call.empty else 200
+        got = r.headers.get("X-Hub-TLP")
+        if r.status_code != want or got != call.expect:
+            problems.append(f"HEAD {call.path}: {r.status_code} X-Hub-TLP {got!r}")
+        return
     if r.status_code != 200:
         problems.append(f"{call.method} {call.path}: {r.status_code} {r.text[:200]}")
         return

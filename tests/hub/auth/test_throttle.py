@@ -130,3 +130,37 @@ def test_the_block_ends(settings: Settings, engine: Any, factory: Any) -> None:
         assert client.get(ME, headers={"Authorization": valid}).status_code == 429
         time.sleep(1.5)
         assert client.get(ME, headers={"Authorization": valid}).status_code == 200
+
+
+def test_a_revoked_key_behind_a_shared_address_is_blocked_alone(
+    settings: Settings, engine: Any, factory: Any, auth: dict[str, str], maker: Any
+) -> None:
+    """Partners behind one NAT: a machine retrying with a revoked key gets 429 for that key
+    once past the per-key limit, while another partner's valid key from the same address
+    goes on working; the address itself is counted only for keys that name nothing."""
+    per_address = settings.model_copy(
+        update={"auth_key_failure_limit": LIMIT, "auth_failure_limit": 4 * LIMIT}
+    )
+    gone = factory.partner("Retrying CSIRT")
+    revoked = factory.key(Role.PARTNER, gone)
+    valid = factory.key(Role.PARTNER, factory.partner("Neighbour ISP"))
+    with worker(per_address, engine, ATTACKER) as nat:
+        uuid = nat.get(ME, headers={"Authorization": revoked}).json()["key"]["uuid"]
+        nat.delete(f"/api/v1/admin/partners/{gone.uuid}/keys/{uuid}", headers=auth)
+        statuses = [
+            nat.get(ME, headers={"Authorization": revoked}).status_code for _ in range(4 * LIMIT)
+        ]
+        assert statuses == [401] * (LIMIT - 1) + [429] * (3 * LIMIT + 1)
+        blocked = nat.get(ME, headers={"Authorization": revoked})
+        assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+        assert nat.get(ME, headers={"Authorization": valid}).status_code == 200
+        # Guesses from the same address still meet the (higher) address ceiling.
+        guesses = [
+            nat.get(ME, headers={"Authorization": bad_key(f"{i:04d}")}).status_code
+            for i in range(4 * LIMIT)
+        ]
+        assert guesses == [401] * (4 * LIMIT - 1) + [429]
+        assert nat.get(ME, headers={"Authorization": valid}).status_code == 429
+    refs = [a["ref"] for a in throttle_audits(maker)]
+    assert refs[-1] == f"address:{ATTACKER[0]}" and refs[0].startswith("key:"), refs
+    assert revoked not in " ".join(refs)  # the key itself is never stored

@@ -406,5 +406,70 @@ class TestQuarantine:
             values = s.scalars(select(Attribute.value).where(Attribute.event_id == released.id))
             assert list(values) == ["198.51.100.80"]
 
+    def test_a_held_events_element_uuids_are_reserved_for_its_source(
+        self, client, source, factory, maker, auth
+    ) -> None:
+        """An attribute uuid of another organisation's held event is refused as one of a
+        stored event would be (422 naming the field, nothing of the other event), and the
+        source's release then stores it."""
+        held_attr = attr("198.51.100.82")
+        held = event("held", tlp="yellow", attributes=[held_attr])
+        assert submit(client, source[1], held).json()["quarantined"] == [held["Event"]["uuid"]]
+        stored_attr = attr("198.51.100.83")
+        assert submit(client, source[1], event(attributes=[stored_attr])).status_code == 201
+        rest_key = {"Authorization": factory.key(Role.PARTNER, factory.partner("Squatter"))}
+
+        def claim(uuid: str) -> tuple[int, str]:
+            mine = event("squat", attributes=[attr("203.0.113.9", uuid=uuid)])
+            r = submit(client, rest_key, mine)
+            return r.status_code, r.text.replace(mine["Event"]["uuid"], "UUID")
+
+        as_stored = claim(stored_attr["uuid"])
+        assert as_stored[0] == 422 and "Event.Attribute" in as_stored[1]
+        assert claim(held_attr["uuid"]) == as_stored
+        assert counts(maker)[0] == 1
+        item = client.get("/api/v1/admin/quarantine?status=held", headers=auth).json()["items"]
+        r = client.post(
+            f"/api/v1/admin/quarantine/{item[0]['uuid']}/release",
+            headers=auth,
+            json={"reason": "source confirmed amber", "label": "amber"},
+        )
+        assert r.status_code == 200 and r.json()["items"][0]["status"] == "stored", r.text
+        with maker() as s:
+            row = s.scalar(select(Attribute).where(Attribute.uuid == held_attr["uuid"]))
+            assert row is not None and row.value == "198.51.100.82"
+
+    def test_a_held_bundle_reserves_the_event_it_converts_to(
+        self, client, source, factory, maker
+    ) -> None:
+        """A held STIX bundle reserves the uuid of the event it converts to (misp-stix names
+        the event after the bundle) and its elements' uuids: another organisation claiming
+        them is refused as for stored ones."""
+        bundle = json.loads((FIXTURES / "stix" / "misp-stix-test-event2-stix21.json").read_text())
+        converted = "0d6f2c1e-4b5a-4c3d-9e8f-7a6b5c4d3e2f"
+        bundle["id"] = f"bundle--{converted}"
+        indicator = next(o for o in bundle["objects"] if o["type"] == "indicator")
+        indicator["object_marking_refs"] = [
+            "marking-definition--00000000-0000-4000-8000-000000000001"  # cannot be resolved
+        ]
+        r = submit(client, source[1], json.dumps(bundle).encode(), stix=True)
+        assert r.status_code == 201 and r.json()["quarantined"], r.text
+        rest_key = {"Authorization": factory.key(Role.PARTNER, factory.partner("Squatter"))}
+        stored = event("stored", attributes=[attr("198.51.100.84")])
+        assert submit(client, source[1], stored).status_code == 201
+
+        def claim(uuid: str) -> tuple[int, str]:
+            r = submit(
+                client, rest_key, event("squat", attributes=[attr("203.0.113.9")], uuid=uuid)
+            )
+            return r.status_code, r.text.replace(uuid, "UUID")
+
+        assert claim(converted) == claim(stored["Event"]["uuid"])
+        assert claim(converted)[0] == 403
+        taken = attr("203.0.113.10", uuid=indicator["id"].split("--")[1])
+        r = submit(client, rest_key, event("squat attribute", attributes=[taken]))
+        assert r.status_code == 422 and r.json()["field"] == "Event.Attribute", r.text
+        assert counts(maker)[0] == 1
+
     def test_partners_cannot_see_the_quarantine(self, client, source) -> None:
         assert client.get("/api/v1/admin/quarantine", headers=source[1]).status_code == 403

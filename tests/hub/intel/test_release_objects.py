@@ -126,3 +126,71 @@ def test_a_tlp_tag_on_a_misp_report_write_is_refused(client, parties) -> None:
         "REPORT SECRET"
         not in client.get(f"/api/v1/events/{body['Event']['uuid']}", headers=parties["conn"]).text
     )
+
+
+@pytest.mark.parametrize(
+    ("event_tlp", "tag"),
+    [
+        ("green", "tlp:green"),
+        ("green", "tlp:white"),
+        ("amber", "TLP:CLEAR"),
+        ("amber", "tlp:green"),
+    ],
+)
+def test_a_tlp_tag_no_stricter_than_the_event_is_dropped(client, parties, event_tlp, tag) -> None:
+    """A TLP tag on a report, a sighting or a reference at or below the event's own label
+    changes nothing (the element goes out under the event's label at least): it is dropped
+    like any tag there, and the event is stored and delivered."""
+    body = event(tlp=event_tlp, attributes=[attr("192.0.2.13", Sighting=[{"Tag": [tag]}])])
+    body["Event"]["EventReport"] = [
+        {"name": "rep", "content": "REPORT TEXT", "Tag": [{"name": tag}]}
+    ]
+    target = attr("192.0.2.14", object_relation="ip")
+    obj = _object(attr("example.org", type="domain", object_relation="domain"), target)
+    obj["ObjectReference"] = [
+        {
+            "referenced_uuid": body["Event"]["Attribute"][0]["uuid"],
+            "relationship_type": "related-to",
+            "Tag": [{"name": tag}],
+        }
+    ]
+    body["Event"]["Object"] = [obj]
+    r = client.post("/api/v1/events", json=body, headers=parties["source"])
+    assert r.status_code == 201, r.text
+    got = client.get(f"/api/v1/events/{body['Event']['uuid']}", headers=parties["core"])
+    assert got.status_code == 200 and "REPORT TEXT" in got.text
+    assert [t["name"] for t in got.json()["Event"]["Tag"] if "tlp" in t["name"].lower()] == [
+        f"tlp:{event_tlp}"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("where", "tag"),
+    [
+        ("Event.EventReport.0.Tag", "tlp:ex:chr"),
+        ("Event.Attribute.0.Sighting.0.Tag", "tlp:amber"),
+        ("Event.Object.0.ObjectReference.0.Tag", "tlp:red"),
+    ],
+)
+def test_a_stricter_tlp_tag_on_a_sighting_or_reference_is_refused(
+    client, parties, where, tag
+) -> None:
+    """Stricter than the GREEN event (or a flag such as TLP:EX:CHR, which is no label): the
+    hub cannot keep it there, so the event is refused naming the field, nothing stored."""
+    sighting = [{"Tag": [tag]}] if "Sighting" in where else []
+    body = event(tlp="green", attributes=[attr("192.0.2.15", Sighting=sighting)])
+    report_tags = [{"name": tag}] if "EventReport" in where else []
+    body["Event"]["EventReport"] = [{"name": "rep", "content": "SECRET", "Tag": report_tags}]
+    obj = _object(attr("example.net", type="domain", object_relation="domain"))
+    obj["ObjectReference"] = [
+        {
+            "referenced_uuid": body["Event"]["Attribute"][0]["uuid"],
+            "relationship_type": "related-to",
+            "Tag": [{"name": tag}] if "ObjectReference" in where else [],
+        }
+    ]
+    body["Event"]["Object"] = [obj]
+    r = client.post("/api/v1/events", json=body, headers=parties["source"])
+    assert (r.status_code, r.json().get("field")) == (422, where), r.text
+    got = client.get(f"/api/v1/events/{body['Event']['uuid']}", headers=parties["source"])
+    assert got.status_code == 404

@@ -12,6 +12,7 @@ before the event's publication and timestamp were decided per recipient.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -286,3 +287,40 @@ def _remote_versions(other: Remote) -> dict[str, int]:
                 .group_by(Event.uuid)
             ).all()
         )
+
+
+@pytest.mark.parametrize("sort", ["timestamp", "publish_timestamp"])
+def test_a_hidden_change_does_not_move_the_event_in_the_index_order(
+    scene: Any, maker: Any, sort: str
+) -> None:
+    """The `/misp` index sorted by ``timestamp`` or ``publish_timestamp`` orders events by
+    the partner's own values: a hidden change (and its publication) of an older event does
+    not put it after a newer one, on a page or in the whole list."""
+    misp, made, (client, partner_key, uuid) = scene
+    time.sleep(1.1)
+    newer = MISPEvent()
+    newer.info = "newer"
+    newer.distribution = 3
+    newer.add_tag("tlp:green")
+    newer.add_attribute("domain", "newer.example")
+    newer.publish()
+    later = misp.add_event(newer, pythonify=True)
+    assert isinstance(later, MISPEvent), later
+    reader = Reader(client, partner_key, uuid)
+
+    def order(**extra: Any) -> list[str]:
+        body = {"sort": sort, "direction": "asc", **extra}
+        return [r["uuid"] for r in reader.post("/misp/events/index", body)]
+
+    assert order() == [uuid, later.uuid]
+    time.sleep(1.1)
+    misp.add_attribute(made, _labelled("192.0.2.210"))  # RED: hidden from the partner
+    misp.publish(made)
+    with session_scope(maker, write=False) as session:
+        stored = session.scalar(select(getattr(Event, sort)).where(Event.uuid == uuid))
+        other = session.scalar(select(getattr(Event, sort)).where(Event.uuid == later.uuid))
+    assert stored > other  # the stored order moved
+    assert order() == [uuid, later.uuid]
+    assert order(limit=1, page=1) == [uuid]
+    assert order(limit=1, page=2) == [later.uuid]
+    assert order(direction="desc", limit=1, page=1) == [later.uuid]
