@@ -4,15 +4,11 @@ a richer partner route) and incident cases."""
 
 from __future__ import annotations
 
-import math
-from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
 import tlp
-from hub.auth import throttle
-from hub.errors import TooManyRequests
 from hub.incidents import advisories, cases, referral, repository, service
 from hub.incidents.schemas import (
     CaseClose,
@@ -28,7 +24,6 @@ from hub.incidents.schemas import (
     ObligationRead,
     SectorObligations,
 )
-from hub.models.base import utcnow
 from hub.partners import service as partners
 from hub.responses import JSONResponse
 from hub.routing import (
@@ -43,6 +38,7 @@ from hub.routing import (
     SessionDep,
     SettingsDep,
     Submitter,
+    limit_public,
     public,
 )
 from hub.schemas import Page, decode_id_cursor, encode_cursor
@@ -183,20 +179,7 @@ def public_incident_help(
     """Who helps an organisation with an incident, without a key: the organisations to turn
     to and why, the sector's reporting duties, and TLP:CLEAR advisories only. No network
     identifiers here (the constituency registry cannot be probed); rate-limited per address."""
-    address = request.client.host if request.client else "unknown"
-    until = throttle.count_request(
-        session,
-        scope=THROTTLE_SCOPE,
-        subject=address,
-        limit=settings.public_help_limit,
-        window=timedelta(seconds=settings.public_help_window_seconds),
-    )
-    if until is not None:
-        wait = max(1, math.ceil((until - utcnow()).total_seconds()))
-        raise TooManyRequests(
-            "too many requests from this address; try again later",
-            headers={"Retry-After": str(wait)},
-        )
+    limit_public(request, session, settings, THROTTLE_SCOPE)
     asked = HelpRequest(sector=sector, region=region, type=type, size=size)
     return _answer(
         session,

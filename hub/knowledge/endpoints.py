@@ -32,6 +32,7 @@ from hub.routing import (
     SessionDep,
     SettingsDep,
     Submitter,
+    limit_public,
     public_base_url,
     read_page,
 )
@@ -52,6 +53,7 @@ class PublicRoute(HubRoute):
 
 router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], route_class=HubRoute)
 admin_router = APIRouter(prefix="/api/v1/admin/knowledge", tags=["knowledge"], route_class=HubRoute)
+THROTTLE_SCOPE = "public-knowledge"
 public_router = APIRouter(prefix="/public", tags=["knowledge"], route_class=PublicRoute)
 
 
@@ -224,16 +226,22 @@ def product_lineage(uuid: str, session: SessionDep, who: OperatorOrAuditor) -> R
 
 
 @public_router.get("/knowledge", dependencies=[Depends(public_route)], response_class=Response)
-def public_page(request: Request, session: SessionDep, policy: PolicyDep) -> Response:
-    """CLEAR products released to the public (HTML)."""
+def public_page(
+    request: Request, session: SessionDep, settings: SettingsDep, policy: PolicyDep
+) -> Response:
+    """CLEAR products released to the public (HTML); rate-limited per address."""
+    limit_public(request, session, settings, THROTTLE_SCOPE)
     products = views.public_products(session, policy=policy)
     html = public.html_page(products, base=public_base_url(request))
     return Response(html, media_type="text/html; charset=utf-8", headers=_CLEAR)
 
 
 @public_router.get("/knowledge.atom", dependencies=[Depends(public_route)], response_class=Response)
-def public_feed(request: Request, session: SessionDep, policy: PolicyDep) -> Response:
-    """CLEAR products released to the public (Atom 1.0)."""
+def public_feed(
+    request: Request, session: SessionDep, settings: SettingsDep, policy: PolicyDep
+) -> Response:
+    """CLEAR products released to the public (Atom 1.0); rate-limited per address."""
+    limit_public(request, session, settings, THROTTLE_SCOPE)
     products = views.public_products(session, policy=policy)
     feed = public.atom_feed(products, base=public_base_url(request))
     return Response(feed, media_type=public.ATOM_MEDIA, headers=_CLEAR)

@@ -7,15 +7,20 @@ guards decide authentication and the 403, ``read_page`` the session's bind.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from sqlalchemy.orm import Session
 
 import tlp
+from hub.auth import throttle
 from hub.auth.principal import Principal
 from hub.cursors import MAX_LENGTH as MAX_CURSOR_LENGTH
+from hub.errors import TooManyRequests
+from hub.models.base import utcnow
 from hub.runtime import Runtime
 from hub.settings import Settings
 from hub.vocabulary import Role
@@ -100,3 +105,24 @@ OperatorOrAuditor = Annotated[Principal, Depends(RoleGuard(Role.OPERATOR, Role.A
 AnyKey = Annotated[Principal, Depends(RoleGuard(*Role))]
 PartnerKey = Annotated[Principal, Depends(RoleGuard(Role.PARTNER, Role.SYNC))]
 Submitter = Annotated[Principal, Depends(RoleGuard(Role.PARTNER, Role.SYNC, Role.OPERATOR))]
+
+
+def limit_public(request: Request, session: Session, settings: Settings, scope: str) -> None:
+    """Count one request to a route that answers without a key against its source address
+    (``HUB_PUBLIC_HELP_LIMIT`` per ``HUB_PUBLIC_HELP_WINDOW_SECONDS``, per ``scope``); past the
+    limit, 429 with ``Retry-After``. Every public answer writes an audit entry, so without this
+    anyone could grow the audit log at will."""
+    address = request.client.host if request.client else "unknown"
+    until = throttle.count_request(
+        session,
+        scope=scope,
+        subject=address,
+        limit=settings.public_help_limit,
+        window=timedelta(seconds=settings.public_help_window_seconds),
+    )
+    if until is not None:
+        wait = max(1, math.ceil((until - utcnow()).total_seconds()))
+        raise TooManyRequests(
+            "too many requests from this address; try again later",
+            headers={"Retry-After": str(wait)},
+        )

@@ -177,3 +177,26 @@ def test_public_page_and_feed_carry_clear_products_only(client, people) -> None:
     third = publish(client, people, product_body([{"item": community}], tlp="clear", title="Third"))
     page = client.get("/public/knowledge")
     assert third["uuid"] in page.text and community not in page.text
+
+
+def test_public_page_and_feed_are_rate_limited_per_address(settings: Any, engine: Any) -> None:
+    """Every public answer writes an audit entry: without a limit anyone could grow the log."""
+    from fastapi.testclient import TestClient
+
+    from hub.main import create_app
+
+    limited = settings.model_copy(update={"public_help_limit": 2})
+    with TestClient(create_app(limited, engine=engine)) as c:
+        assert c.get("/public/knowledge").status_code == 200
+        assert c.get("/public/knowledge.atom").status_code == 200
+        r = c.get("/public/knowledge.atom")
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1
+        assert c.get("/public/knowledge").status_code == 429
+        # the incident help route counts on its own
+        assert (
+            c.get(
+                "/public/incident-help",
+                params={"sector": "health", "region": "nl", "type": "company", "size": "large"},
+            ).status_code
+            == 200
+        )
