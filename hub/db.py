@@ -9,7 +9,7 @@ fails, and the API answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -167,13 +167,21 @@ def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, A
     first = next(rows, None)
     if first is None:
         return
-    names = ", ".join(first)
     values = (tuple(r.values()) for r in itertools.chain((first,), rows))
+    bulk_insert_values(connection, table, tuple(first), values)
+
+
+def bulk_insert_values(
+    connection: Connection, table: Table, names: Sequence[str], values: Iterable[Sequence[Any]]
+) -> None:
+    """``bulk_insert`` of rows given as value tuples in the order of ``names`` (rows made
+    before the unit of work began, which only has to send them)."""
+    columns = ", ".join(names)
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with driver.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        with driver.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in values:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" for _ in first)
-    driver.cursor().executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # type: ignore[union-attr]
+    marks = ", ".join("?" for _ in names)
+    driver.cursor().executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # type: ignore[union-attr]
