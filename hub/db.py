@@ -9,7 +9,7 @@ fails, and the API answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -169,6 +169,35 @@ def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, A
         return
     values = (tuple(r.values()) for r in itertools.chain((first,), rows))
     bulk_insert_values(connection, table, tuple(first), values)
+
+
+def insert_json_rows(
+    connection: Connection,
+    table: Table,
+    *,
+    lead: tuple[str, Any],
+    names: Sequence[str],
+    rows_json: bytes,
+    blobs: Collection[str] = (),
+) -> None:
+    """SQLite: insert the rows of ``rows_json`` (a JSON array of value arrays in the order
+    of ``names``; ``blobs`` name the text columns stored as BLOB), each preceded by the
+    column ``lead`` (name, value), in ONE statement. The statement runs as one call with
+    Python's GIL released: ``executemany`` takes the GIL back after every row, and while
+    other request threads compute (e.g. drafting other uploads) each row waits for them,
+    with SQLite's write lock held (a GIL convoy)."""
+    picks = ", ".join(
+        f"CAST(json_extract(value, '$[{i}]') AS BLOB)"
+        if name in blobs
+        else f"json_extract(value, '$[{i}]')"
+        for i, name in enumerate(names)
+    )
+    statement = (
+        f"INSERT INTO {table.name} ({lead[0]}, {', '.join(names)}) "
+        f"SELECT ?, {picks} FROM json_each(?) ORDER BY key"
+    )
+    driver = connection.connection.driver_connection
+    driver.cursor().execute(statement, (lead[1], rows_json.decode()))  # type: ignore[union-attr]
 
 
 def bulk_insert_values(

@@ -23,7 +23,7 @@ import orjson
 from sqlalchemy.orm import Session
 
 import tlp
-from hub.db import bulk_insert_values
+from hub.db import bulk_insert_values, insert_json_rows
 from hub.errors import InvalidField
 from hub.intel.merge import Changes
 from hub.intel.rows import (
@@ -51,14 +51,16 @@ MAX_DRAFT_ELEMENTS = 50_000
 class NewRows:
     """The rows of a new event's first version, but for the ids the database gives: the
     event row's values (without source and ``changed_at``), and its objects and attributes
-    as value tuples in the order of ``*_names`` (without ``event_id``)."""
+    as value tuples in the order of ``*_names`` (without ``event_id``), or for SQLite as
+    one JSON array each (``json_rows``: written in one statement, made here)."""
 
     values: dict[str, Any]
     reports: list[dict[str, Any]]
     object_names: tuple[str, ...]
-    objects: list[tuple[Any, ...]]
+    objects: list[tuple[Any, ...]] | bytes  # bytes: for SQLite, as ``json_rows``
     attribute_names: tuple[str, ...]
-    attributes: list[tuple[Any, ...]]
+    attributes: list[tuple[Any, ...]] | bytes
+    for_sqlite: bool
 
 
 @dataclass(slots=True)
@@ -106,7 +108,7 @@ def digest_and_snapshot(merged: dict[str, Any], labels: tlp.EventLabels) -> tupl
 
 
 def draft_event(
-    event: dict[str, Any], *, orgc: dict[str, Any], policy: tlp.Policy, now: int
+    event: dict[str, Any], *, orgc: dict[str, Any], policy: tlp.Policy, now: int, sqlite: bool
 ) -> Draft:
     """The draft of one normalised event (its sightings are taken out of it, as ingest
     does first): ``orgc`` is the creator the unit will give it (the submitter)."""
@@ -132,13 +134,13 @@ def draft_event(
         digest=digest,
         snapshot=snapshot,
         publications=publications,
-        rows=None if labels.problems else _new_rows(merged, labels, digest, publications),
+        rows=None if labels.problems else _new_rows(merged, labels, digest, publications, sqlite),
     )
     return draft
 
 
 def _new_rows(
-    event: dict[str, Any], labels: tlp.EventLabels, digest: str, publications: str
+    event: dict[str, Any], labels: tlp.EventLabels, digest: str, publications: str, sqlite: bool
 ) -> NewRows:
     stamp = int(event["timestamp"])
 
@@ -163,10 +165,17 @@ def _new_rows(
         values=values,
         reports=event.get("EventReport") or [],
         object_names=tuple(objects[0]) if objects else (),
-        objects=[tuple(o.values())[1:] for o in objects],
+        objects=_values(objects, sqlite),
         attribute_names=tuple(attributes[0]) if attributes else (),
-        attributes=[tuple(a.values())[1:] for a in attributes],
+        attributes=_values(attributes, sqlite),
+        for_sqlite=sqlite,
     )
+
+
+def _values(rows: list[dict[str, Any]], sqlite: bool) -> list[tuple[Any, ...]] | bytes:
+    """Rows (``event_id`` first) as value tuples without it, or for SQLite as JSON."""
+    values = [tuple(r.values())[1:] for r in rows]
+    return json_rows(values) if sqlite and values else values
 
 
 def write_new(session: Session, *, uuid: str, rows: NewRows, source: Partner) -> Event:
@@ -187,15 +196,34 @@ def write_new(session: Session, *, uuid: str, rows: NewRows, source: Partner) ->
         (EventObject.__table__, rows.object_names, rows.objects),
         (Attribute.__table__, rows.attribute_names, rows.attributes),
     ):
-        if values:
-            with uuid_clash_named(table):  # type: ignore[arg-type]
+        if not values:
+            continue
+        with uuid_clash_named(table):  # type: ignore[arg-type]
+            if connection.dialect.name == "sqlite":
+                insert_json_rows(
+                    connection,
+                    table,  # type: ignore[arg-type]
+                    lead=("event_id", row.id),
+                    names=names[1:],
+                    rows_json=values if isinstance(values, bytes) else json_rows(values),
+                    blobs=("doc",),
+                )
+            else:
                 bulk_insert_values(
                     connection,
-                    table,
+                    table,  # type: ignore[arg-type]
                     names,
-                    ((row.id, *value) for value in values),  # type: ignore[arg-type]
+                    ((row.id, *value) for value in values),
                 )
     return row
+
+
+def json_rows(values: list[tuple[Any, ...]]) -> bytes:
+    """Value tuples as one JSON array, for SQLite (``hub.db.insert_json_rows``): the stored
+    documents (bytes) as their text, JSON made by ``orjson``, hence UTF-8."""
+    return orjson.dumps(
+        [[v.decode() if isinstance(v, bytes) else v for v in value] for value in values]
+    )
 
 
 def publish_now(

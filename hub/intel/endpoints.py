@@ -77,7 +77,8 @@ def submit_events(
     if isinstance(prepared, service.Prepared):
         drafted_for = _submitter_before_unit(request, who)
         if drafted_for is not None:
-            service.draft_new_events(prepared, source=drafted_for, policy=policy)
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            service.draft_new_events(prepared, source=drafted_for, policy=policy, sqlite=sqlite)
     source = submitting_partner(session, who)
     if isinstance(prepared, stix.PreparedBundle) and source.uuid != who.partner_uuid:
         # An operator key of another organisation than the hub's own: label for the hub's.

@@ -160,7 +160,9 @@ def prepare_events(
     return Prepared(tuple(items), now)
 
 
-def draft_new_events(prepared: Prepared, *, source: Partner, policy: tlp.Policy) -> None:
+def draft_new_events(
+    prepared: Prepared, *, source: Partner, policy: tlp.Policy, sqlite: bool
+) -> None:
     """Make, before the unit of work, what each valid event of ``prepared`` will write if
     it is new and submitted by ``source`` (``hub.intel.drafts``): the unit then holds
     SQLite's write lock for the database work only. ``source`` may be an object of a
@@ -168,7 +170,9 @@ def draft_new_events(prepared: Prepared, *, source: Partner, policy: tlp.Policy)
     orgc = {"uuid": source.uuid, "name": source.name}
     for item in prepared.items:
         if item.error is None and item.draft is None:
-            item.draft = draft_event(item.event, orgc=orgc, policy=policy, now=prepared.now)
+            item.draft = draft_event(
+                item.event, orgc=orgc, policy=policy, now=prepared.now, sqlite=sqlite
+            )
 
 
 def ingest_events(
@@ -354,7 +358,7 @@ def _apply(
         raise ForeignEvent(existing.uuid)
     if draft is not None and draft.error is not None:
         raise draft.error
-    new = _drafted_new(draft, existing, incoming)
+    new = _drafted_new(draft, existing, incoming, session)
     if new is not None:
         return _apply_new(
             session,
@@ -430,13 +434,19 @@ class _Recorded:
 
 
 def _drafted_new(
-    draft: Draft | None, existing: Event | None, incoming: dict[str, Any]
+    draft: Draft | None, existing: Event | None, incoming: dict[str, Any], session: Session
 ) -> NewVersion | None:
     """The drafted first version, when it is still what the unit would build: the event is
-    new here, and its creator is the one the draft was made for."""
+    new here, its creator is the one the draft was made for (and its rows are in the form
+    this database takes)."""
     if draft is None or draft.new is None or existing is not None:
         return None
-    return draft.new if draft.new.orgc == incoming.get("Orgc") else None
+    new = draft.new
+    if new.rows is not None:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if new.rows.for_sqlite is not sqlite:
+            return None
+    return new if new.orgc == incoming.get("Orgc") else None
 
 
 def _apply_new(

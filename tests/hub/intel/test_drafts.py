@@ -90,7 +90,7 @@ def _with_sighting(payloads: list[Any]) -> None:
 
 @pytest.mark.parametrize("path", FIXTURES, ids=lambda p: p.name)
 def test_a_drafted_event_is_stored_as_the_unit_would_build_it(
-    maker: sessionmaker[Session], factory: Any, path: Path
+    maker: sessionmaker[Session], factory: Any, backend: str, path: Path
 ) -> None:
     source = factory.partner("Drafting CSIRT", type="sectoral-csirt")
     payloads = parse_misp_payload(path.read_bytes())
@@ -102,7 +102,9 @@ def test_a_drafted_event_is_stored_as_the_unit_would_build_it(
     for drafted in (True, False):
         prepared = service.prepare_events(copy.deepcopy(fixed), now=1_800_000_000)
         if drafted:
-            service.draft_new_events(prepared, source=source, policy=tlp.DEFAULT_POLICY)
+            service.draft_new_events(
+                prepared, source=source, policy=tlp.DEFAULT_POLICY, sqlite=backend == "sqlite"
+            )
             assert all(i.draft is not None and i.draft.new is not None for i in prepared.items)
         with maker() as session, session.begin():
             unit_source = session.get(Partner, source.id)
@@ -136,7 +138,7 @@ def test_rest_submission_of_a_new_event_builds_no_rows_in_the_unit(
 
 
 def test_a_draft_for_an_event_stored_meanwhile_is_not_used(
-    maker: sessionmaker[Session], factory: Any
+    maker: sessionmaker[Session], factory: Any, backend: str
 ) -> None:
     """Between the draft and the unit another submission stored the event: the unit merges
     into the stored version (an edit), as without a draft."""
@@ -148,7 +150,9 @@ def test_a_draft_for_an_event_stored_meanwhile_is_not_used(
     later["Event"]["timestamp"] = "1700000100"
     later["Event"]["Attribute"] = [attr("198.51.100.2", timestamp="1700000100")]
     prepared = service.prepare_events([later])
-    service.draft_new_events(prepared, source=source, policy=tlp.DEFAULT_POLICY)
+    service.draft_new_events(
+        prepared, source=source, policy=tlp.DEFAULT_POLICY, sqlite=backend == "sqlite"
+    )
     with session_scope(maker) as session:
         _ingest(session, service.prepare_events([first]), session.get(Partner, source.id))
     with session_scope(maker) as session:
@@ -163,12 +167,14 @@ def test_a_draft_for_an_event_stored_meanwhile_is_not_used(
 
 
 def test_a_draft_made_for_another_creator_is_not_used(
-    maker: sessionmaker[Session], factory: Any, hub_org: Partner
+    maker: sessionmaker[Session], factory: Any, hub_org: Partner, backend: str
 ) -> None:
     drafted_for = factory.partner("Someone else", type="isp")
     body = event("whose", attributes=[attr("198.51.100.3")])
     prepared = service.prepare_events([body])
-    service.draft_new_events(prepared, source=drafted_for, policy=tlp.DEFAULT_POLICY)
+    service.draft_new_events(
+        prepared, source=drafted_for, policy=tlp.DEFAULT_POLICY, sqlite=backend == "sqlite"
+    )
     with session_scope(maker) as session:
         [outcome] = _ingest(session, prepared, session.get(Partner, hub_org.id))
         assert outcome.status == "stored"
