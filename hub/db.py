@@ -194,8 +194,8 @@ def insert_json_rows(
     )
     statement = (
         f"INSERT INTO {table.name} ({lead[0]}, {', '.join(names)}) "
-        f"SELECT ?, {picks} FROM json_each(?) ORDER BY key"
-    )
+        f"SELECT ?, {picks} FROM json_each(?)"
+    )  # json_each walks the array in order (no ORDER BY: it would sort every row first)
     driver = connection.connection.driver_connection
     driver.cursor().execute(statement, (lead[1], rows_json.decode()))  # type: ignore[union-attr]
 
