@@ -358,7 +358,7 @@ def _apply(
         raise ForeignEvent(existing.uuid)
     if draft is not None and draft.error is not None:
         raise draft.error
-    new = _drafted_new(draft, existing, incoming, session)
+    new = _drafted_new(draft, existing, incoming, source, session)
     if new is not None:
         return _apply_new(
             session,
@@ -434,12 +434,18 @@ class _Recorded:
 
 
 def _drafted_new(
-    draft: Draft | None, existing: Event | None, incoming: dict[str, Any], session: Session
+    draft: Draft | None,
+    existing: Event | None,
+    incoming: dict[str, Any],
+    source: Partner,
+    session: Session,
 ) -> NewVersion | None:
     """The drafted first version, when it is still what the unit would build: the event is
-    new here, its creator is the one the draft was made for (and its rows are in the form
-    this database takes)."""
+    new here, its source and creator are the ones the draft was made for (labels depend on
+    the source), and its rows are in the form this database takes."""
     if draft is None or draft.new is None or existing is not None:
+        return None
+    if draft.new.orgc != {"uuid": source.uuid, "name": source.name}:
         return None
     new = draft.new
     if new.rows is not None:
