@@ -9,7 +9,7 @@ fails, and the API answers 503 with ``Retry-After``.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
 from typing import Any, TypeVar
@@ -167,13 +167,50 @@ def bulk_insert(connection: Connection, table: Table, rows: Iterable[dict[str, A
     first = next(rows, None)
     if first is None:
         return
-    names = ", ".join(first)
     values = (tuple(r.values()) for r in itertools.chain((first,), rows))
+    bulk_insert_values(connection, table, tuple(first), values)
+
+
+def insert_json_rows(
+    connection: Connection,
+    table: Table,
+    *,
+    lead: tuple[str, Any],
+    names: Sequence[str],
+    rows_json: bytes,
+    blobs: Collection[str] = (),
+) -> None:
+    """SQLite: insert the rows of ``rows_json`` (a JSON array of value arrays in the order
+    of ``names``; ``blobs`` name the text columns stored as BLOB), each preceded by the
+    column ``lead`` (name, value), in ONE statement. The statement runs as one call with
+    Python's GIL released: ``executemany`` takes the GIL back after every row, and while
+    other request threads compute (e.g. drafting other uploads) each row waits for them,
+    with SQLite's write lock held (a GIL convoy)."""
+    picks = ", ".join(
+        f"CAST(json_extract(value, '$[{i}]') AS BLOB)"
+        if name in blobs
+        else f"json_extract(value, '$[{i}]')"
+        for i, name in enumerate(names)
+    )
+    statement = (
+        f"INSERT INTO {table.name} ({lead[0]}, {', '.join(names)}) "
+        f"SELECT ?, {picks} FROM json_each(?)"
+    )  # json_each walks the array in order (no ORDER BY: it would sort every row first)
+    driver = connection.connection.driver_connection
+    driver.cursor().execute(statement, (lead[1], rows_json.decode()))  # type: ignore[union-attr]
+
+
+def bulk_insert_values(
+    connection: Connection, table: Table, names: Sequence[str], values: Iterable[Sequence[Any]]
+) -> None:
+    """``bulk_insert`` of rows given as value tuples in the order of ``names`` (rows made
+    before the unit of work began, which only has to send them)."""
+    columns = ", ".join(names)
     driver = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        with driver.cursor().copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:  # type: ignore[union-attr]
+        with driver.cursor().copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:  # type: ignore[union-attr]
             for row in values:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" for _ in first)
-    driver.cursor().executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", values)  # type: ignore[union-attr]
+    marks = ", ".join("?" for _ in names)
+    driver.cursor().executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # type: ignore[union-attr]

@@ -12,7 +12,7 @@ from sqlalchemy import select
 import tlp
 from hub import cursors
 from hub.audit import releases
-from hub.errors import InvalidField, NotFound, recorded
+from hub.errors import HubError, InvalidField, NotFound, recorded
 from hub.intel import repository, schemas, service, stix
 from hub.intel.submission import (
     STIX_MEDIA,
@@ -20,7 +20,7 @@ from hub.intel.submission import (
     parse_misp_payload,
     submitting_partner,
 )
-from hub.models import Attribute, Event, Release
+from hub.models import Attribute, Event, Partner, Release
 from hub.responses import JSONResponse, stream_event
 from hub.routing import (
     HubRoute,
@@ -33,6 +33,7 @@ from hub.routing import (
     Submitter,
     body_of,
     read_page,
+    runtime_of,
 )
 from hub.sharing import pages
 from hub.sharing.events import release_event
@@ -73,6 +74,11 @@ def submit_events(
         prepared = service.prepare_events(
             parse_misp_payload(body), default_distribution=settings.default_distribution
         )
+    if isinstance(prepared, service.Prepared):
+        drafted_for = _submitter_before_unit(request, who)
+        if drafted_for is not None:
+            sqlite = session.get_bind().dialect.name == "sqlite"
+            service.draft_new_events(prepared, source=drafted_for, policy=policy, sqlite=sqlite)
     source = submitting_partner(session, who)
     if isinstance(prepared, stix.PreparedBundle) and source.uuid != who.partner_uuid:
         # An operator key of another organisation than the hub's own: label for the hub's.
@@ -114,6 +120,19 @@ def submit_events(
         },
         status_code=201 if changed else 200,
     )
+
+
+def _submitter_before_unit(request: Request, who: Submitter) -> Partner | None:
+    """The submitting organisation, read in a short read of its own before the unit of work,
+    for drafting new events outside it (``hub.intel.drafts``); None when it may not submit
+    (the unit refuses it, saying why). The unit reads it again: a draft made for another
+    identity than the unit's is ignored."""
+    maker = runtime_of(request).sessions
+    with maker(bind=request.app.state.binds["plain"]) as reading:
+        try:
+            return submitting_partner(reading, who)
+        except HubError:
+            return None
 
 
 def summary(item: EventSummary) -> dict[str, Any]:

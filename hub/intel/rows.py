@@ -8,6 +8,7 @@ import itertools
 import sqlite3
 import uuid as uuid_mod
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -112,11 +113,69 @@ def write_version(
     Rows are built and inserted a chunk at a time, so memory does not grow with a second
     copy of every attribute. ``changed`` names the elements this version added or replaced
     (None: all of them, a new event): they get this version's timestamp as ``changed_ts``,
-    the others keep theirs.
+    the others keep theirs. (A new event submitted over REST has its rows made before the
+    unit of work instead: ``hub.intel.drafts``.)
     """
-    assert labels.event is not None
     before = _previous(session, existing)
     stamp = _stamper(before, int(event["timestamp"]), changed)
+    values = {
+        **event_values(
+            event,
+            labels,
+            stamp,
+            digest=digest,
+            meta_timestamp=meta_timestamp,
+            publications=publications,
+            withdrawn_ts=withdrawn_ts,
+        ),
+        "source_partner_id": source.id,
+        "changed_at": utcnow(),
+    }
+    if existing is None:
+        row = Event(uuid=event["uuid"], version=1, **values)
+        session.add(row)
+        session.flush()
+    else:
+        row = existing
+        for key, value in values.items():
+            setattr(row, key, value)
+        row.version = existing.version + 1
+        session.execute(delete(Attribute).where(Attribute.event_id == row.id))
+        session.execute(delete(EventObject).where(EventObject.event_id == row.id))
+        session.flush()
+    number_reports(session, row.id, event.get("EventReport") or [])
+    connection = session.connection()
+    # An element keeps its row id from version to version (the numeric ids MISP clients are
+    # handed derive from it, hub.sharing.ids): rows of known elements are written with their
+    # ids, new ones get fresh ids, in two bulk statements each.
+    ids = {uuid: row_id for uuid, (row_id, _ts) in before.items()}
+
+    def objects(known: bool) -> Iterator[dict[str, Any]]:
+        for o in event["Object"]:
+            if (o["uuid"] in ids) is known:
+                made = object_row(o, rank_of(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
+                yield {"id": ids[o["uuid"]], **made} if known else made
+
+    for known in (True, False):
+        _insert_chunked(connection, EventObject.__table__, objects(known))
+        rows = attribute_rows(event, labels, row.id, stamp, ids=ids, known=known)
+        insert_attributes(connection, rows)
+    return row
+
+
+def event_values(
+    event: dict[str, Any],
+    labels: tlp.EventLabels,
+    stamp: Callable[[str], int],
+    *,
+    digest: str,
+    meta_timestamp: int,
+    publications: str,
+    withdrawn_ts: int,
+) -> dict[str, Any]:
+    """The ``events`` row of a version, but for its source and ``changed_at`` (no database
+    work: a new event's is made before its unit of work begins)."""
+    assert labels.event is not None
     live = [a for a in event["Attribute"] if not a.get("deleted")]
     # min_rank: the lowest label among live elements that go wherever the event goes. An
     # element with its own sharing group or "hub only" distribution does not count (nor does
@@ -141,7 +200,7 @@ def write_version(
     )
     profile, narrowed = _spread(event, labels, stamp)
     doc = {k: v for k, v in event.items() if k not in _STRIP_FROM_DOC}
-    values = {
+    return {
         "info": event["info"],
         "date": event.get("date"),
         "published": event["published"],
@@ -151,7 +210,6 @@ def write_version(
         "sg_members": sg_members(event),
         "orgc_uuid": event["Orgc"]["uuid"],
         "orgc_name": event["Orgc"].get("name") or "",
-        "source_partner_id": source.id,
         "tlp_rank": labels.event.rank,
         "min_rank": min(ranks) if ranks else None,
         "profile": profile,
@@ -167,41 +225,10 @@ def write_version(
         "attribute_count": attribute_count,
         "doc": dumps(doc),
         "content_hash": digest,
-        "changed_at": utcnow(),
     }
-    if existing is None:
-        row = Event(uuid=event["uuid"], version=1, **values)
-        session.add(row)
-        session.flush()
-    else:
-        row = existing
-        for key, value in values.items():
-            setattr(row, key, value)
-        row.version = existing.version + 1
-        session.execute(delete(Attribute).where(Attribute.event_id == row.id))
-        session.execute(delete(EventObject).where(EventObject.event_id == row.id))
-        session.flush()
-    _number_reports(session, row.id, event.get("EventReport") or [])
-    connection = session.connection()
-    # An element keeps its row id from version to version (the numeric ids MISP clients are
-    # handed derive from it, hub.sharing.ids): rows of known elements are written with their
-    # ids, new ones get fresh ids, in two bulk statements each.
-    ids = {uuid: row_id for uuid, (row_id, _ts) in before.items()}
-
-    def objects(known: bool) -> Iterator[dict[str, Any]]:
-        for o in event["Object"]:
-            if (o["uuid"] in ids) is known:
-                made = _object_row(o, rank_of(labels.objects[o["uuid"]]), row.id, stamp(o["uuid"]))
-                yield {"id": ids[o["uuid"]], **made} if known else made
-
-    for known in (True, False):
-        _insert_chunked(connection, EventObject.__table__, objects(known))
-        rows = attribute_rows(event, labels, row.id, stamp, ids=ids, known=known)
-        insert_attributes(connection, rows)
-    return row
 
 
-def _number_reports(session: Session, event_id: int, reports: list[dict[str, Any]]) -> None:
+def number_reports(session: Session, event_id: int, reports: list[dict[str, Any]]) -> None:
     """A row for each event report new to the event (``EventReport``: its number)."""
     uuids = {str(r["uuid"]) for r in reports if isinstance(r, dict) and r.get("uuid")}
     if not uuids:
@@ -367,18 +394,24 @@ def insert_attributes(connection: Connection, rows: Iterator[dict[str, Any]]) ->
 
 
 def _insert_chunked(connection: Connection, table: Table, rows: Iterator[dict[str, Any]]) -> None:
-    try:
+    with uuid_clash_named(table):
         bulk_insert(connection, table, rows)
+
+
+@contextmanager
+def uuid_clash_named(table: Table) -> Iterator[None]:
+    """The event's own rows were just removed (or it is new), so a clash on a unique uuid
+    means the uuid belongs to another event (MISP refuses this too: "duplicate UUID"). Which
+    event is not said: the submitter may not know it."""
+    try:
+        yield
     except (IntegrityError, psycopg.IntegrityError, sqlite3.IntegrityError):
-        # The event's own rows were just removed, so a clash on a unique uuid means the
-        # uuid belongs to another event (MISP refuses this too: "duplicate UUID"). Which
-        # event is not said: the submitter may not know it.
         raise UuidClash(
             "Event.Attribute" if table is Attribute.__table__ else "Event.Object"
         ) from None
 
 
-def _object_row(obj: dict[str, Any], rank: int, event_id: int, changed_ts: int) -> dict[str, Any]:
+def object_row(obj: dict[str, Any], rank: int, event_id: int, changed_ts: int) -> dict[str, Any]:
     return {
         "event_id": event_id,
         "uuid": obj["uuid"],

@@ -8,7 +8,6 @@ held in quarantine instead of stored.
 
 from __future__ import annotations
 
-import hashlib
 import time
 import uuid as uuid_mod
 import zlib
@@ -25,6 +24,14 @@ import tlp
 from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.errors import Conflict, InvalidField
+from hub.intel.drafts import (
+    Draft,
+    NewVersion,
+    digest_and_snapshot,
+    draft_event,
+    publish_now,
+    write_new,
+)
 from hub.intel.merge import Changes, merge_event
 from hub.intel.outcomes import ForeignEvent, Outcome, UuidClash
 from hub.intel.projection import render_event_version
@@ -33,7 +40,6 @@ from hub.intel.rows import (
     count_elements,
     drop_never_shared,
     int_or_zero,
-    labels_json,
     meta_bytes,
     take_sightings,
     write_sightings,
@@ -124,6 +130,7 @@ class _Item:
     event: dict[str, Any]
     stamped: set[str]
     error: InvalidField | None = None
+    draft: Draft | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,6 +170,23 @@ def prepare_events(
                 drop_never_shared(item.event)
             items.append(item)
     return Prepared(tuple(items), now)
+
+
+def draft_new_events(
+    prepared: Prepared, *, source: Partner, policy: tlp.Policy, sqlite: bool
+) -> None:
+    """Make, before the unit of work, what each valid event of ``prepared`` will write if
+    it is new and submitted by ``source`` (``hub.intel.drafts``): the unit then holds
+    SQLite's write lock for the database work only. ``source`` may be an object of a
+    finished unit; the unit uses a draft only when its own source has the same identity."""
+    orgc = {"uuid": source.uuid, "name": source.name}
+    for item in prepared.items:
+        # A submitted exercise tag is dropped in the unit (``exercise_marked``): such an
+        # event is built there, so the draft never stores what the unit would have removed.
+        if item.error is None and item.draft is None and not _claims_exercise(item.event):
+            item.draft = draft_event(
+                item.event, orgc=orgc, policy=policy, now=prepared.now, sqlite=sqlite
+            )
 
 
 def ingest_events(
@@ -237,7 +261,7 @@ def ingest_events(
         elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
             normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
         exercise_marked(normalised, exercise)
-        plan.append(("apply", (existing, normalised, item.stamped)))
+        plan.append(("apply", (existing, normalised, item.stamped, item.draft)))
     seal = _Seal(stamp=utcnow())
     outcomes = []
     with gc_paused():
@@ -249,13 +273,14 @@ def ingest_events(
                     )
                 )
                 continue
-            existing, normalised, stamped = entry
+            existing, normalised, stamped, draft = entry
             outcomes.append(
                 _apply(
                     session,
                     existing=existing,
                     incoming=normalised,
                     fresh=stamped,
+                    draft=draft,
                     exact_tags=frozenset(exact_tags),
                     now=now,
                     source=source,
@@ -307,6 +332,14 @@ def _check_open(session: Session, exercise: str) -> None:
     status = session.scalar(select(Exercise.status).where(Exercise.uuid == exercise))
     if status is None or status == "closed":
         raise Conflict("the exercise is closed: it takes no more submissions")
+
+
+def _claims_exercise(event: dict[str, Any]) -> bool:
+    return any(
+        str(t.get("name", "")).lower().startswith(EXERCISE_TAG_PREFIX)
+        for t in event.get("Tag") or []
+        if isinstance(t, dict)
+    )
 
 
 def exercise_marked(event: dict[str, Any], exercise: str | None) -> None:
@@ -405,6 +438,7 @@ def _apply(
     existing: Event | None,
     incoming: dict[str, Any],
     fresh: set[str],
+    draft: Draft | None,
     exact_tags: frozenset[str],
     now: int,
     source: Partner,
@@ -418,13 +452,24 @@ def _apply(
 ) -> Outcome:
     if existing is not None and existing.source_partner_id != source.id:
         raise ForeignEvent(existing.uuid)
+    if draft is not None and draft.error is not None:
+        raise draft.error
+    new = _drafted_new(draft, existing, incoming, source, session) if exercise is None else None
+    if new is not None:
+        return _apply_new(
+            session,
+            new,
+            draft,
+            source=source,
+            recorded=_Recorded(actor, channel, original, conversion, seal),
+        )
     current = current_state(session, existing) if existing is not None else None
-    sightings = take_sightings(incoming)
+    sightings = draft.sightings if draft is not None else take_sightings(incoming)
     if current is not None:
         merged, changes = merge_event(current, incoming, fresh=fresh, exact_tags=exact_tags)
     else:
         merged, changes = incoming, Changes(new=count_elements(incoming))
-    _publication(merged, incoming, was_published=bool(existing and existing.published), now=now)
+    publish_now(merged, incoming, was_published=bool(existing and existing.published), now=now)
     if existing is not None and int(merged["timestamp"]) <= existing.timestamp:
         # Each version is later than the one before, even within its second: what a
         # recipient sees change is told apart from the publication before it by timestamp.
@@ -443,6 +488,7 @@ def _apply(
         touched=bool(changes.changed or changes.deleted) and meta_same,
     )
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
+    recorded = _Recorded(actor, channel, original, conversion, seal)
     if labels.problems and exercise is not None:
         # Quarantine knows no exercise: an operator's release would make an inject real
         # traffic. Refused whole instead (fail closed), naming what to fix.
@@ -452,31 +498,8 @@ def _apply(
             field="Tag",
         )
     if labels.problems:
-        return quarantine(
-            session,
-            event=incoming,
-            problems=labels.problems,
-            source=source,
-            actor=actor,
-            channel=channel,
-            records=seal.records,
-        )
-    # One canonical serialisation of the whole event serves both the content hash and the
-    # version snapshot (a 10^5-attribute event is ~25 MB of JSON: don't make it twice).
-    canonical = orjson.dumps(merged, option=orjson.OPT_SORT_KEYS)
-    digest = hashlib.sha256(canonical).hexdigest()
-    packer = zlib.compressobj(1)
-    snapshot = b"".join(
-        (
-            packer.compress(b'{"event":'),
-            packer.compress(canonical),
-            packer.compress(b',"labels":'),
-            packer.compress(orjson.dumps(labels_json(labels))),
-            packer.compress(b"}"),
-            packer.flush(),
-        )
-    )
-    del canonical
+        return _quarantined(session, incoming, labels, source, recorded)
+    digest, snapshot = digest_and_snapshot(merged, labels)
     event_row = write_version(
         session,
         existing=existing,
@@ -491,6 +514,108 @@ def _apply(
     )
     if existing is None:
         event_row.exercise_id = exercise
+    return _record_version(
+        session,
+        event_row=event_row,
+        merged=merged,
+        labels=labels,
+        changes=changes,
+        sightings=sightings,
+        snapshot=snapshot,
+        source=source,
+        recorded=recorded,
+        updated=existing is not None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """Who submitted a version, how, and the batch it belongs to (what its records say)."""
+
+    actor: str
+    channel: str
+    original: bytes | None
+    conversion: lineage.Conversion | None
+    seal: _Seal
+
+
+def _drafted_new(
+    draft: Draft | None,
+    existing: Event | None,
+    incoming: dict[str, Any],
+    source: Partner,
+    session: Session,
+) -> NewVersion | None:
+    """The drafted first version, when it is still what the unit would build: the event is
+    new here, its source and creator are the ones the draft was made for (labels depend on
+    the source), and its rows are in the form this database takes."""
+    if draft is None or draft.new is None or existing is not None:
+        return None
+    if draft.new.orgc != {"uuid": source.uuid, "name": source.name}:
+        return None
+    new = draft.new
+    if new.rows is not None:
+        sqlite = session.get_bind().dialect.name == "sqlite"
+        if new.rows.for_sqlite is not sqlite:
+            return None
+    return new if new.orgc == incoming.get("Orgc") else None
+
+
+def _apply_new(
+    session: Session, new: NewVersion, draft: Draft, *, source: Partner, recorded: _Recorded
+) -> Outcome:
+    """Store a drafted new event: only the database work happens here."""
+    if new.rows is None:
+        return _quarantined(session, new.merged, new.labels, source, recorded)
+    event_row = write_new(session, uuid=new.merged["uuid"], rows=new.rows, source=source)
+    return _record_version(
+        session,
+        event_row=event_row,
+        merged=new.merged,
+        labels=new.labels,
+        changes=new.changes,
+        sightings=draft.sightings,
+        snapshot=new.snapshot,
+        source=source,
+        recorded=recorded,
+        updated=False,
+    )
+
+
+def _quarantined(
+    session: Session,
+    event: dict[str, Any],
+    labels: tlp.EventLabels,
+    source: Partner,
+    recorded: _Recorded,
+) -> Outcome:
+    return quarantine(
+        session,
+        event=event,
+        problems=labels.problems,
+        source=source,
+        actor=recorded.actor,
+        channel=recorded.channel,
+        records=recorded.seal.records,
+    )
+
+
+def _record_version(
+    session: Session,
+    *,
+    event_row: Event,
+    merged: dict[str, Any],
+    labels: tlp.EventLabels,
+    changes: Changes,
+    sightings: list[dict[str, Any]],
+    snapshot: bytes,
+    source: Partner,
+    recorded: _Recorded,
+    updated: bool,
+) -> Outcome:
+    """What every stored version adds beside its rows: its sightings, the version record,
+    withdrawals, the audit entry (at the seal), lineage and its STIX rendering."""
+    actor, channel, seal = recorded.actor, recorded.channel, recorded.seal
     write_sightings(session, sightings, event_row.id, source)
     version = event_row.version
     session.execute(
@@ -506,7 +631,7 @@ def _apply(
                 "event_timestamp": event_row.timestamp,
                 "tlp_rank": event_row.tlp_rank,
                 "changes": changes.as_dict(),
-                "original": zlib.compress(original, 1) if original else None,
+                "original": zlib.compress(recorded.original, 1) if recorded.original else None,
                 "snapshot": snapshot,
             }
         ],
@@ -541,7 +666,7 @@ def _apply(
         channel=channel,
         tlp_rank=event_row.tlp_rank,
         content_sha256=event_row.content_hash,
-        conversion=conversion,
+        conversion=recorded.conversion,
     )
     # STIX is rendered once per version, here, dated again when the batch is sealed (after
     # its audit entries: date_added must follow commit order); a conversion failure is
@@ -549,21 +674,7 @@ def _apply(
     # connections due at the worker's next round: ``hub.connections.jobs.schedule_due``.)
     render_event_version(session, event=event_row, state=merged, labels=labels, now=seal.stamp)
     seal.rendered.append(event_row.id)
-    return Outcome(event_row.uuid, "stored" if existing is None else "updated", version)
-
-
-def _publication(
-    merged: dict[str, Any], incoming: dict[str, Any], *, was_published: bool, now: int
-) -> None:
-    """Publishing stamps ``publish_timestamp`` (MISP's publish does), so searches by
-    ``publish_timestamp`` or ``last`` find what was published through the hub: an event that
-    becomes published without an explicit publish time of its own gets now."""
-    if not merged.get("published"):
-        return
-    if int_or_zero(incoming.get("publish_timestamp")):
-        return  # the sender's own (a MISP pushing what it published)
-    if not was_published or not int_or_zero(merged.get("publish_timestamp")):
-        merged["publish_timestamp"] = str(now)
+    return Outcome(event_row.uuid, "updated" if updated else "stored", version)
 
 
 PUBLICATIONS_KEPT = 32
