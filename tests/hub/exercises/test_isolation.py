@@ -21,8 +21,9 @@ from sqlalchemy import func, select
 import tlp
 from hub.db import session_scope
 from hub.models import AuditEntry
+from hub.runtime import Runtime
 from hub.vocabulary import Role
-from hub.worker import WorkerContext, run_due
+from hub.worker import run_due
 from tests.builders import attr
 from tests.builders import event as wrapped
 
@@ -139,7 +140,7 @@ def audit_size(maker: Any) -> int:
 
 @pytest.fixture
 def drain(maker: Any, settings: Any) -> Any:
-    context = WorkerContext(
+    context = Runtime(
         settings=settings.model_copy(update={"notify_interval_seconds": 0}),
         policy=tlp.DEFAULT_POLICY,
     )
