@@ -200,6 +200,15 @@ def _carried(found: Any) -> dict[str, str]:
     return headers(found.obligation, found.audit_seq)
 
 
+def _head(found: Any) -> Response:
+    """A HEAD answer: 200 with the view's headers, or 404 exactly as for a uuid the hub never
+    had (no audit entry number: the refusal's entry would tell a hidden element from a
+    missing one)."""
+    if found.items:
+        return Response(status_code=200, headers=_carried(found))
+    return Response(status_code=404, headers=_carried(elements.Released()))
+
+
 def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:
     return Caller.of(who, policy, settings)
 
@@ -806,7 +815,7 @@ def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> 
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=_carried(found))
+        return _head(found)
     if not found.items:
         raise recorded(NotFound("Invalid attribute"))
     return JSONResponse({"Attribute": found.items[0]}, headers=_carried(found))
@@ -918,7 +927,7 @@ def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Res
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=_carried(found))
+        return _head(found)
     if not found.items:
         raise recorded(NotFound("Invalid object"))
     return JSONResponse({"Object": found.items[0]}, headers=_carried(found))
