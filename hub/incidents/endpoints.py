@@ -40,13 +40,16 @@ from hub.routing import (
     Submitter,
     limit_public,
     public,
+    real_traffic_only,
 )
 from hub.schemas import Page, decode_id_cursor, encode_cursor
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import headers, obligation_body
 from hub.vocabulary import OrganisationSize, OrganisationType, Region, Role, Sector
 
-router = APIRouter(tags=["incidents"], route_class=HubRoute)
+router = APIRouter(
+    tags=["incidents"], route_class=HubRoute, dependencies=[Depends(real_traffic_only)]
+)
 PartnerOnly = Annotated[Any, Depends(RoleGuard(Role.PARTNER))]
 THROTTLE_SCOPE = "incident-help"
 

@@ -398,8 +398,17 @@ def my_releases(
         if len(pos) != 1 or not isinstance(pos[0], int):
             raise InvalidField("cursor is not one this API handed out", field="cursor")
         before = pos[0]
-    stmt = select(Release).where(
-        Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True)
+    # Only the key's own scope (``tlp.in_scope``): an exercise key's deliveries to an exercise
+    # key, real traffic's to a real key; a release of no known event is not listed.
+    scope = (
+        Event.exercise_id.is_(None)
+        if who.exercise_id is None
+        else Event.exercise_id == who.exercise_id
+    )
+    stmt = (
+        select(Release)
+        .join(Event, Event.uuid == Release.event_uuid)
+        .where(Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True), scope)
     )
     if before is not None:
         stmt = stmt.where(Release.id < before)

@@ -35,6 +35,7 @@ from hub.routing import (
     limit_public,
     public_base_url,
     read_page,
+    real_traffic_only,
 )
 from hub.routing import (
     public as public_route,
@@ -51,8 +52,18 @@ class PublicRoute(HubRoute):
         return None
 
 
-router = APIRouter(prefix="/api/v1/knowledge", tags=["knowledge"], route_class=HubRoute)
-admin_router = APIRouter(prefix="/api/v1/admin/knowledge", tags=["knowledge"], route_class=HubRoute)
+router = APIRouter(
+    prefix="/api/v1/knowledge",
+    tags=["knowledge"],
+    route_class=HubRoute,
+    dependencies=[Depends(real_traffic_only)],
+)
+admin_router = APIRouter(
+    prefix="/api/v1/admin/knowledge",
+    tags=["knowledge"],
+    route_class=HubRoute,
+    dependencies=[Depends(real_traffic_only)],
+)
 THROTTLE_SCOPE = "public-knowledge"
 public_router = APIRouter(prefix="/public", tags=["knowledge"], route_class=PublicRoute)
 

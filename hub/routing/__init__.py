@@ -44,6 +44,7 @@ from hub.routing.dependencies import (
     public,
     public_base_url,
     read_page,
+    real_traffic_only,
     runtime_of,
 )
 from hub.routing.inputs import (
@@ -85,6 +86,7 @@ __all__ = [
     "public",
     "public_base_url",
     "read_page",
+    "real_traffic_only",
     "runtime_of",
     "session_binds",
 ]

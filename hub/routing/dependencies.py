@@ -19,7 +19,7 @@ import tlp
 from hub.auth import throttle
 from hub.auth.principal import Principal
 from hub.cursors import MAX_LENGTH as MAX_CURSOR_LENGTH
-from hub.errors import TooManyRequests
+from hub.errors import Forbidden, TooManyRequests
 from hub.models.base import utcnow
 from hub.runtime import Runtime
 from hub.settings import Settings
@@ -125,4 +125,17 @@ def limit_public(request: Request, session: Session, settings: Settings, scope: 
         raise TooManyRequests(
             "too many requests from this address; try again later",
             headers={"Retry-After": str(wait)},
+        )
+
+
+async def real_traffic_only(request: Request) -> None:
+    """Refuses exercise-only keys on a surface that knows no exercise (knowledge products,
+    incident cases and support): the exercise rule (``tlp.in_scope``) holds on the event
+    channels, and anywhere else an exercise key would read or write the organisation's real
+    traffic. The same 403 for every target, so it tells nothing about them."""
+    principal = getattr(request.state, "principal", None)
+    if principal is not None and principal.exercise_id is not None:
+        raise Forbidden(
+            "an exercise key is served on the exercise's channels only (events, /misp, TAXII, "
+            "notifications); use the organisation's own key here"
         )

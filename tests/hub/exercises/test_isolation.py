@@ -104,6 +104,7 @@ def harvest(client: Any, key: str, probes: list[str], audit_size: int = 0) -> li
         get(f"/taxii2/cwn/collections/{coll['id']}/manifest/?limit=500", Accept=TAXII)
     get("/api/v1/notifications")
     get("/api/v1/notifications?via=me")
+    get("/api/v1/me/releases?limit=200")  # what the organisation received, in the key's scope
     for seq in range(1, audit_size + 1):  # the audit entries about the key's organisation
         r = client.get(f"/api/v1/audit/entries/{seq}", headers=h)
         leaf = base64.b64decode(r.json()["leaf"]).decode() if r.status_code == 200 else ""
