@@ -77,6 +77,7 @@ def view(released: release.Released, lang: str) -> dict[str, Any]:
             }
             for c in released.corrections
         ],
+        "exercise": note.exercise_id,  # only ever shown to that exercise's keys
     }
 
 

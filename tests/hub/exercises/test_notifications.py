@@ -135,11 +135,14 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
     assert INJECT_IP in str(note) and REAL_IP not in str(note)
     got = client.get(f"/api/v1/notifications/{ticket}", headers={"Authorization": p_exercise})
     assert got.status_code == 200 and INJECT_IP in got.text
+    assert got.json()["exercise"] == eid  # marked as exercise traffic
+    real_tickets = set()
     # real keys (the participant's own and the non-participant's) never see it
     for name, key in real.items():
         theirs = _tickets(client, key)
         assert ticket not in theirs, name
         assert len(theirs) == 1 and REAL_IP in str(theirs) and INJECT_IP not in str(theirs)
+        real_tickets |= set(theirs)
         missing = client.get(f"/api/v1/notifications/{ticket}", headers={"Authorization": key})
         assert missing.status_code == 404, (name, missing.text)
         assert INJECT_IP not in missing.text and eid not in missing.text
@@ -149,6 +152,14 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
             headers={"Authorization": key},
         )
         assert r.status_code == 404, (name, r.text)
+
+    # and the real notifications are no exercise key's: missing, as another's
+    assert len(real_tickets) == 2
+    for real_ticket in real_tickets:
+        r = client.get(
+            f"/api/v1/notifications/{real_ticket}", headers={"Authorization": p_exercise}
+        )
+        assert r.status_code == 404 and REAL_IP not in r.text
 
 
 def test_a_closed_exercise_mails_nothing_more(client, factory, auth, maker, sink, mailing):
