@@ -22,8 +22,10 @@ from hub.connections.jobs import run_next as run_next_connection_job
 from hub.connections.jobs import schedule_due as schedule_due_connections
 from hub.connections.outbound import OutboundRules
 from hub.db import reads_first, session_scope
+from hub.exercises import service as exercises
 from hub.intel.projection import render_pending
 from hub.jobs import Job, in_one_transaction
+from hub.models.base import utcnow
 from hub.notifications import jobs as notification_jobs
 from hub.runtime import Runtime
 
@@ -47,6 +49,18 @@ def _run_connection_job(maker: sessionmaker[Session], context: Runtime) -> int:
         secret=context.secret,
         rules=OutboundRules.from_settings(context.settings),
     )
+
+
+def _send_injects(session: Session, context: Runtime) -> int:
+    """Scheduled exercise injects whose time has come go out without an operator running
+    ``hub exercise send-due``; one transaction for the round's injects (an inject that cannot
+    be stored rolls the round back and is logged, as the CLI would refuse it)."""
+    return exercises.send_due(
+        session, now=utcnow(), actor=INJECT_AGENT, policy=context.policy, limit=1
+    )
+
+
+INJECT_AGENT = "job:exercise-injects"
 
 
 def _notify(session: Session, context: Runtime) -> int:
@@ -76,6 +90,7 @@ def _audit_tree(maker: sessionmaker[Session], context: Runtime) -> int:
 JOBS: list[tuple[str, Job]] = [
     ("connection-schedule", in_one_transaction(_schedule_connections)),
     ("connection-jobs", _run_connection_job),
+    ("exercise-injects", in_one_transaction(_send_injects)),
     ("notifications", in_one_transaction(_notify)),
     ("notification-delivery", notification_jobs.deliver_due),
     ("stix-render", in_one_transaction(_render_stix)),

@@ -22,6 +22,7 @@ from hub.auth import service as keys
 from hub.errors import Conflict, Forbidden, InvalidField, NotFound
 from hub.intel import service as intel
 from hub.intel import withdrawal
+from hub.jobs import claiming
 from hub.models import Event, Exercise, ExerciseInject, ExerciseParticipant, Partner
 from hub.models.base import utcnow
 from hub.partners import repository as partners
@@ -208,10 +209,13 @@ def injects(session: Session, exercise: Exercise) -> list[ExerciseInject]:
     )
 
 
-def send_due(session: Session, *, now: datetime, actor: str, policy: tlp.Policy) -> int:
-    """Send every inject of an open exercise whose time has come."""
+def send_due(
+    session: Session, *, now: datetime, actor: str, policy: tlp.Policy, limit: int | None = None
+) -> int:
+    """Send every inject of an open exercise whose time has come (at most ``limit``: the
+    worker sends one a unit, claimed so that two workers never send the same one)."""
     rows = session.execute(
-        select(ExerciseInject, Exercise)
+        claiming(select(ExerciseInject, Exercise))
         .join(Exercise, Exercise.id == ExerciseInject.exercise_id)
         .where(
             ExerciseInject.sent_at.is_(None),
@@ -220,6 +224,7 @@ def send_due(session: Session, *, now: datetime, actor: str, policy: tlp.Policy)
             Exercise.status != "closed",
         )
         .order_by(ExerciseInject.send_at, ExerciseInject.id)
+        .limit(limit)
     ).all()
     for inject, exercise in rows:
         send_inject(session, exercise, inject, actor=actor, policy=policy)

@@ -142,6 +142,11 @@ class Notification(UUIDMixin, Base):
     via_partner_id: Mapped[int | None] = mapped_column(ForeignKey("partners.id"))
     kind: Mapped[str] = mapped_column(String(16))
     case_ref: Mapped[str] = mapped_column(String(64))
+    # The exercise whose item it tells of (None: real traffic): released only to keys of that
+    # exercise (``tlp.in_scope``), mailed only to its participants, marked in the subject.
+    exercise_id: Mapped[str | None] = mapped_column(
+        ForeignKey("exercises.uuid", ondelete="RESTRICT"), index=True
+    )
     tlp: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(24), default="pending")
     template: Mapped[str] = mapped_column(String(64))  # id@version

@@ -77,6 +77,7 @@ def view(released: release.Released, lang: str) -> dict[str, Any]:
             }
             for c in released.corrections
         ],
+        "exercise": note.exercise_id,  # only ever shown to that exercise's keys
     }
 
 
@@ -95,8 +96,12 @@ def list_notifications(
     pages hold only what is released to the caller now, each decided again."""
     query = cursors.fingerprint("notifications", via)
     column = Notification.via_partner_id if via else Notification.recipient_partner_id
-    base = select(Notification).where(column == who.partner_id).order_by(Notification.id)
     recipient = Recipient.of_principal(who).tlp
+    base = (
+        select(Notification)
+        .where(column == who.partner_id, _in_scope(recipient.scope))
+        .order_by(Notification.id)
+    )
     after = _after(settings, who, cursor, query)
     considered: list[Notification] = []
     released_ids: list[int] = []
@@ -138,9 +143,23 @@ def _carried(released: list[release.Released], audit_seq: int | None) -> dict[st
     return headers(duty, audit_seq)
 
 
+def _in_scope(exercise: str | None) -> Any:
+    """The SQL side of ``tlp.in_scope``: a key sees only its own scope's notifications (an
+    exercise key its exercise's, a real key real traffic's); the release decides again."""
+    if exercise is None:
+        return Notification.exercise_id.is_(None)
+    return Notification.exercise_id == exercise
+
+
 def _visible(session: Any, who: Any, ticket: str) -> Notification:
+    """The caller's notification; one of another scope (exercise or real) is missing, as one
+    of another organisation is."""
     note = session.scalar(select(Notification).where(Notification.ticket == ticket))
-    if note is None or who.partner_id not in (note.recipient_partner_id, note.via_partner_id):
+    if (
+        note is None
+        or who.partner_id not in (note.recipient_partner_id, note.via_partner_id)
+        or not tlp.in_scope(note.exercise_id, Recipient.of_principal(who).tlp)
+    ):
         raise NotFound(f"no notification {ticket}")
     return note  # type: ignore[no-any-return]
 

@@ -26,7 +26,13 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications.release import latest_artifact
-from hub.notifications.service import FEEDBACK_STATUS, JOB_AGENT, SIGHTING_FEEDBACK, UNANSWERED
+from hub.notifications.service import (
+    FEEDBACK_STATUS,
+    JOB_AGENT,
+    SIGHTING_FEEDBACK,
+    UNANSWERED,
+    agent_for,
+)
 
 
 def feedback(
@@ -206,7 +212,7 @@ def expire_due(
         records.append(
             audit.Record(
                 action="notify.expire",
-                actor=JOB_AGENT,
+                actor=agent_for(JOB_AGENT, note.exercise_id),  # an exercise's: its scope
                 object_ref=f"notification:{note.ticket}",
                 recipient_uuid=uuids.get(note.recipient_partner_id or note.via_partner_id),
                 details={"was": note.status, "after_days": days},

@@ -39,13 +39,15 @@ from hub.models import Notification, Partner, PartnerContact
 from hub.models.base import utcnow
 from hub.models.notification import NotificationMail
 from hub.notifications import release
-from hub.notifications.service import partner_recipient
+from hub.notifications.routing import participants_of
+from hub.notifications.service import agent_for, partner_recipient
 from hub.settings import Settings
 
 AGENT = "job:notifications-mail"
 CONTACT_ROLE = "notification"
 RETRY_FIRST_SECONDS = 60
 RETRY_MAX_SECONDS = 6 * 3600
+EXERCISE_SUBJECT = "[OEFENING/EXERCISE]"
 NO_CONTACT = "the addressee has no notification contact any more"
 # English where it is the everyday language (Saba, Sint Eustatius, Sint Maarten), else Dutch.
 _ENGLISH_REGIONS = frozenset({"saba", "sint-eustatius", "sint-maarten"})
@@ -142,10 +144,13 @@ def _next_new(session: Session, settings: Settings) -> NotificationMail | None:
 def compose(
     released: release.Released, mail: NotificationMail, settings: Settings, now: datetime
 ) -> EmailMessage:
-    """Subject (the template's first line, with the ticket), the text in the addressee's
-    language, and the JSON rendering as an attachment."""
+    """Subject (the template's first line, with the ticket; an exercise's prefixed
+    ``[OEFENING/EXERCISE]``), the text in the addressee's language, and the JSON rendering
+    as an attachment."""
     note = released.notification
     subject, _, text = released.body["text"][mail.language].partition("\n")
+    if note.exercise_id is not None:  # exercise traffic, marked as the issue (#20) says
+        subject = f"{EXERCISE_SUBJECT} {subject}"
     if note.correction:
         text += f"\n{note.correction}\n"
     msg = EmailMessage()
@@ -226,18 +231,33 @@ def claim(
     partner = session.get(Partner, mail.partner_id)
     assert note is not None and partner is not None
     verdict = release.decide(
-        session, recipient=partner_recipient(partner), notes=[note], policy=policy
+        session, recipient=_mailed_as(session, note, partner), notes=[note], policy=policy
     )
     if not verdict.released:
         mail.state = "withheld"
         mail.last_error = "refused by the release path"
         mail.audit_seq = release.record(
-            session, verdict, actor=AGENT, activity="send", medium="email", extra=_extra(mail)
+            session,
+            verdict,
+            actor=agent_for(AGENT, note.exercise_id),
+            activity="send",
+            medium="email",
+            extra=_extra(mail),
         )
         return Claim(mail.id, verdict, None, mail.recipients)
     mail.next_attempt_at = now + timedelta(seconds=settings.smtp_timeout_seconds * 4 + 60)
     message = compose(verdict.released[0], mail, settings, now)
     return Claim(mail.id, verdict, message, list(mail.recipients))
+
+
+def _mailed_as(session: Session, note: Notification, partner: Partner) -> tlp.Recipient:
+    """The addressee as the release path sees it: for an exercise's notification, the
+    participant in that exercise (a partner that is none, or an exercise closed since, gets
+    the real-traffic recipient, which ``tlp.in_scope`` refuses: the mail is withheld)."""
+    exercise = note.exercise_id
+    if exercise is not None and partner.id in participants_of(session, exercise):
+        return partner_recipient(partner, exercise)
+    return partner_recipient(partner)
 
 
 def _extra(mail: NotificationMail) -> dict[str, Any]:
@@ -255,7 +275,12 @@ def mark_sent(session: Session, taken: Claim, *, now: datetime) -> None:
     for released in taken.verdict.released:
         released.notification = note
     mail.audit_seq = release.record(
-        session, taken.verdict, actor=AGENT, activity="send", medium="email", extra=_extra(mail)
+        session,
+        taken.verdict,
+        actor=agent_for(AGENT, note.exercise_id),
+        activity="send",
+        medium="email",
+        extra=_extra(mail),
     )
     mail.state = "sent"
     mail.sent_at = now
@@ -278,7 +303,7 @@ def mark_failed(session: Session, mail_id: int, error: str, *, now: datetime) ->
         [
             audit.Record(
                 action="notify.mail-failed",
-                actor=AGENT,
+                actor=agent_for(AGENT, note.exercise_id),
                 object_ref=f"notification:{note.ticket}",
                 recipient_uuid=partner.uuid,
                 channel=release.CHANNEL.value,

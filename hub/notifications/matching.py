@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -143,22 +143,46 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterator[Sequence[Any]]
 
 
 def match_values(
-    session: Session, table: Table, values: Iterable[Value]
+    session: Session,
+    table: Table,
+    values: Iterable[Value],
+    partners: Collection[int] | None = None,
 ) -> dict[Value, list[EntryHit]]:
     """The most specific entries of ``table`` (constituency or target entries) for each value.
 
     Several entries tie when different organisations registered the same prefix, ASN,
-    domain or sector: each is a match (overlapping constituencies).
+    domain or sector: each is a match (overlapping constituencies). ``partners`` (an
+    exercise's participants) limits the entries to those partners' before the most specific
+    is chosen: another organisation's narrower prefix neither matches nor hides theirs.
     """
     by_field: dict[str, set[Value]] = defaultdict(set)
     for v in values:
         by_field[v.field].add(v)
+    only = _Only(table, partners)
     out: dict[Value, list[EntryHit]] = {}
-    out.update(_match_ips(session, table, by_field.get("ip", set())))
-    out.update(_match_domains(session, table, by_field.get("domain", set())))
+    out.update(_match_ips(session, only, by_field.get("ip", set())))
+    out.update(_match_domains(session, only, by_field.get("domain", set())))
     for field, kind in (("asn", "asn"), ("sector", "sector")):
-        out.update(_match_exact(session, table, kind, by_field.get(field, set())))
+        out.update(_match_exact(session, only, kind, by_field.get(field, set())))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Only:
+    """An entry table, limited to some partners' entries (None: everyone's)."""
+
+    table: Table
+    partners: Collection[int] | None
+
+    @property
+    def c(self) -> Any:
+        return self.table.c
+
+    def select(self, *columns: Any) -> Any:
+        stmt = select(*columns)
+        if self.partners is not None:
+            stmt = stmt.where(self.table.c.partner_id.in_(sorted(self.partners)))
+        return stmt
 
 
 def _hit(row: Any) -> EntryHit:
@@ -166,14 +190,16 @@ def _hit(row: Any) -> EntryHit:
 
 
 def _match_exact(
-    session: Session, table: Table, kind: str, values: set[Value]
+    session: Session, table: _Only, kind: str, values: set[Value]
 ) -> dict[Value, list[EntryHit]]:
     wanted = {v.value: v for v in values}
     out: dict[Value, list[EntryHit]] = defaultdict(list)
     c = table.c
     for chunk in _chunks(sorted(wanted)):
         rows = session.execute(
-            select(c.id, c.partner_id, c.kind, c.value).where(c.kind == kind, c.value.in_(chunk))
+            table.select(c.id, c.partner_id, c.kind, c.value).where(
+                c.kind == kind, c.value.in_(chunk)
+            )
         )
         for row in rows:
             out[wanted[row.value]].append(_hit(row))
@@ -181,7 +207,7 @@ def _match_exact(
 
 
 def _match_domains(
-    session: Session, table: Table, values: set[Value]
+    session: Session, table: _Only, values: set[Value]
 ) -> dict[Value, list[EntryHit]]:
     suffixes: dict[str, list[tuple[Value, int]]] = defaultdict(list)
     for v in values:
@@ -192,7 +218,7 @@ def _match_domains(
     c = table.c
     for chunk in _chunks(sorted(suffixes)):
         rows = session.execute(
-            select(c.id, c.partner_id, c.kind, c.value).where(
+            table.select(c.id, c.partner_id, c.kind, c.value).where(
                 c.kind == "domain", c.value.in_(chunk)
             )
         )
@@ -206,13 +232,13 @@ def _match_domains(
     return {v: hits for v, (_, hits) in best.items()}
 
 
-def _match_ips(session: Session, table: Table, values: set[Value]) -> dict[Value, list[EntryHit]]:
+def _match_ips(session: Session, table: _Only, values: set[Value]) -> dict[Value, list[EntryHit]]:
     if not values:
         return {}
     c = table.c
     lengths: dict[int, list[int]] = defaultdict(list)
     for family, plen in session.execute(
-        select(c.family, c.prefix_len).where(c.kind == "prefix").distinct()
+        table.select(c.family, c.prefix_len).where(c.kind == "prefix").distinct()
     ):
         lengths[family].append(plen)
     # candidate network start (family, hex) → [(value, prefix length)]
@@ -231,7 +257,7 @@ def _match_ips(session: Session, table: Table, values: set[Value]) -> dict[Value
         starts = sorted(s for f, s in candidates if f == family)
         for chunk in _chunks(starts):
             rows = session.execute(
-                select(c.id, c.partner_id, c.kind, c.value, c.prefix_len, c.net_start).where(
+                table.select(c.id, c.partner_id, c.kind, c.value, c.prefix_len, c.net_start).where(
                     c.kind == "prefix", c.family == family, c.net_start.in_(chunk)
                 )
             )

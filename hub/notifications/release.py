@@ -335,6 +335,11 @@ def decide(
     now = _current(session, [obs for rows in items.values() for obs, _r in rows])
     corrections = _corrections(session, notes)
     for note in notes:
+        if not tlp.in_scope(note.exercise_id, recipient):  # the exercise rule, first
+            refusal = tlp.out_of_scope(recipient, CHANNEL, policy).reason.value
+            every = sorted({(o.event_uuid, o.event_version) for o, _r in items[note.id]})
+            verdict.releases += [[u, v, False, refusal, None, 0] for u, v in every]
+            continue
         kept = _keep(session, note, items[note.id], now, addressee=recipient, policy=policy)
         permitted = {k for k, ok in kept.allowed.items() if ok}
         kept_keys = permitted - kept.withdrawn

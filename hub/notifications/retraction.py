@@ -31,7 +31,13 @@ from hub.notifications.service import JOB_AGENT
 
 
 def retract(
-    session: Session, *, event: dict[str, Any], event_uuid: str, version: int, event_art: int
+    session: Session,
+    *,
+    event: dict[str, Any],
+    event_uuid: str,
+    version: int,
+    event_art: int,
+    agent: str = JOB_AGENT,
 ) -> int:
     """A new version withdrew (deleted, marked false positive) or changed attributes: record
     the retraction of every earlier release that carried them (``hub.lineage.retraction``);
@@ -44,7 +50,7 @@ def retract(
         version=version,
         state=event,
         event_art=event_art,
-        agent=JOB_AGENT,
+        agent=agent,
     )
     affected = _affected(session, _attribute_states(event), event_uuid, version)
     if not affected:
@@ -52,7 +58,15 @@ def retract(
     notes = session.scalars(select(Notification).where(Notification.id.in_(affected))).all()
     who = _withdrawn_by(session, event_uuid, version)
     records = [
-        _correct(session, note, affected[note.id], who=who, version=version, event_art=event_art)
+        _correct(
+            session,
+            note,
+            affected[note.id],
+            who=who,
+            version=version,
+            event_art=event_art,
+            agent=agent,
+        )
         for note in notes
     ]
     audit.append(session, records)
@@ -123,6 +137,7 @@ def _correct(
     who: str,
     version: int,
     event_art: int,
+    agent: str = JOB_AGENT,
 ) -> audit.Record:
     """Mark the notification's withdrawn or changed items, record the correction (and the
     notification retracted when nothing is left), its new lineage version; the audit record
@@ -172,7 +187,7 @@ def _correct(
     _new_lineage_version(session, note, partner=partner, params=params, event_art=event_art)
     return audit.Record(
         action="notify.retract",
-        actor=JOB_AGENT,
+        actor=agent,
         object_ref=f"notification:{note.ticket}",
         recipient_uuid=partner.uuid if partner else None,
         channel=tlp.Channel.NOTIFY_PARTNER.value,

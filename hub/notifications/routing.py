@@ -19,6 +19,8 @@ from hub.models import (
     Directive,
     Event,
     EventVersion,
+    Exercise,
+    ExerciseParticipant,
     NotifyMark,
     Observation,
     Partner,
@@ -27,7 +29,12 @@ from hub.models import (
 from hub.notifications import matching
 from hub.notifications.observations import observations_of
 from hub.notifications.retraction import retract
-from hub.notifications.service import JOB_AGENT, constituent_ref, partner_recipient
+from hub.notifications.service import (
+    JOB_AGENT,
+    agent_for,
+    constituent_ref,
+    partner_recipient,
+)
 from hub.sharing.records import addressing_of, label_of
 from hub.sharing.view import Gate, summarise
 
@@ -45,13 +52,7 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
     if row is None:
         return 0
     version, event_uuid, exercise_id = row
-    if exercise_id is not None:
-        # An exercise's items are never matched against constituencies (issue #20: not
-        # against real ones; exercise notifications to participants are not built yet):
-        # marked as done with nothing observed, so nothing of it can become a notification.
-        session.add(NotifyMark(event_version_id=version.id, observations=0))
-        session.flush()
-        return 1
+    partners = None if exercise_id is None else participants_of(session, exercise_id)
     snapshot = unpack(version.snapshot)
     event = snapshot["event"]
     event_art = lineage.event_version_artifact(session, version, event_uuid)
@@ -63,8 +64,14 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
         params={"event": event_uuid, "version": version.version},
     )
     lineage.use(session, by=match_act, artifact_id=event_art, role="input")
+    agent = agent_for(JOB_AGENT, exercise_id)  # an exercise's entries stay in its scope
     retract(
-        session, event=event, event_uuid=event_uuid, version=version.version, event_art=event_art
+        session,
+        event=event,
+        event_uuid=event_uuid,
+        version=version.version,
+        event_art=event_art,
+        agent=agent,
     )
     rows = observations_of(
         event, snapshot["labels"], event_version_id=version.id, version=version.version
@@ -75,12 +82,36 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
         ).all()
         for obs_id, r in zip(ids, rows, strict=True):
             r["id"] = obs_id
-        _route(session, rows, policy=policy, activity_id=match_act, event_art=event_art)
+        _route(
+            session,
+            rows,
+            policy=policy,
+            activity_id=match_act,
+            event_art=event_art,
+            partners=partners,
+            exercise=exercise_id,
+        )
     session.add(
         NotifyMark(event_version_id=version.id, observations=len(rows), activity_id=match_act)
     )
     session.flush()
     return 1
+
+
+def participants_of(session: Session, exercise_uuid: str) -> set[int]:
+    """The partners an exercise item may be matched for: its participants, never another
+    partner (issue #20). ``match_real_constituencies`` unset, only the participants' own
+    registered targets and their constituencies are matched, and the notification is
+    addressed to the participant; the release path then gives it only to the participant's
+    keys of that exercise (the notification carries the exercise). A closed exercise is
+    matched for nobody."""
+    return set(
+        session.scalars(
+            select(ExerciseParticipant.partner_id)
+            .join(Exercise, Exercise.id == ExerciseParticipant.exercise_id)
+            .where(Exercise.uuid == exercise_uuid, Exercise.status != "closed")
+        )
+    )
 
 
 def _route(
@@ -90,12 +121,16 @@ def _route(
     policy: tlp.Policy,
     activity_id: int,
     event_art: int,
+    partners: set[int] | None = None,
+    exercise: str | None = None,
 ) -> int:
     """A directive per observation and matching entry (pending, or denied with its reason),
-    and the denials in the audit log; returns how many directives."""
+    and the denials in the audit log; returns how many directives. ``partners`` (an
+    exercise's participants) limits the entries matched to theirs."""
     values = {matching.Value(r["field"], r["value"]) for r in rows}
-    direct = matching.match_values(session, TargetEntry.__table__, values)  # type: ignore[arg-type]
-    via = matching.match_values(session, ConstituencyEntry.__table__, values)  # type: ignore[arg-type]
+    targets, constituencies = TargetEntry.__table__, ConstituencyEntry.__table__
+    direct = matching.match_values(session, targets, values, partners)  # type: ignore[arg-type]
+    via = matching.match_values(session, constituencies, values, partners)  # type: ignore[arg-type]
     partner_ids = {h.partner_id for hits in (*direct.values(), *via.values()) for h in hits}
     partners = {
         p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
@@ -117,7 +152,9 @@ def _route(
         ]
         for route, table, hit in hits:
             partner = partners[hit.partner_id]
-            ref, allowed, hops = _hops(session, r, route, hit, partner, ask=ask)
+            ref, allowed, hops = _hops(
+                session, r, route, hit, partner_recipient(partner, exercise), ask=ask
+            )
             for hop in hops:
                 if not hop["allowed"]:
                     key = (partner.uuid, hop["channel"], hop["reason"], hop["to"])
@@ -148,7 +185,8 @@ def _route(
     if directives:
         session.execute(insert(Directive), directives)
     if denials:
-        _record_denials(session, rows[0], denials, policy=policy)
+        agent = agent_for(JOB_AGENT, exercise)
+        _record_denials(session, rows[0], denials, policy=policy, agent=agent)
     return len(directives)
 
 
@@ -157,7 +195,7 @@ def _hops(
     r: dict[str, Any],
     route: str,
     hit: Any,
-    partner: Partner,
+    addressee: tlp.Recipient,
     *,
     ask: dict[str, Any],
 ) -> tuple[str, bool, list[dict[str, Any]]]:
@@ -165,20 +203,18 @@ def _hops(
     decision: hub → partner, and for a constituent partner → constituent as well (an
     observation without an attribute, a sector, goes only where the event's content may)."""
     policy = ask["policy"]
-    first = tlp.decide(
-        recipient=partner_recipient(partner), channel=tlp.Channel.NOTIFY_PARTNER, **ask
-    )
+    first = tlp.decide(recipient=addressee, channel=tlp.Channel.NOTIFY_PARTNER, **ask)
     if r["attribute_uuid"] is None:
-        first = _with_content(session, first, r["event_uuid"], partner_recipient(partner), policy)
-    hops = [_hop(first, "ncsc", partner.uuid)]
+        first = _with_content(session, first, r["event_uuid"], addressee, policy)
+    hops = [_hop(first, "ncsc", addressee.org_uuid)]
     if route == "direct":
-        return partner.uuid, first.allowed, hops
-    ref = constituent_ref(partner, hit.kind, hit.value)
-    constituent = tlp.Recipient.constituent(ref, via=partner_recipient(partner))
+        return addressee.org_uuid, first.allowed, hops
+    ref = constituent_ref(addressee.org_uuid, hit.kind, hit.value)
+    constituent = tlp.Recipient.constituent(ref, via=addressee)
     second = tlp.decide(recipient=constituent, channel=tlp.Channel.NOTIFY_CONSTITUENT, **ask)
     if r["attribute_uuid"] is None:
         second = _with_content(session, second, r["event_uuid"], constituent, policy)
-    hops.append(_hop(second, partner.uuid, ref))
+    hops.append(_hop(second, addressee.org_uuid, ref))
     return ref, first.allowed and second.allowed, hops
 
 
@@ -188,6 +224,7 @@ def _record_denials(
     denials: dict[tuple[str, str, str, str], list[str]],
     *,
     policy: tlp.Policy,
+    agent: str = JOB_AGENT,
 ) -> None:
     """One ``notify.deny`` audit entry per partner, channel, reason and hop refused."""
     event_uuid, version = row["event_uuid"], row["event_version"]
@@ -196,7 +233,7 @@ def _record_denials(
         [
             audit.Record(
                 action="notify.deny",
-                actor=JOB_AGENT,
+                actor=agent,
                 object_ref=f"event:{event_uuid}",
                 recipient_uuid=partner_uuid,
                 channel=channel,

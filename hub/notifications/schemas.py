@@ -32,6 +32,9 @@ class NotificationView(BaseModel):
     text: str
     correction: Any
     corrections: list[Correction]
+    exercise: str | None = Field(
+        default=None, description="the exercise it belongs to (exercise traffic); null: real"
+    )
 
 
 class NotificationList(BaseModel):

@@ -53,18 +53,27 @@ class Rules:
     template: str = templates.CURRENT
 
 
-def partner_recipient(partner: Partner) -> tlp.Recipient:
+def agent_for(agent: str, exercise: str | None) -> str:
+    """The actor a job records under: for an exercise's item, marked with the exercise the
+    way an exercise key's actor is (``hub.audit.proofs.exercise_of``), so its audit entries
+    are read only in that exercise's scope, never by a real key."""
+    return agent if exercise is None else f"{agent} (exercise job, exercise {exercise})"
+
+
+def partner_recipient(partner: Partner, exercise: str | None = None) -> tlp.Recipient:
+    """The partner as a recipient of real traffic, or (``exercise``) of that exercise's."""
     return tlp.Recipient(
         partner.uuid,
         tier=partner.tier,
         status=partner.status,
         tlp_accepted=partner.tlp_accepted_at is not None,
+        exercise=exercise,
     )
 
 
-def constituent_ref(partner: Partner, kind: str, value: str) -> str:
+def constituent_ref(partner_uuid: str, kind: str, value: str) -> str:
     """A stable identity for the constituent a partner's constituency entry stands for."""
-    return str(uuid_mod.uuid5(_CONSTITUENT_NS, f"{partner.uuid}|{kind}|{value}"))
+    return str(uuid_mod.uuid5(_CONSTITUENT_NS, f"{partner_uuid}|{kind}|{value}"))
 
 
 # --- 1. observations --------------------------------------------------------------------------

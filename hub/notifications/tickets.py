@@ -17,6 +17,7 @@ import tlp
 from hub.lineage import service as lineage
 from hub.models import (
     Directive,
+    Event,
     EventVersion,
     Notification,
     NotificationItem,
@@ -69,7 +70,11 @@ def aggregate_next(session: Session, *, rules: Rules, now: datetime | None = Non
     now = now or utcnow()
     limited = (
         select(Notification.recipient_ref)
-        .where(Notification.created_at >= now - timedelta(seconds=rules.rate_window_seconds))
+        .where(
+            Notification.created_at >= now - timedelta(seconds=rules.rate_window_seconds),
+            # an exercise's notifications never hold back real ones
+            Notification.exercise_id.is_(None),
+        )
         .group_by(Notification.recipient_ref)
         .having(func.count() >= rules.rate_limit)
     )
@@ -84,6 +89,8 @@ def aggregate_next(session: Session, *, rules: Rules, now: datetime | None = Non
     if group is None:
         return 0
     route, ref, recipient_id, via_id, kind, case = group
+    # a case is one event: an exercise's or real traffic's, never both
+    exercise = session.scalar(select(Event.exercise_id).where(Event.uuid == case))
     conditions = [
         Directive.state == "pending",
         Directive.route == route,
@@ -106,6 +113,10 @@ def aggregate_next(session: Session, *, rules: Rules, now: datetime | None = Non
                 Directive.kind == kind,
                 Directive.state == "notified",
                 Notification.created_at >= now - timedelta(seconds=rules.suppress_seconds),
+                # an exercise's notification never suppresses a real one, nor the reverse
+                Notification.exercise_id.is_(None)
+                if exercise is None
+                else Notification.exercise_id == exercise,
             )
         )
     )
@@ -121,7 +132,7 @@ def aggregate_next(session: Session, *, rules: Rules, now: datetime | None = Non
             update(Directive).where(Directive.id.in_(suppressed)).values(state="suppressed")
         )
     if keep:
-        _notify(session, keep, rules=rules, now=now)
+        _notify(session, keep, rules=rules, now=now, exercise=exercise)
     return 1
 
 
@@ -131,6 +142,7 @@ def _notify(
     *,
     rules: Rules,
     now: datetime,
+    exercise: str | None = None,
 ) -> Notification:
     """One notification of ``rows`` (directives of one recipient and route): its body,
     rendered once and hashed, its items, the directives marked notified, its lineage."""
@@ -147,6 +159,8 @@ def _notify(
     label = label_of(max(o.tlp_rank for _, o in rows))
     ticket = next_ticket(session, now=now)
     data = _data(rows, ticket=ticket, recipient=name, via=via, label=label)
+    if exercise is not None:  # marked as exercise traffic wherever it is shown
+        data["exercise"] = exercise
     body = {"json": data, "text": templates.render(rules.template, data)}
     digest = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
     note = Notification(
@@ -158,6 +172,7 @@ def _notify(
         via_partner_id=first.via_partner_id,
         kind=first.kind,
         case_ref=first.case_ref,
+        exercise_id=exercise,
         tlp=label.value,
         status="pending",
         template=rules.template,

@@ -1,0 +1,176 @@
+"""Exercise injects go out from the worker, and notify only the exercise's participants
+(issue #20): an inject matching a participant's constituency becomes a notification that
+only that participant's exercise key sees (not its real key, not a non-participant whose
+constituency matches too), mailed only to the participant with the subject prefixed
+``[OEFENING/EXERCISE]``; a real event matching the same constituency notifies as before and
+never reaches an exercise key."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from hub.db import session_scope
+from hub.models import Event, ExerciseInject, Notification
+from hub.models.base import utcnow
+from hub.vocabulary import Role
+from hub.worker import run_due
+from tests.builders import attr
+from tests.hub.exercises.test_isolation import _ok, event
+from tests.hub.notifications.test_mail import contact, json_of, text_of
+
+INJECT_IP = "203.0.113.7"
+REAL_IP = "203.0.113.8"
+NET = {"ip_prefixes": ["203.0.113.0/24"]}
+
+
+def _exercise(client: Any, auth: Any, participants: list[str]) -> str:
+    ex = _ok(
+        client.post(
+            "/api/v1/admin/exercises",
+            json={"name": "Ransomware at hospital X", "participants": participants},
+            headers=auth,
+        ),
+        201,
+    )
+    return str(ex["uuid"])
+
+
+def _inject(client: Any, auth: Any, eid: str, ip: str, send_at: str) -> dict[str, Any]:
+    body = {
+        "name": "IOC drop",
+        "event": event("Ransomware IOC", attributes=[attr(ip)]),
+        "send_at": send_at,
+    }
+    return _ok(client.post(f"/api/v1/admin/exercises/{eid}/injects", json=body, headers=auth), 201)
+
+
+def _sent(maker: Any) -> dict[str, bool]:
+    with session_scope(maker) as session:
+        return {i.name: i.sent_at is not None for i in session.scalars(select(ExerciseInject))}
+
+
+def test_the_worker_sends_due_injects_and_only_those(client, factory, auth, maker, settings):
+    from hub.runtime import Runtime
+    from tlp import DEFAULT_POLICY
+
+    p = factory.partner("P CSIRT")
+    eid = _exercise(client, auth, [p.uuid])
+    past = (utcnow() - timedelta(minutes=1)).isoformat()
+    future = (utcnow() + timedelta(days=1)).isoformat()
+    body = {"event": event("due", attributes=[attr("192.0.2.1")]), "send_at": past}
+    _ok(
+        client.post(
+            f"/api/v1/admin/exercises/{eid}/injects", json={**body, "name": "due"}, headers=auth
+        ),
+        201,
+    )
+    body = {"event": event("later", attributes=[attr("192.0.2.2")]), "send_at": future}
+    _ok(
+        client.post(
+            f"/api/v1/admin/exercises/{eid}/injects", json={**body, "name": "later"}, headers=auth
+        ),
+        201,
+    )
+    assert _sent(maker) == {"due": False, "later": False}
+    done = run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))
+    assert done["exercise-injects"] == 1
+    assert _sent(maker) == {"due": True, "later": False}
+    with session_scope(maker) as session:
+        [stored] = session.scalars(select(Event).where(Event.exercise_id == eid)).all()
+        assert stored.info == "EXERCISE: due"
+    # a second round sends nothing again
+    assert (
+        run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))["exercise-injects"] == 0
+    )
+
+
+def _tickets(client: Any, key: str) -> dict[str, dict[str, Any]]:
+    out = {}
+    for via in ("", "?via=me"):
+        items = _ok(client.get(f"/api/v1/notifications{via}", headers={"Authorization": key}))
+        out.update({n["ticket"]: n for n in items["items"]})
+    return out
+
+
+def test_exercise_notifications_reach_only_the_participants_exercise_key(
+    client, factory, auth, maker, sink, mailing
+):
+    p = factory.partner("P CSIRT", constituency=NET, contacts=[contact("desk@p.example")])
+    n = factory.partner("N ISP", constituency=NET, contacts=[contact("desk@n.example")])
+    real = {"P": factory.key(Role.PARTNER, p), "N": factory.key(Role.PARTNER, n)}
+    eid = _exercise(client, auth, [p.uuid])
+    p_exercise = _ok(
+        client.post(f"/api/v1/admin/exercises/{eid}/keys", json={"partner": p.uuid}, headers=auth),
+        201,
+    )["key"]
+    _inject(client, auth, eid, INJECT_IP, (utcnow() - timedelta(seconds=5)).isoformat())
+    real_event = event("Real incident", attributes=[attr(REAL_IP)])
+    _ok(client.post("/api/v1/events", json={"Event": real_event}, headers=auth), 201)
+    run_due(maker, mailing)  # sends the inject, matches both events, mails
+
+    with session_scope(maker) as session:
+        notes = session.scalars(select(Notification)).all()
+        by_scope = {(x.via_partner_id, x.exercise_id) for x in notes}
+    # the exercise item: one notification, the participant's; the real one: both partners'
+    assert by_scope == {(p.id, eid), (p.id, None), (n.id, None)}
+
+    # e-mail: the participant alone gets the exercise's, prefixed; both get the real one
+    mails = [(to, msg) for to, msg in sink.received]
+    exercise_mails = [(to, m) for to, m in mails if INJECT_IP in text_of(m) + str(json_of(m))]
+    assert [to for to, _ in exercise_mails] == [["desk@p.example"]]
+    assert str(exercise_mails[0][1]["Subject"]).startswith("[OEFENING/EXERCISE] ")
+    real_mails = [(to, m) for to, m in mails if REAL_IP in text_of(m)]
+    assert sorted(to[0] for to, _ in real_mails) == ["desk@n.example", "desk@p.example"]
+    assert not any("OEFENING" in str(m["Subject"]) for _, m in real_mails)
+    assert len(mails) == 3
+
+    # REST: the exercise key sees the exercise's notification, marked, and nothing real
+    seen = _tickets(client, p_exercise)
+    assert len(seen) == 1
+    [(ticket, note)] = seen.items()
+    assert note["route"] == "via"
+    assert INJECT_IP in str(note) and REAL_IP not in str(note)
+    got = client.get(f"/api/v1/notifications/{ticket}", headers={"Authorization": p_exercise})
+    assert got.status_code == 200 and INJECT_IP in got.text
+    assert got.json()["exercise"] == eid  # marked as exercise traffic
+    real_tickets = set()
+    # real keys (the participant's own and the non-participant's) never see it
+    for name, key in real.items():
+        theirs = _tickets(client, key)
+        assert ticket not in theirs, name
+        assert len(theirs) == 1 and REAL_IP in str(theirs) and INJECT_IP not in str(theirs)
+        real_tickets |= set(theirs)
+        missing = client.get(f"/api/v1/notifications/{ticket}", headers={"Authorization": key})
+        assert missing.status_code == 404, (name, missing.text)
+        assert INJECT_IP not in missing.text and eid not in missing.text
+        r = client.post(
+            f"/api/v1/notifications/{ticket}/feedback",
+            json={"kind": "ack"},
+            headers={"Authorization": key},
+        )
+        assert r.status_code == 404, (name, r.text)
+
+    # and the real notifications are no exercise key's: missing, as another's
+    assert len(real_tickets) == 2
+    for real_ticket in real_tickets:
+        r = client.get(
+            f"/api/v1/notifications/{real_ticket}", headers={"Authorization": p_exercise}
+        )
+        assert r.status_code == 404 and REAL_IP not in r.text
+
+
+def test_a_closed_exercise_mails_nothing_more(client, factory, auth, maker, sink, mailing):
+    """A notification of an exercise closed before its mail went is withheld, not mailed."""
+    p = factory.partner("P CSIRT", constituency=NET, contacts=[contact("desk@p.example")])
+    eid = _exercise(client, auth, [p.uuid])
+    _inject(client, auth, eid, INJECT_IP, (utcnow() - timedelta(seconds=5)).isoformat())
+    no_mail = mailing.settings.model_copy(update={"smtp_host": None})
+    run_due(maker, type(mailing)(settings=no_mail, policy=mailing.policy))
+    with session_scope(maker) as session:
+        assert session.scalars(select(Notification.exercise_id)).all() == [eid]
+    _ok(client.post(f"/api/v1/admin/exercises/{eid}/close", json={}, headers=auth))
+    run_due(maker, mailing)
+    assert sink.received == []
