@@ -18,8 +18,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 import tlp
+from hub.audit import service as audit
 from hub.auth import service as keys
-from hub.errors import Conflict, Forbidden, InvalidField, NotFound
+from hub.context import current_request_id
+from hub.errors import Conflict, Forbidden, HubError, InvalidField, NotFound
 from hub.intel import service as intel
 from hub.intel import withdrawal
 from hub.jobs import claiming
@@ -227,8 +229,34 @@ def send_due(
         .limit(limit)
     ).all()
     for inject, exercise in rows:
-        send_inject(session, exercise, inject, actor=actor, policy=policy)
+        try:
+            with session.begin_nested():
+                send_inject(session, exercise, inject, actor=actor, policy=policy)
+        except HubError as err:
+            _unschedule(session, exercise, inject, actor=actor, reason=err.detail)
     return len(rows)
+
+
+def _unschedule(
+    session: Session, exercise: Exercise, inject: ExerciseInject, *, actor: str, reason: str
+) -> None:
+    """An inject that cannot be sent (refused by ingest, the exercise frozen) is taken off the
+    schedule, left for the controller to fix and send by hand, and the reason recorded:
+    otherwise it would fail every worker round, and the worker's other jobs with it."""
+    inject.send_at = None
+    audit.append(
+        session,
+        [
+            audit.Record(
+                action="exercise.inject-failed",
+                actor=actor,
+                object_ref=f"exercise:{exercise.uuid}",
+                request_id=current_request_id(),
+                details={"inject": inject.id, "name": inject.name, "reason": reason},
+            )
+        ],
+    )
+    session.flush()
 
 
 # --- closing ----------------------------------------------------------------------------------

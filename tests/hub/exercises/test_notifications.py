@@ -174,3 +174,41 @@ def test_a_closed_exercise_mails_nothing_more(client, factory, auth, maker, sink
     _ok(client.post(f"/api/v1/admin/exercises/{eid}/close", json={}, headers=auth))
     run_due(maker, mailing)
     assert sink.received == []
+
+
+def test_an_inject_that_cannot_be_stored_does_not_stop_the_worker(
+    client, factory, auth, maker, settings
+):
+    """An inject refused by ingest (here: a marking the hub cannot read, which an exercise may
+    not hold in quarantine) is taken off the schedule and recorded; the round goes on and a
+    valid inject after it still goes out. Before, it failed every round, and the worker's
+    other jobs with it."""
+    from hub.models import AuditEntry
+    from hub.runtime import Runtime
+    from tlp import DEFAULT_POLICY
+
+    p = factory.partner("P CSIRT")
+    eid = _exercise(client, auth, [p.uuid])
+    first = (utcnow() - timedelta(minutes=2)).isoformat()
+    then = (utcnow() - timedelta(minutes=1)).isoformat()
+    bad = event("unreadable", attributes=[attr("192.0.2.9")])
+    bad["Tag"] = [{"name": "tlp:ultraviolet"}]
+    for name, ev, at in (
+        ("bad", bad, first),
+        ("good", event("fine", attributes=[attr("192.0.2.10")]), then),
+    ):
+        body = {"name": name, "event": ev, "send_at": at}
+        _ok(client.post(f"/api/v1/admin/exercises/{eid}/injects", json=body, headers=auth), 201)
+    done = run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))
+    assert done["exercise-injects"] == 2
+    assert _sent(maker) == {"bad": False, "good": True}
+    with session_scope(maker) as session:
+        bad_row = session.scalars(select(ExerciseInject).where(ExerciseInject.name == "bad")).one()
+        assert bad_row.send_at is None  # left for the controller to send by hand
+        failed = session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "exercise.inject-failed")
+        ).all()
+        assert len(failed) == 1 and failed[0].object_ref == f"exercise:{eid}"
+    assert (
+        run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))["exercise-injects"] == 0
+    )
