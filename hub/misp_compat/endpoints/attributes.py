@@ -18,6 +18,7 @@ from hub.misp_compat.endpoints.routes import (
     carried,
     filters,
     hard_delete,
+    head_answer,
     ident_of,
     json_body,
     saved,
@@ -158,7 +159,7 @@ def view_attribute(request: Request, session: SessionDep, caller: CallerDep) -> 
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=carried(found))
+        return head_answer(found)
     if not found.items:
         raise recorded(NotFound("Invalid attribute"))
     return JSONResponse({"Attribute": found.items[0]}, headers=carried(found))

@@ -17,6 +17,7 @@ from hub.misp_compat.endpoints.routes import (
     carried,
     filters,
     hard_delete,
+    head_answer,
     ident_of,
     json_body,
     saved,
@@ -123,7 +124,7 @@ def view_object(request: Request, session: SessionDep, caller: CallerDep) -> Res
         else elements.Released()
     )
     if request.method == "HEAD":
-        return Response(status_code=200 if found.items else 404, headers=carried(found))
+        return head_answer(found)
     if not found.items:
         raise recorded(NotFound("Invalid object"))
     return JSONResponse({"Object": found.items[0]}, headers=carried(found))

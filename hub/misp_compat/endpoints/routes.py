@@ -18,7 +18,7 @@ from hub.intel.outcomes import ForeignEvent, UuidClash
 from hub.intel.service import record_refusal
 from hub.intel.snapshots import parse_body
 from hub.intel.submission import submitting_partner
-from hub.misp_compat import edits, schemas, service
+from hub.misp_compat import edits, elements, schemas, service
 from hub.misp_compat.errors import PREFIX, MispErrorBody, SaveRefused, misp_url
 from hub.misp_compat.params import named_params, strip_json, truthy
 from hub.misp_compat.schemas import ID_PARAMS
@@ -175,6 +175,15 @@ def carried(found: Any) -> dict[str, str]:
     obligation of the strictest element it released (CLEAR when nothing) and the audit
     entry that recorded it."""
     return headers(found.obligation, found.audit_seq)
+
+
+def head_answer(found: Any) -> Response:
+    """A HEAD answer: 200 with the view's headers, or 404 exactly as for a uuid the hub never
+    had (no audit entry number: the refusal's entry would tell a hidden element from a
+    missing one)."""
+    if found.items:
+        return Response(status_code=200, headers=carried(found))
+    return Response(status_code=404, headers=carried(elements.Released()))
 
 
 def get_caller(who: PartnerKey, policy: PolicyDep, settings: SettingsDep) -> Caller:

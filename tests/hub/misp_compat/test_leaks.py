@@ -201,3 +201,56 @@ def test_head_answers_as_the_view(client, factory) -> None:
                 who.name,
                 ev["info"],
             )
+
+
+def test_head_on_a_hidden_element_answers_as_on_a_missing_one(client, factory) -> None:
+    """HEAD on an attribute or object the caller may not receive is a 404 with exactly the
+    headers of a uuid the hub never had: no audit entry number (the refusal's entry) to tell
+    them apart."""
+    source, people = make_people(factory)
+    conn = people["conn"]  # connection tier: up to GREEN
+    hidden_obj = str(uuid_mod.uuid4())
+    ev = event(
+        "head oracle",
+        tlp="green",
+        attributes=[
+            attr("198.51.100.1"),
+            attr("secret.example", "amber", type="domain", category="Network activity"),
+        ],
+    )
+    ev["Event"]["Object"] = [
+        {
+            "uuid": hidden_obj,
+            "name": "domain-ip",
+            "meta-category": "network",
+            "template_uuid": "43b3b146-77eb-4931-b4cc-b66c60f28734",
+            "template_version": "9",
+            "distribution": "5",
+            "Tag": [{"name": "tlp:amber"}],
+            "Attribute": [
+                attr(
+                    "hidden.example",
+                    "amber",
+                    type="domain",
+                    category="Network activity",
+                    object_relation="domain",
+                )
+            ],
+        }
+    ]
+    stored = push(client, source, ev)
+    hidden_attr = next(a["uuid"] for a in stored["Attribute"] if a["value"] == "secret.example")
+    for path, uuid in (
+        ("/misp/attributes/view/", hidden_attr),
+        ("/misp/objects/view/", hidden_obj),
+    ):
+        seen = client.head(path + uuid, headers=source.headers)
+        assert seen.status_code == 200, path  # its source receives it
+        hidden = client.head(path + uuid, headers=conn.headers)
+        missing = client.head(path + str(uuid_mod.uuid4()), headers=conn.headers)
+        assert hidden.status_code == missing.status_code == 404, path
+        strip = {"x-request-id", "date"}
+        assert {k: v for k, v in hidden.headers.items() if k not in strip} == {
+            k: v for k, v in missing.headers.items() if k not in strip
+        }, path
+        assert "x-hub-audit-seq" not in hidden.headers, path
