@@ -38,6 +38,59 @@ MARKINGS = {
     "marking-definition--e828b379-4e03-4974-9ac4-e53a884c97c1": 4,
 }
 
+# Where each /misp endpoint lives: hub/misp_compat/endpoints/, one module per group of calls.
+MISP_MODULES = {
+    "capability": {"get_version", "post_test", "view_me", "describe"},
+    "sync": {
+        "events_index",
+        "view_event",
+        "preview_event",
+        "add_event",
+        "edit_event",
+        "filter_for_push",
+        "search_events",
+        "search_attributes",
+        "add_sighting",
+        "search_sightings",
+        "list_sightings",
+        "filter_sightings",
+        "bulk_save_sightings",
+    },
+    "attributes": {
+        "add_attribute",
+        "edit_attribute",
+        "delete_attribute",
+        "view_attribute",
+        "attribute_index",
+    },
+    "objects": {
+        "add_object",
+        "edit_object",
+        "delete_object",
+        "view_object",
+        "search_objects",
+        "add_reference",
+        "delete_reference",
+    },
+    "reports": {"add_report", "edit_report", "delete_report", "view_report", "report_index"},
+    "tags": {"attach_tag", "remove_tag", "tag_index", "add_tag"},
+    "publication": {"publish_event", "unpublish_event", "delete_event"},
+    "declined": {
+        "proposals",
+        "push_proposals",
+        "galaxy_clusters",
+        "analyst_data",
+        "event_reports_probe",
+    },
+}
+
+
+def misp(name: str) -> str:
+    """The qualified name of a /misp endpoint, as the route walk below names it."""
+    module = next(m for m, names in MISP_MODULES.items() if name in names)
+    return f"hub.misp_compat.endpoints.{module}.{name}"
+
+
 # Endpoints that release no shared content (nothing another organisation shared, nothing of
 # the hub's holdings beyond the caller's own input echoed or acknowledged).
 NO_CONTENT = {
@@ -46,29 +99,29 @@ NO_CONTENT = {
     "hub.partners.endpoints.me": "the caller's own organisation",
     "hub.intel.endpoints.submit_events": "the uuids the caller stored",
     "hub.intel.endpoints.my_releases": "which versions the caller received, no content",
-    "hub.misp_compat.endpoints.get_version": "server version",
-    "hub.misp_compat.endpoints.post_test": "echo of the caller's request",
-    "hub.misp_compat.endpoints.view_me": "the caller's own user",
-    "hub.misp_compat.endpoints.describe": "MISP's type table",
-    "hub.misp_compat.endpoints.filter_sightings": "which of the caller's sighting uuids to push",
-    "hub.misp_compat.endpoints.bulk_save_sightings": "a count",
-    "hub.misp_compat.endpoints.delete_attribute": "a saved message",
-    "hub.misp_compat.endpoints.delete_object": "a saved message",
-    "hub.misp_compat.endpoints.add_reference": "the caller's reference echoed, ids only",
-    "hub.misp_compat.endpoints.delete_reference": "a saved message",
-    "hub.misp_compat.endpoints.delete_report": "a saved message",
-    "hub.misp_compat.endpoints.attach_tag": "a saved message",
-    "hub.misp_compat.endpoints.remove_tag": "a saved message",
-    "hub.misp_compat.endpoints.tag_index": "always empty",
-    "hub.misp_compat.endpoints.add_tag": "the tag as given",
-    "hub.misp_compat.endpoints.publish_event": "a saved message",
-    "hub.misp_compat.endpoints.unpublish_event": "a saved message",
-    "hub.misp_compat.endpoints.delete_event": "a saved message",
-    "hub.misp_compat.endpoints.proposals": "proposals never leave: always empty",
-    "hub.misp_compat.endpoints.push_proposals": "proposals are not taken",
-    "hub.misp_compat.endpoints.galaxy_clusters": "not served: empty",
-    "hub.misp_compat.endpoints.analyst_data": "analyst data never leaves: empty",
-    "hub.misp_compat.endpoints.event_reports_probe": "a capability probe",
+    misp("get_version"): "server version",
+    misp("post_test"): "echo of the caller's request",
+    misp("view_me"): "the caller's own user",
+    misp("describe"): "MISP's type table",
+    misp("filter_sightings"): "which of the caller's sighting uuids to push",
+    misp("bulk_save_sightings"): "a count",
+    misp("delete_attribute"): "a saved message",
+    misp("delete_object"): "a saved message",
+    misp("add_reference"): "the caller's reference echoed, ids only",
+    misp("delete_reference"): "a saved message",
+    misp("delete_report"): "a saved message",
+    misp("attach_tag"): "a saved message",
+    misp("remove_tag"): "a saved message",
+    misp("tag_index"): "always empty",
+    misp("add_tag"): "the tag as given",
+    misp("publish_event"): "a saved message",
+    misp("unpublish_event"): "a saved message",
+    misp("delete_event"): "a saved message",
+    misp("proposals"): "proposals never leave: always empty",
+    misp("push_proposals"): "proposals are not taken",
+    misp("galaxy_clusters"): "not served: empty",
+    misp("analyst_data"): "analyst data never leaves: empty",
+    misp("event_reports_probe"): "a capability probe",
     "hub.misp_compat.endpoints.not_served": "MISP's 404",
     "hub.taxii.endpoints.discovery": "TAXII discovery",
     "hub.taxii.endpoints.api_root": "TAXII API root",
@@ -244,7 +297,6 @@ def calls(w: dict[str, Any]) -> list[Call]:
     amber = w["amber"]
     obj = ev["Object"][0]["uuid"]
     report = ev["EventReport"][0]["uuid"]
-    misp = "hub.misp_compat.endpoints."
     out = [
         Call("hub.intel.endpoints.list_events", "GET", "/api/v1/events", key),
         Call("hub.intel.endpoints.get_event", "GET", f"/api/v1/events/{ev_uuid}", key),
@@ -256,13 +308,13 @@ def calls(w: dict[str, Any]) -> list[Call]:
             key,
             empty=True,
         ),
-        Call(misp + "events_index", "GET", "/misp/events/index", key),
-        Call(misp + "view_event", "GET", f"/misp/events/view/{ev_uuid}", key),
+        Call(misp("events_index"), "GET", "/misp/events/index", key),
+        Call(misp("view_event"), "GET", f"/misp/events/view/{ev_uuid}", key),
         # HEAD tells that the event exists, as the index lists it (its event label, GREEN),
         # or answers as for a missing event.
-        Call(misp + "view_event", "HEAD", f"/misp/events/view/{ev_uuid}", key, expect=GREEN),
+        Call(misp("view_event"), "HEAD", f"/misp/events/view/{ev_uuid}", key, expect=GREEN),
         Call(
-            misp + "view_event",
+            misp("view_event"),
             "HEAD",
             "/misp/events/view/5f0c1a2b-3c4d-4e5f-8a9b-0c1d2e3f4a5b",
             key,
@@ -271,51 +323,51 @@ def calls(w: dict[str, Any]) -> list[Call]:
         ),
         # The caller's own sighting goes under the label of the attribute it is on.
         Call(
-            misp + "add_sighting", "POST", "/misp/sightings/add", key, {"value": "10.1.1.1"}, GREEN
+            misp("add_sighting"), "POST", "/misp/sightings/add", key, {"value": "10.1.1.1"}, GREEN
         ),
         # Which of the caller's own offered events the hub wants: nothing shared, CLEAR.
         Call(
-            misp + "filter_for_push",
+            misp("filter_for_push"),
             "POST",
             "/misp/events/filterEventIdsForPush",
             key,
             [{"Event": {"uuid": own, "timestamp": "1"}}, {"Event": {"uuid": ev_uuid}}],
             expect="TLP:CLEAR",
         ),
-        Call(misp + "preview_event", "GET", f"/misp/events/{ev_uuid}", key),
-        Call(misp + "search_events", "POST", "/misp/events/restSearch", key, {}),
+        Call(misp("preview_event"), "GET", f"/misp/events/{ev_uuid}", key),
+        Call(misp("search_events"), "POST", "/misp/events/restSearch", key, {}),
         Call(
-            misp + "search_events",
+            misp("search_events"),
             "POST",
             "/misp/events/restSearch",
             key,
             {"value": "nothing.example"},
             empty=True,
         ),
-        Call(misp + "search_attributes", "POST", "/misp/attributes/restSearch", key, {}),
+        Call(misp("search_attributes"), "POST", "/misp/attributes/restSearch", key, {}),
         Call(
-            misp + "search_attributes",
+            misp("search_attributes"),
             "POST",
             "/misp/attributes/restSearch",
             key,
             {"value": "10.1.1.1"},
         ),
         Call(
-            misp + "search_attributes",
+            misp("search_attributes"),
             "POST",
             "/misp/attributes/restSearch",
             key,
             {"value": "nothing.example"},
             empty=True,
         ),
-        Call(misp + "view_attribute", "GET", f"/misp/attributes/view/{amber}", key),
-        Call(misp + "attribute_index", "GET", "/misp/attributes/index", key),
-        Call(misp + "view_object", "GET", f"/misp/objects/view/{obj}", key),
-        Call(misp + "search_objects", "POST", "/misp/objects/restSearch", key, {}),
+        Call(misp("view_attribute"), "GET", f"/misp/attributes/view/{amber}", key),
+        Call(misp("attribute_index"), "GET", "/misp/attributes/index", key),
+        Call(misp("view_object"), "GET", f"/misp/objects/view/{obj}", key),
+        Call(misp("search_objects"), "POST", "/misp/objects/restSearch", key, {}),
         # Reports carry no tag: they go under their event's label (GREEN).
-        Call(misp + "view_report", "GET", f"/misp/eventReports/view/{report}", key, expect=GREEN),
+        Call(misp("view_report"), "GET", f"/misp/eventReports/view/{report}", key, expect=GREEN),
         Call(
-            misp + "report_index",
+            misp("report_index"),
             "GET",
             f"/misp/eventReports/index/event_id:{ev_uuid}",
             key,
@@ -323,9 +375,9 @@ def calls(w: dict[str, Any]) -> list[Call]:
         ),
         # Sightings carry no tag: they go under the label of what they are on (the GREEN
         # attribute 10.1.1.1).
-        Call(misp + "search_sightings", "POST", "/misp/sightings/restSearch", key, {}, GREEN),
+        Call(misp("search_sightings"), "POST", "/misp/sightings/restSearch", key, {}, GREEN),
         Call(
-            misp + "list_sightings",
+            misp("list_sightings"),
             "POST",
             "/misp/sightings/listSightings",
             key,
@@ -335,14 +387,14 @@ def calls(w: dict[str, Any]) -> list[Call]:
         # Writes to the partner's own event answer with the element as stored (below RED,
         # which never travels in MISP sync: tests/hub/misp_compat/test_write_answers.py).
         Call(
-            misp + "add_attribute",
+            misp("add_attribute"),
             "POST",
             f"/misp/attributes/add/{own}",
             key,
             {"type": "domain", "value": "s.example", "Tag": [{"name": "tlp:amber+strict"}]},
         ),
         Call(
-            misp + "add_object",
+            misp("add_object"),
             "POST",
             f"/misp/objects/add/{own}",
             key,
@@ -360,7 +412,7 @@ def calls(w: dict[str, Any]) -> list[Call]:
             },
         ),
         Call(
-            misp + "add_report",
+            misp("add_report"),
             "POST",
             f"/misp/eventReports/add/{own}",
             key,
@@ -368,7 +420,7 @@ def calls(w: dict[str, Any]) -> list[Call]:
             GREEN,  # its event's label
         ),
         Call(
-            misp + "add_event",
+            misp("add_event"),
             "POST",
             "/misp/events/add",
             key,
@@ -410,15 +462,14 @@ def later_calls(client, w: dict[str, Any], answers: dict[str, Any]) -> list[Call
     label-less bodies (manifest, versions, lineage), compared with their content's label."""
     key = w["key"]
     amber = w["amber"]
-    misp = "hub.misp_compat.endpoints."
-    attr_answer = answers[misp + "add_attribute"]["Attribute"]
-    obj_answer = answers[misp + "add_object"]["Object"]
-    report_answer = answers[misp + "add_report"]["EventReport"]
-    event_answer = answers[misp + "add_event"]["Event"]
+    attr_answer = answers[misp("add_attribute")]["Attribute"]
+    obj_answer = answers[misp("add_object")]["Object"]
+    report_answer = answers[misp("add_report")]["EventReport"]
+    event_answer = answers[misp("add_event")]["Event"]
     out = [
         # After the sighting searches (which would show it): a sighting on the AMBER attribute.
         Call(
-            misp + "add_sighting",
+            misp("add_sighting"),
             "POST",
             f"/misp/sightings/add/{amber}",
             key,
@@ -426,21 +477,21 @@ def later_calls(client, w: dict[str, Any], answers: dict[str, Any]) -> list[Call
             "TLP:AMBER",
         ),
         Call(
-            misp + "edit_attribute",
+            misp("edit_attribute"),
             "POST",
             f"/misp/attributes/edit/{attr_answer['uuid']}",
             key,
             {"comment": "edited"},
         ),
         Call(
-            misp + "edit_object",
+            misp("edit_object"),
             "POST",
             f"/misp/objects/edit/{obj_answer['uuid']}",
             key,
             {**obj_answer, "comment": "edited"},
         ),
         Call(
-            misp + "edit_report",
+            misp("edit_report"),
             "POST",
             f"/misp/eventReports/edit/{report_answer['uuid']}",
             key,
@@ -448,7 +499,7 @@ def later_calls(client, w: dict[str, Any], answers: dict[str, Any]) -> list[Call
             GREEN,  # its event's label
         ),
         Call(
-            misp + "edit_event",
+            misp("edit_event"),
             "POST",
             f"/misp/events/edit/{event_answer['uuid']}",
             key,
