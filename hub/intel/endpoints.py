@@ -398,8 +398,9 @@ def my_releases(
         if len(pos) != 1 or not isinstance(pos[0], int):
             raise InvalidField("cursor is not one this API handed out", field="cursor")
         before = pos[0]
-    # Only the key's own scope (``tlp.in_scope``): an exercise key's deliveries to an exercise
-    # key, real traffic's to a real key; a release of no known event is not listed.
+    # Only the key's own scope (``tlp.in_scope``): an exercise key's deliveries of its
+    # exercise's events; a real key's of real events (and of events no longer stored: the
+    # organisation's own history either way).
     scope = (
         Event.exercise_id.is_(None)
         if who.exercise_id is None
@@ -407,7 +408,7 @@ def my_releases(
     )
     stmt = (
         select(Release)
-        .join(Event, Event.uuid == Release.event_uuid)
+        .outerjoin(Event, Event.uuid == Release.event_uuid)
         .where(Release.recipient_uuid == who.partner_uuid, Release.allowed.is_(True), scope)
     )
     if before is not None:
