@@ -21,7 +21,7 @@ import tlp
 from hub.audit import service as audit
 from hub.auth.principal import Principal
 from hub.context import current_request_id
-from hub.errors import Conflict, Forbidden, NotFound
+from hub.errors import Conflict, Forbidden, NotFound, recorded
 from hub.incidents import repository
 from hub.incidents.schemas import CaseClose, CaseCreate, CaseReferral
 from hub.intel import repository as events
@@ -210,14 +210,34 @@ def refer(
     """Record that ``body.referred`` was sent to a partner; the partner then sees the case,
     so it must be active and allowed the case's label (409 saying why otherwise)."""
     _open(case)
-    target = partners.get(session, ref=str(body.to_partner))
+    operator = who.role is Role.OPERATOR
+    try:
+        target: Partner | None = partners.get(session, ref=str(body.to_partner))
+    except NotFound:
+        if operator:
+            raise
+        target = None
     opener = session.get(Partner, case.opener_id)
     assert opener is not None
-    decision = _may_hold(case, target, opener.uuid, policy)
-    if not decision.allowed:
-        raise Conflict(
-            f"{target.name} may not receive this TLP:{case.tlp.upper()} case: {decision.sentence}",
-            field="to_partner",
+    decision = _may_hold(case, target, opener.uuid, policy) if target is not None else None
+    if target is None or decision is None or not decision.allowed:
+        why = decision.sentence if decision is not None else "no such partner"
+        if operator:
+            raise Conflict(
+                f"{target.name if target else body.to_partner} may not receive this "
+                f"TLP:{case.tlp.upper()} case: {why}",
+                field="to_partner",
+            )
+        # A partner is not told why (nor whether the uuid is a partner at all): the registry,
+        # agreements and tiers are the operators'. The refusal and its reason are recorded.
+        _audit(
+            session, action="refer.refused", who=who, case=case, to=str(body.to_partner), why=why
+        )
+        raise recorded(
+            Conflict(
+                "this case cannot be referred to that partner; NCSC can say why",
+                field="to_partner",
+            )
         )
     referral = IncidentReferral(
         case_id=case.id,

@@ -78,13 +78,19 @@ def test_a_referral_the_case_label_may_not_reach_is_refused(
     no_agreement = factory.partner("No agreement", tlp=False)
     suspended = factory.partner("Suspended", status="suspended")
     case = opened(client, orgs["ka"])
-    for target in (no_agreement, suspended):
+    answers = []
+    for target in (no_agreement.uuid, suspended.uuid, "6d1f7a34-9b1e-4c39-8a55-1f0e7c3b2a90"):
         r = client.post(
             f"{BASE}/{case}/referrals",
-            json={"referred": "Hospital X", "to_partner": target.uuid},
+            json={"referred": "Hospital X", "to_partner": target},
             headers=orgs["ka"],
         )
         assert r.status_code == 409 and r.json()["field"] == "to_partner", r.text
+        answers.append(r.json())
+    # A partner cannot probe the registry: an unknown uuid, a partner without the agreement
+    # and a suspended one get the same answer, naming nobody (found by a black-box attack).
+    assert answers[0] == answers[1] == answers[2], answers
+    assert "No agreement" not in str(answers) and "Suspended" not in str(answers)
     clear = opened(client, orgs["ka"], tlp="clear")
     r = client.post(
         f"{BASE}/{clear}/referrals",
