@@ -25,7 +25,14 @@ from hub.errors import Conflict, Forbidden, HubError, InvalidField, NotFound
 from hub.intel import service as intel
 from hub.intel import withdrawal
 from hub.jobs import claiming
-from hub.models import Event, Exercise, ExerciseInject, ExerciseParticipant, Partner
+from hub.models import (
+    ApiKey,
+    Event,
+    Exercise,
+    ExerciseInject,
+    ExerciseParticipant,
+    Partner,
+)
 from hub.models.base import utcnow
 from hub.partners import repository as partners
 from hub.vocabulary import Role
@@ -267,8 +274,10 @@ def close(
 ) -> int:
     """Freeze the exercise and withdraw every item of it: each becomes a final version with
     everything soft-deleted (as an operator's delete), so the participants that had it get
-    its deletions and revocations; the items, their versions and the audit log stay.
-    Returns how many events were withdrawn."""
+    its deletions and revocations (push connections in exercise mode push them); the items,
+    their versions and the audit log stay. Its exercise-only keys are revoked (each audited
+    as ``key.revoke``): from now on they get the 401 of any revoked key. Returns how many
+    events were withdrawn."""
     _open(exercise)
     withdrawn = 0
     items = session.scalars(
@@ -287,6 +296,13 @@ def close(
         except Conflict:
             continue  # nothing left to withdraw
         withdrawn += 1
+    live_keys = session.scalars(
+        select(ApiKey)
+        .where(ApiKey.exercise_id == exercise.uuid, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.id)
+    ).all()
+    for record in live_keys:
+        keys.revoke_key(session, record=record, actor=actor)
     exercise.status, exercise.closed_at, exercise.closed_by = "closed", utcnow(), actor
     session.flush()
     return withdrawn

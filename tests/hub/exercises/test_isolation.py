@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 import tlp
 from hub.db import session_scope
-from hub.models import AuditEntry
+from hub.models import ApiKey, Attribute, AuditEntry, Event
 from hub.runtime import Runtime
 from hub.vocabulary import Role
 from hub.worker import run_due
@@ -320,15 +320,44 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     assert csv.status_code == 200 and csv.text.startswith("event_uuid,")
     assert i_uuid in csv.text
 
-    # closing freezes the exercise and withdraws its items from the participants' views
+    # closing freezes the exercise, withdraws its items (their deletions go to whoever had
+    # them: test_push) and revokes its exercise keys, audited
     _ok(client.post(f"/api/v1/admin/exercises/{eid}/close", json={}, headers=auth))
     drain()
+    with session_scope(maker) as session:
+        revoked = session.scalars(
+            select(ApiKey.uuid).where(ApiKey.exercise_id == eid, ApiKey.revoked_at.is_not(None))
+        ).all()
+        audited = session.scalars(
+            select(AuditEntry.object_ref).where(AuditEntry.action == "key.revoke")
+        ).all()
+        live = session.scalars(
+            select(Attribute.uuid)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Event.exercise_id == eid, Attribute.deleted.is_(False))
+        ).all()
+    assert len(revoked) == 2 and sorted(audited) == sorted(f"key:{u}" for u in revoked)
+    assert live == []
+    # a closed exercise's key gets the 401 of any key that does not work
+    unknown = {"Authorization": "x" * 40}
     for key in exercise.values():
-        for uuid in (i_uuid, pushback["uuid"]):
-            assert live_attributes(client, key, uuid) == []
+        for url in ("/api/v1/events", "/api/v1/notifications", f"/api/v1/events/{i_uuid}"):
+            r = client.get(url, headers={"Authorization": key})
+            other = client.get(url, headers=unknown)
+            assert (r.status_code, r.json()["error"], r.json()["detail"]) == (
+                401,
+                other.json()["error"],
+                other.json()["detail"],
+            ), (url, r.text)
+        r = client.post("/misp/events/index", json={}, headers={"Authorization": key})
+        assert (
+            r.status_code
+            == 401
+            == client.post("/misp/events/index", json={}, headers=unknown).status_code
+        )
     late = event("after the end", attributes=[attr("192.0.2.55")])
     r = client.post("/api/v1/events", json=late, headers={"Authorization": exercise["P1 CSIRT"]})
-    assert r.status_code == 409, r.text
+    assert r.status_code == 401, r.text
     # and still nothing of it reaches anyone else (the withdrawals included)
     for name, key in real.items():
         found = leaks(harvest(client, key, probes, audit_size(maker)), exercise_needles)
