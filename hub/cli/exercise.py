@@ -1,9 +1,10 @@
 """`hub exercise`: run an exercise (OTO) on the live hub: create it, add participants,
 issue exercise-only keys, load a scenario, send injects, close, report.
 
-A scenario file (JSON, or YAML when PyYAML is installed)::
+A scenario file (JSON or YAML)::
 
     {"name": "Ransomware at hospital X", "participants": ["Z-CERT", "<uuid>"],
+     "match_real_constituencies": false,
      "starts_at": "2026-12-10T09:00:00Z", "ends_at": "2026-12-10T17:00:00Z",
      "injects": [{"name": "IOC drop", "event": "injects/ioc.json",
                   "send_at": "2026-12-10T09:30:00Z"},
@@ -44,12 +45,16 @@ def _when(text: str | None, field: str) -> datetime | None:
 def _read_doc(path: Path) -> Any:
     raw = path.read_bytes()
     if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
         try:
-            import yaml
-        except ImportError:
-            raise fail("YAML scenarios need PyYAML installed; use JSON", 2) from None
-        return yaml.safe_load(raw)
-    return orjson.loads(raw)
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise fail(f"{path.name}: not YAML ({err})".splitlines()[0], 2) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise fail(f"{path.name}: not JSON ({err})", 2) from None
 
 
 @group.command("create")
@@ -60,6 +65,9 @@ def create(
     ] = None,
     starts_at: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     ends_at: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
+    match_real_constituencies: Annotated[
+        bool, typer.Option(help="also notify through the participants' real constituencies")
+    ] = False,
 ) -> None:
     """Create an exercise; prints its uuid."""
     from hub.exercises import service
@@ -71,6 +79,7 @@ def create(
             actor=actor(),
             starts_at=_when(starts_at, "starts_at"),
             ends_at=_when(ends_at, "ends_at"),
+            match_real_constituencies=match_real_constituencies,
             participants=participant or [],
         )
         uuid = exercise.uuid
@@ -138,6 +147,7 @@ def load(
             starts_at=_when(doc.get("starts_at"), "starts_at"),
             ends_at=_when(doc.get("ends_at"), "ends_at"),
             description=doc.get("description"),
+            match_real_constituencies=bool(doc.get("match_real_constituencies", False)),
             participants=list(doc.get("participants") or []),
         )
         for i, (name, event, send_at) in enumerate(injects):
