@@ -88,6 +88,21 @@ class ReportLine(Schema):
     delay_seconds: float | None
     first_feedback_at: str | None
     status: Literal["received", "late", "not-received", "source"]
+    first_ack_at: str | None = Field(
+        None, description="first feedback on the item's notification (its audit entry's time)"
+    )
+    ack_kind: str | None = None
+    ack_delay_seconds: float | None = None
+    feedback_delay_seconds: float | None = Field(None, description="sending to first sighting")
+    passed_on_sightings: int = 0
+    passed_on_items: list[str] = Field(
+        [], description="exercise items the participant submitted after receiving this one"
+    )
+    why: list[str] = Field(
+        [],
+        description="not received or late: no-key, key-unused, connection-disabled, "
+        "connection-failed, tlp-refused (each with what the hub recorded)",
+    )
 
 
 class ExerciseReport(Schema):
