@@ -1,7 +1,9 @@
-"""push connections in exercise mode
+"""push connections in exercise mode; TAXII statuses keep their key's scope
 
 A misp-push connection may be in exercise mode: it pushes that exercise's items only
-(marked), never real traffic, and is named in the audit log as an exercise key is.
+(marked), never real traffic, and is named in the audit log as an exercise key is. A TAXII
+status resource records the exercise of the key that submitted, so the same organisation's
+key of the other scope does not read it (it names the submitted objects).
 
 Revision ID: e20f00000001
 Revises: e20e00000001
@@ -33,8 +35,13 @@ def upgrade() -> None:
             ondelete="RESTRICT",
         )
 
+    with op.batch_alter_table("taxii_statuses", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("exercise_id", sa.String(length=36), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("taxii_statuses", schema=None) as batch_op:
+        batch_op.drop_column("exercise_id")
     with op.batch_alter_table("connections", schema=None) as batch_op:
         batch_op.drop_constraint("fk_connections_exercise_id_exercises", type_="foreignkey")
         batch_op.drop_index("ix_connections_exercise_id")
