@@ -5,6 +5,7 @@ A scenario file (JSON or YAML)::
 
     {"name": "Ransomware at hospital X", "participants": ["Z-CERT", "<uuid>"],
      "match_real_constituencies": false,
+     "targets": {"Z-CERT": {"ip_prefixes": ["192.0.2.0/24"], "domains": ["hospital-x.example"]}},
      "starts_at": "2026-12-10T09:00:00Z", "ends_at": "2026-12-10T17:00:00Z",
      "injects": [{"name": "IOC drop", "event": "injects/ioc.json",
                   "send_at": "2026-12-10T09:30:00Z"},
@@ -139,9 +140,11 @@ def load(
         if not isinstance(event, dict):
             raise fail(f"injects.{i}.event: a MISP event or the file of one", 2)
         injects.append((str(item.get("name") or f"inject {i + 1}"), event, item.get("send_at")))
+    targets = _targets(doc.get("targets"))
     with unit_of_work() as session:
         exercise = service.create(
             session,
+            targets=targets,
             name=str(doc["name"]),
             actor=actor(),
             starts_at=_when(doc.get("starts_at"), "starts_at"),
@@ -160,6 +163,26 @@ def load(
             )
         uuid = exercise.uuid
     sys.stdout.write(uuid + "\n")
+
+
+def _targets(found: Any) -> dict[str, Any]:
+    """The scenario's fictional constituents per participant, checked as a partner's
+    constituency is."""
+    from pydantic import ValidationError
+
+    from hub.partners.schemas import Constituency
+
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise fail("targets: participant name or uuid → {ip_prefixes, asns, domains, sectors}", 2)
+    out = {}
+    for ref, body in found.items():
+        try:
+            out[str(ref)] = Constituency.model_validate(body or {})
+        except ValidationError as err:
+            raise fail(f"targets.{ref}: {str(err).splitlines()[-2].strip()}", 2) from None
+    return out
 
 
 @group.command("inject")

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from hub.partners.schemas import Timestamp
+from hub.partners.schemas import Constituency, Timestamp
 from hub.schemas import Schema
 from hub.vocabulary import Role
 
@@ -21,6 +21,9 @@ class ExerciseCreate(Schema):
     description: Annotated[str, Field(max_length=4000)] | None = None
     match_real_constituencies: bool = False
     participants: Annotated[list[str], Field(max_length=500)] = []  # partner uuids or names
+    # the scenario's fictional constituents, per participant (uuid or name): matched for
+    # this exercise's items only, notified through that participant
+    targets: Annotated[dict[str, Constituency], Field(max_length=500)] = {}
 
 
 class ExerciseRead(Schema):

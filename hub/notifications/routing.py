@@ -21,6 +21,7 @@ from hub.models import (
     EventVersion,
     Exercise,
     ExerciseParticipant,
+    ExerciseTarget,
     NotifyMark,
     Observation,
     Partner,
@@ -142,7 +143,8 @@ def _route(
     """A directive per observation and matching entry (pending, or denied with its reason),
     and the denials in the audit log; returns how many directives. ``partners`` (an
     exercise's participants) limits the entries matched to theirs; ``constituencies`` unset
-    (an exercise that does not match real constituencies), only registered targets are."""
+    (an exercise that does not match real constituencies), only registered targets and the
+    exercise's scenario targets are."""
     values = {matching.Value(r["field"], r["value"]) for r in rows}
     targets, served = TargetEntry.__table__, ConstituencyEntry.__table__
     direct = matching.match_values(session, targets, values, partners)  # type: ignore[arg-type]
@@ -151,7 +153,9 @@ def _route(
         if constituencies
         else {}
     )
-    partner_ids = {h.partner_id for hits in (*direct.values(), *via.values()) for h in hits}
+    scenario = _scenario_targets(session, values, partners, exercise)
+    found = (*direct.values(), *via.values(), *scenario.values())
+    partner_ids = {h.partner_id for hits in found for h in hits}
     partners = {
         p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
     }
@@ -168,7 +172,8 @@ def _route(
             "policy": policy,
         }
         hits = [("direct", "target", h) for h in direct.get(v, [])] or [
-            ("via", "constituency", h) for h in via.get(v, [])
+            *(("via", "constituency", h) for h in via.get(v, [])),
+            *(("via", "exercise", h) for h in scenario.get(v, [])),
         ]
         for route, table, hit in hits:
             partner = partners[hit.partner_id]
@@ -208,6 +213,28 @@ def _route(
         agent = agent_for(JOB_AGENT, exercise)
         _record_denials(session, rows[0], denials, policy=policy, agent=agent)
     return len(directives)
+
+
+def _scenario_targets(
+    session: Session,
+    values: set[matching.Value],
+    partners: set[int] | None,
+    exercise: str | None,
+) -> dict[matching.Value, list[matching.EntryHit]]:
+    """The exercise scenario's fictional constituents of its participants that the values
+    match (an exercise item only; real traffic never meets them), notified through the
+    participant as a constituency entry would be."""
+    if exercise is None or not partners:
+        return {}
+    table = ExerciseTarget.__table__
+    found = select(Exercise.id).where(Exercise.uuid == exercise).scalar_subquery()
+    return matching.match_values(
+        session,
+        table,  # type: ignore[arg-type]
+        values,
+        partners,
+        where=table.c.exercise_id == found,
+    )
 
 
 def _hops(

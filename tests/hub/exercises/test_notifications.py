@@ -259,3 +259,47 @@ def test_an_inject_that_cannot_be_stored_does_not_stop_the_worker(
     assert (
         run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))["exercise-injects"] == 0
     )
+
+
+def test_scenario_targets_are_matched_for_their_exercise_only(
+    client, factory, auth, maker, settings
+):
+    """A scenario's fictional constituent (hospital X's network, a participant's in the
+    exercise only) makes the exercise's notification through that participant, by default;
+    a non-participant whose real constituency covers it too gets nothing of the exercise, a
+    real event in that network never meets the fictional entry, and another exercise's item
+    does not either."""
+    from hub.runtime import Runtime
+    from tlp import DEFAULT_POLICY
+
+    p = factory.partner("P CSIRT")  # no real entries at all
+    n = factory.partner("N ISP", constituency={"ip_prefixes": ["192.0.2.0/24"]})
+    body = {
+        "name": "Hospital X",
+        "participants": [p.uuid],
+        "targets": {p.name: {"ip_prefixes": ["192.0.2.0/25"], "domains": ["hospital-x.example"]}},
+    }
+    eid = _ok(client.post("/api/v1/admin/exercises", json=body, headers=auth), 201)["uuid"]
+    other = _exercise(client, auth, [p.uuid])  # no targets
+    # a target for a non-participant is refused, naming the field
+    bad = {**body, "targets": {n.name: {"ip_prefixes": ["192.0.2.0/24"]}}}
+    r = client.post("/api/v1/admin/exercises", json=bad, headers=auth)
+    assert r.status_code == 422 and r.json()["field"] == f"targets.{n.name}", r.text
+    now = (utcnow() - timedelta(seconds=5)).isoformat()
+    for ex in (eid, other):
+        inject = {
+            "name": "IOC",
+            "event": event(
+                "IOC", attributes=[attr("192.0.2.7"), attr("www.hospital-x.example", type="domain")]
+            ),
+            "send_at": now,
+        }
+        _ok(client.post(f"/api/v1/admin/exercises/{ex}/injects", json=inject, headers=auth), 201)
+    real_event = event("Real", attributes=[attr("192.0.2.8")])
+    _ok(client.post("/api/v1/events", json={"Event": real_event}, headers=auth), 201)
+    now_settings = settings.model_copy(update={"notify_interval_seconds": 0})
+    run_due(maker, Runtime(settings=now_settings, policy=DEFAULT_POLICY))
+    with session_scope(maker) as session:
+        notes = session.scalars(select(Notification)).all()
+        found = {(x.exercise_id, x.route, x.via_partner_id) for x in notes}
+    assert found == {(eid, "via", p.id), (None, "via", n.id)}, found
