@@ -227,7 +227,8 @@ def _means(session: Session, exercise: Exercise) -> _Means:
 def _why(means: _Means, event_uuid: str, partner_uuid: str) -> tuple[str, ...]:
     """Why a participant did not receive an item, or received it late: no exercise key and
     no exercise connection; keys never used; its connection's failed pushes of the item or
-    failed runs; the release path's refusals of the item to it (TLP)."""
+    failed runs; the release path's refusals of the item to it (TLP); else, with keys that
+    were used, that they did not fetch it."""
     out: list[str] = []
     keys = means.keys.get(partner_uuid, [])
     connections = means.connections.get(partner_uuid, [])
@@ -245,6 +246,8 @@ def _why(means: _Means, event_uuid: str, partner_uuid: str) -> tuple[str, ...]:
         if run:
             out.append(f"connection-failed: {connection.name}: {run}")
     out += means.refusals.get((event_uuid, partner_uuid), [])
+    if not out and keys:
+        out.append("not-fetched: its exercise key(s) did not fetch this item")
     return tuple(out)
 
 

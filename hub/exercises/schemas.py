@@ -104,7 +104,7 @@ class ReportLine(Schema):
     why: list[str] = Field(
         [],
         description="not received or late: no-key, key-unused, connection-disabled, "
-        "connection-failed, tlp-refused (each with what the hub recorded)",
+        "connection-failed, tlp-refused, not-fetched (each with what the hub recorded)",
     )
 
 

@@ -168,3 +168,61 @@ def test_an_exercise_push_connection_carries_its_exercise_only(
     assert all(a.get("deleted") for a in gone.get("Attribute") or []), gone
     for prefix in ("p-real", "q-real", "n-real", "p-other"):
         assert i_uuid not in everything(fake, prefix), prefix
+
+
+def test_the_report_says_why_a_participant_did_not_receive(
+    client, factory, auth, maker, fake, drain
+):
+    """Each participant that missed the inject, and the reason the hub recorded: a TLP
+    refusal (a connection-tier partner and an AMBER inject, decided for its exercise
+    connection), a connection that failed (nobody listens at its URL), no exercise key nor
+    connection, a key never used, and one that was used but did not fetch it."""
+    from tests.hub.connections.conftest import free_port
+
+    names = ["Q Green", "S Down", "T None", "U Idle", "V Busy"]
+    people = {n: factory.partner(n, tier="connection" if n == "Q Green" else "core") for n in names}
+    body = {"name": "Drill", "participants": [p.uuid for p in people.values()]}
+    eid = _ok(client.post("/api/v1/admin/exercises", json=body, headers=auth), 201)["uuid"]
+    _ok(connect(client, auth, fake, "q-drill", people["Q Green"].uuid, exercise=eid), 201)
+    down = {
+        "name": "s-drill",
+        "kind": "misp-push",
+        "url": f"http://127.0.0.1:{free_port()}/",
+        "partner": people["S Down"].uuid,
+        "credentials": {"api_key": "k" * 40},
+        "exercise": eid,
+    }
+    _ok(client.post("/api/v1/admin/connections", json=down, headers=auth), 201)
+    keys = {
+        n: _ok(
+            client.post(
+                f"/api/v1/admin/exercises/{eid}/keys",
+                json={"partner": people[n].uuid},
+                headers=auth,
+            ),
+            201,
+        )["key"]
+        for n in ("U Idle", "V Busy")
+    }
+    inject = {
+        "name": "IOC",
+        "event": event("IOC", attributes=[attr(INJECT_IP)], tlp="amber", distribution=3),
+    }
+    i_uuid = _ok(
+        client.post(f"/api/v1/admin/exercises/{eid}/injects", json=inject, headers=auth), 201
+    )["event_uuid"]
+    # V's key is used (it reads its notifications) but never fetches the inject
+    r = client.get("/api/v1/notifications", headers={"Authorization": keys["V Busy"]})
+    assert r.status_code == 200
+    drain()
+    report = _ok(client.get(f"/api/v1/admin/exercises/{eid}/report", headers=auth))
+    why = {x["partner_name"]: x["why"] for x in report["lines"] if x["event_uuid"] == i_uuid}
+    assert all(x["status"] == "not-received" for x in report["lines"]), report["lines"]
+    assert [w.split(":")[0] for w in why["Q Green"]] == ["tlp-refused"], why
+    assert "misp-sync" in why["Q Green"][0]
+    assert why["S Down"] and all(w.startswith("connection-failed: s-drill") for w in why["S Down"])
+    assert why["T None"] == ["no-key: no exercise key and no exercise push connection"]
+    assert [w.split(":")[0] for w in why["U Idle"]] == ["key-unused"]
+    assert [w.split(":")[0] for w in why["V Busy"]] == ["not-fetched"]
+    csv = client.get(f"/api/v1/admin/exercises/{eid}/report?format=csv", headers=auth).text
+    assert "tlp-refused: " in csv and "connection-failed: s-drill" in csv
