@@ -1,9 +1,11 @@
 """`hub exercise`: run an exercise (OTO) on the live hub: create it, add participants,
 issue exercise-only keys, load a scenario, send injects, close, report.
 
-A scenario file (JSON, or YAML when PyYAML is installed)::
+A scenario file (JSON or YAML)::
 
     {"name": "Ransomware at hospital X", "participants": ["Z-CERT", "<uuid>"],
+     "match_real_constituencies": false,
+     "targets": {"Z-CERT": {"ip_prefixes": ["192.0.2.0/24"], "domains": ["hospital-x.example"]}},
      "starts_at": "2026-12-10T09:00:00Z", "ends_at": "2026-12-10T17:00:00Z",
      "injects": [{"name": "IOC drop", "event": "injects/ioc.json",
                   "send_at": "2026-12-10T09:30:00Z"},
@@ -44,12 +46,16 @@ def _when(text: str | None, field: str) -> datetime | None:
 def _read_doc(path: Path) -> Any:
     raw = path.read_bytes()
     if path.suffix.lower() in (".yaml", ".yml"):
+        import yaml
+
         try:
-            import yaml
-        except ImportError:
-            raise fail("YAML scenarios need PyYAML installed; use JSON", 2) from None
-        return yaml.safe_load(raw)
-    return orjson.loads(raw)
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise fail(f"{path.name}: not YAML ({err})".splitlines()[0], 2) from None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as err:
+        raise fail(f"{path.name}: not JSON ({err})", 2) from None
 
 
 @group.command("create")
@@ -60,6 +66,9 @@ def create(
     ] = None,
     starts_at: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
     ends_at: Annotated[str | None, typer.Option(help="ISO 8601")] = None,
+    match_real_constituencies: Annotated[
+        bool, typer.Option(help="also notify through the participants' real constituencies")
+    ] = False,
 ) -> None:
     """Create an exercise; prints its uuid."""
     from hub.exercises import service
@@ -71,6 +80,7 @@ def create(
             actor=actor(),
             starts_at=_when(starts_at, "starts_at"),
             ends_at=_when(ends_at, "ends_at"),
+            match_real_constituencies=match_real_constituencies,
             participants=participant or [],
         )
         uuid = exercise.uuid
@@ -130,14 +140,17 @@ def load(
         if not isinstance(event, dict):
             raise fail(f"injects.{i}.event: a MISP event or the file of one", 2)
         injects.append((str(item.get("name") or f"inject {i + 1}"), event, item.get("send_at")))
+    targets = _targets(doc.get("targets"))
     with unit_of_work() as session:
         exercise = service.create(
             session,
+            targets=targets,
             name=str(doc["name"]),
             actor=actor(),
             starts_at=_when(doc.get("starts_at"), "starts_at"),
             ends_at=_when(doc.get("ends_at"), "ends_at"),
             description=doc.get("description"),
+            match_real_constituencies=bool(doc.get("match_real_constituencies", False)),
             participants=list(doc.get("participants") or []),
         )
         for i, (name, event, send_at) in enumerate(injects):
@@ -150,6 +163,26 @@ def load(
             )
         uuid = exercise.uuid
     sys.stdout.write(uuid + "\n")
+
+
+def _targets(found: Any) -> dict[str, Any]:
+    """The scenario's fictional constituents per participant, checked as a partner's
+    constituency is."""
+    from pydantic import ValidationError
+
+    from hub.partners.schemas import Constituency
+
+    if found is None:
+        return {}
+    if not isinstance(found, dict):
+        raise fail("targets: participant name or uuid → {ip_prefixes, asns, domains, sectors}", 2)
+    out = {}
+    for ref, body in found.items():
+        try:
+            out[str(ref)] = Constituency.model_validate(body or {})
+        except ValidationError as err:
+            raise fail(f"targets.{ref}: {str(err).splitlines()[-2].strip()}", 2) from None
+    return out
 
 
 @group.command("inject")

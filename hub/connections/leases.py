@@ -27,8 +27,16 @@ MAX_ERRORS_KEPT = 20
 
 def recipient_of(connection: Connection, partner: Partner) -> Recipient:
     """The partner behind a connection, as the release path's recipient (no key: the
-    connection acts under its own name)."""
-    return Recipient.of_partner(partner, actor=f"connection:{connection.uuid} ({partner.name})")
+    connection acts under its own name). A connection in exercise mode receives for its
+    exercise only, and is named in the audit log as an exercise key is (``, exercise <id>)``),
+    so its deliveries stay in the exercise's scope and count in its after-action report."""
+    exercise = connection.exercise_id
+    mode = f", exercise {exercise}" if exercise else ""
+    return Recipient.of_partner(
+        partner,
+        actor=f"connection:{connection.uuid} ({partner.name}{mode})",
+        exercise_id=exercise,
+    )
 
 
 def actor_of(connection: Connection) -> str:

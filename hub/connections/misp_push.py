@@ -85,7 +85,9 @@ def _decide_new_versions(unit: Unit, lease: Lease, policy: tlp.Policy) -> int:
         if event.source_partner_id == partner.id:
             continue  # it came from there
         if not tlp.in_scope(event.exercise_id, recipient.tlp):
-            continue  # another exercise's (push connections carry real traffic): never named
+            # Another scope's: a real connection never carries an exercise's items, an
+            # exercise-mode one only its own exercise's (``recipient_of``); never named.
+            continue
         delivery = _decide(session, recipient, event, policy)
         if delivery.event is None:
             record_event_release(session, to=recipient, event=event, delivery=delivery)

@@ -45,6 +45,11 @@ class ConnectionCreate(BaseModel):
     )
     enabled: bool = True
     verify_tls: bool = True
+    exercise: str | None = Field(
+        default=None,
+        description="exercise mode (misp-push only): the exercise uuid whose items alone it "
+        "pushes, marked; the owner must take part in it. Never carries real traffic.",
+    )
 
     @field_validator("url")
     @classmethod
@@ -82,6 +87,7 @@ class ConnectionRead(BaseModel):
     last_success_at: datetime | None
     last_error: str | None
     credentials_set: list[str]
+    exercise: str | None = None  # exercise mode: the exercise it pushes for
 
 
 class JobRead(BaseModel):

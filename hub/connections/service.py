@@ -18,7 +18,14 @@ from hub.connections.outbound import STRICT, OutboundRules, check_url, checked_s
 from hub.connections.schemas import ConnectionCreate, ConnectionRead, ConnectionUpdate
 from hub.context import current_request_id
 from hub.errors import Conflict, HubError, InvalidField, NotFound
-from hub.models import Connection, ConnectionJob, Partner, PushOutboxItem
+from hub.models import (
+    Connection,
+    ConnectionJob,
+    Exercise,
+    ExerciseParticipant,
+    Partner,
+    PushOutboxItem,
+)
 from hub.models.base import utcnow
 from hub.partners import service as partners
 
@@ -68,6 +75,7 @@ def create(
     if session.scalar(select(Connection.id).where(Connection.name == data.name)) is not None:
         raise Conflict(f"a connection named {data.name!r} exists already", field="name")
     _check_filters(data.kind.value, data.filters)
+    exercise = _exercise_mode(session, data, owner) if data.exercise is not None else None
     row = Connection(
         uuid=str(uuid_mod.uuid4()),
         name=data.name,
@@ -81,11 +89,30 @@ def create(
         enabled=data.enabled,
         cursor={},
         next_run_at=utcnow(),
+        exercise_id=exercise,
     )
     session.add(row)
     session.flush()
-    _record(session, action="connection.create", actor=actor, connection=row, url=row.url)
+    extra = {"exercise": exercise} if exercise else {}
+    _record(session, action="connection.create", actor=actor, connection=row, url=row.url, **extra)
     return row
+
+
+def _exercise_mode(session: Session, data: ConnectionCreate, owner: Partner) -> str:
+    """The exercise a connection in exercise mode pushes for: an open exercise its owner
+    takes part in (as for an exercise-only key). Only a push connection has one: what a
+    pull brings in is real traffic."""
+    if data.kind.value != "misp-push":
+        raise InvalidField("only a misp-push connection has an exercise mode", field="exercise")
+    found = session.scalar(select(Exercise).where(Exercise.uuid == str(data.exercise).lower()))
+    if found is None:
+        raise InvalidField(f"no exercise {data.exercise}", field="exercise")
+    if found.status == "closed":
+        raise Conflict(f"exercise {found.uuid} is closed", field="exercise")
+    taking_part = session.get(ExerciseParticipant, (found.id, owner.id))
+    if taking_part is None:
+        raise InvalidField(f"{owner.name} does not take part in this exercise", field="exercise")
+    return found.uuid
 
 
 def update(
@@ -154,6 +181,7 @@ def to_read(session: Session, connection: Connection, *, secret: str) -> Connect
         last_success_at=connection.last_success_at,
         last_error=connection.last_error,
         credentials_set=names,
+        exercise=connection.exercise_id,
     )
 
 

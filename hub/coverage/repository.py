@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from hub.models import (
     Connection,
     ConnectionJob,
+    Event,
     EventVersion,
     Notification,
     NotificationFeedback,
@@ -40,14 +41,23 @@ def history_before(session: Session, *, before: datetime) -> Iterator[Any]:
 
 
 # --- what partners did: one query per kind of activity and period --------------------------
-# Each answers the partners (by uuid) with at least one such act in [start, end).
+# Each answers the partners (by uuid) with at least one such act in [start, end). Exercise
+# traffic (issue #20) is practice, not coverage: deliveries of an exercise's items, versions
+# stored in an exercise, answers to an exercise's notifications and runs of exercise-mode
+# connections are never counted.
 
 
 def received(session: Session, *, start: datetime, end: datetime) -> set[str]:
     """Partners something was released to (the release index of the audit log)."""
     stmt = (
         select(Release.recipient_uuid)
-        .where(Release.allowed.is_(True), Release.released_at >= start, Release.released_at < end)
+        .outerjoin(Event, Event.uuid == Release.event_uuid)
+        .where(
+            Release.allowed.is_(True),
+            Release.released_at >= start,
+            Release.released_at < end,
+            Event.exercise_id.is_(None),  # a real item's (or one no longer stored)
+        )
         .distinct()
     )
     return set(session.scalars(stmt))
@@ -58,7 +68,12 @@ def shared(session: Session, *, start: datetime, end: datetime) -> set[str]:
     stmt = (
         select(Partner.uuid)
         .join(EventVersion, EventVersion.source_partner_id == Partner.id)
-        .where(EventVersion.arrived_at >= start, EventVersion.arrived_at < end)
+        .join(Event, Event.id == EventVersion.event_id)
+        .where(
+            EventVersion.arrived_at >= start,
+            EventVersion.arrived_at < end,
+            Event.exercise_id.is_(None),
+        )
         .distinct()
     )
     return set(session.scalars(stmt))
@@ -69,7 +84,9 @@ def acknowledged(session: Session, *, start: datetime, end: datetime) -> set[str
     stmt = (
         select(Partner.uuid)
         .join(NotificationFeedback, NotificationFeedback.from_partner_id == Partner.id)
+        .join(Notification, Notification.id == NotificationFeedback.notification_id)
         .where(
+            Notification.exercise_id.is_(None),
             NotificationFeedback.kind != "comment",
             NotificationFeedback.received_at >= start,
             NotificationFeedback.received_at < end,
@@ -86,6 +103,7 @@ def synced(session: Session, *, start: datetime, end: datetime) -> set[str]:
         .join(Connection, Connection.partner_id == Partner.id)
         .join(ConnectionJob, ConnectionJob.connection_id == Connection.id)
         .where(
+            Connection.exercise_id.is_(None),
             ConnectionJob.state == "done",
             ConnectionJob.finished_at >= start,
             ConnectionJob.finished_at < end,
@@ -119,7 +137,11 @@ def notifications(session: Session, *, start: datetime, end: datetime) -> list[A
         )
         .join(Partner, Partner.id == partner_id)
         .outerjoin(first, first.c.nid == Notification.id)
-        .where(Notification.created_at >= start, Notification.created_at < end)
+        .where(
+            Notification.created_at >= start,
+            Notification.created_at < end,
+            Notification.exercise_id.is_(None),
+        )
         .order_by(Notification.id)
     )
     return list(session.execute(stmt))

@@ -51,7 +51,9 @@ def _read(session: SessionDep, exercise: Exercise) -> ExerciseRead:
 
 @router.post("", response_model=ExerciseRead, status_code=201)
 def create_exercise(body: ExerciseCreate, session: SessionDep, who: Operator) -> ExerciseRead:
-    exercise = service.create(session, actor=who.actor, **body.model_dump())
+    exercise = service.create(
+        session, actor=who.actor, targets=body.targets, **body.model_dump(exclude={"targets"})
+    )
     return _read(session, exercise)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from hub.partners.schemas import Timestamp
+from hub.partners.schemas import Constituency, Timestamp
 from hub.schemas import Schema
 from hub.vocabulary import Role
 
@@ -21,6 +21,9 @@ class ExerciseCreate(Schema):
     description: Annotated[str, Field(max_length=4000)] | None = None
     match_real_constituencies: bool = False
     participants: Annotated[list[str], Field(max_length=500)] = []  # partner uuids or names
+    # the scenario's fictional constituents, per participant (uuid or name): matched for
+    # this exercise's items only, notified through that participant
+    targets: Annotated[dict[str, Constituency], Field(max_length=500)] = {}
 
 
 class ExerciseRead(Schema):
@@ -88,6 +91,21 @@ class ReportLine(Schema):
     delay_seconds: float | None
     first_feedback_at: str | None
     status: Literal["received", "late", "not-received", "source"]
+    first_ack_at: str | None = Field(
+        None, description="first feedback on the item's notification (its audit entry's time)"
+    )
+    ack_kind: str | None = None
+    ack_delay_seconds: float | None = None
+    feedback_delay_seconds: float | None = Field(None, description="sending to first sighting")
+    passed_on_sightings: int = 0
+    passed_on_items: list[str] = Field(
+        [], description="exercise items the participant submitted after receiving this one"
+    )
+    why: list[str] = Field(
+        [],
+        description="not received or late: no-key, key-unused, connection-disabled, "
+        "connection-failed, tlp-refused, not-fetched (each with what the hub recorded)",
+    )
 
 
 class ExerciseReport(Schema):

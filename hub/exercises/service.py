@@ -9,7 +9,9 @@ exercise as a withdrawal reaches its recipients (``hub.intel.withdrawal``).
 
 from __future__ import annotations
 
+import ipaddress
 import uuid as uuid_mod
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -25,9 +27,18 @@ from hub.errors import Conflict, Forbidden, HubError, InvalidField, NotFound
 from hub.intel import service as intel
 from hub.intel import withdrawal
 from hub.jobs import claiming
-from hub.models import Event, Exercise, ExerciseInject, ExerciseParticipant, Partner
+from hub.models import (
+    ApiKey,
+    Event,
+    Exercise,
+    ExerciseInject,
+    ExerciseParticipant,
+    ExerciseTarget,
+    Partner,
+)
 from hub.models.base import utcnow
 from hub.partners import repository as partners
+from hub.partners.schemas import Constituency
 from hub.vocabulary import Role
 
 INJECT_CHANNEL = "exercise-inject"
@@ -43,6 +54,7 @@ def create(
     description: str | None = None,
     match_real_constituencies: bool = False,
     participants: list[str] = (),  # type: ignore[assignment]
+    targets: Mapping[str, Constituency] | None = None,
 ) -> Exercise:
     if starts_at is not None and ends_at is not None and ends_at < starts_at:
         raise InvalidField("ends before it starts", field="ends_at")
@@ -59,7 +71,42 @@ def create(
     session.flush()
     for i, ref in enumerate(participants):
         add_participant(session, exercise, partner_ref=ref, actor=actor, field=f"participants.{i}")
+    for ref, constituency in (targets or {}).items():
+        add_targets(session, exercise, partner_ref=ref, constituency=constituency)
     return exercise
+
+
+def add_targets(
+    session: Session, exercise: Exercise, *, partner_ref: str, constituency: Constituency
+) -> None:
+    """The scenario's fictional constituents of a participant (prefixes, AS numbers,
+    domains, sectors): matched for this exercise's items only and notified through the
+    participant, whatever ``match_real_constituencies`` says; real traffic never meets them."""
+    _open(exercise)
+    field = f"targets.{partner_ref}"
+    partner = _partner(session, partner_ref, field)
+    if session.get(ExerciseParticipant, (exercise.id, partner.id)) is None:
+        raise InvalidField(f"{partner.name} does not take part in this exercise", field=field)
+    rows: list[ExerciseTarget] = []
+    for prefix in constituency.ip_prefixes:
+        net = ipaddress.ip_network(prefix)
+        rows.append(
+            ExerciseTarget(
+                kind="prefix",
+                value=str(prefix),
+                family=net.version,
+                prefix_len=net.prefixlen,
+                net_start=f"{int(net.network_address):032x}",
+                net_end=f"{int(net.broadcast_address):032x}",
+            )
+        )
+    rows += [ExerciseTarget(kind="asn", value=str(a), asn=a) for a in constituency.asns]
+    rows += [ExerciseTarget(kind="domain", value=d) for d in constituency.domains]
+    rows += [ExerciseTarget(kind="sector", value=s.value) for s in constituency.sectors]
+    for row in rows:
+        row.exercise_id, row.partner_id = exercise.id, partner.id
+    session.add_all(rows)
+    session.flush()
 
 
 def get(session: Session, uuid: str) -> Exercise:
@@ -267,8 +314,10 @@ def close(
 ) -> int:
     """Freeze the exercise and withdraw every item of it: each becomes a final version with
     everything soft-deleted (as an operator's delete), so the participants that had it get
-    its deletions and revocations; the items, their versions and the audit log stay.
-    Returns how many events were withdrawn."""
+    its deletions and revocations (push connections in exercise mode push them); the items,
+    their versions and the audit log stay. Its exercise-only keys are revoked (each audited
+    as ``key.revoke``): from now on they get the 401 of any revoked key. Returns how many
+    events were withdrawn."""
     _open(exercise)
     withdrawn = 0
     items = session.scalars(
@@ -287,6 +336,13 @@ def close(
         except Conflict:
             continue  # nothing left to withdraw
         withdrawn += 1
+    live_keys = session.scalars(
+        select(ApiKey)
+        .where(ApiKey.exercise_id == exercise.uuid, ApiKey.revoked_at.is_(None))
+        .order_by(ApiKey.id)
+    ).all()
+    for record in live_keys:
+        keys.revoke_key(session, record=record, actor=actor)
     exercise.status, exercise.closed_at, exercise.closed_by = "closed", utcnow(), actor
     session.flush()
     return withdrawn

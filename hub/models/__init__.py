@@ -9,7 +9,7 @@ from hub.models.audit import (
 )
 from hub.models.base import Base
 from hub.models.connection import Connection, ConnectionJob, PushOutboxItem
-from hub.models.exercise import Exercise, ExerciseInject, ExerciseParticipant
+from hub.models.exercise import Exercise, ExerciseInject, ExerciseParticipant, ExerciseTarget
 from hub.models.incident import (
     IncidentCase,
     IncidentCaseItem,
@@ -78,6 +78,7 @@ __all__ = [
     "Exercise",
     "ExerciseInject",
     "ExerciseParticipant",
+    "ExerciseTarget",
     "ElementWithdrawal",
     "Event",
     "EventObject",

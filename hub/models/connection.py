@@ -51,6 +51,11 @@ class Connection(UUIDMixin, Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # A push connection in exercise mode: it delivers that exercise's items only, marked,
+    # and never real traffic (``tlp.in_scope``, as an exercise-only key); None: real traffic.
+    exercise_id: Mapped[str | None] = mapped_column(
+        ForeignKey("exercises.uuid", ondelete="RESTRICT"), index=True
+    )
 
 
 class ConnectionJob(UUIDMixin, Base):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from hub.models.base import Base, UUIDMixin, utcnow
@@ -64,3 +64,28 @@ class ExerciseInject(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)  # the MISP event, JSON
     event_uuid: Mapped[str | None] = mapped_column(String(36))
     sent_at: Mapped[datetime | None]
+
+
+class ExerciseTarget(Base):
+    """A fictional constituent of a participant in one exercise's scenario (the hospital the
+    scenario is about): an IP prefix, AS number, domain or sector, matched for that
+    exercise's items only and notified through the participant. Stored as constituency
+    entries are, so the same indexed matching serves it; real traffic never meets it."""
+
+    __tablename__ = "exercise_targets"
+    __table_args__ = (
+        Index("ix_exercise_targets_exercise_kind_value", "exercise_id", "kind", "value"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    exercise_id: Mapped[int] = mapped_column(ForeignKey("exercises.id", ondelete="CASCADE"))
+    partner_id: Mapped[int] = mapped_column(
+        ForeignKey("partners.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # prefix | asn | domain | sector
+    value: Mapped[str] = mapped_column(String(255))
+    family: Mapped[int | None] = mapped_column(Integer)
+    prefix_len: Mapped[int | None] = mapped_column(Integer)
+    net_start: Mapped[str | None] = mapped_column(String(32))
+    net_end: Mapped[str | None] = mapped_column(String(32))
+    asn: Mapped[int | None] = mapped_column(BigInteger)

@@ -92,3 +92,6 @@ class TaxiiStatus(Base):
     pending_count: Mapped[int] = mapped_column(Integer)
     # {"successes": [...], "failures": [...], "pendings": [...]} of {id, version, message}
     details: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    # The exercise of the key that submitted (None: a real key's): read only in that scope,
+    # as what it names (the submitted objects) is (``tlp.in_scope``).
+    exercise_id: Mapped[str | None] = mapped_column(String(36))

@@ -147,6 +147,7 @@ def match_values(
     table: Table,
     values: Iterable[Value],
     partners: Collection[int] | None = None,
+    where: Any = None,
 ) -> dict[Value, list[EntryHit]]:
     """The most specific entries of ``table`` (constituency or target entries) for each value.
 
@@ -154,11 +155,12 @@ def match_values(
     domain or sector: each is a match (overlapping constituencies). ``partners`` (an
     exercise's participants) limits the entries to those partners' before the most specific
     is chosen: another organisation's narrower prefix neither matches nor hides theirs.
+    ``where`` limits the entries further (an exercise's scenario targets: that exercise's).
     """
     by_field: dict[str, set[Value]] = defaultdict(set)
     for v in values:
         by_field[v.field].add(v)
-    only = _Only(table, partners)
+    only = _Only(table, partners, where)
     out: dict[Value, list[EntryHit]] = {}
     out.update(_match_ips(session, only, by_field.get("ip", set())))
     out.update(_match_domains(session, only, by_field.get("domain", set())))
@@ -173,6 +175,7 @@ class _Only:
 
     table: Table
     partners: Collection[int] | None
+    where: Any = None
 
     @property
     def c(self) -> Any:
@@ -182,6 +185,8 @@ class _Only:
         stmt = select(*columns)
         if self.partners is not None:
             stmt = stmt.where(self.table.c.partner_id.in_(sorted(self.partners)))
+        if self.where is not None:
+            stmt = stmt.where(self.where)
         return stmt
 
 

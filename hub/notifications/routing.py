@@ -21,6 +21,7 @@ from hub.models import (
     EventVersion,
     Exercise,
     ExerciseParticipant,
+    ExerciseTarget,
     NotifyMark,
     Observation,
     Partner,
@@ -53,6 +54,7 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
         return 0
     version, event_uuid, exercise_id = row
     partners = None if exercise_id is None else participants_of(session, exercise_id)
+    constituencies = exercise_id is None or matches_constituencies(session, exercise_id)
     snapshot = unpack(version.snapshot)
     event = snapshot["event"]
     event_art = lineage.event_version_artifact(session, version, event_uuid)
@@ -90,6 +92,7 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
             event_art=event_art,
             partners=partners,
             exercise=exercise_id,
+            constituencies=constituencies,
         )
     session.add(
         NotifyMark(event_version_id=version.id, observations=len(rows), activity_id=match_act)
@@ -100,16 +103,28 @@ def match_next(session: Session, *, policy: tlp.Policy) -> int:
 
 def participants_of(session: Session, exercise_uuid: str) -> set[int]:
     """The partners an exercise item may be matched for: its participants, never another
-    partner (issue #20). ``match_real_constituencies`` unset, only the participants' own
-    registered targets and their constituencies are matched, and the notification is
-    addressed to the participant; the release path then gives it only to the participant's
-    keys of that exercise (the notification carries the exercise). A closed exercise is
-    matched for nobody."""
+    partner (issue #20); the notification is addressed to the participant, and the release
+    path gives it only to the participant's keys of that exercise (the notification carries
+    the exercise). Which of their entries are matched: ``matches_constituencies``. A closed
+    exercise is matched for nobody."""
     return set(
         session.scalars(
             select(ExerciseParticipant.partner_id)
             .join(Exercise, Exercise.id == ExerciseParticipant.exercise_id)
             .where(Exercise.uuid == exercise_uuid, Exercise.status != "closed")
+        )
+    )
+
+
+def matches_constituencies(session: Session, exercise_uuid: str) -> bool:
+    """Whether an exercise item is matched against the participants' real constituencies
+    (the organisations they serve, notified through them): only when the exercise says so
+    (``match_real_constituencies``). Otherwise only the participants' own registered targets
+    are matched (a direct notification to the participant itself), so no real constituent
+    is ever named in an exercise's notification."""
+    return bool(
+        session.scalar(
+            select(Exercise.match_real_constituencies).where(Exercise.uuid == exercise_uuid)
         )
     )
 
@@ -123,15 +138,24 @@ def _route(
     event_art: int,
     partners: set[int] | None = None,
     exercise: str | None = None,
+    constituencies: bool = True,
 ) -> int:
     """A directive per observation and matching entry (pending, or denied with its reason),
     and the denials in the audit log; returns how many directives. ``partners`` (an
-    exercise's participants) limits the entries matched to theirs."""
+    exercise's participants) limits the entries matched to theirs; ``constituencies`` unset
+    (an exercise that does not match real constituencies), only registered targets and the
+    exercise's scenario targets are."""
     values = {matching.Value(r["field"], r["value"]) for r in rows}
-    targets, constituencies = TargetEntry.__table__, ConstituencyEntry.__table__
+    targets, served = TargetEntry.__table__, ConstituencyEntry.__table__
     direct = matching.match_values(session, targets, values, partners)  # type: ignore[arg-type]
-    via = matching.match_values(session, constituencies, values, partners)  # type: ignore[arg-type]
-    partner_ids = {h.partner_id for hits in (*direct.values(), *via.values()) for h in hits}
+    via = (
+        matching.match_values(session, served, values, partners)  # type: ignore[arg-type]
+        if constituencies
+        else {}
+    )
+    scenario = _scenario_targets(session, values, partners, exercise)
+    found = (*direct.values(), *via.values(), *scenario.values())
+    partner_ids = {h.partner_id for hits in found for h in hits}
     partners = {
         p.id: p for p in session.scalars(select(Partner).where(Partner.id.in_(partner_ids)))
     }
@@ -148,7 +172,8 @@ def _route(
             "policy": policy,
         }
         hits = [("direct", "target", h) for h in direct.get(v, [])] or [
-            ("via", "constituency", h) for h in via.get(v, [])
+            *(("via", "constituency", h) for h in via.get(v, [])),
+            *(("via", "exercise", h) for h in scenario.get(v, [])),
         ]
         for route, table, hit in hits:
             partner = partners[hit.partner_id]
@@ -188,6 +213,28 @@ def _route(
         agent = agent_for(JOB_AGENT, exercise)
         _record_denials(session, rows[0], denials, policy=policy, agent=agent)
     return len(directives)
+
+
+def _scenario_targets(
+    session: Session,
+    values: set[matching.Value],
+    partners: set[int] | None,
+    exercise: str | None,
+) -> dict[matching.Value, list[matching.EntryHit]]:
+    """The exercise scenario's fictional constituents of its participants that the values
+    match (an exercise item only; real traffic never meets them), notified through the
+    participant as a constituency entry would be."""
+    if exercise is None or not partners:
+        return {}
+    table = ExerciseTarget.__table__
+    found = select(Exercise.id).where(Exercise.uuid == exercise).scalar_subquery()
+    return matching.match_values(
+        session,
+        table,  # type: ignore[arg-type]
+        values,
+        partners,
+        where=table.c.exercise_id == found,
+    )
 
 
 def _hops(

@@ -186,9 +186,18 @@ def is_in_sector(session: Session, partner_id: int, sector: str) -> bool:
     return found is not None
 
 
-def status(session: Session, uuid: str, partner_uuid: str) -> TaxiiStatus | None:
+def status(
+    session: Session, uuid: str, partner_uuid: str, exercise: str | None = None
+) -> TaxiiStatus | None:
+    """The submitter's status resource, in the scope of the key asking (an exercise key's
+    and a real key's of one organisation never read each other's)."""
+    scope = (
+        TaxiiStatus.exercise_id.is_(None)
+        if exercise is None
+        else TaxiiStatus.exercise_id == exercise
+    )
     return session.scalar(
         select(TaxiiStatus).where(
-            TaxiiStatus.uuid == uuid, TaxiiStatus.partner_uuid == partner_uuid
+            TaxiiStatus.uuid == uuid, TaxiiStatus.partner_uuid == partner_uuid, scope
         )
     )

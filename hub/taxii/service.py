@@ -448,6 +448,7 @@ def add_objects(
     status = TaxiiStatus(
         uuid=str(uuid_mod.uuid4()),
         partner_uuid=principal.partner_uuid,
+        exercise_id=principal.exercise_id,
         status="complete",
         total_count=len(doc["objects"]),
         success_count=len(successes),
@@ -508,7 +509,9 @@ def status_resource(status: TaxiiStatus) -> dict[str, Any]:
 
 
 def get_status(session: Session, *, principal: Principal, status_id: str) -> TaxiiStatus:
-    found = repository.status(session, status_id.lower(), principal.partner_uuid)
+    found = repository.status(
+        session, status_id.lower(), principal.partner_uuid, principal.exercise_id
+    )
     if found is None:
         raise NotFound(f"no status {status_id}")
     return found

@@ -69,3 +69,30 @@ def test_scenario_file_three_partners(hub, client, factory, auth, tmp_path: Path
     assert len(report["lines"]) == 6
     assert "withdrawn" in hub("exercise", "close", eid).output
     assert hub("exercise", "inject", eid, "--id", "1", ok=False).exit_code != 0
+
+
+def test_scenario_targets_from_a_file(hub, factory, maker, tmp_path: Path) -> None:
+    """A scenario's fictional constituents are stored for its participant; a malformed one
+    is refused naming where it is, before anything is created."""
+    from sqlalchemy import func, select
+
+    from hub.db import session_scope
+    from hub.models import Exercise, ExerciseTarget
+
+    p = factory.partner("Z-CERT", type="sectoral-csirt")
+    scenario = {
+        "name": "Hospital X",
+        "participants": ["Z-CERT"],
+        "targets": {"Z-CERT": {"ip_prefixes": ["192.0.2.0/24"], "domains": ["hospital-x.example"]}},
+    }
+    (tmp_path / "ok.json").write_text(json.dumps(scenario))
+    hub("exercise", "load", str(tmp_path / "ok.json"))
+    with session_scope(maker) as session:
+        rows = session.execute(select(ExerciseTarget.partner_id, ExerciseTarget.kind)).all()
+    assert sorted(rows) == [(p.id, "domain"), (p.id, "prefix")]
+    scenario["targets"] = {"Z-CERT": {"ip_prefixes": ["not a prefix"]}}
+    (tmp_path / "bad.json").write_text(json.dumps(scenario))
+    result = hub("exercise", "load", str(tmp_path / "bad.json"), ok=False)
+    assert result.exit_code == 2 and "targets.Z-CERT" in result.output, result.output
+    with session_scope(maker) as session:
+        assert session.scalar(select(func.count(Exercise.id))) == 1

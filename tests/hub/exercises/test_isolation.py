@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 import tlp
 from hub.db import session_scope
-from hub.models import AuditEntry
+from hub.models import ApiKey, Attribute, AuditEntry, Event
 from hub.runtime import Runtime
 from hub.vocabulary import Role
 from hub.worker import run_due
@@ -152,6 +152,7 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     p1 = factory.partner("P1 CSIRT", type="sectoral-csirt", constituency=NET)
     p2 = factory.partner("P2 ISP", constituency=NET)
     n = factory.partner("N ISP", constituency=NET)
+    p3 = factory.partner("P3 Water", constituency=NET)  # takes part, never gets a key
     real = {
         "P1 real": factory.key(Role.PARTNER, p1),
         "P2 real": factory.key(Role.PARTNER, p2),
@@ -168,7 +169,13 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     ex = _ok(
         client.post(
             "/api/v1/admin/exercises",
-            json={"name": "Ransomware at hospital X", "participants": [p1.uuid, p2.name]},
+            json={
+                "name": "Ransomware at hospital X",
+                "participants": [p1.uuid, p2.name, p3.uuid],
+                # notified through their (real) constituencies: the notification channel
+                # carries exercise traffic too
+                "match_real_constituencies": True,
+            },
             headers=auth,
         ),
         201,
@@ -197,6 +204,8 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
         201,
     )
     i_uuid = inject["event_uuid"]
+    # P1 reads the inject, then its MISP pushes an item of its own: what it passed on
+    _ok(client.get(f"/api/v1/events/{i_uuid}", headers={"Authorization": exercise["P1 CSIRT"]}))
     # P1's MISP pushes an item of its own with its exercise key: it stays in the exercise
     pushback_attr = attr(PUSHBACK_IP)
     pushback = event("Seen at our hospital", attributes=[pushback_attr])
@@ -225,6 +234,17 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
         )
     )
     drain()
+    # P2 acknowledges the exercise notification of the inject (feedback)
+    p2_key = {"Authorization": exercise["P2 ISP"]}
+    tickets = _ok(client.get("/api/v1/notifications?via=me", headers=p2_key))["items"]
+    [ticket] = [t["ticket"] for t in tickets if t.get("case") == i_uuid]
+    _ok(
+        client.post(
+            f"/api/v1/notifications/{ticket}/feedback", json={"kind": "ack"}, headers=p2_key
+        ),
+        200,
+        201,
+    )
 
     exercise_needles = [
         eid,
@@ -316,19 +336,75 @@ def test_exercise_isolated_on_every_channel(client, factory, auth, maker, drain)
     assert by[(pushback["uuid"], p1.uuid)]["status"] == "source"
     assert by[(i_uuid, p2.uuid)]["first_feedback_at"] is not None
     assert by[(i_uuid, p1.uuid)]["first_feedback_at"] is None
+    # acknowledgement: the time of the audit log's notify.feedback entry
+    with session_scope(maker) as session:
+        [acked] = session.scalars(
+            select(AuditEntry).where(
+                AuditEntry.action == "notify.feedback",
+                AuditEntry.object_ref == f"notification:{ticket}",
+            )
+        ).all()
+        ack_at, ack_by = acked.recorded_at, acked.recipient_uuid
+    assert ack_by == p2.uuid
+    line = by[(i_uuid, p2.uuid)]
+    assert datetime.fromisoformat(line["first_ack_at"]) == ack_at and line["ack_kind"] == "ack"
+    sent = datetime.fromisoformat(line["sent_at"])
+    assert line["ack_delay_seconds"] == (ack_at - sent).total_seconds()
+    assert by[(i_uuid, p1.uuid)]["first_ack_at"] is None
+    # what they passed on: P2's sighting, P1's own item after it had read the inject
+    assert line["passed_on_sightings"] == 1 and line["passed_on_items"] == []
+    assert by[(i_uuid, p1.uuid)]["passed_on_items"] == [pushback["uuid"]]
+    # who did not receive, and why: P3 never had an exercise key nor connection
+    missed = by[(i_uuid, p3.uuid)]
+    assert missed["status"] == "not-received" and missed["first_receipt_at"] is None
+    assert [w.split(":")[0] for w in missed["why"]] == ["no-key"]
+    assert missed in report["not_received"]
+    assert all(by[(i_uuid, p.uuid)]["why"] == [] for p in (p1, p2))
+    assert n.uuid not in {x["partner_uuid"] for x in report["lines"]}
     csv = client.get(f"/api/v1/admin/exercises/{eid}/report?format=csv", headers=auth)
     assert csv.status_code == 200 and csv.text.startswith("event_uuid,")
-    assert i_uuid in csv.text
+    header = csv.text.splitlines()[0].split(",")
+    assert {"first_ack_at", "ack_delay_seconds", "passed_on_items", "why"} <= set(header)
+    assert i_uuid in csv.text and "no-key: " in csv.text
 
-    # closing freezes the exercise and withdraws its items from the participants' views
+    # closing freezes the exercise, withdraws its items (their deletions go to whoever had
+    # them: test_push) and revokes its exercise keys, audited
     _ok(client.post(f"/api/v1/admin/exercises/{eid}/close", json={}, headers=auth))
     drain()
+    with session_scope(maker) as session:
+        revoked = session.scalars(
+            select(ApiKey.uuid).where(ApiKey.exercise_id == eid, ApiKey.revoked_at.is_not(None))
+        ).all()
+        audited = session.scalars(
+            select(AuditEntry.object_ref).where(AuditEntry.action == "key.revoke")
+        ).all()
+        live = session.scalars(
+            select(Attribute.uuid)
+            .join(Event, Event.id == Attribute.event_id)
+            .where(Event.exercise_id == eid, Attribute.deleted.is_(False))
+        ).all()
+    assert len(revoked) == 2 and sorted(audited) == sorted(f"key:{u}" for u in revoked)
+    assert live == []
+    # a closed exercise's key gets the 401 of any key that does not work
+    unknown = {"Authorization": "x" * 40}
     for key in exercise.values():
-        for uuid in (i_uuid, pushback["uuid"]):
-            assert live_attributes(client, key, uuid) == []
+        for url in ("/api/v1/events", "/api/v1/notifications", f"/api/v1/events/{i_uuid}"):
+            r = client.get(url, headers={"Authorization": key})
+            other = client.get(url, headers=unknown)
+            assert (r.status_code, r.json()["error"], r.json()["detail"]) == (
+                401,
+                other.json()["error"],
+                other.json()["detail"],
+            ), (url, r.text)
+        r = client.post("/misp/events/index", json={}, headers={"Authorization": key})
+        assert (
+            r.status_code
+            == 401
+            == client.post("/misp/events/index", json={}, headers=unknown).status_code
+        )
     late = event("after the end", attributes=[attr("192.0.2.55")])
     r = client.post("/api/v1/events", json=late, headers={"Authorization": exercise["P1 CSIRT"]})
-    assert r.status_code == 409, r.text
+    assert r.status_code == 401, r.text
     # and still nothing of it reaches anyone else (the withdrawals included)
     for name, key in real.items():
         found = leaks(harvest(client, key, probes, audit_size(maker)), exercise_needles)

@@ -26,13 +26,16 @@ REAL_IP = "203.0.113.8"
 NET = {"ip_prefixes": ["203.0.113.0/24"]}
 
 
-def _exercise(client: Any, auth: Any, participants: list[str]) -> str:
+def _exercise(client: Any, auth: Any, participants: list[str], *, real: bool = False) -> str:
+    """An exercise; ``real``: its items are matched against the participants' real
+    constituencies too (``match_real_constituencies``)."""
+    body = {
+        "name": "Ransomware at hospital X",
+        "participants": participants,
+        "match_real_constituencies": real,
+    }
     ex = _ok(
-        client.post(
-            "/api/v1/admin/exercises",
-            json={"name": "Ransomware at hospital X", "participants": participants},
-            headers=auth,
-        ),
+        client.post("/api/v1/admin/exercises", json=body, headers=auth),
         201,
     )
     return str(ex["uuid"])
@@ -101,7 +104,7 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
     p = factory.partner("P CSIRT", constituency=NET, contacts=[contact("desk@p.example")])
     n = factory.partner("N ISP", constituency=NET, contacts=[contact("desk@n.example")])
     real = {"P": factory.key(Role.PARTNER, p), "N": factory.key(Role.PARTNER, n)}
-    eid = _exercise(client, auth, [p.uuid])
+    eid = _exercise(client, auth, [p.uuid], real=True)
     p_exercise = _ok(
         client.post(f"/api/v1/admin/exercises/{eid}/keys", json={"partner": p.uuid}, headers=auth),
         201,
@@ -162,10 +165,54 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
         assert r.status_code == 404 and REAL_IP not in r.text
 
 
+def test_real_constituencies_only_when_the_exercise_says_so(client, factory, auth, maker, settings):
+    """By default an exercise item is matched against its participants' own registered
+    targets only (a direct notification to the participant), never against the
+    organisations they serve: no real constituent is named in an exercise. With
+    ``match_real_constituencies`` the participants' constituencies are matched too; a
+    non-participant's entries never are, either way."""
+    from hub.runtime import Runtime
+    from tlp import DEFAULT_POLICY
+
+    p = factory.partner("P CSIRT", constituency=NET)
+    q = factory.partner("Q ISP")  # a participant with a registered target of its own
+    n = factory.partner("N ISP", constituency=NET)  # matches everything, takes no part
+    for who in (q, n):
+        _ok(
+            client.put(
+                f"/api/v1/admin/notifications/targets/{who.uuid}",
+                json={"ip_prefixes": ["192.0.2.0/24"]},
+                headers=auth,
+            )
+        )
+    default = _exercise(client, auth, [p.uuid, q.uuid])
+    wider = _exercise(client, auth, [p.uuid, q.uuid], real=True)
+    now = (utcnow() - timedelta(seconds=5)).isoformat()
+    for eid in (default, wider):
+        body = {
+            "name": "IOC drop",
+            "event": event("IOCs", attributes=[attr(INJECT_IP), attr("192.0.2.7")]),
+            "send_at": now,
+        }
+        _ok(client.post(f"/api/v1/admin/exercises/{eid}/injects", json=body, headers=auth), 201)
+    now_settings = settings.model_copy(update={"notify_interval_seconds": 0})
+    run_due(maker, Runtime(settings=now_settings, policy=DEFAULT_POLICY))
+    with session_scope(maker) as session:
+        notes = session.scalars(select(Notification)).all()
+        found = {
+            (x.exercise_id, x.route, x.recipient_partner_id or x.via_partner_id) for x in notes
+        }
+    assert found == {
+        (default, "direct", q.id),  # Q's own target; P's constituency is not matched
+        (wider, "direct", q.id),
+        (wider, "via", p.id),  # with the flag: P's constituency too, through P
+    }, found
+
+
 def test_a_closed_exercise_mails_nothing_more(client, factory, auth, maker, sink, mailing):
     """A notification of an exercise closed before its mail went is withheld, not mailed."""
     p = factory.partner("P CSIRT", constituency=NET, contacts=[contact("desk@p.example")])
-    eid = _exercise(client, auth, [p.uuid])
+    eid = _exercise(client, auth, [p.uuid], real=True)
     _inject(client, auth, eid, INJECT_IP, (utcnow() - timedelta(seconds=5)).isoformat())
     no_mail = mailing.settings.model_copy(update={"smtp_host": None})
     run_due(maker, type(mailing)(settings=no_mail, policy=mailing.policy))
@@ -212,3 +259,47 @@ def test_an_inject_that_cannot_be_stored_does_not_stop_the_worker(
     assert (
         run_due(maker, Runtime(settings=settings, policy=DEFAULT_POLICY))["exercise-injects"] == 0
     )
+
+
+def test_scenario_targets_are_matched_for_their_exercise_only(
+    client, factory, auth, maker, settings
+):
+    """A scenario's fictional constituent (hospital X's network, a participant's in the
+    exercise only) makes the exercise's notification through that participant, by default;
+    a non-participant whose real constituency covers it too gets nothing of the exercise, a
+    real event in that network never meets the fictional entry, and another exercise's item
+    does not either."""
+    from hub.runtime import Runtime
+    from tlp import DEFAULT_POLICY
+
+    p = factory.partner("P CSIRT")  # no real entries at all
+    n = factory.partner("N ISP", constituency={"ip_prefixes": ["192.0.2.0/24"]})
+    body = {
+        "name": "Hospital X",
+        "participants": [p.uuid],
+        "targets": {p.name: {"ip_prefixes": ["192.0.2.0/25"], "domains": ["hospital-x.example"]}},
+    }
+    eid = _ok(client.post("/api/v1/admin/exercises", json=body, headers=auth), 201)["uuid"]
+    other = _exercise(client, auth, [p.uuid])  # no targets
+    # a target for a non-participant is refused, naming the field
+    bad = {**body, "targets": {n.name: {"ip_prefixes": ["192.0.2.0/24"]}}}
+    r = client.post("/api/v1/admin/exercises", json=bad, headers=auth)
+    assert r.status_code == 422 and r.json()["field"] == f"targets.{n.name}", r.text
+    now = (utcnow() - timedelta(seconds=5)).isoformat()
+    for ex in (eid, other):
+        inject = {
+            "name": "IOC",
+            "event": event(
+                "IOC", attributes=[attr("192.0.2.7"), attr("www.hospital-x.example", type="domain")]
+            ),
+            "send_at": now,
+        }
+        _ok(client.post(f"/api/v1/admin/exercises/{ex}/injects", json=inject, headers=auth), 201)
+    real_event = event("Real", attributes=[attr("192.0.2.8")])
+    _ok(client.post("/api/v1/events", json={"Event": real_event}, headers=auth), 201)
+    now_settings = settings.model_copy(update={"notify_interval_seconds": 0})
+    run_due(maker, Runtime(settings=now_settings, policy=DEFAULT_POLICY))
+    with session_scope(maker) as session:
+        notes = session.scalars(select(Notification)).all()
+        found = {(x.exercise_id, x.route, x.via_partner_id) for x in notes}
+    assert found == {(eid, "via", p.id), (None, "via", n.id)}, found

@@ -54,3 +54,62 @@ def test_an_exercise_key_is_refused_where_no_exercise_is_known(
     # the organisation's own key is not refused there (whatever the route answers then)
     real = client.request(method, path, json=body, headers={"Authorization": keys["real"]})
     assert real.status_code != 403 or "exercise key" not in real.text, (path, real.text)
+
+
+TAXII = "application/taxii+json;version=2.1"
+GREEN = "marking-definition--bab4a63c-aed9-4cf5-a766-dfca5abac2bb"
+
+
+def _indicator(domain: str) -> dict[str, Any]:
+    import uuid
+
+    return {
+        "type": "indicator",
+        "spec_version": "2.1",
+        "id": f"indicator--{uuid.uuid4()}",
+        "created": "2026-11-20T10:00:00.000Z",
+        "modified": "2026-11-20T10:00:00.000Z",
+        "name": "bad domain",
+        "pattern": f"[domain-name:value = '{domain}']",
+        "pattern_type": "stix",
+        "valid_from": "2026-11-20T10:00:00Z",
+        "object_marking_refs": [GREEN],
+    }
+
+
+def test_a_taxii_status_stays_in_the_scope_of_the_key_that_made_it(
+    client: Any, keys: dict[str, str]
+) -> None:
+    """The status resource of an exercise key's submission names the exercise's objects: the
+    same organisation's real key gets the answer about a status nobody made (and the other
+    way round); each key reads its own."""
+    import uuid
+
+    made = {}
+    for scope, key in keys.items():
+        body = {"objects": [_indicator(f"{scope}.example")]}
+        r = client.post(
+            "/taxii2/cwn/collections/all/objects/",
+            json=body,
+            headers={"Authorization": key, "Accept": TAXII, "Content-Type": TAXII},
+        )
+        assert r.status_code == 202, r.text
+        made[scope] = (r.json()["id"], body["objects"][0]["id"])
+    nobody = client.get(
+        f"/taxii2/cwn/status/{uuid.uuid4()}/",
+        headers={"Authorization": keys["real"], "Accept": TAXII},
+    )
+    assert nobody.status_code == 404
+    for scope, key in keys.items():
+        own, own_object = made[scope]
+        r = client.get(
+            f"/taxii2/cwn/status/{own}/", headers={"Authorization": key, "Accept": TAXII}
+        )
+        assert r.status_code == 200 and own_object in r.text, r.text
+        other, other_object = made["exercise" if scope == "real" else "real"]
+        r = client.get(
+            f"/taxii2/cwn/status/{other}/", headers={"Authorization": key, "Accept": TAXII}
+        )
+        assert r.status_code == 404, (scope, r.text)
+        assert other_object not in r.text
+        assert r.json()["title"] == nobody.json()["title"]
