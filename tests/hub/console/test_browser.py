@@ -220,11 +220,18 @@ def test_an_operator_finds_gaps_acts_and_follows_an_item(
 
 def test_forged_forms_and_partner_keys_are_refused(page, factory, maker, backend, hub_url) -> None:
     partner = factory.partner("Z-CERT")
-    # a partner key opens nothing
-    sign_in(page, factory.key(Role.PARTNER, partner))
-    assert "operator and auditor keys only" in page.locator("p.error").inner_text()
+    # a sync key opens nothing
+    sign_in(page, factory.key(Role.SYNC, partner))
+    assert "not machine or exercise keys" in page.locator("p.error").inner_text()
     assert [c for c in page.context.cookies() if c["name"] == "hub_console"] == []
     shot(page, "sign-in-refused", backend)
+    # a partner key opens its incident and knowledge pages, not the network's own
+    sign_in(page, factory.key(Role.PARTNER, partner))
+    page.wait_for_url("**/console/incidents")
+    page.goto(f"/console/partners/{partner.uuid}")
+    assert "for operators and auditors" in page.locator("p.error").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/console/sign-in**")
     # an operator signed in; a form without the CSRF token changes nothing
     sign_in(page, factory.key(Role.OPERATOR))
     page.wait_for_url("**/console/")
