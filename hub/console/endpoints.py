@@ -22,7 +22,7 @@ from hub.audit import search
 from hub.auth import service as auth
 from hub.auth.principal import Principal
 from hub.connections import service as connections
-from hub.console import function_pages, views
+from hub.console import function_pages, functions, views
 from hub.console.access import sign_in, sign_in_form, sign_out
 from hub.console.web import (
     HEADERS,
@@ -275,9 +275,10 @@ async def item_page(request: Request) -> Response:
     policy = runtime_of(request).policy
 
     def load(db: DbSession) -> dict[str, Any]:
-        return views.item_page(
+        page = views.item_page(
             db, event_uuid=uuid, partner=partner, policy=policy, actor="console:explain"
         )
+        return {**page, "used_by": functions.used_by_item(db, uuid)}  # lineage forward
 
     return await view(request, "item.html", load)
 

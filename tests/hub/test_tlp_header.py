@@ -159,6 +159,9 @@ ELSEWHERE = {
     "hub.incidents.endpoints.link_item": "GAP: case answers carry no X-Hub-TLP yet",
     "hub.incidents.endpoints.refer": "GAP: case answers carry no X-Hub-TLP yet",
     "hub.incidents.endpoints.close_case": "GAP: case answers carry no X-Hub-TLP yet",
+    "hub.incidents.endpoints.lessons_to_product": (
+        "the caller's own product draft (tests/hub/console/test_functions.py)"
+    ),
 }
 
 

