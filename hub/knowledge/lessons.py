@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased
 
@@ -89,19 +90,24 @@ def draft_from_case(
         )
     if kind not in KINDS:
         raise InvalidField(f"kind must be one of {', '.join(KINDS)}", field="kind")
-    sources = [
+    sources = [SourceIn(organisation=case.opener_uuid, named=name_opener)]
+    sources += [
         SourceIn(item=u, named=name_opener or _creator(session, u) != case.opener_uuid)
         for u in case.item_uuids
     ]
-    sources.append(SourceIn(organisation=case.opener_uuid, named=name_opener))
-    product_in = ProductIn(
-        kind=kind,
-        title=(title or f"Lessons learned: {case.title}")[:255],
-        body=body or case.lessons_learned,
-        tlp=label,  # type: ignore[arg-type]  # checked against PRODUCT_LABELS above
-        themes=themes or [],
-        sources=sources,
-    )
+    try:
+        product_in = ProductIn(
+            kind=kind,
+            title=(title or f"Lessons learned: {case.title}")[:255],
+            body=body or case.lessons_learned,
+            tlp=label,  # type: ignore[arg-type]  # checked against PRODUCT_LABELS above
+            themes=themes or [],
+            sources=sources[:200],  # ProductIn's limit; a case links few items
+        )
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise InvalidField(f"{where}: {first['msg']}", field=where) from None
     product = service.create_draft(session, who=who, owner=owner, body=product_in, policy=policy)
     act = lineage.activity(
         session,

@@ -377,8 +377,11 @@ def test_a_red_case_makes_no_product_and_only_the_opener_or_an_operator_asks(
         f"/api/v1/incidents/{case['uuid']}/knowledge", json={}, headers=api(p["helper_key"])
     )
     assert r.status_code == 403  # referred, not the opener
-    r = client.post(f"/api/v1/incidents/{case['uuid']}/knowledge", json={}, headers=auth)
+    r = client.post(
+        f"/api/v1/incidents/{case['uuid']}/knowledge", json={"name_opener": True}, headers=auth
+    )
     assert r.status_code == 201 and r.json()["tlp"] == "green"  # an operator: the hub's own
+    assert [s["credit"] for s in r.json()["sources"]] == ["Hospital CERT"]  # named, as asked
 
 
 def test_lessons_to_product_from_the_cli(
