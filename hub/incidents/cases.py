@@ -36,8 +36,8 @@ from hub.vocabulary import CaseStatus, Role
 
 def _audit(
     session: Session, *, action: str, who: Principal, case: IncidentCase, **details: Any
-) -> None:
-    audit.append(
+) -> int:
+    return audit.append(
         session,
         [
             audit.Record(
@@ -49,7 +49,7 @@ def _audit(
                 details=details,
             )
         ],
-    )
+    )[0]
 
 
 def _may_hold(
@@ -256,8 +256,16 @@ def close(session: Session, *, who: Principal, case: IncidentCase, body: CaseClo
 def read(
     session: Session, *, who: Principal, case: IncidentCase, policy: tlp.Policy
 ) -> dict[str, Any]:
-    """The case as ``who`` sees it: linked items only where the release path gives ``who``
-    the event; recorded (which items were shown) in the audit log."""
+    """The case as ``who`` sees it (``read_recorded`` without the audit number)."""
+    return read_recorded(session, who=who, case=case, policy=policy)[0]
+
+
+def read_recorded(
+    session: Session, *, who: Principal, case: IncidentCase, policy: tlp.Policy
+) -> tuple[dict[str, Any], int]:
+    """The case as ``who`` sees it, and the audit entry that recorded the view: linked items
+    only where the release path gives ``who`` the event (their uuids; the case's own label
+    is the answer's handling obligation)."""
     items = []
     for item in repository.case_items(session, case.id):
         event = events.by_uuid(session, item.event_uuid)
@@ -279,7 +287,7 @@ def read(
     def org(pid: int) -> dict[str, str]:
         return {"uuid": orgs[pid].uuid, "name": orgs[pid].name}
 
-    _audit(
+    seq = _audit(
         session,
         action="view",
         who=who,
@@ -287,7 +295,7 @@ def read(
         recipient_uuid=who.partner_uuid,
         items=[i["event_uuid"] for i in items],
     )
-    return {
+    body = {
         "uuid": case.uuid,
         "title": case.title,
         "sector": case.sector,
@@ -312,6 +320,7 @@ def read(
             for r in referrals
         ],
     }
+    return body, seq
 
 
 def lessons_of(

@@ -221,11 +221,25 @@ def incident_help(
 # --- incident cases --------------------------------------------------------------------------
 
 
+def _case_answer(
+    session: SessionDep, who: Any, case: Any, policy: Any, status: int = 200
+) -> JSONResponse:
+    """The case as the caller sees it, under the case's own label (``X-Hub-TLP``; the
+    linked items are named by uuid only) and the audit entry that recorded the view."""
+    body, seq = cases.read_recorded(session, who=who, case=case, policy=policy)
+    duty = obligation([tlp.parse_label(f"tlp:{case.tlp}")])
+    return JSONResponse(
+        CaseRead.model_validate(body).model_dump(mode="json"),
+        status_code=status,
+        headers=headers(duty, seq),
+    )
+
+
 @router.post("/api/v1/incidents", status_code=201, response_model=CaseRead)
 def open_case(body: CaseCreate, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
     """Open an incident case for the caller's organisation (an operator: the hub's own)."""
     case = cases.open_case(session, who=who, body=body)
-    return cases.read(session, who=who, case=case, policy=policy)
+    return _case_answer(session, who, case, policy, 201)
 
 
 @router.get("/api/v1/incidents", response_model=Page[CaseSummary])
@@ -241,17 +255,22 @@ def list_cases(
     items, next_id = cases.listing(
         session, who=who, after_id=decode_id_cursor(cursor), limit=limit, policy=policy
     )
-    return {
-        "items": items,
-        "next_cursor": encode_cursor({"id": next_id}) if next_id is not None else None,
-    }
+    body = Page[CaseSummary].model_validate(
+        {
+            "items": items,
+            "next_cursor": encode_cursor({"id": next_id}) if next_id is not None else None,
+        }
+    )
+    # the titles listed go under the strictest label among the cases (CLEAR: none listed)
+    duty = obligation(tlp.parse_label(f"tlp:{item['tlp']}") for item in items)
+    return JSONResponse(body.model_dump(mode="json"), headers=headers(duty, None))
 
 
 @router.get("/api/v1/incidents/{uuid}", response_model=CaseRead)
 def get_case(uuid: str, session: SessionDep, who: Submitter, policy: PolicyDep) -> Any:
     """The case: for its opener, the partners referred in it and operators; else 404."""
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
-    return cases.read(session, who=who, case=case, policy=policy)
+    return _case_answer(session, who, case, policy)
 
 
 @router.post(
@@ -266,7 +285,7 @@ def link_item(
     """Link a shared event the caller may receive to the case (404 for one it may not)."""
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
     cases.link_item(session, who=who, case=case, event_uuid=str(body.event_uuid), policy=policy)
-    return cases.read(session, who=who, case=case, policy=policy)
+    return _case_answer(session, who, case, policy, 201)
 
 
 @router.post(
@@ -281,7 +300,7 @@ def refer(
     """Record a referral: who was sent to which partner (which then sees the case)."""
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
     cases.refer(session, who=who, case=case, body=body, policy=policy)
-    return cases.read(session, who=who, case=case, policy=policy)
+    return _case_answer(session, who, case, policy, 201)
 
 
 @router.post(
@@ -295,7 +314,7 @@ def close_case(
     """Close the case with its lessons learned (its opener or an operator)."""
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
     cases.close(session, who=who, case=case, body=body)
-    return cases.read(session, who=who, case=case, policy=policy)
+    return _case_answer(session, who, case, policy)
 
 
 @router.post(

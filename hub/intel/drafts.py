@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.db import bulk_insert_values, insert_json_rows
 from hub.errors import InvalidField
+from hub.intel import moments
 from hub.intel.merge import Changes
 from hub.intel.rows import (
     attribute_rows,
@@ -190,6 +191,7 @@ def write_new(session: Session, *, uuid: str, rows: NewRows, source: Partner) ->
     )
     session.add(row)
     session.flush()
+    moments.changed(session, row)
     number_reports(session, row.id, rows.reports)
     connection = session.connection()
     for table, names, values in (

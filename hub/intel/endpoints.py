@@ -13,7 +13,7 @@ import tlp
 from hub import cursors
 from hub.audit import releases
 from hub.errors import HubError, InvalidField, NotFound, recorded
-from hub.intel import repository, schemas, service, stix
+from hub.intel import moments, repository, schemas, service, stix
 from hub.intel.submission import (
     STIX_MEDIA,
     check_may_submit,
@@ -35,7 +35,7 @@ from hub.routing import (
     read_page,
     runtime_of,
 )
-from hub.sharing import pages
+from hub.sharing import feed, pages
 from hub.sharing.events import release_event
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import headers, obligation_body
@@ -181,13 +181,7 @@ def list_events(
     timestamps and pages are computed over what the partner receives."""
     secret = settings.secret
     query = cursors.fingerprint("events", since, tag, type, published)
-    start = None
-    if cursor:
-        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
-        try:
-            start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
-        except (ValueError, TypeError, IndexError):
-            raise InvalidField("cursor is not one this API handed out", field="cursor") from None
+    start, shown = _feed_position(session, secret, cursor, who=who, query=query)
     audience = tlp.audience_for(Recipient.of_principal(who).tlp, tlp.Channel.REST, policy)
     sql_tag = tag if tag and not _is_tlp_tag(tag) else None
 
@@ -201,11 +195,16 @@ def list_events(
             after=position if position is not None else start,
             limit=n,
         )
-        return session.connection().execute(stmt, params).all()  # Core rows: no ORM per row
+        rows = session.connection().execute(stmt, params).all()  # Core rows: no ORM per row
+        if shown is not None:
+            shown.read(rows)
+        return rows
 
     wanted = tag.casefold() if tag else None
 
     def accept(item: EventSummary) -> bool:
+        if shown is not None and shown.unchanged(item):
+            return False  # shown before, as it is now: only a hidden change moved it
         if since is not None and item.timestamp < since:
             return False
         if wanted is not None and not any(t.casefold() == wanted for t in item.tags):
@@ -235,7 +234,7 @@ def list_events(
             secret,
             caller=who.partner_uuid,
             query=query,
-            position=[last.changed_at.isoformat(), last.id],
+            position=[last.changed_at.isoformat(), last.id, moments.now(session).isoformat()],
         )
     return JSONResponse(
         {
@@ -245,6 +244,22 @@ def list_events(
         },
         headers=headers(page.obligation, page.audit_seq),
     )
+
+
+def _feed_position(
+    session: Any, secret: str, cursor: str | None, *, who: Any, query: str
+) -> tuple[tuple[datetime, int] | None, feed.Shown | None]:
+    """The change feed's position from a cursor, and what the listing that issued it showed
+    (None for a cursor from before cursors carried their issue time)."""
+    if not cursor:
+        return None, None
+    pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+    try:
+        start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
+        issued = datetime.fromisoformat(str(pos[2])) if len(pos) > 2 else None
+    except (ValueError, TypeError, IndexError):
+        raise InvalidField("cursor is not one this API handed out", field="cursor") from None
+    return start, (feed.Shown(session, start, issued) if issued is not None else None)
 
 
 @router.get(

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 import tlp
 from hub.db import bulk_insert
 from hub.errors import InvalidField
+from hub.intel import moments
 from hub.intel.outcomes import UuidClash
 from hub.intel.snapshots import (
     dumps,
@@ -143,6 +144,7 @@ def write_version(
         session.execute(delete(Attribute).where(Attribute.event_id == row.id))
         session.execute(delete(EventObject).where(EventObject.event_id == row.id))
         session.flush()
+    moments.changed(session, row)
     number_reports(session, row.id, event.get("EventReport") or [])
     connection = session.connection()
     # An element keeps its row id from version to version (the numeric ids MISP clients are

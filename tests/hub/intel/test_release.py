@@ -233,5 +233,12 @@ def test_listing_pages_use_at_most_three_statements(client, world, engine) -> No
         finally:
             sa_event.remove(engine, "before_cursor_execute", count)
         assert r.status_code == 200
-        statements = [s for s in counted if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))]
+        # Not counted: the read of PostgreSQL's clock that dates a cursor handed out (one per
+        # page, whatever its size: hub.sharing.feed).
+        statements = [
+            s
+            for s in counted
+            if not s.lstrip().upper().startswith(("BEGIN", "COMMIT"))
+            and s.strip() != "SELECT clock_timestamp()"
+        ]
         assert len(statements) <= 3, statements

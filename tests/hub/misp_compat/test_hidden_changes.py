@@ -324,3 +324,41 @@ def test_a_hidden_change_does_not_move_the_event_in_the_index_order(
     assert order(limit=1, page=1) == [uuid]
     assert order(limit=1, page=2) == [later.uuid]
     assert order(direction="desc", limit=1, page=1) == [later.uuid]
+
+
+def test_the_change_feed_does_not_list_an_event_again_after_a_hidden_change(scene: Any) -> None:
+    """The REST change feed (``GET /api/v1/events``, oldest change first, keyset cursor): an
+    event the partner was shown comes back after its cursor only when the partner's copy
+    changed. A hidden change moved the stored position, and before the fix the event came
+    back, unchanged, after a newer one: an activity oracle on hidden content."""
+    misp, made, (client, partner_key, uuid) = scene
+    newer = MISPEvent()
+    newer.info = "newer"
+    newer.distribution = 3
+    newer.add_tag("tlp:green")
+    newer.add_attribute("domain", "newer.example")
+    later = misp.add_event(newer, pythonify=True)
+    assert isinstance(later, MISPEvent), later
+    reader = Reader(client, partner_key, uuid)
+    first = reader.get("/api/v1/events", limit="1")
+    assert [i["uuid"] for i in first["items"]] == [uuid]
+    cursor = first["next_cursor"]
+    assert cursor
+
+    def rest() -> list[str]:
+        return [i["uuid"] for i in reader.get("/api/v1/events", cursor=cursor)["items"]]
+
+    assert rest() == [later.uuid]
+    misp.add_attribute(made, _labelled("192.0.2.211"))  # RED: hidden from the partner
+    misp.publish(made)
+    assert rest() == [later.uuid]
+    # What the partner does see brings the event back, from the same cursor.
+    misp.add_attribute(made, {"type": "domain", "value": "seen-again.example"})
+    assert rest() == [later.uuid, uuid]
+    # Paging on with a cursor issued after that change still reaches it, once.
+    again = reader.get("/api/v1/events", limit="1", cursor=cursor)
+    assert [i["uuid"] for i in again["items"]] == [later.uuid]
+    tail = reader.get("/api/v1/events", cursor=again["next_cursor"])["items"]
+    assert [i["uuid"] for i in tail] == [uuid]
+    last = reader.get("/api/v1/events", limit="1", cursor=again["next_cursor"])
+    assert last["next_cursor"] is None
