@@ -85,3 +85,60 @@ def obligations_set(
     with unit_of_work() as session:
         rows = service.replace_obligations(session, sector=sector, body=body, actor=actor())
         dump([service.obligation_read(r).model_dump(mode="json") for r in rows])
+
+
+@group.command("to-knowledge")
+def to_knowledge(
+    case: Annotated[str, typer.Argument(help="the closed incident case's uuid")],
+    kind: Annotated[str, typer.Option("--kind", help="best-practice or analysis")] = (
+        "best-practice"
+    ),
+    tlp_label: Annotated[
+        str | None, typer.Option("--tlp", help="the case's label or stricter (default its own)")
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title")] = None,
+    name_opener: Annotated[
+        bool, typer.Option("--name-opener", help="credit the case's opener by name")
+    ] = False,
+) -> None:
+    """Turn a closed case's lessons learned into a knowledge product draft of the hub's own
+    organisation (as an operator would); it then goes through review and publication."""
+    from hub.auth.principal import Principal
+    from hub.cli.common import runtime
+    from hub.errors import Forbidden
+    from hub.incidents import cases
+    from hub.knowledge import lessons
+    from hub.knowledge import views as knowledge_views
+    from hub.partners import repository as partner_rows
+    from hub.vocabulary import Role
+
+    with runtime() as rt, unit_of_work(rt) as session:
+        org = partner_rows.hub_org(session)
+        if org is None:
+            raise Forbidden("the hub's own organisation does not exist yet; run `hub init`")
+        who = Principal(
+            key_id=0,
+            key_uuid=actor(),
+            role=Role.OPERATOR,
+            partner_id=org.id,
+            partner_uuid=org.uuid,
+            partner_name=org.name,
+            partner_status=org.status,
+            partner_tier=org.tier,
+            tlp_accepted=org.tlp_accepted_at is not None,
+            is_hub_org=True,
+        )
+        found = cases.visible(session, who=who, uuid=case, policy=rt.policy)
+        given = cases.lessons_of(session, who=who, case=found, policy=rt.policy)
+        product = lessons.draft_from_case(
+            session,
+            who=who,
+            owner=org,
+            case=lessons.CaseLessons(**given),
+            kind=kind,
+            label=tlp_label,
+            title=title,
+            name_opener=name_opener,
+            policy=rt.policy,
+        )
+        dump(knowledge_views.owner_view(session, product))

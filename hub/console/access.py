@@ -1,5 +1,5 @@
-"""Signing in to the console and out: an operator or auditor key, checked (and throttled) as
-the API checks a key, exchanged for a signed session cookie.
+"""Signing in to the console and out: an operator, auditor or partner key, checked (and
+throttled) as the API checks a key, exchanged for a signed session cookie.
 
 The sign-in form carries a double-submit token (``PRE_COOKIE``) since there is no session yet
 whose CSRF token it could carry.
@@ -127,11 +127,12 @@ async def sign_in(request: Request) -> Response:
         return _sign_in_page(
             request, next_url=next_url, error="That key does not work.", status_code=401
         )
-    if outcome.role not in CONSOLE_ROLES:
+    if outcome.role not in CONSOLE_ROLES or outcome.exercise_id is not None:
         return _sign_in_page(
             request,
             next_url=next_url,
-            error="The console is for operator and auditor keys only.",
+            error="The console is for operator, auditor and partner keys only "
+            "(not machine or exercise keys).",
             status_code=403,
         )
     response = RedirectResponse(_next(form.get("next")), status_code=303)

@@ -1,8 +1,9 @@
 """The console's pages and forms at /console/ (server-rendered, no script).
 
-Reading pages need a session of an operator or auditor key; every form (POST) needs the
-session's CSRF token and, for changes, an operator key. A partner or sync key opens
-nothing: it cannot sign in. Changes go through the services the REST API uses, as the
+The network's own pages need a session of an operator or auditor key; every form (POST)
+needs the session's CSRF token and, for changes, an operator key. A partner key opens only
+the incident and knowledge pages (``hub.console.function_pages``); a sync or exercise key
+cannot sign in. Changes go through the services the REST API uses, as the
 signed-in key, so the audit log names the same actor either way.
 """
 
@@ -21,13 +22,15 @@ from hub.audit import search
 from hub.auth import service as auth
 from hub.auth.principal import Principal
 from hub.connections import service as connections
-from hub.console import views
+from hub.console import function_pages, functions, views
 from hub.console.access import sign_in, sign_in_form, sign_out
 from hub.console.web import (
     HEADERS,
     HERE,
+    STAFF,
     SignInNeeded,
     act,
+    allowed,
     download,
     enum_of,
     error_page,
@@ -92,6 +95,7 @@ async def audit_csv(request: Request) -> Response:
             filters = search.parse_filters(request.query_params)
             with session_scope(maker_of(request, write=True)) as db:
                 principal = principal_of(db, request, session)
+                allowed(principal, STAFF)
                 export = search.start_export(db, filters, actor=principal.actor, fmt="csv")
         except SignInNeeded:
             return to_sign_in(request, ended=True)
@@ -271,9 +275,10 @@ async def item_page(request: Request) -> Response:
     policy = runtime_of(request).policy
 
     def load(db: DbSession) -> dict[str, Any]:
-        return views.item_page(
+        page = views.item_page(
             db, event_uuid=uuid, partner=partner, policy=policy, actor="console:explain"
         )
+        return {**page, "used_by": functions.used_by_item(db, uuid)}  # lineage forward
 
     return await view(request, "item.html", load)
 
@@ -287,6 +292,7 @@ async def stylesheet(request: Request) -> Response:
 
 
 routes = [
+    *function_pages.routes,
     Route("/", overview, methods=["GET"], name="console"),
     Route("/console.css", stylesheet, methods=["GET"]),
     Route("/sign-in", sign_in_form, methods=["GET"]),

@@ -1,9 +1,13 @@
 """How the console answers a request: the session cookie's key, a reading page, a form that
 changes something, a download; and the page frame (templates, headers, signed messages).
 
-Reading pages need a session of an operator or auditor key; every form (POST) needs the
-session's CSRF token and, for changes, an operator key. Database work and rendering run in a
-thread (docs/packages.md, "Sync or async"); a form is read on the event loop first.
+Operator, auditor and partner keys sign in (never a sync key, never an exercise key: the
+console knows no exercise scope). Each page names the roles it serves: the network's own
+pages (overview, coverage, partners, quarantine, connections, notifications, audit,
+exercises) operators and auditors only; incidents and knowledge partners too, each seeing
+what the services give its organisation. Every form (POST) needs the session's CSRF token
+and one of its page's roles (an operator key by default). Database work and rendering run in
+a thread (docs/packages.md, "Sync or async"); a form is read on the event loop first.
 """
 
 from __future__ import annotations
@@ -39,8 +43,12 @@ def _when(value: Any) -> str:
 
 
 templates.env.filters["when"] = _when
+templates.env.filters["val"] = lambda value: getattr(value, "value", value)  # enum or text
 templates.env.globals["heat"] = views.heat
-CONSOLE_ROLES = frozenset({Role.OPERATOR, Role.AUDITOR})
+STAFF = frozenset({Role.OPERATOR, Role.AUDITOR})
+#: Who may sign in: staff, and partners for the pages that serve them (``view_as`` roles).
+CONSOLE_ROLES = frozenset({*STAFF, Role.PARTNER})
+OPERATOR_ONLY = frozenset({Role.OPERATOR})
 FORM_LIMIT = 64 * 1024  # the console's forms are a few short fields
 HEADERS = {
     "Content-Security-Policy": (
@@ -88,9 +96,17 @@ def principal_of(db: DbSession, request: Request, session: cookies.Session) -> P
         )
     except (auth.KeyRefused, auth.AddressBlocked):
         raise SignInNeeded from None
-    if principal.role not in CONSOLE_ROLES:
+    if principal.role not in CONSOLE_ROLES or principal.exercise_id is not None:
         raise SignInNeeded
     return principal
+
+
+def allowed(principal: Principal, roles: frozenset[Role]) -> None:
+    """The page's roles: anyone else signed in gets a 403 page naming no content."""
+    if principal.role not in roles:
+        if principal.role is Role.AUDITOR:
+            raise Forbidden("an auditor reads everything and changes nothing")
+        raise Forbidden("this page is for operators and auditors")
 
 
 def render(
@@ -104,6 +120,7 @@ def render(
 ) -> Response:
     base = {
         "principal": principal,
+        "staff": principal is not None and principal.role in STAFF,
         "can_change": principal is not None and principal.role is Role.OPERATOR,
         "csrf": cookies.csrf_token(session, secret=secret_of(request)) if session else "",
         "msg": _shown_message(request),
@@ -165,27 +182,68 @@ async def view(
     template: str,
     load: Callable[[DbSession], dict[str, Any]],
 ) -> Response:
-    """A reading page: the session's key checked, ``load`` run in a read unit."""
+    """A reading page of the network's own (operators and auditors)."""
+    return await view_as(request, template, lambda db, _who: load(db), roles=STAFF)
+
+
+async def view_as(
+    request: Request,
+    template: str,
+    load: Callable[[DbSession, Principal], dict[str, Any]],
+    *,
+    roles: frozenset[Role],
+    write: bool = False,
+) -> Response:
+    """A reading page: the session's key checked against ``roles``, ``load`` run as that
+    key in a read unit, or in a write unit (``write``) when the page is a delivery the
+    release path records (audited reads, committed before the answer goes)."""
     session = session_of(request)
     if session is None:
         return to_sign_in(request, ended=cookies.COOKIE in request.cookies)
 
+    def page(db: DbSession) -> Response:
+        principal = principal_of(db, request, session)
+        if principal.role not in roles and request.url.path == "/console/":
+            return RedirectResponse("/console/incidents", status_code=303)  # a partner's home
+        try:
+            allowed(principal, roles)
+            context = load(db, principal)
+        except HubError as err:
+            failed.append((err, principal))
+            raise
+        return render(request, template, context, principal=principal, session=session)
+
+    failed: list[tuple[HubError, Principal]] = []
+
     def work() -> Response:
-        with maker_of(request, write=False)() as db:
-            try:
-                principal = principal_of(db, request, session)
-            except SignInNeeded:
-                return to_sign_in(request, ended=True)
-            try:
-                context = load(db)
-            except HubError as err:
-                return error_page(request, err, principal=principal, session=session)
-            return render(request, template, context, principal=principal, session=session)
+        try:
+            if write:
+                with session_scope(maker_of(request, write=True)) as db:
+                    return page(db)
+            with maker_of(request, write=False)() as db:
+                return page(db)
+        except SignInNeeded:
+            return to_sign_in(request, ended=True)
+        except HubError as err:
+            who = failed[0][1] if failed else None
+            return error_page(request, err, principal=who, session=session)
 
     return await anyio.to_thread.run_sync(work)
 
 
-async def read_form(request: Request) -> dict[str, str]:
+class Form(dict[str, str]):
+    """A read form: the first value of each field, and every value (``every``) for fields a
+    form repeats (check boxes)."""
+
+    def __init__(self, lists: dict[str, list[str]]) -> None:
+        super().__init__({k: v[0] for k, v in lists.items()})
+        self.lists = lists
+
+    def every(self, name: str) -> list[str]:
+        return list(self.lists.get(name, []))
+
+
+async def read_form(request: Request) -> Form:
     """The URL-encoded form, read up to FORM_LIMIT bytes (a larger one is refused)."""
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -194,8 +252,7 @@ async def read_form(request: Request) -> dict[str, str]:
             raise InvalidField("the form is too large", field="body")
         chunks.append(chunk)
     body = b"".join(chunks)
-    parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-    return {k: v[0] for k, v in parsed.items()}
+    return Form(parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True))
 
 
 def same_origin(request: Request) -> bool:
@@ -213,12 +270,14 @@ def same_origin(request: Request) -> bool:
 
 async def act(
     request: Request,
-    action: Callable[[DbSession, Principal, dict[str, str]], str],
+    action: Callable[[DbSession, Principal, Form], str | tuple[str, str]],
     *,
     back: str,
+    roles: frozenset[Role] = OPERATOR_ONLY,
 ) -> Response:
-    """A form that changes something: session, CSRF token, operator role, then ``action``
-    in one write unit; answers with a redirect to ``back`` saying what was done."""
+    """A form that changes something: session, CSRF token, one of ``roles`` (an operator by
+    default), then ``action`` in one write unit; answers with a redirect to ``back`` (or the
+    page ``action`` names with its message) saying what was done."""
     session = session_of(request)
     if session is None:
         return to_sign_in(request, ended=cookies.COOKIE in request.cookies)
@@ -236,15 +295,18 @@ async def act(
         try:
             with session_scope(maker_of(request, write=True)) as db:
                 principal = principal_of(db, request, session)
-                if principal.role is not Role.OPERATOR:
-                    raise Forbidden("an auditor reads everything and changes nothing")
+                allowed(principal, roles)
                 done = action(db, principal, form)
                 auth.stamp_last_use(db, principal)
         except SignInNeeded:
             return to_sign_in(request, ended=True)
         except HubError as err:
             return error_page(request, err, principal=principal, session=session)
-        return RedirectResponse(f"{back}?{message(request, done)}", status_code=303)
+        if isinstance(done, tuple):
+            done, back_to = done
+        else:
+            back_to = back
+        return RedirectResponse(f"{back_to}?{message(request, done)}", status_code=303)
 
     return await anyio.to_thread.run_sync(work)
 
@@ -258,24 +320,36 @@ def enum_of(cls: Any, value: str | None, field: str) -> Any:
         raise InvalidField(f"{field}: unknown value {value[:40]!r}", field=field) from None
 
 
-async def download(request: Request, make: Callable[[DbSession], tuple[str, str]]) -> Response:
-    """A CSV download for a signed-in operator or auditor: ``make`` answers (text, name)."""
+async def download(
+    request: Request,
+    make: Callable[[DbSession], tuple[str, str]],
+    *,
+    media_type: str = "text/csv; charset=utf-8",
+    write: bool = False,
+) -> Response:
+    """A download for a signed-in operator or auditor: ``make`` answers (text, name); in a
+    write unit (``write``) when making it records something (the release index's catch-up)."""
     session = session_of(request)
     if session is None:
         return to_sign_in(request)
 
     def work() -> Response:
-        with maker_of(request, write=False)() as db:
-            try:
-                principal_of(db, request, session)
-                text, name = make(db)
-            except SignInNeeded:
-                return to_sign_in(request, ended=True)
-            except HubError as err:
-                return error_page(request, err)
+        try:
+            if write:
+                with session_scope(maker_of(request, write=True)) as db:
+                    allowed(principal_of(db, request, session), STAFF)
+                    text, name = make(db)
+            else:
+                with maker_of(request, write=False)() as db:
+                    allowed(principal_of(db, request, session), STAFF)
+                    text, name = make(db)
+        except SignInNeeded:
+            return to_sign_in(request, ended=True)
+        except HubError as err:
+            return error_page(request, err)
         return Response(
             text,
-            media_type="text/csv; charset=utf-8",
+            media_type=media_type,
             headers={**HEADERS, "Content-Disposition": f'attachment; filename="{name}"'},
         )
 

@@ -341,3 +341,38 @@ def read_recorded(
         ],
     }
     return body, seq
+
+
+def lessons_of(
+    session: Session, *, who: Principal, case: IncidentCase, policy: tlp.Policy
+) -> dict[str, Any]:
+    """What the case's lessons learned give a knowledge product (``hub.knowledge.lessons``):
+    for its opener or an operator, once it is closed with lessons; the linked items only as
+    far as the release path gives ``who`` each event (the others stay out of the product)."""
+    if who.role is not Role.OPERATOR and who.partner_id != case.opener_id:
+        raise Forbidden(
+            "only the organisation that opened the case, or an operator, turns its lessons "
+            "into a knowledge product"
+        )
+    if case.status != CaseStatus.CLOSED.value or not case.lessons_learned:
+        raise Conflict(f"incident case {case.uuid} is not closed with lessons learned yet")
+    opener = session.get(Partner, case.opener_id)
+    assert opener is not None
+    items = []
+    for item in repository.case_items(session, case.id):
+        event = events.by_uuid(session, item.event_uuid)
+        if event is None:
+            continue
+        decided = decide_event(
+            session, to=who, event=event, channel=tlp.Channel.REST, policy=policy
+        )
+        if decided.event is not None:
+            items.append(item.event_uuid)
+    return {
+        "uuid": case.uuid,
+        "title": case.title,
+        "tlp": case.tlp,
+        "lessons_learned": case.lessons_learned,
+        "opener_uuid": opener.uuid,
+        "item_uuids": items,
+    }

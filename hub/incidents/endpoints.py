@@ -17,6 +17,7 @@ from hub.incidents.schemas import (
     CaseRead,
     CaseReferral,
     CaseSummary,
+    CaseToProduct,
     HelpAnswer,
     HelpRequest,
     IncidentSupportBody,
@@ -24,6 +25,10 @@ from hub.incidents.schemas import (
     ObligationRead,
     SectorObligations,
 )
+from hub.intel.submission import submitting_partner
+from hub.knowledge import lessons
+from hub.knowledge import views as knowledge_views
+from hub.knowledge.schemas import ProductOut
 from hub.partners import service as partners
 from hub.responses import JSONResponse
 from hub.routing import (
@@ -310,3 +315,39 @@ def close_case(
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
     cases.close(session, who=who, case=case, body=body)
     return _case_answer(session, who, case, policy)
+
+
+@router.post(
+    "/api/v1/incidents/{uuid}/knowledge",
+    status_code=201,
+    response_model=ProductOut,
+    responses={
+        409: {"description": "The case is open, has a product already, or is AMBER+STRICT/RED"}
+    },
+)
+def lessons_to_product(
+    uuid: str, body: CaseToProduct, session: SessionDep, who: Submitter, policy: PolicyDep
+) -> Response:
+    """Turn a closed case's lessons learned into a knowledge product draft of the caller's
+    organisation (its opener or an operator): the case's label or stricter, its linked items
+    and its opener as sources (credited by the knowledge rules), the case in its lineage.
+    The draft then goes through review and publication as any product."""
+    case = cases.visible(session, who=who, uuid=uuid, policy=policy)
+    given = cases.lessons_of(session, who=who, case=case, policy=policy)
+    product = lessons.draft_from_case(
+        session,
+        who=who,
+        owner=submitting_partner(session, who),
+        case=lessons.CaseLessons(**given),
+        kind=body.kind,
+        label=body.tlp,
+        title=body.title,
+        body=body.body,
+        themes=body.themes,
+        name_opener=body.name_opener,
+        policy=policy,
+    )
+    view = knowledge_views.owner_view(session, product)
+    return JSONResponse(
+        view, status_code=201, headers=headers(obligation([tlp.Tlp(view["tlp"])]), None)
+    )

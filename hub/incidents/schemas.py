@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, EmailStr, Field
@@ -146,6 +146,22 @@ class CaseReferral(Schema):
 
 class CaseClose(Schema):
     lessons_learned: Text
+
+
+class CaseToProduct(Schema):
+    """A knowledge product from a closed case's lessons learned: every field has a default
+    taken from the case (its label, ``Lessons learned: <title>``, the lessons as the body)."""
+
+    kind: Literal["best-practice", "analysis"] = "best-practice"
+    tlp: Literal["clear", "green", "amber"] | None = Field(
+        default=None, description="the case's label or stricter; default the case's"
+    )
+    title: Annotated[str | None, Field(min_length=1, max_length=255)] = None
+    body: Annotated[str | None, Field(min_length=1, max_length=500_000)] = None
+    themes: Annotated[list[str], Field(max_length=20)] = []
+    name_opener: bool = Field(
+        default=False, description="credit the case's opener by name (default: anonymously)"
+    )
 
 
 class CaseSummary(Schema):

@@ -59,8 +59,15 @@ def owner_view(
         "version": row.version,
         "body": row.body,
         "event_uuid": product.event_uuid if product.published_version else None,
+        # an anonymous source's organisation is not given, not even to the owner: for a
+        # TLP:EX:CHR item of another organisation, the owner received it without its creator
         "sources": [
-            {"credit": s.credit, "organisation": s.org_uuid, "item": s.item_uuid} for s in sources
+            {
+                "credit": s.credit,
+                "organisation": s.org_uuid if s.named else None,
+                "item": s.item_uuid,
+            }
+            for s in sources
         ],
         "workflow": {
             "author": row.author,

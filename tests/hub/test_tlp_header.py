@@ -153,6 +153,9 @@ NO_CONTENT = {
 ELSEWHERE = {
     "hub.incidents.endpoints.public_incident_help": "tests/hub/incidents/test_help.py (CLEAR)",
     "hub.incidents.endpoints.incident_help": "tests/hub/incidents/test_help.py (GREEN)",
+    "hub.incidents.endpoints.lessons_to_product": (
+        "the caller's own product draft (tests/hub/console/test_functions.py)"
+    ),
 }
 
 

@@ -220,11 +220,18 @@ def test_an_operator_finds_gaps_acts_and_follows_an_item(
 
 def test_forged_forms_and_partner_keys_are_refused(page, factory, maker, backend, hub_url) -> None:
     partner = factory.partner("Z-CERT")
-    # a partner key opens nothing
-    sign_in(page, factory.key(Role.PARTNER, partner))
-    assert "operator and auditor keys only" in page.locator("p.error").inner_text()
+    # a sync key opens nothing
+    sign_in(page, factory.key(Role.SYNC, partner))
+    assert "not machine or exercise keys" in page.locator("p.error").inner_text()
     assert [c for c in page.context.cookies() if c["name"] == "hub_console"] == []
     shot(page, "sign-in-refused", backend)
+    # a partner key opens its incident and knowledge pages, not the network's own
+    sign_in(page, factory.key(Role.PARTNER, partner))
+    page.wait_for_url("**/console/incidents")
+    page.goto(f"/console/partners/{partner.uuid}")
+    assert "for operators and auditors" in page.locator("p.error").inner_text()
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/console/sign-in**")
     # an operator signed in; a form without the CSRF token changes nothing
     sign_in(page, factory.key(Role.OPERATOR))
     page.wait_for_url("**/console/")
@@ -306,3 +313,81 @@ def test_an_items_lineage_is_drawn(page, factory, desk, backend, operator_key) -
     box = graph.bounding_box()
     assert box is not None and box["width"] > 200 and box["height"] > 40
     shot(page, "item-lineage", backend)
+
+
+def test_an_exercise_report_and_a_knowledge_review_are_clicked_through(
+    browser, hub_url, client, factory, auth, backend, operator_key
+) -> None:
+    """An operator opens an exercise, its after-action report (the SVG bars drawn, the CSV
+    link answering); a partner's reviewer approves and publishes a colleague's product."""
+    fast, slow = factory.partner("Fast CSIRT"), factory.partner("Slow ISP")
+    ex = client.post(
+        "/api/v1/admin/exercises",
+        json={"name": "Browser drill", "participants": [fast.uuid, slow.uuid]},
+        headers=auth,
+    ).json()
+    key = client.post(
+        f"/api/v1/admin/exercises/{ex['uuid']}/keys", json={"partner": fast.uuid}, headers=auth
+    ).json()["key"]
+    inject = client.post(
+        f"/api/v1/admin/exercises/{ex['uuid']}/injects",
+        json={"name": "IOC drop", "event": event("Drill IOC")["Event"]},
+        headers=auth,
+    ).json()
+    assert client.get(
+        f"/api/v1/events/{inject['event_uuid']}", headers={"Authorization": key}
+    ).is_success
+    desk_org = factory.partner("Knowledge Desk", type="sectoral-csirt")
+    author, reviewer = factory.key(Role.PARTNER, desk_org), factory.key(Role.PARTNER, desk_org)
+    source = event("Findings", tlp="green")
+    r = client.post("/api/v1/events", json=source, headers={"Authorization": author})
+    assert r.status_code == 201, r.text
+    body = {
+        "kind": "analysis",
+        "title": "Drill lessons",
+        "body": "Fetch faster.",
+        "tlp": "green",
+        "sources": [{"item": source["Event"]["uuid"]}],
+    }
+    r = client.post("/api/v1/knowledge", json=body, headers={"Authorization": author})
+    assert r.status_code == 201, r.text
+
+    operator = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=hub_url)
+    try:
+        page = operator.new_page()
+        sign_in(page, operator_key)
+        page.wait_for_url("**/console/")
+        page.get_by_role("link", name="Exercises").click()
+        page.get_by_role("link", name="Browser drill").click()
+        assert "IOC drop" in page.locator("#injects").inner_text()
+        page.get_by_role("link", name="After-action report").click()
+        chart = page.locator("#receipt-chart")
+        assert chart.is_visible()
+        assert chart.locator("rect").count() == 1  # Fast CSIRT received; Slow ISP did not
+        assert "not received" in (chart.text_content() or "")
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 300
+        shot(page, "exercise-report", backend)
+        with page.expect_download() as csv:
+            page.get_by_role("link", name="CSV").click()
+        assert csv.value.suggested_filename.endswith(".csv")
+    finally:
+        operator.close()
+
+    partner = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=hub_url)
+    try:
+        page = partner.new_page()
+        sign_in(page, reviewer)
+        page.wait_for_url("**/console/incidents")
+        page.get_by_role("link", name="Knowledge").click()
+        page.get_by_role("link", name="Drill lessons").click()
+        assert page.locator("#product-state").inner_text() == "draft"
+        page.get_by_label("Review note").fill("sources checked")
+        page.get_by_role("button", name="Approve (reviewed)").click()
+        assert "reviewed" in page.locator("p.msg").inner_text()
+        page.get_by_role("button", name="Publish").click()
+        assert page.locator("#product-state").inner_text() == "published"
+        assert "Knowledge Desk (item" in page.locator("#sources").inner_text()
+        shot(page, "knowledge-product", backend)
+    finally:
+        partner.close()

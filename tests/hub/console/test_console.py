@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 from datetime import UTC, datetime
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -89,12 +88,43 @@ class TestSignIn:
         )
         assert "secure" in cookie.lower()
 
-    @pytest.mark.parametrize("role", [Role.PARTNER, Role.SYNC])
-    def test_partner_and_sync_keys_open_nothing(self, client, factory, role) -> None:
-        r = sign_in(client, factory.key(role))
-        assert r.status_code == 403 and "operator and auditor keys only" in r.text
-        assert cookies.COOKIE not in client.cookies
-        assert client.get("/console/", follow_redirects=False).status_code == 303
+    def test_sync_and_exercise_keys_open_nothing(self, client, factory, maker) -> None:
+        from hub.exercises import service as exercises
+
+        partner = factory.partner("Exercising CSIRT")
+        with session_scope(maker) as s:
+            drill = exercises.create(s, actor="test", name="Drill", participants=[partner.uuid])
+            issued, _ = exercises.create_key(
+                s,
+                drill,
+                partner_ref=partner.uuid,
+                role=Role.PARTNER,
+                actor="test",
+                secret=TEST_SECRET,
+            )
+        for key in (factory.key(Role.SYNC), issued.key):
+            r = sign_in(client, key)
+            assert r.status_code == 403 and "not machine or exercise keys" in r.text
+            assert cookies.COOKIE not in client.cookies
+            assert client.get("/console/", follow_redirects=False).status_code == 303
+
+    def test_a_partner_opens_only_its_pages(self, client, factory) -> None:
+        r = sign_in(client, factory.key(Role.PARTNER))
+        assert r.status_code == 303
+        home = client.get("/console/", follow_redirects=False)
+        assert home.status_code == 303 and home.headers["location"] == "/console/incidents"
+        for page in PAGES[1:]:
+            r = client.get(page, follow_redirects=False)
+            assert r.status_code == 403, page
+            assert "for operators and auditors" in r.text
+        assert "Quarantine" not in client.get("/console/incidents").text  # not in its menu
+        token = form_token(client, "/console/incidents")
+        r = client.post(
+            "/console/quarantine/x/reject",
+            data={"csrf": token, "reason": "x"},
+            follow_redirects=False,
+        )
+        assert r.status_code == 403
 
     def test_a_wrong_key_is_refused(self, client, operator_key) -> None:
         r = sign_in(client, "x" * 40)
