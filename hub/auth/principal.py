@@ -23,6 +23,14 @@ class Principal:
     exercise_id: str | None = None  # an exercise-only key's exercise (None: real traffic)
 
     @property
+    def scope(self) -> str:
+        """Whose cursors these are: the organisation, and for an exercise-only key its
+        exercise (a cursor handed out in one scope does not continue in the other)."""
+        if self.exercise_id:
+            return f"{self.partner_uuid}/exercise:{self.exercise_id}"
+        return self.partner_uuid
+
+    @property
     def actor(self) -> str:
         """How history and audit name this caller: the key and whose it is."""
         mode = f", exercise {self.exercise_id}" if self.exercise_id else ""

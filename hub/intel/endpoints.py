@@ -232,7 +232,7 @@ def list_events(
         last = page.items[-1].row
         next_cursor = cursors.seal(
             secret,
-            caller=who.partner_uuid,
+            caller=who.scope,
             query=query,
             position=[last.changed_at.isoformat(), last.id, moments.now(session).isoformat()],
         )
@@ -253,7 +253,7 @@ def _feed_position(
     (None for a cursor from before cursors carried their issue time)."""
     if not cursor:
         return None, None
-    pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+    pos = cursors.open_(secret, cursor, caller=who.scope, query=query)
     try:
         start = (datetime.fromisoformat(str(pos[0])), int(pos[1]))
         issued = datetime.fromisoformat(str(pos[2])) if len(pos) > 2 else None
@@ -348,7 +348,7 @@ def search_attributes(
     query = cursors.fingerprint("attributes", value, type, since)
     start = None
     if cursor:
-        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+        pos = cursors.open_(secret, cursor, caller=who.scope, query=query)
         if len(pos) != 1 or not isinstance(pos[0], int):
             raise InvalidField("cursor is not one this API handed out", field="cursor")
         start = pos[0]
@@ -383,7 +383,7 @@ def search_attributes(
     next_cursor = None
     if page.more:
         next_cursor = cursors.seal(
-            secret, caller=who.partner_uuid, query=query, position=[page.items[-1][0].id]
+            secret, caller=who.scope, query=query, position=[page.items[-1][0].id]
         )
     return JSONResponse(
         {
@@ -409,7 +409,7 @@ def my_releases(
     query = cursors.fingerprint("me/releases")
     before = None
     if cursor:
-        pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+        pos = cursors.open_(secret, cursor, caller=who.scope, query=query)
         if len(pos) != 1 or not isinstance(pos[0], int):
             raise InvalidField("cursor is not one this API handed out", field="cursor")
         before = pos[0]
@@ -444,7 +444,7 @@ def my_releases(
                 for r in rows
             ],
             "next_cursor": (
-                cursors.seal(secret, caller=who.partner_uuid, query=query, position=[rows[-1].id])
+                cursors.seal(secret, caller=who.scope, query=query, position=[rows[-1].id])
                 if more
                 else None
             ),

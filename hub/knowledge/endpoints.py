@@ -100,7 +100,7 @@ def list_products(
     query = cursors.fingerprint("knowledge", mine)
     start = None
     if cursor:
-        start = cursors.open_(settings.secret, cursor, caller=who.partner_uuid, query=query)
+        start = cursors.open_(settings.secret, cursor, caller=who.scope, query=query)
     if mine:
         return _own_page(session, who, start, limit, settings.secret, query)
     after = None
@@ -116,7 +116,7 @@ def list_products(
     if last is not None:
         next_cursor = cursors.seal(
             settings.secret,
-            caller=who.partner_uuid,
+            caller=who.scope,
             query=query,
             position=[last[0].isoformat(), last[1]],
         )
@@ -137,7 +137,7 @@ def _own_page(session: Any, who: Any, start: Any, limit: int, secret: str, query
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = (
-        cursors.seal(secret, caller=who.partner_uuid, query=query, position=[rows[-1].id])
+        cursors.seal(secret, caller=who.scope, query=query, position=[rows[-1].id])
         if more
         else None
     )

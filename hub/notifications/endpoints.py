@@ -41,7 +41,7 @@ def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | Non
     if not cursor:
         return None
     secret = settings.secret
-    pos = cursors.open_(secret, cursor, caller=who.partner_uuid, query=query)
+    pos = cursors.open_(secret, cursor, caller=who.scope, query=query)
     if len(pos) != 1 or not isinstance(pos[0], int):
         raise InvalidField("cursor is not one this API handed out", field="cursor")
     return int(pos[0])
@@ -49,7 +49,7 @@ def _after(settings: Any, who: Any, cursor: str | None, query: str) -> int | Non
 
 def _next(settings: Any, who: Any, last_id: int, query: str) -> str:
     secret = settings.secret
-    return cursors.seal(secret, caller=who.partner_uuid, query=query, position=[last_id])
+    return cursors.seal(secret, caller=who.scope, query=query, position=[last_id])
 
 
 def view(released: release.Released, lang: str) -> dict[str, Any]:

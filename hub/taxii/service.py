@@ -217,7 +217,7 @@ def page(
     non-member gets 404, not nothing."""
     scope_name = f"{collection.id}/{endpoint}/{stix_id or ''}"
     query = filters.fingerprint(scope_name)
-    start = _start(secret, next_token, caller=principal.partner_uuid, query=query)
+    start = _start(secret, next_token, caller=principal.scope, query=query)
     decider = StixDecider(principal, tlp.Channel.TAXII, policy)
     collected, withheld, seen_any = _collect(
         session,
@@ -253,7 +253,7 @@ def page(
         last = served[-1][0]
         token = cursors.seal(
             secret,
-            caller=principal.partner_uuid,
+            caller=principal.scope,
             query=query,
             position=[last.date_added.isoformat(), last.id],
         )

@@ -113,3 +113,33 @@ def test_a_taxii_status_stays_in_the_scope_of_the_key_that_made_it(
         assert r.status_code == 404, (scope, r.text)
         assert other_object not in r.text
         assert r.json()["title"] == nobody.json()["title"]
+
+
+def test_a_cursor_continues_only_in_the_scope_it_was_handed_out_in(
+    client: Any, factory: Any, keys: dict[str, str], auth: dict[str, str]
+) -> None:
+    """A real key's cursor replayed with the same organisation's exercise key (and the
+    reverse) is refused as another query's (found by a black-box attack: it was accepted)."""
+    from tests.builders import attr, event
+
+    source = factory.partner("Cursor source", type="sectoral-csirt")
+    src = {"Authorization": factory.key(Role.PARTNER, source)}
+    for n in range(2):
+        body = event(f"real {n}", tlp="green", distribution=3, attributes=[attr(f"10.7.7.{n}")])
+        assert client.post("/api/v1/events", json=body, headers=src).status_code == 201
+    real = {"Authorization": keys["real"]}
+    first = client.get("/api/v1/events?limit=1", headers=real).json()
+    assert first["next_cursor"], first
+    cursor = first["next_cursor"]
+    assert client.get(f"/api/v1/events?cursor={cursor}", headers=real).status_code == 200
+    r = client.get(f"/api/v1/events?cursor={cursor}", headers={"Authorization": keys["exercise"]})
+    assert r.status_code == 422 and r.json()["field"] == "cursor", r.text
+    taxii = {"Accept": TAXII}
+    base = "/taxii2/cwn/collections/all/objects/?limit=1"
+    page = client.get(base, headers={**taxii, **real})
+    assert page.status_code == 200, page.text
+    token = page.json().get("next")
+    assert token, page.json()
+    assert client.get(f"{base}&next={token}", headers={**taxii, **real}).status_code == 200
+    r = client.get(f"{base}&next={token}", headers={**taxii, "Authorization": keys["exercise"]})
+    assert r.status_code == 400, r.text
