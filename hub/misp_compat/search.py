@@ -45,8 +45,8 @@ from hub.misp_compat.index import candidates
 from hub.misp_compat.params import limit_page, since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, row_ids
 from hub.models import Attribute, Event
+from hub.sharing.attribute_pages import release_attribute_page
 from hub.sharing.events import decide_event, record_event_page
-from hub.sharing.pages import release_attribute_page
 from hub.sharing.records import obligation_of, record
 from hub.sharing.view import EventSummary, Gate, released_tags, summarise
 
