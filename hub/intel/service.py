@@ -37,9 +37,9 @@ from hub.intel.ingest_checks import (
 from hub.intel.outcomes import ForeignEvent, Outcome, UuidClash
 from hub.intel.rows import (
     drop_never_shared,
-    take_sightings,
     write_version,
 )
+from hub.intel.sightings import take_sightings
 from hub.intel.snapshots import gc_paused
 from hub.intel.validation import normalise_event
 from hub.intel.versions import (

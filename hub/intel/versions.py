@@ -22,7 +22,8 @@ from hub.intel.merge import Changes, merge_event
 from hub.intel.outcomes import Outcome
 from hub.intel.projection import render_event_version
 from hub.intel.quarantine import quarantine
-from hub.intel.rows import count_elements, int_or_zero, meta_bytes, write_sightings
+from hub.intel.rows import count_elements, int_or_zero, meta_bytes
+from hub.intel.sightings import write_sightings
 from hub.intel.snapshots import current_state
 from hub.lineage import retraction
 from hub.lineage import service as lineage
