@@ -215,9 +215,9 @@ def ingest_events(
     traffic (or of another exercise) cannot be changed through it, nor the reverse, and the
     refusal names nothing (``ForeignEvent``).
 
-    The audit entries of the whole batch are appended last (``_seal``): the audit head,
-    which every audited read of every partner appends to, is held from then until the
-    commit, not for the whole batch (on PostgreSQL its row lock made other partners' reads
+    The audit entries of the whole batch are appended last (``hub.intel.versions.Seal``):
+    the audit head, which every audited read of every partner appends to, is held from then
+    until the commit, not for the whole batch (on PostgreSQL its row lock made other partners' reads
     wait for a large batch and fail with 503).
     """
     prepared = (

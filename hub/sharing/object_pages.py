@@ -42,7 +42,8 @@ def _object_rank(
     gate: Gate, obj: Any, event: Any, members: Sequence[Any]
 ) -> tuple[int | None, str]:
     """(the rank the object goes out with, "") when it may go whole, else (None, reason):
-    the same rule as an attribute in it (``_verdict``), from the object's own row."""
+    the same rule as an attribute in it (``hub.sharing.attribute_pages``), from the object's
+    own row."""
     decision = gate.event(event)
     if not decision.allowed:
         return None, decision.reason.value
