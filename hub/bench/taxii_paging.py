@@ -153,44 +153,7 @@ def medallion(
     port = load.free_port()
     base = f"http://127.0.0.1:{port}"
     collection = str(uuid_mod.uuid4())
-    start = datetime(2024, 1, 1, tzinfo=UTC)
-    objects = [dict(o) for o in objects]
-    manifest = []
-    for i, obj in enumerate(objects):
-        added = (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        version = obj.get("modified") or obj.get("created")
-        if version is None:  # an observable: medallion versions it by its date added
-            version = obj["_date_added"] = added
-        manifest.append(
-            {
-                "id": obj["id"],
-                "date_added": added,
-                "version": version,
-                "media_type": "application/stix+json;version=2.1",
-            }
-        )
-    data = {
-        "/discovery": {
-            "title": "bench",
-            "default": f"{base}/api1/",
-            "api_roots": [f"{base}/api1/"],
-        },
-        "api1": {
-            "information": {"title": "bench", "versions": [TAXII], "max_content_length": 10**8},
-            "status": [],
-            "collections": [
-                {
-                    "id": collection,
-                    "title": "bench",
-                    "can_read": True,
-                    "can_write": False,
-                    "media_types": ["application/stix+json;version=2.1"],
-                    "objects": objects,
-                    "manifest": manifest,
-                }
-            ],
-        },
-    }
+    data = _medallion_data(base, collection, objects)
     (workdir / "medallion-data.json").write_text(json.dumps(data))
     config = {
         "backend": {
@@ -212,17 +175,7 @@ def medallion(
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("medallion exited: " + (workdir / "medallion.log").read_text())
-            try:
-                httpx.get(f"{base}/taxii2/", headers={"Accept": TAXII}, timeout=2)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("medallion did not start within 60 s") from None
-                time.sleep(0.2)
+        _wait_until_up(proc, base, workdir)
         return page_through(
             f"{base}/api1/collections/{collection}/objects/",
             {},
@@ -234,6 +187,64 @@ def medallion(
         os.kill(proc.pid, signal.SIGTERM)
         proc.wait(15)
         log.close()
+
+
+def _medallion_data(base: str, collection: str, objects: list[dict[str, Any]]) -> dict[str, Any]:
+    """medallion's memory backend file: one collection holding copies of ``objects``, each
+    added a millisecond after the one before (an observable is versioned by that date)."""
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    objects = [dict(o) for o in objects]
+    manifest = []
+    for i, obj in enumerate(objects):
+        added = (start + timedelta(milliseconds=i)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        version = obj.get("modified") or obj.get("created")
+        if version is None:  # an observable: medallion versions it by its date added
+            version = obj["_date_added"] = added
+        manifest.append(
+            {
+                "id": obj["id"],
+                "date_added": added,
+                "version": version,
+                "media_type": "application/stix+json;version=2.1",
+            }
+        )
+    return {
+        "/discovery": {
+            "title": "bench",
+            "default": f"{base}/api1/",
+            "api_roots": [f"{base}/api1/"],
+        },
+        "api1": {
+            "information": {"title": "bench", "versions": [TAXII], "max_content_length": 10**8},
+            "status": [],
+            "collections": [
+                {
+                    "id": collection,
+                    "title": "bench",
+                    "can_read": True,
+                    "can_write": False,
+                    "media_types": ["application/stix+json;version=2.1"],
+                    "objects": objects,
+                    "manifest": manifest,
+                }
+            ],
+        },
+    }
+
+
+def _wait_until_up(proc: subprocess.Popen[bytes], base: str, workdir: Path) -> None:
+    """Wait (up to 60 s) until the started medallion answers its discovery URL."""
+    deadline = time.monotonic() + 60
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError("medallion exited: " + (workdir / "medallion.log").read_text())
+        try:
+            httpx.get(f"{base}/taxii2/", headers={"Accept": TAXII}, timeout=2)
+            break
+        except httpx.TransportError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("medallion did not start within 60 s") from None
+            time.sleep(0.2)
 
 
 def measure(bench: Bench) -> None:

@@ -36,9 +36,9 @@ from hub.intel.rows import (
     number_reports,
     object_row,
     rank_of,
-    take_sightings,
     uuid_clash_named,
 )
+from hub.intel.sightings import take_sightings
 from hub.intel.snapshots import gc_paused
 from hub.models import Attribute, Event, EventObject, Partner
 from hub.models.base import utcnow

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import itertools
 import sqlite3
-import uuid as uuid_mod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -19,7 +18,6 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.db import bulk_insert
-from hub.errors import InvalidField
 from hub.intel import moments
 from hub.intel.outcomes import UuidClash
 from hub.intel.snapshots import (
@@ -32,7 +30,6 @@ from hub.models import (
     EventObject,
     EventReport,
     Partner,
-    Sighting,
 )
 from hub.models.base import utcnow
 
@@ -42,12 +39,12 @@ def drop_never_shared(event: dict[str, Any]) -> None:
     proposals (ShadowAttribute) and a creator e-mail the submitter wrote itself."""
     event.pop("ShadowAttribute", None)
     event.pop("event_creator_email", None)
-    for attr in _all_attributes(event):
+    for attr in all_attributes(event):
         if "ShadowAttribute" in attr:
             del attr["ShadowAttribute"]
 
 
-def _all_attributes(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def all_attributes(event: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield from event.get("Attribute") or []
     for obj in event.get("Object") or []:
         yield from obj.get("Attribute") or []
@@ -456,81 +453,6 @@ def _stored_attribute(attr: dict[str, Any]) -> dict[str, Any]:
     if "Sighting" not in attr and "RelatedAttribute" not in attr:
         return attr
     return {k: v for k, v in attr.items() if k not in ("Sighting", "RelatedAttribute")}
-
-
-def take_sightings(event: dict[str, Any]) -> list[dict[str, Any]]:
-    """The sightings submitted with an event, taken out of it and checked: they live in
-    their own table (the version snapshot does not carry them) and are released anonymised."""
-    event.pop("Sighting", None)
-    found = []
-    for attr in _all_attributes(event):
-        for i, s in enumerate(attr.pop("Sighting", None) or []):
-            where = f"Attribute {attr['uuid']}: Sighting.{i}"
-            if not isinstance(s, dict):
-                raise InvalidField(f"{where} must be an object", field="Sighting")
-            try:
-                kind = int(s.get("type") or 0)
-                when = int(s.get("date_sighting") or 0)
-            except (TypeError, ValueError):
-                raise InvalidField(
-                    f"{where}: type and date_sighting must be numbers", field="Sighting"
-                ) from None
-            if kind not in (0, 1, 2) or not 0 <= when < 2**62:
-                raise InvalidField(
-                    f"{where}: type is 0, 1 or 2 and date_sighting an epoch", field="Sighting"
-                )
-            found.append(
-                {
-                    "uuid": _uuid_or_new(s.get("uuid")),
-                    "attribute_uuid": attr["uuid"],
-                    "type": kind,
-                    "date_sighting": when,
-                    "source": str(s.get("source") or "")[:255],
-                }
-            )
-    return found
-
-
-def write_sightings(
-    session: Session, sightings: list[dict[str, Any]], event_id: int, source: Partner
-) -> None:
-    """Store submitted sightings as the submitter's: a partner reports what it saw, never
-    what another organisation saw (DESIGN.md §3: recorded as the submitting organisation)."""
-    by = {"uuid": source.uuid, "name": source.name}
-    rows = [
-        {
-            "uuid": s["uuid"],
-            "event_id": event_id,
-            "attribute_uuid": s["attribute_uuid"],
-            "org_uuid": source.uuid,
-            "type": s["type"],
-            "date_sighting": s["date_sighting"],
-            "doc": dumps(
-                {
-                    "source": s["source"],
-                    "type": str(s["type"]),
-                    "date_sighting": str(s["date_sighting"]),
-                    "Organisation": by,
-                }
-            ),
-        }
-        for s in sightings
-    ]
-    if not rows:
-        return
-    known = set(
-        session.scalars(select(Sighting.uuid).where(Sighting.uuid.in_([r["uuid"] for r in rows])))
-    )
-    fresh = [r for r in rows if r["uuid"] not in known]
-    if fresh:
-        session.execute(insert(Sighting), fresh)
-
-
-def _uuid_or_new(value: Any) -> str:
-    try:
-        return str(uuid_mod.UUID(str(value))) if value else str(uuid_mod.uuid4())
-    except ValueError:
-        raise InvalidField(f"{value!r} is not a uuid", field="Sighting.uuid") from None
 
 
 _STRIP_FROM_DOC = ("Attribute", "Object", "Sighting", "ShadowAttribute", "RelatedAttribute")

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import time
 import uuid as uuid_mod
-import zlib
 from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import tlp
@@ -26,40 +24,37 @@ from hub.context import current_request_id
 from hub.errors import Conflict, InvalidField
 from hub.intel.drafts import (
     Draft,
-    NewVersion,
     digest_and_snapshot,
     draft_event,
-    publish_now,
-    write_new,
 )
-from hub.intel.merge import Changes, merge_event
+from hub.intel.exercise_marks import check_open, claims_exercise, exercise_marked
+from hub.intel.ingest_checks import (
+    check_reserved_elements,
+    existing_event,
+    held_for_another,
+    not_newer,
+)
 from hub.intel.outcomes import ForeignEvent, Outcome, UuidClash
-from hub.intel.projection import render_event_version
-from hub.intel.quarantine import element_uuids, quarantine
 from hub.intel.rows import (
-    count_elements,
     drop_never_shared,
-    int_or_zero,
-    meta_bytes,
-    take_sightings,
-    write_sightings,
     write_version,
 )
-from hub.intel.snapshots import (
-    current_state,
-    gc_paused,
-)
+from hub.intel.sightings import take_sightings
+from hub.intel.snapshots import gc_paused
 from hub.intel.validation import normalise_event
-from hub.lineage import retraction
+from hub.intel.versions import (
+    Recorded,
+    Seal,
+    apply_new,
+    drafted_new,
+    next_version,
+    quarantined,
+    record_version,
+)
 from hub.lineage import service as lineage
 from hub.models import (
     Event,
-    EventVersion,
-    Exercise,
     Partner,
-    QuarantineItem,
-    QuarantineUuid,
-    StixObject,
 )
 from hub.models.base import utcnow
 
@@ -183,7 +178,7 @@ def draft_new_events(
     for item in prepared.items:
         # A submitted exercise tag is dropped in the unit (``exercise_marked``): such an
         # event is built there, so the draft never stores what the unit would have removed.
-        if item.error is None and item.draft is None and not _claims_exercise(item.event):
+        if item.error is None and item.draft is None and not claims_exercise(item.event):
             item.draft = draft_event(
                 item.event, orgc=orgc, policy=policy, now=prepared.now, sqlite=sqlite
             )
@@ -220,9 +215,9 @@ def ingest_events(
     traffic (or of another exercise) cannot be changed through it, nor the reverse, and the
     refusal names nothing (``ForeignEvent``).
 
-    The audit entries of the whole batch are appended last (``_seal``): the audit head,
-    which every audited read of every partner appends to, is held from then until the
-    commit, not for the whole batch (on PostgreSQL its row lock made other partners' reads
+    The audit entries of the whole batch are appended last (``hub.intel.versions.Seal``):
+    the audit head, which every audited read of every partner appends to, is held from then
+    until the commit, not for the whole batch (on PostgreSQL its row lock made other partners' reads
     wait for a large batch and fail with 503).
     """
     prepared = (
@@ -233,63 +228,34 @@ def ingest_events(
     now = prepared.now
     items = prepared.items
     if exercise is not None:
-        _check_open(session, exercise)
+        check_open(session, exercise)
     lock_event_uuids(session, (i.uuid for i in items if i.uuid))
-    plan: list[tuple[str, Any]] = []
-    for item in items:
-        existing = _existing(session, item.uuid)
-        if existing is not None and (
-            existing.source_partner_id != source.id or existing.exercise_id != exercise
-        ):
-            raise ForeignEvent(existing.uuid)  # before anything tells about that event
-        if existing is None and _held_for_another(session, item.uuid, source):
-            raise ForeignEvent(str(item.uuid).lower())  # reserved for its source, as if stored
-        if existing is not None and _not_newer(existing, item.stamp):
-            plan.append(("unchanged", existing))
-            continue
-        if existing is not None and channel not in _PRODUCT_CHANNELS and _is_product(existing):
-            raise Conflict(
-                f"event {existing.uuid} is a knowledge product: it changes only through "
-                "/api/v1/knowledge (a reviewed version, published)"
-            )
-        if item.error is not None:
-            raise item.error
-        normalised = item.event
-        _check_reserved_elements(session, normalised, source)
-        if not keep_orgc:
-            normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
-        elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
-            normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
-        exercise_marked(normalised, exercise)
-        plan.append(("apply", (existing, normalised, item.stamped, item.draft)))
-    seal = _Seal(stamp=utcnow())
+    plan = [
+        _planned(
+            session, item, source=source, channel=channel, keep_orgc=keep_orgc, exercise=exercise
+        )
+        for item in items
+    ]
+    seal = Seal(stamp=utcnow())
+    recorded = Recorded(actor, channel, original, conversion, seal)
     outcomes = []
     with gc_paused():
-        for kind, entry in plan:
-            if kind == "unchanged":
-                outcomes.append(
-                    Outcome(
-                        entry.uuid, "unchanged", entry.version, "not newer than the stored version"
-                    )
-                )
+        for existing, item in plan:
+            if item is None:
+                outcomes.append(_unchanged(existing))
                 continue
-            existing, normalised, stamped, draft = entry
             outcomes.append(
                 _apply(
                     session,
                     existing=existing,
-                    incoming=normalised,
-                    fresh=stamped,
-                    draft=draft,
+                    incoming=item.event,
+                    fresh=item.stamped,
+                    draft=item.draft,
                     exact_tags=frozenset(exact_tags),
                     now=now,
                     source=source,
-                    actor=actor,
-                    channel=channel,
                     policy=policy,
-                    original=original,
-                    conversion=conversion,
-                    seal=seal,
+                    recorded=recorded,
                     exercise=exercise,
                 )
             )
@@ -297,67 +263,51 @@ def ingest_events(
     return outcomes
 
 
-@dataclass(slots=True)
-class _Seal:
-    """What a batch leaves for its end: its audit entries, and the STIX objects it rendered
-    (dated ``stamp`` for now). ``close`` takes the audit head, appends the entries and dates
-    the objects after it: ``date_added`` must grow in commit order, which the head (held to
-    the commit) gives (``hub.intel.projection``), and ``added_after`` pollers miss nothing."""
-
-    stamp: datetime
-    records: list[audit.Record] = field(default_factory=list)
-    rendered: list[int] = field(default_factory=list)
-
-    def close(self, session: Session) -> None:
-        if self.records:
-            audit.append(session, self.records)
-        for start in range(0, len(self.rendered), 500):
-            session.execute(
-                update(StixObject)
-                .where(
-                    StixObject.event_id.in_(self.rendered[start : start + 500]),
-                    StixObject.date_added == self.stamp,
-                )
-                .values(date_added=utcnow())
-            )
-        self.records, self.rendered = [], []
-
-
-EXERCISE_TAG_PREFIX = "cwn:exercise="
-EXERCISE_TITLE_PREFIX = "EXERCISE: "
-
-
-def _check_open(session: Session, exercise: str) -> None:
-    """A closed exercise is frozen: nothing more is stored in it (409)."""
-    status = session.scalar(select(Exercise.status).where(Exercise.uuid == exercise))
-    if status is None or status == "closed":
-        raise Conflict("the exercise is closed: it takes no more submissions")
-
-
-def _claims_exercise(event: dict[str, Any]) -> bool:
-    return any(
-        str(t.get("name", "")).lower().startswith(EXERCISE_TAG_PREFIX)
-        for t in event.get("Tag") or []
-        if isinstance(t, dict)
+def _unchanged(existing: Event) -> Outcome:
+    """The outcome of an event not newer than its stored version: nothing is written."""
+    return Outcome(
+        existing.uuid, "unchanged", existing.version, "not newer than the stored version"
     )
 
 
-def exercise_marked(event: dict[str, Any], exercise: str | None) -> None:
-    """Mark an exercise's event in place as exercise traffic in the way MISP allows (the tag
-    ``cwn:exercise="<id>"`` and a title starting ``EXERCISE: ``): every channel serves the
-    stored event, so every copy carries the marks. Real traffic never carries the tag (the
-    hub's namespace): a submitted one is dropped."""
-    tags = [
-        t
-        for t in event.get("Tag") or []
-        if not str(t.get("name", "")).lower().startswith(EXERCISE_TAG_PREFIX)
-    ]
-    if exercise is not None:
-        tags.append({"name": f'{EXERCISE_TAG_PREFIX}"{exercise}"', "local": False})
-        info = str(event.get("info") or "")
-        if not info.startswith(EXERCISE_TITLE_PREFIX):
-            event["info"] = EXERCISE_TITLE_PREFIX + info
-    event["Tag"] = tags
+def _planned(
+    session: Session,
+    item: _Item,
+    *,
+    source: Partner,
+    channel: str,
+    keep_orgc: bool,
+    exercise: str | None,
+) -> tuple[Any, _Item | None]:
+    """What the batch does with one submitted event, checked before anything is written:
+    (stored event, None) when it is not newer than the stored version (unchanged), else
+    (stored event or None, the item to apply, its creator and exercise marks set). Raises
+    the refusal (another organisation's or exercise's event, a knowledge product, the
+    event's validation error, a reserved element uuid)."""
+    existing = existing_event(session, item.uuid)
+    if existing is not None and (
+        existing.source_partner_id != source.id or existing.exercise_id != exercise
+    ):
+        raise ForeignEvent(existing.uuid)  # before anything tells about that event
+    if existing is None and held_for_another(session, item.uuid, source):
+        raise ForeignEvent(str(item.uuid).lower())  # reserved for its source, as if stored
+    if existing is not None and not_newer(existing, item.stamp):
+        return existing, None
+    if existing is not None and channel not in _PRODUCT_CHANNELS and _is_product(existing):
+        raise Conflict(
+            f"event {existing.uuid} is a knowledge product: it changes only through "
+            "/api/v1/knowledge (a reviewed version, published)"
+        )
+    if item.error is not None:
+        raise item.error
+    normalised = item.event
+    check_reserved_elements(session, normalised, source)
+    if not keep_orgc:
+        normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+    elif not isinstance(normalised.get("Orgc"), dict) or not normalised["Orgc"].get("uuid"):
+        normalised["Orgc"] = {"uuid": source.uuid, "name": source.name}
+    exercise_marked(normalised, exercise)
+    return existing, item
 
 
 def _unwrap(payload: Any, index: int) -> dict[str, Any]:
@@ -366,70 +316,6 @@ def _unwrap(payload: Any, index: int) -> dict[str, Any]:
     if isinstance(payload, dict):
         return payload
     raise InvalidField(f"item {index} is not a MISP event object", field=str(index))
-
-
-def _existing(session: Session, raw: Any) -> Event | None:
-    if not raw:
-        return None
-    try:
-        uuid = str(uuid_mod.UUID(str(raw)))
-    except ValueError:
-        return None  # validation names it
-    return session.scalar(select(Event).where(Event.uuid == uuid))
-
-
-def _held_for_another(session: Session, raw: Any, source: Partner) -> bool:
-    """Whether another organisation's submission with this uuid is (or was) held in
-    quarantine: the uuid is reserved for its source, whatever the operator decides, so that
-    its release is neither blocked nor overwritten and the refusal tells nothing about it."""
-    try:
-        uuid = str(uuid_mod.UUID(str(raw)))
-    except ValueError:
-        return False
-    held = select(QuarantineItem.id).where(
-        QuarantineItem.item_uuid == uuid, QuarantineItem.source_partner_id != source.id
-    )
-    converted = select(QuarantineUuid.item_id).where(
-        QuarantineUuid.uuid == uuid,
-        QuarantineUuid.kind == "event",
-        QuarantineUuid.source_partner_id != source.id,
-    )
-    return session.scalar(held.union_all(converted).limit(1)) is not None
-
-
-_CLASH_FIELD = {
-    "attribute": "Event.Attribute",
-    "object": "Event.Object",
-    "report": "Event.EventReport",
-}
-
-
-def _check_reserved_elements(session: Session, event: dict[str, Any], source: Partner) -> None:
-    """Refuse element uuids held in another organisation's quarantine, as if that input were
-    stored: a clash naming nothing (``UuidClash``, as for a stored element). One cheap look
-    first: usually nothing of anyone else is held."""
-    others = QuarantineUuid.source_partner_id != source.id
-    if session.scalar(select(QuarantineUuid.uuid).where(others).limit(1)) is None:
-        return
-    kinds = {u: k for k, u in element_uuids(event) if k != "event"}
-    uuids = sorted(kinds)
-    for start in range(0, len(uuids), 500):
-        found = session.scalar(
-            select(QuarantineUuid.uuid)
-            .where(others, QuarantineUuid.uuid.in_(uuids[start : start + 500]))
-            .limit(1)
-        )
-        if found is not None:
-            raise UuidClash(_CLASH_FIELD.get(kinds[found], "Event.Attribute"))
-
-
-def _not_newer(existing: Event, stamp: Any) -> bool:
-    if stamp in (None, "", 0, "0"):
-        return False  # an edit without a timestamp gets "now", as in MISP
-    try:
-        return int(stamp) <= existing.timestamp
-    except (TypeError, ValueError):
-        return False
 
 
 def _apply(
@@ -442,53 +328,30 @@ def _apply(
     exact_tags: frozenset[str],
     now: int,
     source: Partner,
-    actor: str,
-    channel: str,
     policy: tlp.Policy,
-    original: bytes | None,
-    conversion: lineage.Conversion | None,
-    seal: _Seal,
+    recorded: Recorded,
     exercise: str | None = None,
 ) -> Outcome:
+    """Store one checked event of the batch: its drafted first version when that is still
+    what the unit would build, else the next version merged with the stored one, or hold
+    it in quarantine when its markings cannot be read."""
     if existing is not None and existing.source_partner_id != source.id:
         raise ForeignEvent(existing.uuid)
     if draft is not None and draft.error is not None:
         raise draft.error
-    new = _drafted_new(draft, existing, incoming, source, session) if exercise is None else None
+    new = drafted_new(draft, existing, incoming, source, session) if exercise is None else None
     if new is not None:
-        return _apply_new(
+        return apply_new(
             session,
             new,
             draft,
             source=source,
-            recorded=_Recorded(actor, channel, original, conversion, seal),
+            recorded=recorded,
         )
-    current = current_state(session, existing) if existing is not None else None
     sightings = draft.sightings if draft is not None else take_sightings(incoming)
-    if current is not None:
-        merged, changes = merge_event(current, incoming, fresh=fresh, exact_tags=exact_tags)
-    else:
-        merged, changes = incoming, Changes(new=count_elements(incoming))
-    publish_now(merged, incoming, was_published=bool(existing and existing.published), now=now)
-    if existing is not None and int(merged["timestamp"]) <= existing.timestamp:
-        # Each version is later than the one before, even within its second: what a
-        # recipient sees change is told apart from the publication before it by timestamp.
-        merged["timestamp"] = str(existing.timestamp + 1)
-    stamp = int(merged["timestamp"])
-    # What everyone who sees the event sees change: its own fields (not its publication,
-    # decided per recipient, nor a withdrawal, which reaches only those who had the element).
-    meta_same = current is not None and meta_bytes(current) == meta_bytes(merged)
-    meta_timestamp = stamp
-    if existing is not None and meta_same:
-        meta_timestamp = existing.meta_timestamp or existing.timestamp
-    publications = _publications(
-        existing,
-        merged,
-        stamp,
-        touched=bool(changes.changed or changes.deleted) and meta_same,
-    )
+    version = next_version(session, existing, incoming, fresh=fresh, exact_tags=exact_tags, now=now)
+    merged, changes, stamp = version.merged, version.changes, version.stamp
     labels = tlp.label_misp_event(merged, policy=policy, source_org_uuid=source.uuid)
-    recorded = _Recorded(actor, channel, original, conversion, seal)
     if labels.problems and exercise is not None:
         # Quarantine knows no exercise: an operator's release would make an inject real
         # traffic. Refused whole instead (fail closed), naming what to fix.
@@ -498,7 +361,7 @@ def _apply(
             field="Tag",
         )
     if labels.problems:
-        return _quarantined(session, incoming, labels, source, recorded)
+        return quarantined(session, incoming, labels, source, recorded)
     digest, snapshot = digest_and_snapshot(merged, labels)
     event_row = write_version(
         session,
@@ -507,14 +370,14 @@ def _apply(
         labels=labels,
         source=source,
         digest=digest,
-        meta_timestamp=meta_timestamp,
+        meta_timestamp=version.meta_timestamp,
         changed=changes.changed if existing is not None else None,
-        publications=publications,
+        publications=version.publications,
         withdrawn_ts=stamp if changes.deleted else (existing.withdrawn_ts if existing else 0),
     )
     if existing is None:
         event_row.exercise_id = exercise
-    return _record_version(
+    return record_version(
         session,
         event_row=event_row,
         merged=merged,
@@ -526,171 +389,3 @@ def _apply(
         recorded=recorded,
         updated=existing is not None,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class _Recorded:
-    """Who submitted a version, how, and the batch it belongs to (what its records say)."""
-
-    actor: str
-    channel: str
-    original: bytes | None
-    conversion: lineage.Conversion | None
-    seal: _Seal
-
-
-def _drafted_new(
-    draft: Draft | None,
-    existing: Event | None,
-    incoming: dict[str, Any],
-    source: Partner,
-    session: Session,
-) -> NewVersion | None:
-    """The drafted first version, when it is still what the unit would build: the event is
-    new here, its source and creator are the ones the draft was made for (labels depend on
-    the source), and its rows are in the form this database takes."""
-    if draft is None or draft.new is None or existing is not None:
-        return None
-    if draft.new.orgc != {"uuid": source.uuid, "name": source.name}:
-        return None
-    new = draft.new
-    if new.rows is not None:
-        sqlite = session.get_bind().dialect.name == "sqlite"
-        if new.rows.for_sqlite is not sqlite:
-            return None
-    return new if new.orgc == incoming.get("Orgc") else None
-
-
-def _apply_new(
-    session: Session, new: NewVersion, draft: Draft, *, source: Partner, recorded: _Recorded
-) -> Outcome:
-    """Store a drafted new event: only the database work happens here."""
-    if new.rows is None:
-        return _quarantined(session, new.merged, new.labels, source, recorded)
-    event_row = write_new(session, uuid=new.merged["uuid"], rows=new.rows, source=source)
-    return _record_version(
-        session,
-        event_row=event_row,
-        merged=new.merged,
-        labels=new.labels,
-        changes=new.changes,
-        sightings=draft.sightings,
-        snapshot=new.snapshot,
-        source=source,
-        recorded=recorded,
-        updated=False,
-    )
-
-
-def _quarantined(
-    session: Session,
-    event: dict[str, Any],
-    labels: tlp.EventLabels,
-    source: Partner,
-    recorded: _Recorded,
-) -> Outcome:
-    return quarantine(
-        session,
-        event=event,
-        problems=labels.problems,
-        source=source,
-        actor=recorded.actor,
-        channel=recorded.channel,
-        records=recorded.seal.records,
-    )
-
-
-def _record_version(
-    session: Session,
-    *,
-    event_row: Event,
-    merged: dict[str, Any],
-    labels: tlp.EventLabels,
-    changes: Changes,
-    sightings: list[dict[str, Any]],
-    snapshot: bytes,
-    source: Partner,
-    recorded: _Recorded,
-    updated: bool,
-) -> Outcome:
-    """What every stored version adds beside its rows: its sightings, the version record,
-    withdrawals, the audit entry (at the seal), lineage and its STIX rendering."""
-    actor, channel, seal = recorded.actor, recorded.channel, recorded.seal
-    write_sightings(session, sightings, event_row.id, source)
-    version = event_row.version
-    session.execute(
-        insert(EventVersion),
-        [
-            {
-                "event_id": event_row.id,
-                "version": version,
-                "content_hash": event_row.content_hash,
-                "source_partner_id": source.id,
-                "actor": actor,
-                "channel": channel,
-                "event_timestamp": event_row.timestamp,
-                "tlp_rank": event_row.tlp_rank,
-                "changes": changes.as_dict(),
-                "original": zlib.compress(recorded.original, 1) if recorded.original else None,
-                "snapshot": snapshot,
-            }
-        ],
-    )
-    if changes.deleted:  # deletions reach exactly who had the elements, from now on
-        retraction.remember_withdrawn(
-            session, event_id=event_row.id, event_uuid=event_row.uuid, version=version, state=merged
-        )
-    seal.records.append(
-        audit.Record(
-            action="ingest",
-            actor=actor,
-            object_ref=f"event:{event_row.uuid}",
-            request_id=current_request_id(),
-            channel=channel,
-            details={
-                "version": version,
-                "content_hash": event_row.content_hash,
-                "source": source.uuid,
-                "tlp": labels.event.value if labels.event else None,
-                "changes": {k: v for k, v in changes.as_dict().items() if k != "deleted"},
-                "deleted": changes.deleted[:1000],
-            },
-        )
-    )
-    lineage.record_ingest(
-        session,
-        event_uuid=event_row.uuid,
-        version=version,
-        source_uuid=source.uuid,
-        actor=actor,
-        channel=channel,
-        tlp_rank=event_row.tlp_rank,
-        content_sha256=event_row.content_hash,
-        conversion=recorded.conversion,
-    )
-    # STIX is rendered once per version, here, dated again when the batch is sealed (after
-    # its audit entries: date_added must follow commit order); a conversion failure is
-    # recorded there and never fails ingest. (A new published version makes push
-    # connections due at the worker's next round: ``hub.connections.jobs.schedule_due``.)
-    render_event_version(session, event=event_row, state=merged, labels=labels, now=seal.stamp)
-    seal.rendered.append(event_row.id)
-    return Outcome(event_row.uuid, "updated" if updated else "stored", version)
-
-
-PUBLICATIONS_KEPT = 32
-
-
-def _publications(
-    existing: Event | None, merged: dict[str, Any], stamp: int, *, touched: bool
-) -> str:
-    """``Event.publications`` after this version: a published version adds itself; a version
-    that only changed elements (``touched``) unpublishes the event for its creator, and for
-    every recipient that sees one of the changes (``hub.sharing.view.publication``), so the
-    earlier publications stay; any other unpublished version (an explicit unpublish, a
-    change to the event's own fields) is seen by every recipient and clears them."""
-    kept: list[list[int]] = orjson.loads(existing.publications) if existing is not None else []
-    if merged.get("published"):
-        kept.append([stamp, int_or_zero(merged.get("publish_timestamp"))])
-    elif not touched:
-        kept = []
-    return orjson.dumps(kept[-PUBLICATIONS_KEPT:]).decode()

@@ -2,9 +2,10 @@
 them: ``attributes/view``, ``attributes/index``, ``objects/view``, ``objects/restSearch``,
 ``eventReports/view``, ``eventReports/index`` (reference/misp-sync.md §7.3).
 
-Each answer is a page of the released view (``hub.sharing.pages``), recorded in one audit
-entry; an element the caller does not receive answers as a missing one. Lists are bounded:
-``DEFAULT_PAGE`` items unless ``limit`` says otherwise, never more than ``MAX_PAGE``.
+Each answer is a page of the released view (``hub.sharing.attribute_pages``,
+``hub.sharing.object_pages``), recorded in one audit entry; an element the caller does not
+receive answers as a missing one. Lists are bounded: ``DEFAULT_PAGE`` items unless
+``limit`` says otherwise, never more than ``MAX_PAGE``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from hub.misp_compat.filters import attribute_matcher
 from hub.misp_compat.params import limit_page, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, row_ids
 from hub.models import Attribute, Event, EventObject, EventReport
-from hub.sharing.pages import release_attribute_page, release_object_page, release_reports
+from hub.sharing.attribute_pages import release_attribute_page
+from hub.sharing.object_pages import release_object_page
 from hub.sharing.records import obligation
+from hub.sharing.reports import release_reports
 
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000

@@ -1,5 +1,5 @@
 """``/events/restSearch`` and ``/attributes/restSearch`` as MISP searches, over released data
-only.
+only (attributes: ``hub.misp_compat.attribute_search``).
 
 An event is selected by an attribute filter only if the caller receives a matching attribute;
 an attribute page holds only attributes the caller receives; pages (``limit``, ``page``) and
@@ -34,28 +34,24 @@ import tlp
 from hub.errors import InvalidField
 from hub.intel import repository
 from hub.misp_compat import shapes
-from hub.misp_compat.elements import shape_attributes
 from hub.misp_compat.filters import (
     EventMatch,
     attribute_clauses,
     attribute_matcher,
-    sql_filters,
 )
 from hub.misp_compat.index import candidates
-from hub.misp_compat.params import limit_page, since, terms, truthy
-from hub.misp_compat.service import CHANNEL, Caller, row_ids
+from hub.misp_compat.params import limit_page, terms, truthy
+from hub.misp_compat.service import CHANNEL, Caller
 from hub.models import Attribute, Event
 from hub.sharing.events import decide_event, record_event_page
-from hub.sharing.pages import release_attribute_page
 from hub.sharing.records import obligation_of, record
-from hub.sharing.view import EventSummary, Gate, released_tags, summarise
+from hub.sharing.view import Gate, summarise
 
 _CHUNK = 200
 # Bounded work per request (#14): MISP answers a search without ``limit`` with everything;
 # the hub answers the first page of this size, and pages further with ``limit``/``page``.
 EVENTS_DEFAULT, EVENTS_MAX = 100, 1000
-ATTRIBUTES_DEFAULT, ATTRIBUTES_MAX = 10_000, 100_000
-_EVENT_KEYS = (
+EVENT_KEYS = (
     "org",
     "eventid",
     "event_id",
@@ -120,7 +116,7 @@ class Found:
 # --- tags ------------------------------------------------------------------------------------
 
 
-def _canonical(name: str) -> str:
+def canonical_tag(name: str) -> str:
     """A tag name as matched: a TLP label by its label (``tlp:white`` = ``tlp:clear``),
     anything else case-insensitively (Tag.php:310-355)."""
     try:
@@ -148,9 +144,9 @@ class TagQuery:
                     all_of += terms(items).include
         any_of = [t for t in found.include if t not in all_of]
         return cls(
-            {_canonical(t) for t in any_of},
-            {_canonical(t) for t in all_of},
-            {_canonical(t) for t in found.exclude},
+            {canonical_tag(t) for t in any_of},
+            {canonical_tag(t) for t in all_of},
+            {canonical_tag(t) for t in found.exclude},
         )
 
     def __bool__(self) -> bool:
@@ -166,8 +162,10 @@ class TagQuery:
         return bool(self.none_of & names)
 
 
-def _names(tags: Sequence[Any] | None) -> set[str]:
-    return {_canonical(str(t.get("name") if isinstance(t, dict) else t)) for t in tags or [] if t}
+def tag_names(tags: Sequence[Any] | None) -> set[str]:
+    return {
+        canonical_tag(str(t.get("name") if isinstance(t, dict) else t)) for t in tags or [] if t
+    }
 
 
 def _narrow_event(
@@ -182,7 +180,7 @@ def _narrow_event(
     """Apply the attribute-level filters to a released event in place; False when the
     event is not a match (module doc): ``match`` selects the event (some attribute it
     comes with matches), ``narrow`` also removes the attributes that do not match."""
-    own = _names(event.get("Tag"))
+    own = tag_names(event.get("Tag"))
     if tags.excludes(own) or event_tags.excludes(own) or not event_tags.holds(own):
         return False
 
@@ -191,7 +189,7 @@ def _narrow_event(
         return mode == "both" or deleted == (mode == "deleted")
 
     def keep(attr: dict[str, Any]) -> bool:
-        return not tags.excludes(_names(attr.get("Tag"))) and live(attr)
+        return not tags.excludes(tag_names(attr.get("Tag"))) and live(attr)
 
     attributes = [a for a in event.get("Attribute") or [] if keep(a)]
     objects = []
@@ -201,10 +199,10 @@ def _narrow_event(
             objects.append({**obj, "Attribute": inner})
     seen = set(own)
     for attr in attributes:
-        seen |= _names(attr.get("Tag"))
+        seen |= tag_names(attr.get("Tag"))
     for obj in objects:
         for attr in obj["Attribute"]:
-            seen |= _names(attr.get("Tag"))
+            seen |= tag_names(attr.get("Tag"))
     if tags and not tags.holds(seen):
         return False
     if match is not None and not (
@@ -224,45 +222,95 @@ def _narrow_event(
 # --- events ------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _EventQuery:
+    """An ``events/restSearch`` body read once: the SQL pre-filter of candidate events
+    (a superset), what a released event must match, how it is narrowed and the page."""
+
+    stmt: Any
+    wanted: EventMatch
+    tags: TagQuery
+    event_tags: TagQuery
+    match: Any
+    narrow: Any
+    mode: str
+    limit: int | None
+    skip: int
+    only_metadata: bool  # ``metadata``: the events without their elements
+    sightings: bool  # not ``noSightings``
+
+    @classmethod
+    def of(cls, caller: Caller, body: dict[str, Any]) -> _EventQuery:
+        scoped = {k: v for k, v in body.items() if k not in ("value", "type", "category", "to_ids")}
+        scoped.pop("tags", None)
+        scoped.pop("tag", None)
+        if body.get("event_timestamp") not in (None, "") and not body.get("timestamp"):
+            scoped["timestamp"] = body["event_timestamp"]
+        tags = TagQuery.of(body.get("tags", body.get("tag")))
+        event_tags = TagQuery.of(body.get("event_tags"))
+        match = attribute_matcher(body)
+        narrow = attribute_matcher({"to_ids": body.get("to_ids")})
+        mode = deleted_mode(body.get("deleted", body.get("includeDeleted", False)))
+        stmt = candidates(caller, scoped)
+        clauses = attribute_clauses(body)
+        if clauses:  # the event has some attribute that could match (superset)
+            stmt = stmt.where(
+                select(Attribute.id).where(Attribute.event_id == Event.id, *clauses).exists()
+            )
+        limit, page = limit_page(body, default=EVENTS_DEFAULT, maximum=EVENTS_MAX)
+        skip = (page - 1) * limit if limit is not None else 0
+        only_metadata = truthy(body.get("metadata", False))
+        sightings = not truthy(body.get("noSightings", False))
+        wanted = EventMatch(scoped, caller)
+        return cls(
+            stmt,
+            wanted,
+            tags,
+            event_tags,
+            match,
+            narrow,
+            mode,
+            limit,
+            skip,
+            only_metadata,
+            sightings,
+        )
+
+    def narrowed(self, body_event: dict[str, Any]) -> bool:
+        """Narrow a released event to what the query asks for, in place (False: nothing
+        in it matches)."""
+        return _narrow_event(
+            body_event,
+            tags=self.tags,
+            event_tags=self.event_tags,
+            match=self.match,
+            narrow=self.narrow,
+            mode=self.mode,
+        )
+
+
 def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
     """Matching events, each released whole then narrowed by the query (module doc),
     recorded in one entry; the others are not delivered."""
-    scoped = {k: v for k, v in body.items() if k not in ("value", "type", "category", "to_ids")}
-    scoped.pop("tags", None)
-    scoped.pop("tag", None)
-    if body.get("event_timestamp") not in (None, "") and not body.get("timestamp"):
-        scoped["timestamp"] = body["event_timestamp"]
-    tags = TagQuery.of(body.get("tags", body.get("tag")))
-    event_tags = TagQuery.of(body.get("event_tags"))
-    match = attribute_matcher(body)
-    narrow = attribute_matcher({"to_ids": body.get("to_ids")})
-    mode = deleted_mode(body.get("deleted", body.get("includeDeleted", False)))
-    stmt = candidates(caller, scoped)
-    clauses = attribute_clauses(body)
-    if clauses:  # the event has some attribute that could match (superset)
-        stmt = stmt.where(
-            select(Attribute.id).where(Attribute.event_id == Event.id, *clauses).exists()
-        )
-    limit, page = limit_page(body, default=EVENTS_DEFAULT, maximum=EVENTS_MAX)
-    skip = (page - 1) * limit if limit is not None else 0
-    only_metadata = truthy(body.get("metadata", False))
-    sightings = not truthy(body.get("noSightings", False))
+    query = _EventQuery.of(caller, body)
+    limit, skip = query.limit, query.skip
     gate = Gate(caller.recipient, CHANNEL, caller.policy)
-    wanted = EventMatch(scoped, caller)
     out: list[dict[str, Any]] = []
     bare: list[dict[str, Any]] = []
     recorded: list[tuple[Any, Any]] = []  # (event, delivery): delivered, or refused
     withheld: list[list[Any]] = []
     after = 0
     while limit is None or len(out) < limit:
-        rows = session.execute(stmt.where(Event.id > after).order_by(Event.id).limit(_CHUNK)).all()
+        rows = session.execute(
+            query.stmt.where(Event.id > after).order_by(Event.id).limit(_CHUNK)
+        ).all()
         for row, summary, reason in summarise(session, gate, rows):
             if limit is not None and len(out) >= limit:
                 break
             if summary is None:
                 withheld.append([row.uuid, None, False, reason, None, 0])
                 continue
-            if not wanted(summary):
+            if not query.wanted(summary):
                 continue
             event = repository.by_uuid(session, row.uuid)
             assert event is not None
@@ -272,20 +320,13 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
                 event=event,
                 channel=CHANNEL,
                 policy=caller.policy,
-                include_deleted=mode != "live",
+                include_deleted=query.mode != "live",
             )
             if delivery.event is None:
                 recorded.append((event, delivery))
                 continue
             body_event = delivery.event["Event"]
-            if not _narrow_event(
-                body_event,
-                tags=tags,
-                event_tags=event_tags,
-                match=match,
-                narrow=narrow,
-                mode=mode,
-            ):
+            if not query.narrowed(body_event):
                 continue
             if skip:
                 skip -= 1
@@ -295,12 +336,28 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
             bare.append(body_event)
             out.append(
                 shapes.full_event(
-                    body_event, event, numbering, metadata=only_metadata, sightings=sightings
+                    body_event,
+                    event,
+                    numbering,
+                    metadata=query.only_metadata,
+                    sightings=query.sightings,
                 )
             )
         if len(rows) < _CHUNK:
             break
         after = rows[-1].id
+    seq = _record_search(session, caller, recorded, withheld)
+    return Found(out, seq, bare, obligation_of(out))
+
+
+def _record_search(
+    session: Session,
+    caller: Caller,
+    recorded: list[tuple[Any, Any]],
+    withheld: list[list[Any]],
+) -> int | None:
+    """One audit entry for the answer: the events delivered or refused whole, else (when
+    only listed events were withheld) the refusals."""
     seq = record_event_page(
         session,
         to=caller.recipient,
@@ -308,159 +365,14 @@ def search_events(session: Session, caller: Caller, body: dict[str, Any]) -> Fou
         channel=CHANNEL,
         policy_version=caller.policy.version,
     )
-    if withheld:
-        seq = (
-            record(
-                session,
-                caller.recipient,
-                action="release.page",
-                channel=CHANNEL,
-                object_ref=None,
-                decision="deny",
-                details={"policy_version": caller.policy.version, "releases": withheld},
-            )
-            if seq is None
-            else seq
+    if withheld and seq is None:
+        seq = record(
+            session,
+            caller.recipient,
+            action="release.page",
+            channel=CHANNEL,
+            object_ref=None,
+            decision="deny",
+            details={"policy_version": caller.policy.version, "releases": withheld},
         )
-    return Found(out, seq, bare, obligation_of(out))
-
-
-# --- attributes --------------------------------------------------------------------------------
-
-
-def search_attributes(session: Session, caller: Caller, body: dict[str, Any]) -> Found:
-    """Matching attributes the caller receives, one audited page."""
-    aud = caller.audience()
-    stmt = (
-        select(Attribute, Event)
-        .join(Event, Event.id == Attribute.event_id)
-        .where(repository.readable(aud), repository.attribute_cap(aud), *attribute_clauses(body))
-    )
-    mode = deleted_mode(body.get("deleted", False))
-    if mode == "live":
-        stmt = stmt.where(Attribute.deleted.is_(False))
-    uuids = terms(body.get("uuid"))
-    if uuids.include:
-        stmt = stmt.where(Attribute.uuid.in_([u.lower() for u in uuids.include]))
-    ids = terms(body.get("id"))
-    if ids.include:
-        stmt = stmt.where(Attribute.id.in_(row_ids(caller, "attribute", ids.include)))
-    event_body = {k: v for k, v in body.items() if k in _EVENT_KEYS}
-    if body.get("event_timestamp") not in (None, ""):
-        event_body["timestamp"] = body["event_timestamp"]
-    stmt = sql_filters(stmt, event_body, caller=caller)
-    low, high = since(body.get("timestamp"), name="timestamp")
-    if low is not None:
-        stmt = stmt.where(Attribute.timestamp >= low)
-    if high is not None:
-        stmt = stmt.where(Attribute.timestamp <= high)
-    limit, page = limit_page(body, default=ATTRIBUTES_DEFAULT, maximum=ATTRIBUTES_MAX)
-    match = attribute_matcher(body)
-    event_match = EventMatch(event_body, caller)
-    tags = TagQuery.of(body.get("tags", body.get("tag")))
-    event_tags = TagQuery.of(body.get("event_tags"))
-    with_event_tags = truthy(body.get("includeEventTags", False))
-    gate = Gate(caller.recipient, CHANNEL, caller.policy)
-    event_tag_names: dict[int, list[str]] = {}
-    event_seen: dict[int, EventSummary | None] = {}
-
-    def tags_of_event(event: Any) -> list[str]:
-        found = event_tag_names.get(event.id)
-        if found is None:
-            creator = event.orgc_uuid == gate.org_uuid
-            found = event_tag_names[event.id] = released_tags(event, creator=creator)
-        return found
-
-    def accept(attr: Any, event: Any, doc: dict[str, Any]) -> bool:
-        if mode == "deleted" and not truthy(doc.get("deleted")):
-            return False
-        if match is not None and not match(doc):
-            return False
-        if event_match.on_event:
-            if event.id not in event_seen:
-                event_seen[event.id] = _seen(session, gate, event)
-            seen = event_seen[event.id]
-            if seen is None or not event_match(seen):
-                return False
-        if tags or event_tags:
-            own = _names(tags_of_event(event))
-            mine = _names(doc.get("Tag"))
-            if event_tags.excludes(own) or not event_tags.holds(own):
-                return False
-            if tags.excludes(own | mine) or not tags.holds(own | mine):
-                return False
-        if with_event_tags:
-            _with_event_tags(doc, tags_of_event(event))
-        return True
-
-    def fetch(after: Any, n: int) -> Sequence[Any]:
-        query = stmt if after is None else stmt.where(Attribute.id > after)
-        return session.execute(query.order_by(Attribute.id).limit(n)).all()
-
-    result = release_attribute_page(
-        session,
-        to=caller.principal,
-        channel=CHANNEL,
-        policy=caller.policy,
-        fetch=fetch,
-        position=lambda row: row[0].id,
-        limit=limit,
-        skip=(page - 1) * limit if limit is not None else 0,
-        accept=accept,
-        include_deleted=mode != "live",
-    )
-    items = shape_attributes(session, caller, result.items)
-    if truthy(body.get("includeContext", False)):
-        contexts = _contexts(session, caller, gate, [e for _a, e, _d in result.items])
-        for item, (_a, event, _d) in zip(items, result.items, strict=True):
-            item["Event"] = contexts[event.id]
-    return Found(items, result.audit_seq, obligation=result.obligation)
-
-
-def _seen(session: Session, gate: Gate, event: Any) -> EventSummary | None:
-    """The event as the caller sees it in a listing (its timestamp, publication, tags)."""
-    return summarise(session, gate, [event])[0][1]
-
-
-def _with_event_tags(doc: dict[str, Any], event_tags: list[str]) -> None:
-    """``includeEventTags``: the event's tags on the attribute, before its TLP label."""
-    own = doc.get("Tag") or []
-    label = [t for t in own if _is_label(t)]
-    rest = [t for t in own if not _is_label(t)]
-    have = _names(rest)
-    extra = [
-        {"name": n, "local": False, "inherited": 1}
-        for n in event_tags
-        if not _is_label({"name": n}) and _canonical(n) not in have
-    ]
-    doc["Tag"] = [*rest, *extra, *label]
-
-
-def _is_label(tag: Any) -> bool:
-    name = str(tag.get("name", "")) if isinstance(tag, dict) else str(tag)
-    low = name.lower()
-    return low.startswith("tlp:") and not low.startswith("tlp:ex:")
-
-
-def _contexts(
-    session: Session, caller: Caller, gate: Gate, events: Sequence[Any]
-) -> dict[int, dict[str, Any]]:
-    """``includeContext``: each attribute's event as the caller sees it in a listing (its
-    metadata, timestamp and tags over what it receives; no creator for TLP:EX:CHR)."""
-    unique = list({e.id: e for e in events}.values())
-    out: dict[int, dict[str, Any]] = {}
-    for row, summary, _reason in summarise(session, gate, unique):
-        if summary is None:
-            continue
-        row_out = shapes.index_row(
-            summary,
-            event_id=caller.event_id(row.id),
-            minimal=False,
-            sighting_timestamp=0,
-            chr_orgc={"uuid": "", "name": "(not disclosed: TLP:EX:CHR)"}
-            if summary.creator_hidden
-            else None,
-        )
-        row_out.pop("sighting_timestamp", None)
-        out[row.id] = row_out
-    return out
+    return seq

@@ -27,7 +27,7 @@ from hub.misp_compat.params import since, terms, truthy
 from hub.misp_compat.service import CHANNEL, Caller, find_event, is_uuid, row_ids, view
 from hub.models import Attribute, Event, Sighting
 from hub.notifications import feedback as notifications
-from hub.sharing.pages import AttributePage, release_attribute_page
+from hub.sharing.attribute_pages import AttributePage, release_attribute_page
 from hub.sharing.records import obligation, obligation_of
 
 _MAX_TARGETS = 10_000

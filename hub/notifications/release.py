@@ -40,7 +40,7 @@ from hub.models import (
 )
 from hub.models.base import utcnow
 from hub.notifications import templates
-from hub.sharing.pages import objects_of
+from hub.sharing.attribute_pages import objects_of
 from hub.sharing.records import addressing_of, label_of
 from hub.sharing.view import Gate, own_addressing, summarise
 

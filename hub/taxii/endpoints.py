@@ -19,7 +19,7 @@ from hub.routing import (
     public_base_url,
     read_page,
 )
-from hub.taxii import schemas, service
+from hub.taxii import schemas, service, submissions
 from hub.taxii.protocol import TAXII_MEDIA, TaxiiResponse, TaxiiRoute
 from hub.taxii.query import MAX_LIMIT, Filters, page_size, parse_filters
 
@@ -57,8 +57,8 @@ def api_root(who: PartnerKey, settings: SettingsDep) -> Response:
 @router.get(ROOT + "/status/{status_id}/", response_model=schemas.Status)
 def get_status(status_id: str, session: SessionDep, who: PartnerKey) -> Response:
     """Status of an Add Objects request (TAXII 2.1 §4.3); only its submitter may read it."""
-    status = service.get_status(session, principal=who, status_id=status_id)
-    return TaxiiResponse(service.status_resource(status))
+    status = submissions.get_status(session, principal=who, status_id=status_id)
+    return TaxiiResponse(submissions.status_resource(status))
 
 
 @router.get(ROOT + "/collections/", response_model=schemas.Collections)
@@ -210,14 +210,14 @@ def add_objects(
     """Add Objects (TAXII 2.1 §5.5): the envelope is ingested as a STIX bundle (channel
     ``taxii``), synchronously; 202 with the status resource, failures per object."""
     collection = service.find_collection(session, principal=who, policy=policy, ident=collection_id)
-    status = service.add_objects(
+    status = submissions.add_objects(
         session,
         principal=who,
         policy=policy,
         collection=collection,
         body=body_of(request),
     )
-    return TaxiiResponse(service.status_resource(status), status_code=202)
+    return TaxiiResponse(submissions.status_resource(status), status_code=202)
 
 
 @router.get(

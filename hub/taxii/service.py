@@ -1,5 +1,6 @@
 """TAXII 2.1 resources for one caller: discovery, the API root, audience-scoped collections,
-pages of objects (each page a release through ``hub.sharing``), and Add Objects.
+pages of objects (each page a release through ``hub.sharing``). Add Objects and its status
+resources: ``hub.taxii.submissions``.
 
 Collections are views, not stores (reference: tlp-stix-taxii §5.3): ``all`` (everything the
 caller may see), one per TLP label up to the caller's TAXII limit (``tlp-green`` …; RED never
@@ -9,7 +10,6 @@ in that sector shared). Each is filtered at query time by the caller's clearance
 
 from __future__ import annotations
 
-import logging
 import uuid as uuid_mod
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +21,9 @@ from sqlalchemy.orm import Session
 import tlp
 from hub import cursors
 from hub.auth.principal import Principal
-from hub.errors import BadRequest, Forbidden, HubError, InvalidField, NotFound
-from hub.intel import stix as intel_stix
+from hub.errors import BadRequest, NotFound
 from hub.intel.stix_shape import timestamp
-from hub.models import Partner, StixObject, TaxiiStatus
-from hub.partners import repository as partners
+from hub.models import StixObject
 from hub.sharing.recipients import Recipient
 from hub.sharing.stix import StixDecider, StixPage, record_stix_page
 from hub.taxii import repository
@@ -37,7 +35,6 @@ API_ROOT = "cwn"
 _NAMESPACE = uuid_mod.UUID("5b0f3a4e-51f4-4c2e-9a57-7c2b1f0e4a21")
 _LABELS = (tlp.Tlp.CLEAR, tlp.Tlp.GREEN, tlp.Tlp.AMBER, tlp.Tlp.AMBER_STRICT)
 _SECTORS = frozenset(s.value for s in Sector)
-log = logging.getLogger("hub.taxii")
 
 
 # --- discovery and API root (TAXII 2.1 §4.1, §4.2) ---------------------------------------------
@@ -374,144 +371,3 @@ def versions(result: Page) -> dict[str, Any]:
     if result.release.objects:
         out["versions"] = [row.version for row, _ in result.release.objects]
     return out
-
-
-# --- Add Objects and status (TAXII 2.1 §5.4, §4.3) ----------------------------------------------
-
-
-def _submitter(session: Session, principal: Principal) -> Partner:
-    partner = partners.by_uuid(session, principal.partner_uuid)
-    assert partner is not None
-    if partner.status != PartnerStatus.ACTIVE.value:
-        raise Forbidden(f"a {partner.status} partner cannot add objects")
-    if partner.tlp_accepted_at is None:
-        raise Forbidden(
-            "a partner that has not accepted the network's TLP rules cannot add objects"
-        )
-    return partner
-
-
-def _detail(obj: Any, index: int, message: str | None = None) -> dict[str, Any]:
-    ident = obj.get("id") if isinstance(obj, dict) and isinstance(obj.get("id"), str) else None
-    out: dict[str, Any] = {"id": ident or f"objects[{index}]"}
-    version = obj.get("modified") or obj.get("created") if isinstance(obj, dict) else None
-    if isinstance(version, str):
-        out["version"] = version
-    if message:
-        out["message"] = message
-    return out
-
-
-def add_objects(
-    session: Session,
-    *,
-    principal: Principal,
-    policy: tlp.Policy,
-    collection: Collection,
-    body: bytes,
-) -> TaxiiStatus:
-    """Ingest an envelope as one STIX bundle through the store's own path (channel ``taxii``):
-    labelled from its raw markings, quarantined when they cannot be read. Processing is
-    synchronous, so the status is complete when it is returned; objects that are not STIX
-    objects fail on their own, the rest succeed or fail together."""
-    if not can_write(principal, collection):
-        raise Forbidden(f"collection {collection.alias} is not writable for this key")
-    source = _submitter(session, principal)
-    try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as err:
-        raise BadRequest(f"request body is not valid JSON: {err}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("objects"), list):
-        raise InvalidField("an envelope needs an objects list", field="objects")
-    successes: list[dict[str, Any]] = []
-    failures: list[dict[str, Any]] = []
-    valid: list[tuple[int, dict[str, Any]]] = []
-    for i, obj in enumerate(doc["objects"]):
-        if (
-            isinstance(obj, dict)
-            and isinstance(obj.get("type"), str)
-            and isinstance(obj.get("id"), str)
-            and obj["id"].startswith(obj["type"] + "--")
-        ):
-            valid.append((i, obj))
-        else:
-            failures.append(_detail(obj, i, "not a STIX object: it needs a type and a matching id"))
-    if valid:
-        bundle = {
-            "type": "bundle",
-            "id": f"bundle--{uuid_mod.uuid4()}",
-            "objects": [obj for _, obj in valid],
-        }
-        failed = _ingest(session, principal=principal, policy=policy, source=source, bundle=bundle)
-        for i, obj in valid:
-            (failures if failed else successes).append(_detail(obj, i, failed))
-    status = TaxiiStatus(
-        uuid=str(uuid_mod.uuid4()),
-        partner_uuid=principal.partner_uuid,
-        exercise_id=principal.exercise_id,
-        status="complete",
-        total_count=len(doc["objects"]),
-        success_count=len(successes),
-        failure_count=len(failures),
-        pending_count=0,
-        details={"successes": successes, "failures": failures, "pendings": []},
-    )
-    session.add(status)
-    session.flush()
-    return status
-
-
-def _ingest(
-    session: Session,
-    *,
-    principal: Principal,
-    policy: tlp.Policy,
-    source: Partner,
-    bundle: dict[str, Any],
-) -> str | None:
-    """None when stored (or unchanged); otherwise why every object of it failed."""
-    try:
-        with session.begin_nested():
-            outcomes = intel_stix.ingest_bundle(
-                session,
-                body=orjson.dumps(bundle),
-                source=source,
-                actor=principal.actor,
-                channel=tlp.Channel.TAXII.value,
-                policy=policy,
-                exercise=principal.exercise_id,
-            )
-    except HubError as err:
-        return err.detail
-    except Exception as err:  # a bundle misp-stix cannot convert fails, not 500
-        log.warning("TAXII Add Objects: conversion failed: %r", err)
-        return f"the objects could not be converted: {type(err).__name__}"
-    held = [o for o in outcomes if o.status == "quarantined"]
-    if held:
-        return f"held in quarantine {held[0].quarantine_uuid} for an operator: {held[0].detail}"
-    return None
-
-
-def status_resource(status: TaxiiStatus) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "id": status.uuid,
-        "status": status.status,
-        "request_timestamp": timestamp(status.request_timestamp),
-        "total_count": status.total_count,
-        "success_count": status.success_count,
-        "failure_count": status.failure_count,
-        "pending_count": status.pending_count,
-    }
-    for key in ("successes", "failures", "pendings"):
-        if status.details.get(key):
-            out[key] = status.details[key]
-    return out
-
-
-def get_status(session: Session, *, principal: Principal, status_id: str) -> TaxiiStatus:
-    found = repository.status(
-        session, status_id.lower(), principal.partner_uuid, principal.exercise_id
-    )
-    if found is None:
-        raise NotFound(f"no status {status_id}")
-    return found

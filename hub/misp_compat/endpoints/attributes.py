@@ -16,14 +16,14 @@ from hub.misp_compat.endpoints.routes import (
     CallerDep,
     MispRouter,
     carried,
+    delete_element,
     filters,
-    hard_delete,
     head_answer,
     ident_of,
     json_body,
-    saved,
     url_params,
     write,
+    write_element,
 )
 from hub.misp_compat.params import truthy
 from hub.misp_compat.service import Caller
@@ -111,14 +111,15 @@ def add_attribute(
 def edit_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = json_body(request)
-    ident = ident_of(request)
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.edit_attribute(session, w, ident, body)
-        return _released_attribute(request, session, caller, written, uuid)
-
-    return write(request, session, caller, settings, do, name="Could not edit Attribute")
+    return write_element(
+        request,
+        session,
+        caller,
+        settings,
+        change=edits.edit_attribute,
+        answer=_released_attribute,
+        name="Could not edit Attribute",
+    )
 
 
 @router.ident_route(
@@ -132,16 +133,15 @@ def edit_attribute(
 def delete_attribute(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    ident = ident_of(request)
-    hard = hard_delete(request, json_body(request))
-
-    def do(w: edits.Writer) -> Response:
-        written, _uuid = edits.delete_attribute(session, w, ident, hard=hard)
-        if written.held is not None:
-            raise recorded(written.held)
-        return saved(request, "Attribute deleted.")
-
-    return write(request, session, caller, settings, do, name="Could not delete Attribute")
+    return delete_element(
+        request,
+        session,
+        caller,
+        settings,
+        delete=edits.delete_attribute,
+        message=lambda _uuid: "Attribute deleted.",
+        name="Could not delete Attribute",
+    )
 
 
 @router.ident_route(

@@ -15,13 +15,14 @@ from hub.misp_compat.endpoints.routes import (
     CallerDep,
     MispRouter,
     carried,
+    delete_element,
     filters,
-    hard_delete,
     head_answer,
     ident_of,
     json_body,
     saved,
     write,
+    write_element,
 )
 from hub.misp_compat.service import Caller
 from hub.models import Event, EventObject
@@ -56,14 +57,15 @@ def _released_object(
 def add_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = json_body(request)
-    ident = ident_of(request)
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.add_object(session, w, ident, body)
-        return _released_object(request, session, caller, written, uuid)
-
-    return write(request, session, caller, settings, do, name="Could not add Object")
+    return write_element(
+        request,
+        session,
+        caller,
+        settings,
+        change=edits.add_object,
+        answer=_released_object,
+        name="Could not add Object",
+    )
 
 
 @router.ident_route(
@@ -77,14 +79,15 @@ def add_object(
 def edit_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = json_body(request)
-    ident = ident_of(request)
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.edit_object(session, w, ident, body)
-        return _released_object(request, session, caller, written, uuid)
-
-    return write(request, session, caller, settings, do, name="Could not edit Object")
+    return write_element(
+        request,
+        session,
+        caller,
+        settings,
+        change=edits.edit_object,
+        answer=_released_object,
+        name="Could not edit Object",
+    )
 
 
 @router.ident_route(
@@ -98,16 +101,15 @@ def edit_object(
 def delete_object(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    ident = ident_of(request)
-    hard = hard_delete(request, json_body(request))
-
-    def do(w: edits.Writer) -> Response:
-        written, _uuid = edits.delete_object(session, w, ident, hard=hard)
-        if written.held is not None:
-            raise recorded(written.held)
-        return saved(request, "Object deleted")
-
-    return write(request, session, caller, settings, do, name="Could not delete Object")
+    return delete_element(
+        request,
+        session,
+        caller,
+        settings,
+        delete=edits.delete_object,
+        message=lambda _uuid: "Object deleted",
+        name="Could not delete Object",
+    )
 
 
 @router.ident_route(

@@ -13,12 +13,10 @@ from hub.misp_compat.endpoints.routes import (
     CallerDep,
     MispRouter,
     carried,
+    delete_element,
     filters,
-    hard_delete,
     ident_of,
-    json_body,
-    saved,
-    write,
+    write_element,
 )
 from hub.misp_compat.service import Caller
 from hub.models import Event
@@ -58,14 +56,15 @@ def _released_report(
 def add_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = json_body(request)
-    ident = ident_of(request)
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.add_report(session, w, ident, body)
-        return _released_report(request, session, caller, written, uuid)
-
-    return write(request, session, caller, settings, do, name="Could not add Event Report")
+    return write_element(
+        request,
+        session,
+        caller,
+        settings,
+        change=edits.add_report,
+        answer=_released_report,
+        name="Could not add Event Report",
+    )
 
 
 @router.ident_route(
@@ -80,14 +79,15 @@ def add_report(
 def edit_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    body = json_body(request)
-    ident = ident_of(request)
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.edit_report(session, w, ident, body)
-        return _released_report(request, session, caller, written, uuid)
-
-    return write(request, session, caller, settings, do, name="Could not edit Event Report")
+    return write_element(
+        request,
+        session,
+        caller,
+        settings,
+        change=edits.edit_report,
+        answer=_released_report,
+        name="Could not edit Event Report",
+    )
 
 
 @router.ident_route(
@@ -102,16 +102,15 @@ def edit_report(
 def delete_report(
     request: Request, session: SessionDep, caller: CallerDep, settings: SettingsDep
 ) -> Response:
-    ident = ident_of(request)
-    hard = hard_delete(request, json_body(request))
-
-    def do(w: edits.Writer) -> Response:
-        written, uuid = edits.delete_report(session, w, ident, hard=hard)
-        if written.held is not None:
-            raise recorded(written.held)
-        return saved(request, f"Event Report {uuid} soft deleted")
-
-    return write(request, session, caller, settings, do, name="Could not delete Event Report")
+    return delete_element(
+        request,
+        session,
+        caller,
+        settings,
+        delete=edits.delete_report,
+        message=lambda uuid: f"Event Report {uuid} soft deleted",
+        name="Could not delete Event Report",
+    )
 
 
 @router.ident_route(

@@ -222,6 +222,58 @@ def write(
         raise recorded(SaveRefused(err.detail, name=name)) from None
 
 
+#: Answers a write with the element written, as the caller now receives it.
+ElementAnswer = Callable[[Request, Any, Caller, edits.Written, str], Response]
+
+
+def write_element(
+    request: Request,
+    session: Any,
+    caller: Caller,
+    settings: Any,
+    *,
+    change: Callable[[Any, edits.Writer, str, Any], tuple[edits.Written, str]],
+    answer: ElementAnswer,
+    name: str,
+) -> Response:
+    """Add or edit one element of the caller's event (``change(session, writer, ident,
+    body)``, the ident from the URL: the event added to, or the element edited) and answer
+    with it as the caller now receives it; ``name`` heads MISP's refusal."""
+    body = json_body(request)
+    ident = ident_of(request)
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = change(session, w, ident, body)
+        return answer(request, session, caller, written, uuid)
+
+    return write(request, session, caller, settings, do, name=name)
+
+
+def delete_element(
+    request: Request,
+    session: Any,
+    caller: Caller,
+    settings: Any,
+    *,
+    delete: Callable[..., tuple[edits.Written, str]],
+    message: Callable[[str], str],
+    name: str,
+) -> Response:
+    """Delete one element of the caller's event (``delete(session, writer, ident,
+    hard=…)``; soft unless asked hard, ``hard_delete``) and answer MISP's ``saved`` with
+    ``message(uuid)``; a deletion held in quarantine answers as the hold."""
+    ident = ident_of(request)
+    hard = hard_delete(request, json_body(request))
+
+    def do(w: edits.Writer) -> Response:
+        written, uuid = delete(session, w, ident, hard=hard)
+        if written.held is not None:
+            raise recorded(written.held)
+        return saved(request, message(uuid))
+
+    return write(request, session, caller, settings, do, name=name)
+
+
 def hard_delete(request: Request, body: Any) -> bool:
     """A hard delete: ``{"hard": 1}`` in the body, or a ``/true`` or ``hard:1`` path tail."""
     positional, named = url_params(request)

@@ -14,7 +14,17 @@ from hub.errors import NotFound, recorded
 from hub.intel.outcomes import ForeignEvent, UuidClash
 from hub.intel.service import record_refusal
 from hub.intel.submission import check_may_submit, submitting_partner
-from hub.misp_compat import exports, index, push, schemas, search, service, shapes, sightings
+from hub.misp_compat import (
+    attribute_search,
+    exports,
+    index,
+    push,
+    schemas,
+    search,
+    service,
+    shapes,
+    sightings,
+)
 from hub.misp_compat.endpoints.routes import (
     CallerDep,
     MispRouter,
@@ -265,7 +275,7 @@ def search_attributes(request: Request, session: SessionDep, caller: CallerDep) 
     fmt = search.return_format(body)
     if fmt == "stix2":
         body["includeContext"] = True
-    found = search.search_attributes(session, caller, body)
+    found = attribute_search.search_attributes(session, caller, body)
     return _export(found, fmt, body, events=False)
 
 

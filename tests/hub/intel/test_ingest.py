@@ -284,12 +284,12 @@ class TestBadInput:
     def test_a_crash_between_steps_leaves_no_partial_event(
         self, client, source, maker, monkeypatch
     ) -> None:
-        from hub.intel import service
+        from hub.intel import versions
 
         def boom(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(service, "write_sightings", boom)
+        monkeypatch.setattr(versions, "write_sightings", boom)
         body = event()
         body["Event"]["Attribute"][0]["Sighting"] = [
             {
