@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -200,22 +201,6 @@ def list_events(
             shown.read(rows)
         return rows
 
-    wanted = tag.casefold() if tag else None
-
-    def accept(item: EventSummary) -> bool:
-        if shown is not None and shown.unchanged(item):
-            return False  # shown before, as it is now: only a hidden change moved it
-        if since is not None and item.timestamp < since:
-            return False
-        if wanted is not None and not any(t.casefold() == wanted for t in item.tags):
-            return False
-        if published is not None and item.published is not published:
-            return False
-        if type is not None and not item.whole:
-            # the SQL found an attribute of that type: is it one the partner receives?
-            return item.release is not None and any(a.type == type for a in item.release.live)
-        return True
-
     page = pages.release_event_page(
         session,
         to=who,
@@ -224,7 +209,7 @@ def list_events(
         fetch=fetch,
         position=lambda row: (row.changed_at, row.id),
         limit=limit,
-        accept=accept,
+        accept=_feed_filter(since, tag, published, type, shown),
         rows_for_partial=type is not None,
     )
     next_cursor = None
@@ -244,6 +229,33 @@ def list_events(
         },
         headers=headers(page.obligation, page.audit_seq),
     )
+
+
+def _feed_filter(
+    since: int | None,
+    tag: str | None,
+    published: bool | None,
+    type: str | None,
+    shown: feed.Shown | None,
+) -> Callable[[EventSummary], bool]:
+    """The change feed's filters, applied to what the partner receives of each event."""
+    wanted = tag.casefold() if tag else None
+
+    def accept(item: EventSummary) -> bool:
+        if shown is not None and shown.unchanged(item):
+            return False  # shown before, as it is now: only a hidden change moved it
+        if since is not None and item.timestamp < since:
+            return False
+        if wanted is not None and not any(t.casefold() == wanted for t in item.tags):
+            return False
+        if published is not None and item.published is not published:
+            return False
+        if type is not None and not item.whole:
+            # the SQL found an attribute of that type: is it one the partner receives?
+            return item.release is not None and any(a.type == type for a in item.release.live)
+        return True
+
+    return accept
 
 
 def _feed_position(
