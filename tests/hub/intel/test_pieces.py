@@ -235,3 +235,58 @@ def test_the_event_view_answers_the_same_bytes_decoded_and_rendered_whole(
     sightings = {a["value"]: a["Sighting"] for a in got["Attribute"] if a.get("Sighting")}
     assert sightings["192.0.2.1"][0]["Organisation"]["name"] == "Connection partner"
     assert "Organisation" not in sightings["192.0.2.5"][0]  # another's, anonymised
+
+
+def _stored(event: dict[str, Any], labels: Any) -> bytes:
+    """A snapshot as ``drafts.digest_and_snapshot`` writes it: the event with its keys
+    sorted (so "Attribute" comes first), then the labels."""
+    text = orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+    return zlib.compress(b'{"event":' + text + b',"labels":' + orjson.dumps(labels) + b"}", 1)
+
+
+def _tricky_attributes(n: int) -> list[dict[str, Any]]:
+    """Attributes whose text misleads a guess at element boundaries: several tags (a nested
+    ``},{"``), values holding braces and quotes, some without tags (another first key)."""
+    out = []
+    for i in range(n):
+        a: dict[str, Any] = {
+            "uuid": str(uuid.UUID(int=i + 1)),
+            "value": ['},{"Tag":[', '"},{"', "}]},{", "plain"][i % 4] * (1 + i % 3),
+            "type": "text",
+        }
+        if i % 5:
+            a["Tag"] = [{"name": f"t{j}", "local": j == 1} for j in range(1 + i % 3)]
+        if i % 11 == 0:
+            a["Sighting"] = [{"uuid": "s", "type": "0"}, {"uuid": "t", "type": "1"}]
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("piece_bytes", [64, 700, 4096])
+@pytest.mark.parametrize("misses", [0, 64])
+def test_the_walk_over_a_stored_snapshot_gives_what_decoding_whole_gives(
+    monkeypatch, piece_bytes, misses
+) -> None:
+    monkeypatch.setattr(pieces, "PIECE_BYTES", piece_bytes)
+    monkeypatch.setattr(pieces, "WALK_LOOK", piece_bytes)
+    monkeypatch.setattr(pieces, "WALK_MISSES", misses)
+    event = _awkward_event()
+    event["Attribute"] = _tricky_attributes(400)
+    labels = {"labels": {"x": [1]}, "more": ',"labels":{"y":2}'}  # a ',"labels":' inside
+    blob = _stored(event, labels)
+    text = zlib.decompress(blob)
+    assert text.startswith(pieces._WALK_FROM)  # noqa: SLF001
+    walked, at = pieces._walk(text)  # noqa: SLF001
+    assert text[at : at + 1] == b"{" or at == 0  # it stopped at an element's start
+    if misses:
+        assert len(walked) > 100  # the misleading text was walked past
+    got = pieces.event_of(blob)
+    want = _whole(blob)
+    assert got == want
+    assert orjson.dumps(got) == orjson.dumps(want)
+
+
+def test_the_walk_stops_at_an_event_with_nothing_to_walk() -> None:
+    for stored in ({"Attribute": [], "info": "x"}, {"Attribute": [{"a": 1}], "Object": []}, {}):
+        blob = _stored(stored, {})
+        assert pieces.event_of(blob) == stored
