@@ -319,11 +319,13 @@ def get_event(
         # Sightings are not rendered to STIX (a STIX sighting would name who saw it).
         bundle = stix.event_to_bundle(without_sightings(delivery.event))
         return Response(orjson.dumps(bundle), media_type=STIX_MEDIA, headers=out_headers)
-    # Recorded and committed before the first byte; streamed a chunk of elements at a time.
+    # Recorded and committed before the first byte; streamed a chunk of elements at a time,
+    # each let go once sent (the delivery was decided for this answer alone).
     return stream_event(
         delivery.event["Event"],
         after={"tlp": obligation_body(delivery.obligation)},
         headers=out_headers,
+        release=True,
     )
 
 

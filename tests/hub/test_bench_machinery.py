@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -265,3 +266,19 @@ def test_grow_copies_rendered_objects_that_the_hub_serves(
         params = {"limit": 7, "next": body["next"]}
     objects = [o for o in taxii_paging.unique(served) if o["type"] != "marking-definition"]
     assert sorted(o["id"] for o in objects) == sorted(ids)
+
+
+def test_the_gil_probe_sees_a_long_c_call() -> None:
+    """The L1 probe's recorder (``hub.bench.gil``): a C call that keeps the GIL shows as a
+    gap at least as long as the call."""
+    from hub.bench.gil import GapRecorder
+
+    haystack = bytes(64 * 2**20)
+    with GapRecorder() as held:
+        time.sleep(0.02)  # the recorder is running
+        started = time.perf_counter()
+        assert haystack.count(b"\x01") == 0  # one C call that keeps the GIL
+        took = time.perf_counter() - started
+        time.sleep(0.02)
+    assert took > 0.01
+    assert max(g for _t, g in held.gaps) >= 0.9 * took
