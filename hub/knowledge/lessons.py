@@ -73,6 +73,17 @@ def draft_from_case(
 ) -> KnowledgeProduct:
     """A draft product of ``owner`` from the case's lessons; 409 when the case made one
     already or its label cannot go to the community, 422 naming a wrong field."""
+    label = _checked_label(session, case, label, kind)
+    product_in = _product_in(session, case, kind, label, title, body, themes, name_opener)
+    product = service.create_draft(session, who=who, owner=owner, body=product_in, policy=policy)
+    _record(session, who=who, owner=owner, case=case, product=product, label=label, kind=kind)
+    return product
+
+
+def _checked_label(session: Session, case: CaseLessons, label: str | None, kind: str) -> str:
+    """The product's label (the case's by default): 409 when the case made a product already
+    or its label cannot go to the community, 422 for a label looser than the case's or an
+    unknown kind."""
     if products_from_case(session, case.uuid):
         raise Conflict(f"incident case {case.uuid} has a knowledge product already")
     allowed = labels_for(case.tlp)
@@ -90,13 +101,28 @@ def draft_from_case(
         )
     if kind not in KINDS:
         raise InvalidField(f"kind must be one of {', '.join(KINDS)}", field="kind")
+    return label
+
+
+def _product_in(
+    session: Session,
+    case: CaseLessons,
+    kind: str,
+    label: str,
+    title: str | None,
+    body: str | None,
+    themes: list[str] | None,
+    name_opener: bool,
+) -> ProductIn:
+    """The draft's body: the lessons, the opener and the linked items as its sources (the
+    opener's own items credited as the opener is)."""
     sources = [SourceIn(organisation=case.opener_uuid, named=name_opener)]
     sources += [
         SourceIn(item=u, named=name_opener or _creator(session, u) != case.opener_uuid)
         for u in case.item_uuids
     ]
     try:
-        product_in = ProductIn(
+        return ProductIn(
             kind=kind,
             title=(title or f"Lessons learned: {case.title}")[:255],
             body=body or case.lessons_learned,
@@ -108,7 +134,20 @@ def draft_from_case(
         first = err.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise InvalidField(f"{where}: {first['msg']}", field=where) from None
-    product = service.create_draft(session, who=who, owner=owner, body=product_in, policy=policy)
+
+
+def _record(
+    session: Session,
+    *,
+    who: Principal,
+    owner: Partner,
+    case: CaseLessons,
+    product: KnowledgeProduct,
+    label: str,
+    kind: str,
+) -> None:
+    """The product's lineage (derived from the case, by a ``lessons`` activity) and its
+    audit entry."""
     act = lineage.activity(
         session,
         kind="lessons",
@@ -148,7 +187,6 @@ def draft_from_case(
             )
         ],
     )
-    return product
 
 
 def _creator(session: Session, item_uuid: str) -> str | None:

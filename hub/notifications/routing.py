@@ -185,27 +185,7 @@ def _route(
                     key = (partner.uuid, hop["channel"], hop["reason"], hop["to"])
                     denials[key].append(r["attribute_uuid"] or f"sector:{r['value']}")
             directives.append(
-                {
-                    "observation_id": r["id"],
-                    "field": r["field"],
-                    "value": r["value"],
-                    "entry_table": table,
-                    "entry_id": hit.entry_id,
-                    "entry_kind": hit.kind,
-                    "entry_value": hit.value,
-                    "rule_version": matching.RULE_VERSION,
-                    "route": route,
-                    "recipient_ref": ref,
-                    "recipient_partner_id": partner.id if route == "direct" else None,
-                    "via_partner_id": partner.id if route == "via" else None,
-                    "kind": r["kind"],
-                    "case_ref": r["event_uuid"],
-                    "hops": hops,
-                    "allowed": allowed,
-                    "policy_version": policy.version,
-                    "state": "pending" if allowed else "denied",
-                    "activity_id": activity_id,
-                }
+                _directive(r, route, table, hit, partner, ref, hops, allowed, policy, activity_id)
             )
     if directives:
         session.execute(insert(Directive), directives)
@@ -213,6 +193,43 @@ def _route(
         agent = agent_for(JOB_AGENT, exercise)
         _record_denials(session, rows[0], denials, policy=policy, agent=agent)
     return len(directives)
+
+
+def _directive(
+    r: dict[str, Any],
+    route: str,
+    table: str,
+    hit: Any,
+    partner: Partner,
+    ref: str,
+    hops: list[dict[str, Any]],
+    allowed: bool,
+    policy: tlp.Policy,
+    activity_id: int,
+) -> dict[str, Any]:
+    """The directive row of one observation matched to one entry: pending, or denied with
+    its hops' reasons."""
+    return {
+        "observation_id": r["id"],
+        "field": r["field"],
+        "value": r["value"],
+        "entry_table": table,
+        "entry_id": hit.entry_id,
+        "entry_kind": hit.kind,
+        "entry_value": hit.value,
+        "rule_version": matching.RULE_VERSION,
+        "route": route,
+        "recipient_ref": ref,
+        "recipient_partner_id": partner.id if route == "direct" else None,
+        "via_partner_id": partner.id if route == "via" else None,
+        "kind": r["kind"],
+        "case_ref": r["event_uuid"],
+        "hops": hops,
+        "allowed": allowed,
+        "policy_version": policy.version,
+        "state": "pending" if allowed else "denied",
+        "activity_id": activity_id,
+    }
 
 
 def _scenario_targets(
