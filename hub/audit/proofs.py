@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from hub.audit import tree
+from hub.audit import addressing, tree
 from hub.errors import InvalidField, NotFound
 from hub.models import AuditCheckpoint, AuditEntry
 
@@ -47,11 +48,29 @@ def entry(session: Session, *, seq: int, org: str | None, exercise: str | None =
             AuditEntry.seq == seq
         )
     ).first()
-    if row is None or (
-        org is not None and (row.recipient_uuid != org or exercise_of(row.actor) != exercise)
+    if row is None:
+        raise NotFound(f"no audit entry {seq}")
+    leaf = tree.entry_bytes(row[2])
+    if org is not None and (
+        row.recipient_uuid != org
+        or exercise_of(row.actor) != exercise
+        or not _speaks_only_of_deliveries(leaf)
     ):
         raise NotFound(f"no audit entry {seq}")
-    return Entry(seq, tree.entry_bytes(row[2]))
+    return Entry(seq, leaf)
+
+
+def _speaks_only_of_deliveries(leaf: bytes) -> bool:
+    """A partner reads an entry about itself only if it tells nothing of what was withheld
+    from it (``hub.audit.addressing``): else it is the operators' and auditors'."""
+    try:
+        body = orjson.loads(leaf)
+    except orjson.JSONDecodeError:
+        return False
+    details = body.get("details") if isinstance(body, dict) else None
+    if not isinstance(details, dict):
+        return False
+    return addressing.readable_by_recipient(body.get("decision"), details)
 
 
 _EXERCISE_ACTOR = re.compile(r", exercise ([0-9a-f-]{36})\)$")

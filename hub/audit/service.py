@@ -9,13 +9,14 @@ until commit); on SQLite the write lock (``BEGIN IMMEDIATE``) does the same.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from hub.audit import addressing
 from hub.audit.chain import GENESIS, INDEXED, chain_hash, split_canonical
 from hub.models import AuditEntry
 from hub.models.base import utcnow
@@ -47,8 +48,8 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
     dialect = session.get_bind().dialect.name
     statement = _PG_APPEND if dialect == "postgresql" else _SQLITE_APPEND
     now = utcnow()
-    numbers = []
-    for record in records:
+
+    def one(record: Record) -> int:
         prefix, suffix = split_canonical(_body(now, record))
         params = {
             "recorded_at": now if dialect == "postgresql" else _sqlite_time(now),
@@ -59,7 +60,22 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
         seq = session.execute(statement, params).scalar()
         if seq is None:
             raise RuntimeError("the audit head is missing; the audit log cannot be appended to")
-        numbers.append(int(seq))
+        return int(seq)
+
+    numbers = []
+    for record in records:
+        if record.recipient_uuid is None:
+            numbers.append(one(record))
+            continue
+        # An entry its recipient reads says only what went to it (``addressing``).
+        public, hidden = addressing.split(record.decision, record.details)
+        seq = one(replace(record, details=public)) if public is not None else None
+        if hidden is not None:
+            refusal = {**hidden, "delivery": seq} if seq is not None else hidden
+            refused = one(replace(record, decision="deny", details=refusal))
+            seq = refused if seq is None else seq
+        assert seq is not None
+        numbers.append(seq)
     return numbers
 
 

@@ -208,9 +208,20 @@ def refer(
     session: Session, *, who: Principal, case: IncidentCase, body: CaseReferral, policy: tlp.Policy
 ) -> IncidentReferral:
     """Record that ``body.referred`` was sent to a partner; the partner then sees the case,
-    so it must be active and allowed the case's label (409 saying why otherwise)."""
+    so it must be active and allowed the case's label (409 saying why otherwise).
+
+    Who may widen a case's audience is its source's choice (DESIGN.md §3): the opener; an
+    operator only for a case whose label lets a recipient pass it on in the community (CLEAR,
+    GREEN); a partner referred in the case never (403)."""
     _open(case)
     operator = who.role is Role.OPERATOR
+    if who.partner_id != case.opener_id and not (
+        operator and tlp.parse_label(f"tlp:{case.tlp}").rank <= tlp.Tlp.GREEN.rank
+    ):
+        raise Forbidden(
+            "only the organisation that opened the case refers others to it (an operator "
+            "too, for a TLP:CLEAR or TLP:GREEN case)"
+        )
     try:
         target: Partner | None = partners.get(session, ref=str(body.to_partner))
     except NotFound:
@@ -347,12 +358,13 @@ def lessons_of(
     session: Session, *, who: Principal, case: IncidentCase, policy: tlp.Policy
 ) -> dict[str, Any]:
     """What the case's lessons learned give a knowledge product (``hub.knowledge.lessons``):
-    for its opener or an operator, once it is closed with lessons; the linked items only as
-    far as the release path gives ``who`` each event (the others stay out of the product)."""
-    if who.role is not Role.OPERATOR and who.partner_id != case.opener_id:
+    for its opener only (an operator: for the hub's own cases), once it is closed with
+    lessons; the linked items only as far as the release path gives ``who`` each event (the
+    others stay out of the product)."""
+    if who.partner_id != case.opener_id:
+        # The lessons are the opener's, told to those it chose: only it may publish them.
         raise Forbidden(
-            "only the organisation that opened the case, or an operator, turns its lessons "
-            "into a knowledge product"
+            "only the organisation that opened the case turns its lessons into a knowledge product"
         )
     if case.status != CaseStatus.CLOSED.value or not case.lessons_learned:
         raise Conflict(f"incident case {case.uuid} is not closed with lessons learned yet")

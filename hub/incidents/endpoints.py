@@ -329,9 +329,10 @@ def lessons_to_product(
     uuid: str, body: CaseToProduct, session: SessionDep, who: Submitter, policy: PolicyDep
 ) -> Response:
     """Turn a closed case's lessons learned into a knowledge product draft of the caller's
-    organisation (its opener or an operator): the case's label or stricter, its linked items
-    and its opener as sources (credited by the knowledge rules), the case in its lineage.
-    The draft then goes through review and publication as any product."""
+    organisation (its opener only; an operator for the hub's own cases): the case's label or
+    stricter, its linked items and its opener as sources (credited by the knowledge rules),
+    the case in its lineage. The draft then goes through review and publication as any
+    product."""
     case = cases.visible(session, who=who, uuid=uuid, policy=policy)
     given = cases.lessons_of(session, who=who, case=case, policy=policy)
     product = lessons.draft_from_case(

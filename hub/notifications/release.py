@@ -424,7 +424,9 @@ def record(
     if out:
         _lineage(session, verdict, actor=actor, activity=activity, medium=medium, seq=seq)
     session.flush()
-    return seq
+    # Nothing released: the entry is the refusal, the operators' and auditors' (not named to
+    # the recipient, as an answer that had nothing to release names none).
+    return seq if out else None
 
 
 def _lineage(

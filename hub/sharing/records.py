@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 import tlp
+from hub.audit import addressing
 from hub.audit import service as audit
 from hub.context import current_request_id
 from hub.sharing.recipients import Recipient
@@ -40,12 +41,16 @@ def record(
     object_ref: str | None,
     decision: str,
     details: dict[str, Any],
-) -> int:
-    """One audit entry for one delivery (or refusal) to ``to``; returns its sequence number.
-    A delivery to an exercise key names its exercise (``details.exercise``)."""
+) -> int | None:
+    """The audit entry of one delivery (or refusal) to ``to``; returns the sequence number
+    of the entry ``to`` may read, the delivery (None when nothing went to it: the refusal is
+    the operators' and auditors', ``hub.audit.addressing``, so an answer that delivered
+    nothing names no entry, as one that found nothing). A delivery to an exercise key names
+    its exercise (``details.exercise``)."""
     if to.exercise_id is not None:
         details = {**details, "exercise": to.exercise_id}
-    return audit.append(
+    delivered = addressing.delivered(decision, details)
+    seq = audit.append(
         session,
         [
             audit.Record(
@@ -60,6 +65,7 @@ def record(
             )
         ],
     )[0]
+    return seq if delivered else None
 
 
 def obligation(labels: Iterable[tlp.Tlp], *, strip: bool = False) -> tlp.Obligation:

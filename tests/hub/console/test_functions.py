@@ -352,7 +352,7 @@ def test_lessons_to_product_over_rest(client: TestClient, case_people: dict[str,
     assert r.status_code == 200 and SECRET_SOURCE not in r.text
 
 
-def test_a_red_case_makes_no_product_and_only_the_opener_or_an_operator_asks(
+def test_a_red_case_makes_no_product_and_only_the_opener_asks(
     client: TestClient, case_people: dict[str, Any], auth: dict[str, str]
 ) -> None:
     p = case_people
@@ -380,7 +380,11 @@ def test_a_red_case_makes_no_product_and_only_the_opener_or_an_operator_asks(
     r = client.post(
         f"/api/v1/incidents/{case['uuid']}/knowledge", json={"name_opener": True}, headers=auth
     )
-    assert r.status_code == 201 and r.json()["tlp"] == "green"  # an operator: the hub's own
+    assert r.status_code == 403  # an operator: not a partner's lessons (only the hub's own)
+    r = client.post(
+        f"/api/v1/incidents/{case['uuid']}/knowledge", json={"name_opener": True}, headers=opener
+    )
+    assert r.status_code == 201 and r.json()["tlp"] == "green"
     assert [s["credit"] for s in r.json()["sources"]] == ["Hospital CERT"]  # named, as asked
 
 
@@ -389,10 +393,12 @@ def test_lessons_to_product_from_the_cli(
     case_people: dict[str, Any],
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
+    auth: dict[str, str],
 ) -> None:
     from hub.cli import app as cli
 
-    opener = api(case_people["opener_key"])
+    # The CLI acts for the hub: its own cases (a partner's lessons are the partner's to publish).
+    opener = auth
     case = client.post("/api/v1/incidents", json=CASE, headers=opener).json()["uuid"]
     runner = CliRunner()
     monkeypatch.setenv("HUB_DATABASE_URL", settings.database_url)

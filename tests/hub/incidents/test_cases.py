@@ -215,3 +215,40 @@ def test_the_case_list_holds_only_cases_the_caller_sees(
     assert [c["uuid"] for c in client.get(BASE, headers=orgs["kb"]).json()["items"]] == [mine[0]]
     assert [c["uuid"] for c in client.get(BASE, headers=orgs["kc"]).json()["items"]] == [other]
     assert len(client.get(BASE, headers=auth).json()["items"]) == 4
+
+
+@pytest.mark.parametrize("label", ["amber", "amber+strict", "red"])
+def test_only_the_opener_widens_a_case_that_names_its_recipients(
+    client: TestClient, orgs: dict, auth: dict, label: str
+) -> None:
+    """A partner referred in a case does not refer others to it (found by a black-box attack:
+    a referred partner shared a RED case onwards); nor does an operator, for a case above
+    GREEN: who receives it is the opener's choice (DESIGN.md §3)."""
+    case = opened(client, orgs["ka"], tlp=label)
+    refer = {"referred": "Helper", "to_partner": orgs["b"].uuid}
+    assert client.post(f"{BASE}/{case}/referrals", json=refer, headers=orgs["ka"]).is_success
+    onwards = {"referred": "Bystander", "to_partner": orgs["c"].uuid}
+    for key in (orgs["kb"], auth):
+        r = client.post(f"{BASE}/{case}/referrals", json=onwards, headers=key)
+        assert r.status_code == 403, r.text
+    assert client.get(f"{BASE}/{case}", headers=orgs["kc"]).status_code == 404
+    green = opened(client, orgs["ka"], tlp="green")
+    r = client.post(f"{BASE}/{green}/referrals", json=onwards, headers=auth)
+    assert r.status_code == 201, r.text
+
+
+def test_only_the_opener_turns_its_lessons_into_a_product(
+    client: TestClient, orgs: dict, auth: dict
+) -> None:
+    """An operator does not publish a partner's lessons (found by a black-box attack: an
+    operator made a community product of a case addressed to the hub alone, naming its
+    opener)."""
+    case = opened(client, orgs["ka"], tlp="green")
+    closed = client.post(
+        f"{BASE}/{case}/close", json={"lessons_learned": "ours"}, headers=orgs["ka"]
+    )
+    assert closed.status_code == 200, closed.text
+    r = client.post(f"{BASE}/{case}/knowledge", json={"name_opener": True}, headers=auth)
+    assert r.status_code == 403, r.text
+    r = client.post(f"{BASE}/{case}/knowledge", json={}, headers=orgs["ka"])
+    assert r.status_code == 201, r.text
