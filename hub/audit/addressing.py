@@ -44,7 +44,9 @@ def split(
         return dict(details), None
     if not delivered(decision, details):
         return None, dict(details)
-    public = {k: v for k, v in details.items() if k not in WITHHELD}
+    # The keys stay, empty (the same in every delivery, so they tell nothing): readers of the
+    # delivery know its shape, and take the lists from its refusal (``refusal_of``).
+    public = {k: (_empty(v) if k in WITHHELD else v) for k, v in details.items()}
     hidden = {k: details[k] for k in WITHHELD if details.get(k)}
     rows = details.get("releases")
     if rows is not None:
@@ -68,6 +70,19 @@ def readable_by_recipient(decision: str | None, details: Mapping[str, Any]) -> b
         return False
     rows = details.get("releases") or []
     return all(_allowed(row) and not _removed(row) for row in rows)
+
+
+def merged(delivery: Mapping[str, Any], refusal: Mapping[str, Any] | None) -> dict[str, Any]:
+    """A delivery's details with what its refusal says was withheld from it: the whole
+    decision, as operators and the hub's own jobs (retraction reach) read it."""
+    out = dict(delivery)
+    if refusal is not None:
+        out.update({k: refusal[k] for k in WITHHELD if k in refusal})
+    return out
+
+
+def _empty(value: Any) -> Any:
+    return [] if isinstance(value, list) else 0 if isinstance(value, int) else None
 
 
 def _allowed(row: Any) -> bool:

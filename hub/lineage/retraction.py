@@ -25,6 +25,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 import tlp
+from hub.audit import addressing
 from hub.audit import releases as release_index
 from hub.audit import service as audit
 from hub.intel.snapshots import unpack
@@ -244,6 +245,7 @@ def _affected(
             )
         ).all()
     )
+    refusals = _refusals(session, {r.audit_seq for r, _a, _b in rows})
     groups: dict[tuple[str, str], _Affected] = defaultdict(_Affected)
     for release, action, body in rows:
         route = release.channel
@@ -252,12 +254,28 @@ def _affected(
                 continue  # a push decided but not sent (decided again, superseded, dead)
             route = "misp-push"
         live = snapshots.elements(release.event_version or 0).live
-        carried = _carried(action, body.get("details") or {}, live, changed)
+        details = addressing.merged(body.get("details") or {}, refusals.get(release.audit_seq))
+        carried = _carried(action, details, live, changed)
         if carried:
             group = groups[(release.recipient_uuid, route)]
             group.releases.append((release, str(body.get("actor") or "hub")))
             group.elements |= carried
     return groups
+
+
+def _refusals(session: Session, deliveries: set[int]) -> dict[int, dict[str, Any]]:
+    """The refusal entry of each delivery that withheld something (appended right after it,
+    ``hub.audit.addressing``): delivery seq → its details."""
+    if not deliveries:
+        return {}
+    out: dict[int, dict[str, Any]] = {}
+    for body in session.scalars(
+        select(AuditEntry.body).where(AuditEntry.seq.in_({s + 1 for s in deliveries}))
+    ):
+        details = body.get("details") or {}
+        if details.get("delivery") in deliveries:
+            out[int(details["delivery"])] = details
+    return out
 
 
 def _carried(
