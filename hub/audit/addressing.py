@@ -82,7 +82,9 @@ def merged(delivery: Mapping[str, Any], refusal: Mapping[str, Any] | None) -> di
 
 
 def _empty(value: Any) -> Any:
-    return [] if isinstance(value, list) else 0 if isinstance(value, int) else None
+    if isinstance(value, list | dict):
+        return type(value)()
+    return 0 if isinstance(value, int) else None
 
 
 def _allowed(row: Any) -> bool:

@@ -312,7 +312,24 @@ def _body(note: Notification, kept_keys: set[str], label: tlp.Tlp) -> dict[str, 
     data["tlp_display"] = label.display
     data["handling"] = label.first_sentence
     body["text"] = templates.render(note.template, data)
+    if note.exercise_id is not None:
+        body["text"] = {lang: exercise_marked(text) for lang, text in body["text"].items()}
     return body
+
+
+# Exercise traffic says so in its text too, not only in the subject: the text is what a
+# participant passes on (issue #20: "always marked as exercise traffic").
+EXERCISE_BANNER = (
+    "*** OEFENING / EXERCISE — dit bericht hoort bij een oefening, niet bij een echt "
+    "incident / this message is part of an exercise, not a real incident ***"
+)
+
+
+def exercise_marked(text: str) -> str:
+    """The text with the exercise banner under its first line (the subject of a mail) and
+    at its end."""
+    first, _, rest = text.partition("\n")
+    return f"{first}\n{EXERCISE_BANNER}\n{rest.rstrip()}\n\n{EXERCISE_BANNER}\n"
 
 
 def decide(

@@ -129,6 +129,10 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
     assert sorted(to[0] for to, _ in real_mails) == ["desk@n.example", "desk@p.example"]
     assert not any("OEFENING" in str(m["Subject"]) for _, m in real_mails)
     assert len(mails) == 3
+    # the text says so too: it is what a participant passes on (a black-box attack found the
+    # subject alone marked)
+    assert "OEFENING / EXERCISE" in text_of(exercise_mails[0][1])
+    assert not any("OEFENING" in text_of(m) for _, m in real_mails)
 
     # REST: the exercise key sees the exercise's notification, marked, and nothing real
     seen = _tickets(client, p_exercise)
@@ -139,6 +143,10 @@ def test_exercise_notifications_reach_only_the_participants_exercise_key(
     got = client.get(f"/api/v1/notifications/{ticket}", headers={"Authorization": p_exercise})
     assert got.status_code == 200 and INJECT_IP in got.text
     assert got.json()["exercise"] == eid  # marked as exercise traffic
+    passed_on = client.get(
+        f"/api/v1/notifications/{ticket}?via=me", headers={"Authorization": p_exercise}
+    )
+    assert passed_on.status_code == 200 and "OEFENING / EXERCISE" in passed_on.json()["text"]
     real_tickets = set()
     # real keys (the participant's own and the non-participant's) never see it
     for name, key in real.items():
