@@ -37,6 +37,7 @@ from hub.routing import (
     runtime_of,
 )
 from hub.sharing import feed, pages
+from hub.sharing import stix as stix_release
 from hub.sharing.events import release_event
 from hub.sharing.recipients import Recipient
 from hub.sharing.records import headers, obligation_body
@@ -317,7 +318,9 @@ def get_event(
     out_headers = headers(delivery.obligation, delivery.audit_seq)
     if format == "stix":
         # Sightings are not rendered to STIX (a STIX sighting would name who saw it).
-        bundle = stix.event_to_bundle(without_sightings(delivery.event))
+        bundle = stix_release.bundle_marked(
+            stix.event_to_bundle(without_sightings(delivery.event)), event.exercise_id
+        )
         return Response(orjson.dumps(bundle), media_type=STIX_MEDIA, headers=out_headers)
     # Recorded and committed before the first byte; streamed a chunk of elements at a time,
     # each let go once sent (the delivery was decided for this answer alone).

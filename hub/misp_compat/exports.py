@@ -18,6 +18,7 @@ from typing import Any
 import tlp
 from hub.intel.stix import event_to_bundle
 from hub.misp_compat.params import truthy
+from hub.sharing.stix import bundle_marked, exercise_of
 
 DEFAULT_COLUMNS = (
     "uuid",
@@ -180,7 +181,8 @@ def to_stix2(
     seen: set[str] = set()
     for wrapped in events:
         event = _without_sightings(wrapped.get("Event", wrapped))
-        for obj in event_to_bundle({"Event": event}).get("objects", []):
+        bundle = bundle_marked(event_to_bundle({"Event": event}), exercise_of(event))
+        for obj in bundle.get("objects", []):
             if obj["id"] in seen:
                 continue
             seen.add(obj["id"])

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth.principal import Principal
+from hub.intel.exercise_marks import EXERCISE_TAG_PREFIX
 from hub.intel.stix_shape import CONTAINERS, prune_references
 from hub.sharing.recipients import Recipient, as_recipient
 from hub.sharing.records import addressing_of, label_of, obligation, record
@@ -107,16 +108,38 @@ class StixDecider:
 
 
 def exercise_marked(doc: bytes, exercise_id: str) -> bytes:
+    """An exercise item's STIX object as it goes out (``marked``), as stored bytes."""
+    return orjson.dumps(marked(orjson.loads(doc), exercise_id))
+
+
+def marked(obj: dict[str, Any], exercise_id: str) -> dict[str, Any]:
     """An exercise item's STIX object as it goes out: the label ``exercise`` (where STIX
     allows labels) and ``x_cwn_exercise`` naming the exercise, on every object, so no
     consumer can take an inject for real traffic."""
-    obj = orjson.loads(doc)
-    obj["x_cwn_exercise"] = exercise_id
+    obj = {**obj, "x_cwn_exercise": exercise_id}
     if obj.get("type") != "marking-definition":
         labels = list(obj.get("labels") or [])
         if "exercise" not in labels:
             obj["labels"] = [*labels, "exercise"]
-    return orjson.dumps(obj)
+    return obj
+
+
+def exercise_of(event: dict[str, Any]) -> str | None:
+    """The exercise a released MISP event belongs to, read from its ``cwn:exercise`` tag (the
+    hub's namespace: real submissions lose any such tag at ingest)."""
+    for tag in event.get("Tag") or []:
+        name = str(tag.get("name", "")) if isinstance(tag, dict) else ""
+        if name.lower().startswith(EXERCISE_TAG_PREFIX):
+            return name.split("=", 1)[1].strip('"') or None
+    return None
+
+
+def bundle_marked(bundle: dict[str, Any], exercise_id: str | None) -> dict[str, Any]:
+    """A STIX export of an exercise's event with every object marked (``marked``), as TAXII
+    serves them; real traffic unchanged."""
+    if exercise_id is None:
+        return bundle
+    return {**bundle, "objects": [marked(o, exercise_id) for o in bundle.get("objects") or []]}
 
 
 def record_stix_page(

@@ -143,3 +143,32 @@ def test_a_cursor_continues_only_in_the_scope_it_was_handed_out_in(
     assert client.get(f"{base}&next={token}", headers={**taxii, **real}).status_code == 200
     r = client.get(f"{base}&next={token}", headers={**taxii, "Authorization": keys["exercise"]})
     assert r.status_code == 400, r.text
+
+
+def test_every_object_of_an_exercise_stix_export_is_marked(
+    client: Any, keys: dict[str, str]
+) -> None:
+    """``?format=stix`` and ``/misp`` restSearch ``stix2`` mark every object of an exercise
+    event as TAXII does (a black-box attack found only the report marked there)."""
+    from tests.builders import attr, event
+
+    h = {"Authorization": keys["exercise"]}
+    body = event("drill", tlp="green", distribution=1, attributes=[attr("203.0.113.77")])
+    r = client.post("/api/v1/events", json=body, headers=h)
+    assert r.status_code == 201, r.text
+    uuid = body["Event"]["uuid"]
+    rest = client.get(f"/api/v1/events/{uuid}?format=stix", headers=h)
+    assert rest.status_code == 200, rest.text
+    misp = client.post(
+        "/misp/events/restSearch",
+        json={"uuid": uuid, "returnFormat": "stix2"},
+        headers={**h, "Accept": "application/json", "Content-Type": "application/json"},
+    )
+    assert misp.status_code == 200, misp.text
+    for bundle in (rest.json(), misp.json()):
+        objects = [o for o in bundle["objects"] if o["type"] != "marking-definition"]
+        assert len(objects) >= 3, bundle  # the report, the identity, the indicator at least
+        for obj in objects:
+            assert "exercise" in obj.get("labels", []) and obj.get("x_cwn_exercise"), obj
+    real = client.get(f"/api/v1/events/{uuid}?format=stix", headers={"Authorization": keys["real"]})
+    assert real.status_code == 404
