@@ -320,8 +320,8 @@ def _body(note: Notification, kept_keys: set[str], label: tlp.Tlp) -> dict[str, 
 # Exercise traffic says so in its text too, not only in the subject: the text is what a
 # participant passes on (issue #20: "always marked as exercise traffic").
 EXERCISE_BANNER = (
-    "*** OEFENING / EXERCISE — dit bericht hoort bij een oefening, niet bij een echt "
-    "incident / this message is part of an exercise, not a real incident ***"
+    "*** OEFENING / EXERCISE — dit bericht hoort bij een oefening / "
+    "this message is part of an exercise ***"
 )
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 import tlp
 from hub.auth.principal import Principal
+from hub.intel.exercise_marks import EXERCISE_TAG_PREFIX
 from hub.intel.snapshots import group_id
 from hub.models import Attribute, EventObject
 from hub.sharing.paging import Fetch, Withheld, doubling, fill
@@ -230,6 +231,10 @@ def _judge_attribute(
     doc = shape_attribute(attr.doc, rank, event_uuid=event.uuid, hide_creator=hide)
     if doc.pop("purged", False) and event.orgc_uuid == gate.org_uuid:
         return None  # deleted hard by its creator: gone for the creator
+    exercise = getattr(event, "exercise_id", None)
+    if exercise is not None:  # marked on the attribute too: attribute answers show no event
+        mark = {"name": f'{EXERCISE_TAG_PREFIX}"{exercise}"', "local": False}
+        doc["Tag"] = [mark, *(doc.get("Tag") or [])]  # the TLP tag stays last (``rank_of``)
     if accept is not None and not accept(attr, event, doc):
         return None
     return (attr, event, doc)

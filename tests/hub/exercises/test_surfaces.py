@@ -172,3 +172,30 @@ def test_every_object_of_an_exercise_stix_export_is_marked(
             assert "exercise" in obj.get("labels", []) and obj.get("x_cwn_exercise"), obj
     real = client.get(f"/api/v1/events/{uuid}?format=stix", headers={"Authorization": keys["real"]})
     assert real.status_code == 404
+
+
+def test_attribute_answers_of_an_exercise_carry_its_mark(client: Any, keys: dict[str, str]) -> None:
+    """Attribute-level answers show no event: each exercise attribute carries the exercise
+    tag itself (REST, /misp restSearch JSON and CSV), the TLP tag still last."""
+    from tests.builders import attr, event
+
+    h = {"Authorization": keys["exercise"]}
+    body = event("drill", tlp="green", distribution=1, attributes=[attr("203.0.113.78")])
+    assert client.post("/api/v1/events", json=body, headers=h).status_code == 201
+    rest = client.get("/api/v1/attributes?value=203.0.113.78", headers=h)
+    assert rest.status_code == 200, rest.text
+    [item] = rest.json()["items"]
+    assert "cwn:exercise=" in str(item), item
+    misp_h = {**h, "Accept": "application/json", "Content-Type": "application/json"}
+    found = client.post(
+        "/misp/attributes/restSearch", json={"value": "203.0.113.78"}, headers=misp_h
+    )
+    [a] = found.json()["response"]["Attribute"]
+    names = [t["name"] for t in a["Tag"]]
+    assert names[0].startswith("cwn:exercise=") and names[-1] == "tlp:green", names
+    csv = client.post(
+        "/misp/attributes/restSearch",
+        json={"value": "203.0.113.78", "returnFormat": "csv"},
+        headers=misp_h,
+    )
+    assert csv.status_code == 200 and "cwn:exercise=" in csv.text, csv.text
