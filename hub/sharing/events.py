@@ -233,6 +233,7 @@ def record_event_release(
     delivery.audit_seq = record(
         session,
         recipient,
+        refusal_too=True,  # a refused event answers with an error, which names no entry
         action="release" if allowed else "deny",
         channel=channel if channel is not None else delivery.decision.channel,
         object_ref=f"event:{event.uuid}",

@@ -41,12 +41,15 @@ def record(
     object_ref: str | None,
     decision: str,
     details: dict[str, Any],
+    refusal_too: bool = False,
 ) -> int | None:
     """The audit entry of one delivery (or refusal) to ``to``; returns the sequence number
     of the entry ``to`` may read, the delivery (None when nothing went to it: the refusal is
     the operators' and auditors', ``hub.audit.addressing``, so an answer that delivered
     nothing names no entry, as one that found nothing). A delivery to an exercise key names
-    its exercise (``details.exercise``)."""
+    its exercise (``details.exercise``). ``refusal_too``: the refusal's number when nothing
+    was delivered (a decision kept with what it decided, e.g. a push outbox item; never an
+    answer's header)."""
     if to.exercise_id is not None:
         details = {**details, "exercise": to.exercise_id}
     delivered = addressing.delivered(decision, details)
@@ -65,7 +68,7 @@ def record(
             )
         ],
     )[0]
-    return seq if delivered else None
+    return seq if delivered or refusal_too else None
 
 
 def obligation(labels: Iterable[tlp.Tlp], *, strip: bool = False) -> tlp.Obligation:

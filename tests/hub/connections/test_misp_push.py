@@ -282,13 +282,14 @@ def test_clearance_lowered_after_the_decision_withholds_amber_at_send_time(
     with session_scope(maker, write=False) as session:
         deny = session.scalar(select(AuditEntry).where(AuditEntry.seq == withheld.audit_seq))
         allow = session.scalar(select(AuditEntry).where(AuditEntry.seq == sent.audit_seq))
+        # what was withheld from the partial push is in the refusal beside its delivery
+        beside = session.scalar(select(AuditEntry).where(AuditEntry.seq == sent.audit_seq + 1))
     assert deny is not None and deny.decision == "deny"
     assert deny.object_ref == f"event:{amber_uuid}" and deny.recipient_uuid == partner_misp.uuid
-    assert (
-        allow is not None
-        and allow.decision == "allow"
-        and allow.body["details"]["removed_count"] == 1
-    )
+    assert allow is not None and allow.decision == "allow"
+    assert allow.body["details"]["removed_count"] == 0  # the partner's entry names nothing
+    assert beside is not None and beside.body["details"]["delivery"] == sent.audit_seq
+    assert beside.decision == "deny" and beside.body["details"]["removed_count"] == 1
 
 
 def test_a_new_published_version_is_pushed_at_the_next_worker_round(
