@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+import tlp
 from hub.audit import releases as release_index
 from hub.exercises import service
 from hub.models import (
@@ -37,6 +38,8 @@ from hub.models import (
     Release,
     Sighting,
 )
+from hub.sharing.recipients import Recipient
+from hub.sharing.records import addressing_of, label_of
 
 DEFAULT_LATE_AFTER = 900  # seconds: received later than this after sending is "late"
 
@@ -224,7 +227,25 @@ def _means(session: Session, exercise: Exercise) -> _Means:
     return _Means(keys, connections, failed_pushes, failed_runs, refusals)
 
 
-def _why(means: _Means, event_uuid: str, partner_uuid: str) -> tuple[str, ...]:
+def _tlp_now(event: Any, partner: Any, exercise: Exercise) -> str | None:
+    """Why TLP keeps the item from the participant altogether, decided now (its least
+    restricted element, its addressing, the participant's tier and agreement; the default
+    policy): a listing's SQL pre-filter leaves no refusal in the audit log for such an item."""
+    rank = event.min_rank if event.min_rank is not None else event.tlp_rank
+    decision = tlp.decide(
+        label=label_of(rank),
+        recipient=Recipient.of_partner(partner, actor="report", exercise_id=exercise.uuid).tlp,
+        channel=tlp.Channel.REST,
+        addressing=addressing_of(event.distribution, event.sg_members),
+        source_org_uuid=event.orgc_uuid,
+        policy=tlp.DEFAULT_POLICY,
+    )
+    return None if decision.allowed else f"tlp-refused: {decision.reason.value} (decided now)"
+
+
+def _why(
+    means: _Means, event_uuid: str, partner_uuid: str, tlp_now: str | None = None
+) -> tuple[str, ...]:
     """Why a participant did not receive an item, or received it late: no exercise key and
     no exercise connection; keys never used; its connection's failed pushes of the item or
     failed runs; the release path's refusals of the item to it (TLP); else, with keys that
@@ -246,6 +267,8 @@ def _why(means: _Means, event_uuid: str, partner_uuid: str) -> tuple[str, ...]:
         if run:
             out.append(f"connection-failed: {connection.name}: {run}")
     out += means.refusals.get((event_uuid, partner_uuid), [])
+    if tlp_now is not None and not any(x.startswith("tlp-refused") for x in out):
+        out.append(tlp_now)
     if not out and keys:
         out.append("not-fetched: its exercise key(s) did not fetch this item")
     return tuple(out)
@@ -265,11 +288,21 @@ def lines(
     acks = _acks(session, exercise)
     sightings = _sightings(session, exercise)
     means = _means(session, exercise)
-    events = session.execute(
-        select(Event.uuid, Event.created_at, Event.orgc_uuid)
+    rows = session.execute(
+        select(
+            Event.uuid,
+            Event.created_at,
+            Event.orgc_uuid,
+            Event.tlp_rank,
+            Event.min_rank,
+            Event.distribution,
+            Event.sg_members,
+        )
         .where(Event.exercise_id == exercise.uuid)
         .order_by(Event.id)
     ).all()
+    events = [(r.uuid, r.created_at, r.orgc_uuid) for r in rows]
+    placed = {r.uuid: r for r in rows}
     submitted: dict[str, list[tuple[datetime, str]]] = {}
     for uuid, created_at, orgc in events:
         submitted.setdefault(orgc, []).append((created_at, uuid))
@@ -312,7 +345,7 @@ def lines(
                     feedback_delay_seconds=_since(sent, seen_at),
                     passed_on_sightings=sightings.get((uuid, partner.uuid), 0),
                     passed_on_items=tuple(after),
-                    why=_why(means, uuid, partner.uuid)
+                    why=_why(means, uuid, partner.uuid, _tlp_now(placed[uuid], partner, exercise))
                     if status in ("late", "not-received")
                     else (),
                 )

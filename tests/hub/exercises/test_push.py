@@ -179,8 +179,9 @@ def test_the_report_says_why_a_participant_did_not_receive(
     connection, a key never used, and one that was used but did not fetch it."""
     from tests.hub.connections.conftest import free_port
 
-    names = ["Q Green", "S Down", "T None", "U Idle", "V Busy"]
-    people = {n: factory.partner(n, tier="connection" if n == "Q Green" else "core") for n in names}
+    names = ["Q Green", "S Down", "T None", "U Idle", "V Busy", "W Pull"]
+    green = ("Q Green", "W Pull")
+    people = {n: factory.partner(n, tier="connection" if n in green else "core") for n in names}
     body = {"name": "Drill", "participants": [p.uuid for p in people.values()]}
     eid = _ok(client.post("/api/v1/admin/exercises", json=body, headers=auth), 201)["uuid"]
     _ok(connect(client, auth, fake, "q-drill", people["Q Green"].uuid, exercise=eid), 201)
@@ -202,7 +203,7 @@ def test_the_report_says_why_a_participant_did_not_receive(
             ),
             201,
         )["key"]
-        for n in ("U Idle", "V Busy")
+        for n in ("U Idle", "V Busy", "W Pull")
     }
     inject = {
         "name": "IOC",
@@ -214,6 +215,9 @@ def test_the_report_says_why_a_participant_did_not_receive(
     # V's key is used (it reads its notifications) but never fetches the inject
     r = client.get("/api/v1/notifications", headers={"Authorization": keys["V Busy"]})
     assert r.status_code == 200
+    # W (GREEN ceiling) pulls: the listing's SQL leaves the AMBER inject out, recording nothing
+    r = client.get("/api/v1/events", headers={"Authorization": keys["W Pull"]})
+    assert r.status_code == 200 and i_uuid not in r.text
     drain()
     report = _ok(client.get(f"/api/v1/admin/exercises/{eid}/report", headers=auth))
     why = {x["partner_name"]: x["why"] for x in report["lines"] if x["event_uuid"] == i_uuid}
@@ -224,5 +228,7 @@ def test_the_report_says_why_a_participant_did_not_receive(
     assert why["T None"] == ["no-key: no exercise key and no exercise push connection"]
     assert [w.split(":")[0] for w in why["U Idle"]] == ["key-unused"]
     assert [w.split(":")[0] for w in why["V Busy"]] == ["not-fetched"]
+    [pulled] = why["W Pull"]  # a black-box attack found "not-fetched" said here
+    assert pulled.startswith("tlp-refused: ") and pulled.endswith("(decided now)"), pulled
     csv = client.get(f"/api/v1/admin/exercises/{eid}/report?format=csv", headers=auth).text
     assert "tlp-refused: " in csv and "connection-failed: s-drill" in csv
