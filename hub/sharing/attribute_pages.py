@@ -20,9 +20,9 @@ from hub.auth.principal import Principal
 from hub.intel.exercise_marks import EXERCISE_TAG_PREFIX
 from hub.intel.snapshots import group_id
 from hub.models import Attribute, EventObject
-from hub.sharing.paging import Fetch, Withheld, doubling, fill
+from hub.sharing.paging import Fetch, Withheld, doubling, fill, record_element_page
 from hub.sharing.recipients import Recipient, as_recipient
-from hub.sharing.records import addressing_of, is_tlp_tag, label_of, obligation, record
+from hub.sharing.records import addressing_of, is_tlp_tag, label_of, obligation
 from hub.sharing.view import PRODUCER_PREFIX, Gate, own_addressing, received_withdrawn
 from tlp.misp_read import without_producers
 
@@ -187,23 +187,14 @@ def release_attribute_page(
     duty = obligation([label_of(rank_of(doc)) for _a, _e, doc in delivered])
     if not record_page or (not delivered and not withheld):
         return AttributePage(delivered, more, duty, None, withheld)
-    versions: dict[str, int] = {}
-    for _a, event, _d in delivered:
-        versions[event.uuid] = event.version
-    seq = record(
+    seq = record_element_page(
         session,
         recipient,
-        action="release.page",
-        channel=gate.channel,
-        object_ref=None,
-        decision="allow",
-        details={
-            "policy_version": policy.version,
-            **({"answer": "write"} if gate.write_answer else {}),
-            "attributes": [doc["uuid"] for _a, _e, doc in delivered],
-            "withheld": [list(w) for w in withheld[:5000]],
-            "releases": [[u, v, True, "attributes", None, 0] for u, v in versions.items()],
-        },
+        gate=gate,
+        policy=policy,
+        kind="attributes",
+        delivered=delivered,
+        withheld=withheld,
     )
     return AttributePage(delivered, more, duty, seq, withheld)
 

@@ -18,9 +18,9 @@ from hub.auth.principal import Principal
 from hub.intel.snapshots import group_id
 from hub.models import Attribute
 from hub.sharing.attribute_pages import rank_of, shape_attribute
-from hub.sharing.paging import Fetch, Withheld, doubling, fill
+from hub.sharing.paging import Fetch, Withheld, doubling, fill, record_element_page
 from hub.sharing.recipients import Recipient, as_recipient
-from hub.sharing.records import addressing_of, label_of, obligation, record
+from hub.sharing.records import addressing_of, label_of, obligation
 from hub.sharing.view import Gate, own_addressing, received_withdrawn
 
 _Released = tuple[Any, Any, dict[str, Any]]
@@ -113,21 +113,14 @@ def release_object_page(
     duty = obligation([label_of(r) for r in ranks])
     if not delivered and not withheld:
         return ObjectPage(delivered, more, duty, None, withheld)
-    versions = {event.uuid: event.version for _o, event, _d in delivered}
-    seq = record(
+    seq = record_element_page(
         session,
         recipient,
-        action="release.page",
-        channel=gate.channel,
-        object_ref=None,
-        decision="allow",
-        details={
-            "policy_version": policy.version,
-            **({"answer": "write"} if gate.write_answer else {}),
-            "objects": [doc["uuid"] for _o, _e, doc in delivered],
-            "withheld": [list(w) for w in withheld[:5000]],
-            "releases": [[u, v, True, "objects", None, 0] for u, v in versions.items()],
-        },
+        gate=gate,
+        policy=policy,
+        kind="objects",
+        delivered=delivered,
+        withheld=withheld,
     )
     return ObjectPage(delivered, more, duty, seq, withheld)
 

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from hub.sharing.records import record
+
 Fetch = Callable[[Any, int], Sequence[Any]]
 MAX_CHUNK = 1000
 
@@ -90,3 +92,33 @@ def fill(
 def doubling(chunk: int) -> int:
     """Read twice as many candidates as the last time, up to ``MAX_CHUNK``."""
     return min(chunk * 2, MAX_CHUNK)
+
+
+def record_element_page(
+    session: Any,
+    recipient: Any,
+    *,
+    gate: Any,
+    policy: Any,
+    kind: str,
+    delivered: Sequence[tuple[Any, Any, dict[str, Any]]],
+    withheld: Sequence[Any],
+) -> int | None:
+    """The audit entry of a page of elements (``kind``: attributes or objects): the uuids
+    delivered, what was withheld, and one release row per event they came from."""
+    versions = {event.uuid: event.version for _e, event, _d in delivered}
+    return record(
+        session,
+        recipient,
+        action="release.page",
+        channel=gate.channel,
+        object_ref=None,
+        decision="allow",
+        details={
+            "policy_version": policy.version,
+            **({"answer": "write"} if gate.write_answer else {}),
+            kind: [doc["uuid"] for _e, _ev, doc in delivered],
+            "withheld": [list(w) for w in withheld[:5000]],
+            "releases": [[u, v, True, kind, None, 0] for u, v in versions.items()],
+        },
+    )
