@@ -8,7 +8,10 @@ fails, and the API answers 503 with ``Retry-After``.
 
 from __future__ import annotations
 
+import fcntl
 import itertools
+import os
+import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import partial
@@ -17,6 +20,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine, Table, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from hub.errors import RETRY_AFTER_SECONDS, DatabaseUnavailable
 from hub.settings import Settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -214,3 +218,66 @@ def bulk_insert_values(
         return
     marks = ", ".join("?" for _ in names)
     driver.cursor().executemany(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # type: ignore[union-attr]
+
+
+#: After a heavy unit ends, its turn is kept this long with no transaction open: the writers
+#: that waited meanwhile (SQLite's busy handler sleeps at most 100 ms between its tries) take
+#: the write lock before the next heavy unit does.
+HEAVY_BREATHER_SECONDS = 0.15
+#: How long a heavy unit waits for its turn before the request is answered 503.
+HEAVY_TURN_SECONDS = 60.0
+
+
+def heavy_unit(session: Session) -> None:
+    """Mark ``session``'s unit as one that holds SQLite's write lock long (a large ingest).
+
+    Before its first statement it waits for the database's heavy-writer turn, a file lock
+    beside the database file shared by every process and thread, so that at most one such
+    unit waits for or holds the write lock at a time; when the unit ends the turn is kept a
+    moment longer (``HEAVY_BREATHER_SECONDS``) with no transaction open. An audited read
+    (its audit entry needs the write lock) then waits for one heavy unit at most, not for a
+    queue of them taking the lock in turn while it sleeps in the busy handler.
+    PostgreSQL (row locks, no database-wide write lock) and in-memory SQLite: nothing.
+    Call it before the session's first statement."""
+    bind = session.get_bind()
+    path = bind.url.database if bind.dialect.name == "sqlite" else None
+    if not path or path == ":memory:" or session.info.get("hub_heavy_turn") is not None:
+        return
+    fd = os.open(f"{path}-heavy", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        _take_turn(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    session.info["hub_heavy_turn"] = fd
+    event.listen(session, "after_transaction_end", _end_heavy_turn)
+
+
+def _take_turn(fd: int) -> None:
+    deadline = time.monotonic() + HEAVY_TURN_SECONDS
+    pause = 0.005
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise DatabaseUnavailable(
+                    "the database is busy with other large submissions; nothing was "
+                    "changed, try again shortly",
+                    headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                ) from None
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
+def _end_heavy_turn(session: Session, transaction: Any) -> None:
+    if transaction.parent is not None:
+        return  # a savepoint: the unit goes on
+    fd = session.info.pop("hub_heavy_turn", None)
+    if fd is None:
+        return
+    try:
+        time.sleep(HEAVY_BREATHER_SECONDS)
+    finally:
+        os.close(fd)  # closing the descriptor releases its lock

@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from hub import __version__
 from hub.api import router
 from hub.errors import add_exception_handlers
+from hub.intel import offload
 from hub.misp_compat import errors as misp_errors
 from hub.ops.logging import configure_logging
 from hub.ops.middleware import Metrics, RequestContextMiddleware, TrustedHostMiddleware
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        offload.close()
         runtime.close()
 
     app = FastAPI(

@@ -60,6 +60,10 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=5, gt=0)  # then 503 with Retry-After
     db_statement_timeout_seconds: float = Field(default=30, ge=0)  # PostgreSQL; 0 = none
     db_busy_timeout_seconds: float = Field(default=5, ge=0)  # SQLite: wait for the write lock
+    # A MISP submission body of at least this many bytes is parsed, validated and drafted in
+    # a process of its own, not in the API process's GIL (hub.intel.offload); 0: never.
+    ingest_offload_bytes: int = Field(default=1_048_576, ge=0)
+    ingest_offload_processes: int = Field(default=1, ge=1, le=64)
     # Failed authentication: after this many failures within the window, of one presented
     # key, of keys that name nothing from one source address, or with one key hint, 429 for
     # the block time (hub.auth.throttle).

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from tlp.labels import Tlp
 
@@ -80,6 +81,20 @@ class Policy:
         object.__setattr__(self, "tier_ceilings", MappingProxyType(dict(self.tier_ceilings)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
         object.__setattr__(self, "community_tiers", frozenset(self.community_tiers))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Read-only mappings do not pickle; a policy goes to another process (the hub
+        # prepares a large submission there) as plain dicts and is rebuilt the same.
+        return (
+            Policy,
+            (
+                self.version,
+                dict(self.tier_ceilings),
+                self.community_tiers,
+                self.default_source,
+                dict(self.sources),
+            ),
+        )
 
     def ceiling(self, tier: str | None) -> Tlp | None:
         """Highest label a partner of `tier` may receive; None for non-partners (own items only)."""

@@ -13,12 +13,12 @@ from sqlalchemy import select
 import tlp
 from hub import cursors
 from hub.audit import releases
+from hub.db import heavy_unit
 from hub.errors import HubError, InvalidField, NotFound, recorded
-from hub.intel import moments, repository, schemas, service, stix
+from hub.intel import moments, offload, repository, schemas, service, stix
 from hub.intel.submission import (
     STIX_MEDIA,
     check_may_submit,
-    parse_misp_payload,
     submitting_partner,
 )
 from hub.models import Attribute, Event, Partner, Release
@@ -73,14 +73,20 @@ def submit_events(
     if media == STIX_MEDIA:
         prepared = stix.prepare_bundle(body, source_uuid=who.partner_uuid, policy=policy)
     else:
-        prepared = service.prepare_events(
-            parse_misp_payload(body), default_distribution=settings.default_distribution
-        )
-    if isinstance(prepared, service.Prepared):
         drafted_for = _submitter_before_unit(request, who)
-        if drafted_for is not None:
-            sqlite = session.get_bind().dialect.name == "sqlite"
-            service.draft_new_events(prepared, source=drafted_for, policy=policy, sqlite=sqlite)
+        prepared = offload.prepared_submission(
+            body,
+            default_distribution=settings.default_distribution,
+            orgc=None
+            if drafted_for is None
+            else {"uuid": drafted_for.uuid, "name": drafted_for.name},
+            policy=policy,
+            sqlite=session.get_bind().dialect.name == "sqlite",
+            offload_bytes=settings.ingest_offload_bytes,
+            processes=settings.ingest_offload_processes,
+        )
+    if settings.ingest_offload_bytes and len(body) >= settings.ingest_offload_bytes:
+        heavy_unit(session)  # SQLite: one large unit at a time, small writers first
     source = submitting_partner(session, who)
     if isinstance(prepared, stix.PreparedBundle) and source.uuid != who.partner_uuid:
         # An operator key of another organisation than the hub's own: label for the hub's.

@@ -174,7 +174,16 @@ def draft_new_events(
     it is new and submitted by ``source`` (``hub.intel.drafts``): the unit then holds
     SQLite's write lock for the database work only. ``source`` may be an object of a
     finished unit; the unit uses a draft only when its own source has the same identity."""
-    orgc = {"uuid": source.uuid, "name": source.name}
+    draft_identity(
+        prepared, orgc={"uuid": source.uuid, "name": source.name}, policy=policy, sqlite=sqlite
+    )
+
+
+def draft_identity(
+    prepared: Prepared, *, orgc: dict[str, Any], policy: tlp.Policy, sqlite: bool
+) -> None:
+    """``draft_new_events`` for the submitter's identity alone (``{"uuid", "name"}``), which
+    is all a draft needs: it can be made in another process (``hub.intel.offload``)."""
     for item in prepared.items:
         # A submitted exercise tag is dropped in the unit (``exercise_marked``): such an
         # event is built there, so the draft never stores what the unit would have removed.

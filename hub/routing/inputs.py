@@ -70,8 +70,13 @@ def _check_int64(name: str, value: str) -> None:
 _DROP_BUT_NESTING = bytes(range(256)).translate(None, b'"[]{}')
 _TO_PARENS = bytes.maketrans(b"[]{}", b"()()")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F]")
-_DIGIT_RUNS = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))  # digits → "0", rest " "
-_LONG_RUN = b"0" * 19  # 2^63 has 19 digits: anything shorter fits in 64 bits
+# Digits → "0", what can come before a JSON number (":", ",", "[") → ":", "-" stays, the rest
+# " "; whitespace is dropped. A number of 19 digits or more (2^63 has 19) outside a string then
+# reads ":" followed by 19 "0" (or ":-"); digit runs inside strings (hashes) mostly do not.
+_NUMBERS = bytes(
+    48 if 48 <= b <= 57 else 58 if b in b":,[" else 45 if b == 45 else 32 for b in range(256)
+)
+_LONG_NUMBERS = (b":" + b"0" * 19, b":-" + b"0" * 19)
 
 
 def nesting_exceeds(body: bytes, limit: int) -> bool:
@@ -106,7 +111,8 @@ def check_json_body(body: bytes) -> None:
         return
     if nesting_exceeds(body, MAX_JSON_DEPTH):
         raise InvalidField(f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels", field="body")
-    if _LONG_RUN in body.translate(_DIGIT_RUNS):  # rare: long digit runs, mostly in text
+    numbers = body.translate(_NUMBERS, b" \t\r\n")
+    if any(run in numbers for run in _LONG_NUMBERS):  # rare: a superset of the wide integers
         document = _document(body)
         where = _wide_integer_path(document) if document is not None else None
         if where is not None:
