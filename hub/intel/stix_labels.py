@@ -136,9 +136,9 @@ def label_objects(
     """Each STIX object of the event's rendering, marked with its placement (module doc).
 
     The event's container (report/grouping) is every recipient's, its ``object_refs`` pruned
-    for each: its ``created``/``modified`` (and the creator identity's) follow the event's own
-    fields (``meta``, the event's ``meta_timestamp``), not the event's timestamp, which moves
-    with elements some recipients do not see."""
+    for each: its ``created``/``modified`` (and the creator identity's, and the event-level
+    galaxies') follow the event's own fields (``meta``, the event's ``meta_timestamp``), not
+    the event's timestamp, which moves with elements some recipients do not see."""
     elements, substantive = _element_placements(state, labels)
     orgc = str((state.get("Orgc") or {}).get("uuid") or "")
     content = _without_references(*_served(objects, chr=chr, orgc=orgc))

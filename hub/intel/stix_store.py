@@ -67,10 +67,12 @@ def _digest(item: Rendered) -> str:
     ``modified``; a poller that becomes entitled to it later through a new element gets the
     element at once and the container's new references on its next full read.
 
-    So are the substance classes (``_substance_only``) of the creator's identity and of the
-    event-level galaxies: an element added for others (a higher label, a narrower
-    addressing) adds one, and re-dating the object would list it again to pollers who see
-    nothing new (#13). Their label, addressing and content still re-date them."""
+    So are the substance classes (a fifth element) of what goes out only along with
+    substance, the creator's identity and the galaxies: an element added for others (a
+    higher label, a narrower addressing) adds one, and re-dating the object would list it
+    again to pollers who see nothing new (#13). Their label, addressing and content still
+    re-date them; a poller first entitled to them through a new element gets them, like the
+    container, on its next full read."""
     if item.type in CONTAINERS:
         doc = orjson.loads(item.doc)
         doc.pop("object_refs", None)
@@ -82,7 +84,7 @@ def _digest(item: Rendered) -> str:
     return h.hexdigest()
 
 
-def _substance_only(item: Rendered) -> bool:
+def _with_substance_classes(item: Rendered) -> bool:
     """Whether the object has substance classes (a fifth element): its references then
     follow each new rendering without a new ``date_added`` (``_digest``)."""
     return any(len(r) > 4 for r in item.refs)
@@ -197,7 +199,7 @@ class _Changes:
             )
         elif old.digest != values["digest"] or not old.latest:
             self.updates.append({"id": old.id, **values})
-        elif item.type in CONTAINERS or _substance_only(item):
+        elif item.type in CONTAINERS or _with_substance_classes(item):
             # its references only: updated (the release reads them), not re-dated
             self.quiet.append({"id": old.id, "doc": item.doc, "refs": values["refs"]})
 
