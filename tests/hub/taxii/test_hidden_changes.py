@@ -148,3 +148,28 @@ def test_the_identity_still_needs_something_the_caller_may_see(client, factory, 
     )
     types = {o["type"] for o in content([coll.get_objects()])}
     assert {"identity", "indicator"} <= types
+
+
+def test_the_identity_goes_when_the_last_thing_the_caller_may_see_goes(
+    client, factory, server_url
+) -> None:
+    """Not re-dated is not frozen: the identity's substance classes follow every rendering,
+    so once the reader may see nothing of the event it no longer gets the identity."""
+    source = factory.partner("Source CSIRT", type="sectoral-csirt")
+    reader = factory.partner("Green reader", tier="connection")
+    source_key, reader_key = factory.key(Role.PARTNER, source), factory.key(Role.SYNC, reader)
+    green = attr("198.51.100.13", to_ids=True, timestamp="1700000001")
+    # the other attribute keeps the identity's label (GREEN): only its substance changes
+    ev = event("going", attributes=[green, _hidden("sharing-group")], timestamp=1_700_000_001)
+    submit(client, source_key, ev)
+    coll = collection(server_url, reader_key, "all")
+    assert "identity" in {o["type"] for o in content([coll.get_objects()])}
+    gone = {**green, "deleted": True, "timestamp": "1700000100"}
+    submit(
+        client,
+        source_key,
+        event("going", uuid=ev["Event"]["uuid"], timestamp=1_700_000_100, attributes=[gone]),
+    )
+    left = content([coll.get_objects()])
+    assert not [o for o in left if o["type"] == "identity"]
+    assert not [o for o in left if not o.get("revoked")], [o["type"] for o in left]
