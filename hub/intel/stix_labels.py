@@ -136,9 +136,9 @@ def label_objects(
     """Each STIX object of the event's rendering, marked with its placement (module doc).
 
     The event's container (report/grouping) is every recipient's, its ``object_refs`` pruned
-    for each: its ``created``/``modified`` (and the creator identity's) follow the event's own
-    fields (``meta``, the event's ``meta_timestamp``), not the event's timestamp, which moves
-    with elements some recipients do not see."""
+    for each: its ``created``/``modified`` (and the creator identity's, and the event-level
+    galaxies') follow the event's own fields (``meta``, the event's ``meta_timestamp``), not
+    the event's timestamp, which moves with elements some recipients do not see."""
     elements, substantive = _element_placements(state, labels)
     orgc = str((state.get("Orgc") or {}).get("uuid") or "")
     content = _without_references(*_served(objects, chr=chr, orgc=orgc))
@@ -149,13 +149,30 @@ def label_objects(
     if not substance:  # nothing of substance: a class no caller is ever allowed
         substance[_NEVER.columns()] = []
     if meta:
-        # The container and the creator's identity carry the event's own time: the event's
-        # timestamp moves with elements some recipients do not see.
+        # The container, the creator's identity and the event-level galaxies carry the
+        # event's own time: the event's timestamp moves with elements some recipients do not
+        # see (misp-stix dates event-level galaxies with it).
         when = timestamp(datetime.fromtimestamp(meta, UTC))
+        own_time = _event_galaxies(state)
         for obj in content:
-            if (obj["type"] in CONTAINERS or obj["type"] == "identity") and "modified" in obj:
+            if "modified" not in obj:
+                continue
+            if (
+                obj["type"] in CONTAINERS
+                or obj["type"] == "identity"
+                or uuid_of(obj["id"]) in own_time
+            ):
                 obj["created"] = obj["modified"] = when
     return [_rendered(obj, placed, counts, substance) for obj in content]
+
+
+def _event_galaxies(state: dict[str, Any]) -> set[str]:
+    """The uuids of the galaxy clusters attached to the event itself."""
+    return {
+        str((c or {}).get("uuid") or "").lower()
+        for g in state.get("Galaxy") or []
+        for c in (g or {}).get("GalaxyCluster") or []
+    } - {""}
 
 
 # A target not in the rendering: a class no caller is ever allowed.

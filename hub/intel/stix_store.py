@@ -5,7 +5,10 @@
 nothing (``hub.intel.service``: a batch appends its entries last, so that it holds the head
 only from then to its commit).
 An object whose label, addressing or content changes gets a new ``date_added``: a downgrade
-then reaches pollers that already went past the object's first appearance.
+then reaches pollers that already went past the object's first appearance. The references of
+an event's container and the substance classes of what goes out only along with substance
+(its creator's identity, its event-level galaxies) are kept current without one: they change
+with elements not every recipient sees (``_digest``).
 
 Only the current version of each object is kept: rendering a new event version deletes the
 older versions of its objects. An older version carries the older, possibly looser label and
@@ -62,7 +65,14 @@ def _digest(item: Rendered) -> str:
     out: they change with elements not every recipient sees, and each recipient gets them
     pruned. A container is re-dated when the event's own fields change, with its
     ``modified``; a poller that becomes entitled to it later through a new element gets the
-    element at once and the container's new references on its next full read."""
+    element at once and the container's new references on its next full read.
+
+    So are the substance classes (a fifth element) of what goes out only along with
+    substance, the creator's identity and the galaxies: an element added for others (a
+    higher label, a narrower addressing) adds one, and re-dating the object would list it
+    again to pollers who see nothing new (#13). Their label, addressing and content still
+    re-date them; a poller first entitled to them through a new element gets them, like the
+    container, on its next full read."""
     if item.type in CONTAINERS:
         doc = orjson.loads(item.doc)
         doc.pop("object_refs", None)
@@ -70,8 +80,14 @@ def _digest(item: Rendered) -> str:
         h.update(orjson.dumps(item.placement.columns()))
         return h.hexdigest()
     h = hashlib.sha256(item.doc)
-    h.update(orjson.dumps([item.placement.columns(), item.refs]))
+    h.update(orjson.dumps([item.placement.columns(), [r for r in item.refs if len(r) < 5]]))
     return h.hexdigest()
+
+
+def _with_substance_classes(item: Rendered) -> bool:
+    """Whether the object has substance classes (a fifth element): its references then
+    follow each new rendering without a new ``date_added`` (``_digest``)."""
+    return any(len(r) > 4 for r in item.refs)
 
 
 def reconcile(
@@ -183,7 +199,8 @@ class _Changes:
             )
         elif old.digest != values["digest"] or not old.latest:
             self.updates.append({"id": old.id, **values})
-        elif item.type in CONTAINERS:  # its references only: updated, not re-dated
+        elif item.type in CONTAINERS or _with_substance_classes(item):
+            # its references only: updated (the release reads them), not re-dated
             self.quiet.append({"id": old.id, "doc": item.doc, "refs": values["refs"]})
 
 

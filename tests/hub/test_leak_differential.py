@@ -896,13 +896,18 @@ def _answers(hub: Hub, party: Party, event: Event, value: str) -> dict[str, Any]
     r = c.get("/taxii2/cwn/collections/all/objects/", headers={**h, "Accept": TAXII_MEDIA})
     objects = sorted(json.dumps(o, sort_keys=True) for o in r.json().get("objects") or [])
     out["taxii all"] = (r.status_code, objects)
+    # when each object was added, and so what an ``added_after`` poller is shown again
+    r = c.get("/taxii2/cwn/collections/all/manifest/", headers={**h, "Accept": TAXII_MEDIA})
+    records = sorted(json.dumps(o, sort_keys=True) for o in r.json().get("objects") or [])
+    out["taxii manifest"] = (r.status_code, records)
     return out
 
 
 def test_an_edit_a_partner_may_not_see_changes_nothing_it_sees(leak_hub: Hub) -> None:
     """ "the answer to a query is the same whether hidden data matching it exists or not": an
     AMBER attribute added to a GREEN event moves neither the version, the timestamp, the
-    count nor anything else a connection partner (GREEN at most) receives."""
+    count, the ``date_added`` of a TAXII object nor anything else a connection partner
+    (GREEN at most) receives."""
     m = Maker(20)
     people = _people(m, {"tier": "connection"})
     event = m.event("p0", "green", stamp=1)
