@@ -14,6 +14,14 @@ therefore recorded as two entries, appended one after the other:
 A decision that delivered nothing (a refusal, a search whose only matches were withheld) is
 the refusal alone. The partner's check is by content, not by a flag, so entries written
 before this rule that say more than a delivery are not readable by their recipient either.
+
+Nor does an entry its recipient reads carry an event's internal version number, which also
+counts changes the recipient could not see (versions 1 and 3 received tell it that a version 2
+existed): ``versions_apart`` takes the versions out of it (its rows name none) into the
+entry's **internal** part, a column beside the entry that only operators, auditors and the
+hub's own readers (the ``releases`` index, so retraction reach and lineage) read. The entry
+commits to that part by a salted hash (``details.sealed``, ``hub.audit.service``), so the
+internal part is as tamper-evident as the entry and tells its recipient nothing.
 """
 
 from __future__ import annotations
@@ -25,6 +33,8 @@ from typing import Any
 DECISIONS = ("allow", "deny")
 # Details that speak of what did not go to the recipient.
 WITHHELD = ("removed", "removed_count", "withheld", "withheld_count")
+# Details that name an internal version of an event (the operators': ``versions_apart``).
+INTERNAL = ("event_version",)
 
 
 def delivered(decision: str | None, details: Mapping[str, Any]) -> bool:
@@ -68,8 +78,23 @@ def readable_by_recipient(decision: str | None, details: Mapping[str, Any]) -> b
         return False
     if any(details.get(k) for k in WITHHELD):
         return False
+    if any(details.get(k) is not None for k in INTERNAL):
+        return False
     rows = details.get("releases") or []
-    return all(_allowed(row) and not _removed(row) for row in rows)
+    return all(_allowed(row) and not _removed(row) and row[1] is None for row in rows)
+
+
+def versions_apart(details: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """(an entry's details without internal version numbers, the internal part that keeps
+    them, or None): each ``releases`` row names no version (``internal["versions"]`` keeps
+    them, one per row, in order); ``event_version`` moves there whole."""
+    public = dict(details)
+    internal: dict[str, Any] = {k: public.pop(k) for k in INTERNAL if k in public}
+    rows = public.get("releases")
+    if isinstance(rows, list) and rows:
+        internal["versions"] = [_version(row) for row in rows]
+        public["releases"] = [_unversioned(row) for row in rows]
+    return public, (internal or None)
 
 
 def merged(delivery: Mapping[str, Any], refusal: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -93,6 +118,16 @@ def _allowed(row: Any) -> bool:
 
 def _removed(row: Any) -> int:
     return int(row[5] or 0) if len(row) > 5 else 0
+
+
+def _version(row: Any) -> Any:
+    return row[1] if isinstance(row, list | tuple) and len(row) > 1 else None
+
+
+def _unversioned(row: Any) -> Any:
+    if not isinstance(row, list | tuple) or len(row) < 2:
+        return row
+    return [row[0], None, *row[2:]]
 
 
 def _as_sent(row: Any) -> list[Any]:

@@ -1,12 +1,15 @@
 """The ``releases`` index: one row per item delivered or refused, derived from audit entries.
 
 A delivery's audit entry lists its items in ``details.releases`` ([event uuid, version,
-allowed, reason, tlp, removed]); the entry is the record, the index only makes "what went
-to whom" and "where did this item go" queryable. Deriving it inside each delivery's
-transaction dirtied one random leaf of the event index per listed item (50 per page), most
-of a page request's write cost, so it is derived in batches instead: ``catch_up`` indexes
-every entry after the last indexed one. The worker runs it periodically, and **every reader
-of the index calls it first**, so readers always see every committed delivery.
+allowed, reason, tlp, removed]); in an entry its recipient reads, the version is null and
+the entry's internal part keeps it (``internal.versions``, one per row:
+``hub.audit.addressing.versions_apart``), which the index takes instead. The entry is the
+record, the index only makes "what went to whom" and "where did this item go" queryable.
+Deriving it inside each delivery's transaction dirtied one random leaf of the event index
+per listed item (50 per page), most of a page request's write cost, so it is derived in
+batches instead: ``catch_up`` indexes every entry after the last indexed one. The worker runs
+it periodically, and **every reader of the index calls it first**, so readers always see
+every committed delivery.
 
 Entries become visible in sequence order (appenders are serialised on the audit head until
 they commit), so "everything after ``upto_seq``" never skips an entry that commits later.
@@ -35,7 +38,8 @@ _INDEX = {
     "postgresql": text(f"""
         INSERT INTO releases ({COLUMNS})
         SELECT a.seq, a.recorded_at, a.recipient_uuid, a.channel, r.v->>0,
-               (r.v->>1)::integer, (r.v->>2)::boolean, r.v->>3, r.v->>4,
+               COALESCE((r.v->>1)::integer, (a.internal->'versions'->>(r.n - 1)::integer)::integer),
+               (r.v->>2)::boolean, r.v->>3, r.v->>4,
                COALESCE((r.v->>5)::integer, 0)
         FROM audit_entries AS a,
              jsonb_array_elements(COALESCE(a.body->'details'->'releases', '[]'::jsonb))
@@ -46,7 +50,9 @@ _INDEX = {
     "sqlite": text(f"""
         INSERT INTO releases ({COLUMNS})
         SELECT a.seq, a.recorded_at, a.recipient_uuid, a.channel,
-               json_extract(r.value, '$[0]'), json_extract(r.value, '$[1]'),
+               json_extract(r.value, '$[0]'),
+               COALESCE(json_extract(r.value, '$[1]'),
+                        json_extract(a.internal, '$.versions[' || r.key || ']')),
                json_extract(r.value, '$[2]'), json_extract(r.value, '$[3]'),
                json_extract(r.value, '$[4]'), COALESCE(json_extract(r.value, '$[5]'), 0)
         FROM audit_entries AS a, json_each(a.body, '$.details.releases') AS r

@@ -126,6 +126,9 @@ def _row(entry: Any) -> dict[str, Any]:
         "decision": entry.decision,
         "request_id": entry.request_id,
         "details": entry.body.get("details"),
+        # What the entry's recipient does not read (internal version numbers), salted; the
+        # entry's ``details.sealed`` is its SHA-256 (``hub.audit.service``).
+        "internal": entry.internal,
     }
 
 
@@ -223,10 +226,12 @@ def as_json_lines(export: Export, rows: Iterator[dict[str, Any]]) -> Iterator[by
 def as_csv(rows: Iterator[dict[str, Any]]) -> Iterator[bytes]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([*CSV_COLUMNS, "leaf"])
+    columns = (*CSV_COLUMNS, "leaf", "internal")
+    writer.writerow(columns)
     for row in rows:
-        row = {**row, "details": orjson.dumps(row["details"]).decode()}
-        writer.writerow([row[c] if row[c] is not None else "" for c in (*CSV_COLUMNS, "leaf")])
+        internal = orjson.dumps(row["internal"]).decode() if row["internal"] is not None else None
+        row = {**row, "details": orjson.dumps(row["details"]).decode(), "internal": internal}
+        writer.writerow([row[c] if row[c] is not None else "" for c in columns])
         if buffer.tell() > 64 * 1024:
             yield buffer.getvalue().encode()
             buffer.seek(0)

@@ -8,6 +8,8 @@ until commit); on SQLite the write lock (``BEGIN IMMEDIATE``) does the same.
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -17,7 +19,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from hub.audit import addressing
-from hub.audit.chain import GENESIS, INDEXED, chain_hash, split_canonical
+from hub.audit.chain import GENESIS, INDEXED, canonical, chain_hash, split_canonical
 from hub.models import AuditEntry
 from hub.models.base import utcnow
 
@@ -49,12 +51,13 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
     statement = _PG_APPEND if dialect == "postgresql" else _SQLITE_APPEND
     now = utcnow()
 
-    def one(record: Record) -> int:
+    def one(record: Record, internal: dict[str, Any] | None = None) -> int:
         prefix, suffix = split_canonical(_body(now, record))
         params = {
             "recorded_at": now if dialect == "postgresql" else _sqlite_time(now),
             "prefix": prefix,
             "suffix": suffix,
+            "internal": canonical(internal).decode() if internal is not None else None,
             **{name: getattr(record, name) for name in INDEXED},
         }
         seq = session.execute(statement, params).scalar()
@@ -69,7 +72,10 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
             continue
         # An entry its recipient reads says only what went to it (``addressing``).
         public, hidden = addressing.split(record.decision, record.details)
-        seq = one(replace(record, details=public)) if public is not None else None
+        seq = None
+        if public is not None:
+            public, internal = _sealed(public)
+            seq = one(replace(record, details=public), internal)
         if hidden is not None:
             refusal = {**hidden, "delivery": seq} if seq is not None else hidden
             refused = one(replace(record, decision="deny", details=refusal))
@@ -79,6 +85,22 @@ def append(session: Session, records: Sequence[Record]) -> list[int]:
     return numbers
 
 
+def _sealed(details: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """An entry its recipient reads without internal version numbers (``addressing``), and
+    the internal part that keeps them, salted; the entry commits to it (``sealed``: the
+    SHA-256 of its canonical bytes), so it tells the recipient nothing, not even whether two
+    entries' internal parts are equal, and ``verify`` detects any change to it."""
+    public, internal = addressing.versions_apart(details)
+    if internal is None:
+        return public, None
+    internal = {**internal, "salt": secrets.token_hex(16)}
+    return {**public, "sealed": seal_of(internal)}, internal
+
+
+def seal_of(internal: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical(internal)).hexdigest()
+
+
 def _sqlite_time(when: datetime) -> str:
     # The text form SQLAlchemy's SQLite DateTime type reads back (naive UTC).
     return when.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
@@ -86,7 +108,7 @@ def _sqlite_time(when: datetime) -> str:
 
 _COLUMNS = (
     "seq, recorded_at, action, actor, request_id, object_ref, recipient_uuid, channel, "
-    "decision, body, prev_hash, entry_hash"
+    "decision, body, prev_hash, entry_hash, internal"
 )
 _VALUES = ":action, :actor, :request_id, :object_ref, :recipient_uuid, :channel, :decision"
 
@@ -102,7 +124,8 @@ _PG_APPEND = text(f"""
     )
     INSERT INTO audit_entries ({_COLUMNS})
     SELECT head.seq, :recorded_at, {_VALUES},
-           CAST(:prefix || head.seq::text || :suffix AS JSONB), head.prev_hash, head.entry_hash
+           CAST(:prefix || head.seq::text || :suffix AS JSONB), head.prev_hash, head.entry_hash,
+           CAST(:internal AS JSONB)
     FROM head
     RETURNING seq
 """)
@@ -111,7 +134,7 @@ _SQLITE_APPEND = text(f"""
     INSERT INTO audit_entries ({_COLUMNS})
     SELECT head.seq + 1, :recorded_at, {_VALUES},
            :prefix || (head.seq + 1) || :suffix, head.entry_hash,
-           hub_chain_hash(head.entry_hash, :prefix, head.seq + 1, :suffix)
+           hub_chain_hash(head.entry_hash, :prefix, head.seq + 1, :suffix), :internal
     FROM audit_head AS head WHERE head.id = 1
     RETURNING seq
 """)
@@ -138,7 +161,7 @@ def verify(session: Session, *, batch: int = 5000) -> Verification:
     """Recompute the chain from the first entry; report the first entry that does not fit."""
     expected_seq, prev, checked = 1, GENESIS, 0
     for entry in _entries(session, batch=batch):
-        problem = _check(entry, expected_seq=expected_seq, prev=prev)
+        problem = check_entry(entry, expected_seq=expected_seq, prev=prev)
         if problem:
             return Verification(False, checked, entry.seq, problem)
         checked += 1
@@ -171,7 +194,8 @@ def _entries(session: Session, *, batch: int) -> Iterator[AuditEntry]:
         session.expunge_all()
 
 
-def _check(entry: AuditEntry, *, expected_seq: int, prev: str) -> str | None:
+def check_entry(entry: AuditEntry, *, expected_seq: int, prev: str) -> str | None:
+    """What is wrong with one entry (None: nothing), given the previous entry's hash."""
     if entry.seq != expected_seq:
         return f"sequence gap: expected entry {expected_seq}, found {entry.seq}"
     if entry.prev_hash != prev:
@@ -184,4 +208,9 @@ def _check(entry: AuditEntry, *, expected_seq: int, prev: str) -> str | None:
             return f"column {name} differs from the hashed body"
     if chain_hash(prev, body) != entry.entry_hash:
         return "entry_hash does not match the entry's content"
+    sealed = (body.get("details") or {}).get("sealed")
+    if (sealed is None) != (entry.internal is None):
+        return "the internal part does not match the entry's seal"
+    if entry.internal is not None and seal_of(entry.internal) != sealed:
+        return "the internal part does not match the entry's seal"
     return None

@@ -39,6 +39,9 @@ class AuditEntry(Base):
     body: Mapped[dict[str, Any]] = mapped_column(JSONType)
     prev_hash: Mapped[str] = mapped_column(String(64))
     entry_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # What the entry's recipient may not read (an event's internal version numbers,
+    # ``hub.audit.addressing.versions_apart``), salted; ``body.details.sealed`` is its hash.
+    internal: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
 
 
 class AuditHead(Base):

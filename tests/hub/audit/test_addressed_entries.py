@@ -105,7 +105,9 @@ def test_only_deliveries_are_readable_by_their_recipient() -> None:
     }
     assert hidden is not None and hidden["releases"] == [page["releases"][1]]
     assert hidden["removed_from"] == [["e1", 2]] and hidden["removed_count"] == 1
-    assert addressing.readable_by_recipient("allow", public)
+    # what its recipient reads names no version either (``versions_apart``)
+    assert not addressing.readable_by_recipient("allow", public)
+    assert addressing.readable_by_recipient("allow", addressing.versions_apart(public)[0])
     assert not addressing.readable_by_recipient("allow", page)
     assert not addressing.readable_by_recipient("deny", {"releases": []})
     assert addressing.split("deny", {"reason": "x"}) == (None, {"reason": "x"})
