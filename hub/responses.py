@@ -46,6 +46,12 @@ def stream_event(
     )
 
 
+def event_bytes(event: dict[str, Any], *, after: dict[str, Any]) -> bytes:
+    """The bytes ``stream_event`` sends, whole (the event is taken over, as with
+    ``release``): for an answer serialised in another process (``hub.sharing.rendered``)."""
+    return b"".join(_pieces(event, after, True))
+
+
 def _pieces(event: dict[str, Any], after: dict[str, Any], release: bool) -> Iterator[bytes]:
     head = orjson.dumps({k: v for k, v in event.items() if k not in ("Attribute", "Object")})
     yield b'{"Event":' + head[:-1]

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     # a process of its own, not in the API process's GIL (hub.intel.offload); 0: never.
     ingest_offload_bytes: int = Field(default=1_048_576, ge=0)
     ingest_offload_processes: int = Field(default=1, ge=1, le=64)
+    # An event of at least this many attributes is released to a REST caller (MISP JSON) by
+    # that process pool, not in the API process's GIL (hub.sharing.rendered); 0: never.
+    render_offload_attributes: int = Field(default=20_000, ge=0)
     # Failed authentication: after this many failures within the window, of one presented
     # key, of keys that name nothing from one source address, or with one key hint, 429 for
     # the block time (hub.auth.throttle).

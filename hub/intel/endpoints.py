@@ -36,7 +36,7 @@ from hub.routing import (
     read_page,
     runtime_of,
 )
-from hub.sharing import feed, pages
+from hub.sharing import feed, pages, rendered
 from hub.sharing import stix as stix_release
 from hub.sharing.events import release_event
 from hub.sharing.recipients import Recipient
@@ -297,6 +297,7 @@ def get_event(
     session: SessionDep,
     who: PartnerKey,
     policy: PolicyDep,
+    settings: SettingsDep,
     format: Annotated[str, Query(pattern="^(misp|stix)$")] = "misp",
     include_deleted: bool = False,
 ) -> Response:
@@ -308,6 +309,24 @@ def get_event(
         # Another exercise's (or real traffic, for an exercise key) does not exist for the
         # caller: as the SQL pre-filters, nothing is decided or recorded about it.
         raise NotFound(f"no event {uuid}")
+    if format == "misp" and rendered.wanted(event, settings.render_offload_attributes):
+        # Large: decided and serialised in the pool, not in this process's GIL (L1).
+        done = rendered.release_rendered(
+            session,
+            to=who,
+            event=event,
+            channel=tlp.Channel.REST,
+            policy=policy,
+            include_deleted=include_deleted,
+            processes=settings.ingest_offload_processes,
+        )
+        if done.rendered is None or done.obligation is None:
+            raise recorded(NotFound(f"no event {uuid}"))
+        return Response(
+            done.rendered,
+            media_type="application/json",
+            headers=headers(done.obligation, done.audit_seq),
+        )
     delivery = release_event(
         session,
         to=who,

@@ -1,4 +1,6 @@
-"""A large MISP submission is parsed, validated and drafted in another process.
+"""Large CPU work in another process: a large MISP submission is parsed, validated and
+drafted there (``prepared_submission``), a large event released (``hub.sharing.rendered``
+through ``run``).
 
 That work is pure Python CPU: about a second for four 3 MB events, done in a request thread
 it holds the GIL against every other request of the same API process, whose small answers
@@ -21,9 +23,10 @@ from __future__ import annotations
 import multiprocessing
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeVar
 
 import tlp
 from hub.intel.service import Prepared, draft_identity, prepare_events
@@ -35,6 +38,8 @@ _TASKS_PER_PROCESS = 50
 
 #: The pool's processes yield the cores to the API process: its small answers come first.
 _NICENESS = 10
+
+T = TypeVar("T")
 
 _pool: ProcessPoolExecutor | None = None
 _guard = threading.Lock()
@@ -55,12 +60,19 @@ def prepared_submission(
     of it (``draft_new_events``). Raises what parsing raises (a 4xx naming the field)."""
     args = (body, default_distribution, orgc, policy, sqlite)
     if offload_bytes and len(body) >= offload_bytes:
-        pool = _the_pool(processes)
-        try:
-            return pool.submit(_prepare, *args).result()
-        except BrokenProcessPool:
-            _drop(pool)
+        return run(_prepare, *args, processes=processes)
     return _prepare(*args)
+
+
+def run(function: Callable[..., T], *args: Any, processes: int = 1) -> T:
+    """``function(*args)`` in the pool (a module-level function; arguments and result are
+    pickled), or in this thread when the pool broke (it is replaced for the next call)."""
+    pool = _the_pool(processes)
+    try:
+        return pool.submit(function, *args).result()
+    except BrokenProcessPool:
+        _drop(pool)
+    return function(*args)
 
 
 def _prepare(

@@ -126,14 +126,21 @@ def live_state(event: dict[str, Any]) -> dict[str, Any]:
 
 def current_state(session: Session, event: Event) -> dict[str, Any]:
     """The event's whole current state, as stored with its latest version."""
+    blob = current_snapshot(session, event)
+    with gc_paused():
+        return pieces.event_of(blob)
+
+
+def current_snapshot(session: Session, event: Event) -> bytes:
+    """The stored snapshot of the event's latest version, compressed (``pieces.event_of``
+    decodes it)."""
     blob = session.scalar(
         select(EventVersion.snapshot).where(
             EventVersion.event_id == event.id, EventVersion.version == event.version
         )
     )
     assert blob is not None, f"event {event.uuid} has no version {event.version}"
-    with gc_paused():
-        return pieces.event_of(blob)
+    return bytes(blob)
 
 
 def group_id(group: dict[str, Any]) -> str:

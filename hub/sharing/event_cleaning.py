@@ -85,16 +85,16 @@ def visible(
     return deleted
 
 
-def empty_event(state: dict[str, Any], event: Event) -> dict[str, Any]:
-    """The event's head with no elements, under its own label: what its creator sees of an
-    event with nothing live in it."""
+def empty_event(state: dict[str, Any], tlp_rank: int) -> dict[str, Any]:
+    """The event's head with no elements, under its own label (``tlp_rank``, the event
+    row's): what its creator sees of an event with nothing live in it."""
     head = {k: v for k, v in state.items() if k not in ("Attribute", "Object", "EventReport")}
     tags = [
         t
         for t in head.get("Tag") or []
         if isinstance(t, dict) and not is_tlp_tag(t) and not t.get("local")
     ]
-    label = tlp.Tlp.from_rank(event.tlp_rank)
+    label = tlp.Tlp.from_rank(tlp_rank)
     head["Tag"] = [*tags, {"name": label.tag, "local": False}]
     head["Attribute"], head["Object"] = [], []
     return head
@@ -110,6 +110,26 @@ def finish(
 ) -> int:
     """Sightings (anonymised), sharing groups (members only, stable ids), producer tags of a
     TLP:EX:CHR event: on the released event, in place. Returns the live attributes it holds."""
+    holds = bool(body.get("Attribute")) or any(o.get("Attribute") for o in body.get("Object") or [])
+    return finish_with(
+        body,
+        event.uuid,
+        recipient,
+        hide_creator=hide_creator,
+        sightings=sighting_rows(session, event) if holds else [],
+    )
+
+
+def finish_with(
+    body: dict[str, Any],
+    event_uuid: str,
+    recipient: Recipient,
+    *,
+    hide_creator: bool,
+    sightings: list[tuple[Any, ...]],
+) -> int:
+    """``finish`` with the event's sighting rows (``sighting_rows``) read beforehand: no
+    database work, so it can run in another process (``hub.sharing.rendered``)."""
     attrs: dict[str, dict[str, Any]] = {}
     count = 0
     for attr in body.get("Attribute") or []:
@@ -134,7 +154,7 @@ def finish(
         without_producers(body)
         for attr in attrs.values():
             without_producers(attr)
-    for attribute_uuid, sighting in _sightings(session, event, recipient, attrs):
+    for attribute_uuid, sighting in _sightings(sightings, event_uuid, recipient, attrs):
         attrs[attribute_uuid].setdefault("Sighting", []).append(sighting)
     return count
 
@@ -170,39 +190,50 @@ def _group(element: dict[str, Any], hide_creator: bool) -> None:
     element["sharing_group_id"] = gid
 
 
+def sighting_rows(session: Session, event: Event) -> list[tuple[Any, ...]]:
+    """The event's stored sightings, in order: (uuid, attribute uuid, organisation uuid,
+    type, date, document)."""
+    return [
+        tuple(row)
+        for row in session.execute(
+            select(
+                Sighting.uuid,
+                Sighting.attribute_uuid,
+                Sighting.org_uuid,
+                Sighting.type,
+                Sighting.date_sighting,
+                Sighting.doc,
+            )
+            .where(Sighting.event_id == event.id)
+            .order_by(Sighting.id)
+        )
+    ]
+
+
 def _sightings(
-    session: Session, event: Event, recipient: Recipient, attrs: dict[str, dict[str, Any]]
+    rows: list[tuple[Any, ...]],
+    event_uuid: str,
+    recipient: Recipient,
+    attrs: dict[str, dict[str, Any]],
 ) -> list[tuple[str, dict[str, Any]]]:
     """The sightings on the released attributes: the recipient's own with its organisation,
     everyone else's anonymised (no organisation, no source text)."""
     if not attrs:
         return []
     out = []
-    rows = session.execute(
-        select(
-            Sighting.uuid,
-            Sighting.attribute_uuid,
-            Sighting.org_uuid,
-            Sighting.type,
-            Sighting.date_sighting,
-            Sighting.doc,
-        )
-        .where(Sighting.event_id == event.id)
-        .order_by(Sighting.id)
-    )
-    for row in rows:
-        if row.attribute_uuid not in attrs:
+    for uuid, attribute_uuid, org_uuid, kind, date_sighting, doc in rows:
+        if attribute_uuid not in attrs:
             continue
         sighting: dict[str, Any] = {
-            "uuid": row.uuid,
-            "type": str(row.type),
-            "date_sighting": str(row.date_sighting),
-            "attribute_uuid": row.attribute_uuid,
-            "event_uuid": event.uuid,
+            "uuid": uuid,
+            "type": str(kind),
+            "date_sighting": str(date_sighting),
+            "attribute_uuid": attribute_uuid,
+            "event_uuid": event_uuid,
             "org_id": "0",
         }
-        if row.org_uuid == recipient.org_uuid:
-            sighting["source"] = str(orjson.loads(row.doc).get("source") or "")
+        if org_uuid == recipient.org_uuid:
+            sighting["source"] = str(orjson.loads(doc).get("source") or "")
             sighting["Organisation"] = {"uuid": recipient.org_uuid, "name": recipient.name}
-        out.append((row.attribute_uuid, sighting))
+        out.append((attribute_uuid, sighting))
     return out

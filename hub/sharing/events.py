@@ -45,6 +45,13 @@ class EventDelivery:
     version: int = 0
     timestamp: int = 0
     attribute_count: int = 0
+    # The answer's bytes when it was serialised elsewhere (``hub.sharing.rendered``); then
+    # ``event`` is None whatever was decided, and this says whether something went.
+    rendered: bytes | None = None
+    # What was withheld, as recorded (at most ``MAX_REMOVED_RECORDED`` rows) and how many,
+    # when ``removed`` was not sent back from elsewhere (thousands of objects to unpickle).
+    removed_rows: list[list[str]] | None = None
+    removed_total: int = 0
 
 
 def release_event(
@@ -106,27 +113,27 @@ def decide_event(
     decision = gate.event(event)
     if not decision.allowed:
         removed = (tlp.Removed("event", event.uuid, decision.reason, decision.sentence),)
-        return _refused(event, decision, removed, decision.reason.value)
+        return refused(event, decision, removed, decision.reason.value)
     creator = event.orgc_uuid == recipient.org_uuid
     filtered, out = _filtered(
         session, event, recipient, gate, policy, include_deleted=include_deleted, creator=creator
     )
     if out is None:
-        return _refused(event, filtered.decision, filtered.removed, filtered.reason.value)
+        return refused(event, filtered.decision, filtered.removed, filtered.reason.value)
     body = out["Event"]
     removed_all = filtered.removed
     if push:
         gone = _as_pushed(body)
         removed_all = (*filtered.removed, *gone)
         if gone and any(r.kind == "event" for r in gone):
-            return _refused(event, filtered.decision, removed_all, "not-pushed")
+            return refused(event, filtered.decision, removed_all, "not-pushed")
     finish(session, body, event, recipient, hide_creator=bool(event.chr) and not creator)
     # The timestamp and count a listing shows this recipient, by the same rule (so a MISP
     # pull that compares the index with what it fetched agrees with itself).
     summary = summarise(session, gate, [event])[0][1]
     if summary is None:  # the rows say nothing may go: fail closed
         removed = (*filtered.removed, tlp.Removed("event", event.uuid, tlp.Reason.NOTHING_LEFT, ""))
-        return _refused(event, filtered.decision, removed, "nothing-left")
+        return refused(event, filtered.decision, removed, "nothing-left")
     stamp = summary.timestamp
     count = _pushed_count(body) if push else summary.attribute_count
     body["timestamp"] = str(stamp)
@@ -147,7 +154,7 @@ def decide_event(
     )
 
 
-def _refused(
+def refused(
     event: Event, decision: tlp.Decision, removed: tuple[tlp.Removed, ...], reason: str
 ) -> EventDelivery:
     """A delivery of nothing, and why (not yet recorded)."""
@@ -170,24 +177,58 @@ def _filtered(
     its own event even when nothing live is left in it."""
     with gc_paused():  # 10^5 attribute dicts: the cyclic GC would cost more than the work
         state = current_state(session, event)
-        keep: Callable[[str], bool]
-        if not include_deleted:
-            keep = never
-        elif creator:
-            keep = always
-        else:
-            keep = received_withdrawn(session, [event.id], recipient.org_uuid)[
-                event.id
-            ].__contains__
+        return filter_state(
+            state,
+            withdrawn_kept(
+                session, event, recipient, include_deleted=include_deleted, creator=creator
+            ),
+            recipient,
+            gate.channel,
+            policy,
+            orgc_uuid=event.orgc_uuid,
+            tlp_rank=event.tlp_rank,
+            creator=creator,
+        )
+
+
+def withdrawn_kept(
+    session: Session, event: Event, recipient: Recipient, *, include_deleted: bool, creator: bool
+) -> bool | frozenset[str]:
+    """Which withdrawn elements go to the recipient, as deletions: none (False), all (True:
+    the creator's), or those it had received."""
+    if not include_deleted:
+        return False
+    if creator:
+        return True
+    return frozenset(received_withdrawn(session, [event.id], recipient.org_uuid)[event.id])
+
+
+def filter_state(
+    state: dict[str, Any],
+    kept: bool | frozenset[str],
+    recipient: Recipient,
+    channel: tlp.Channel | str,
+    policy: tlp.Policy,
+    *,
+    orgc_uuid: str,
+    tlp_rank: int,
+    creator: bool,
+) -> tuple[tlp.FilteredEvent, dict[str, Any] | None]:
+    """``_filtered`` on a decoded state (taken over: changed in place), with no database
+    work, so it can run in another process (``hub.sharing.rendered``)."""
+    keep: Callable[[str], bool] = (
+        (always if kept else never) if isinstance(kept, bool) else kept.__contains__
+    )
+    with gc_paused():
         deleted_by_source = bool(state.get("deleted"))
         visible(state, keep, creator=creator)
         bare = not has_content(state)  # nothing live at all (not: nothing it may receive)
         filtered = tlp.filter_misp_event(
             {"Event": state},
             recipient.tlp,
-            gate.channel,
+            channel,
             policy=policy,
-            source_org_uuid=event.orgc_uuid,
+            source_org_uuid=orgc_uuid,
             downgrade=False,
             in_place=True,  # the state was just loaded for this delivery alone
         )
@@ -199,7 +240,7 @@ def _filtered(
         and bare
         and not deleted_by_source
     ):
-        out = {"Event": empty_event(state, event)}  # a creator sees its own event, even empty
+        out = {"Event": empty_event(state, tlp_rank)}  # a creator sees its own event, even empty
     return filtered, out
 
 
@@ -227,9 +268,11 @@ def record_event_release(
     ``channel``: the channel it left by, when not the one it was decided for (an answer to
     a write, ``answer="write"``)."""
     recipient = as_recipient(to)
-    allowed = delivery.event is not None
+    allowed = delivery.event is not None or delivery.rendered is not None
     label = delivery.decision.label
-    removed = delivery.removed
+    rows, total = removed_record(delivery.removed)
+    if delivery.removed_rows is not None:
+        rows, total = delivery.removed_rows, delivery.removed_total
     delivery.audit_seq = record(
         session,
         recipient,
@@ -243,8 +286,8 @@ def record_event_release(
             "reason": delivery.reason,
             "policy_version": delivery.decision.policy_version,
             "tlp": label.value if label else None,
-            "removed": [[r.kind, r.uuid, r.reason.value] for r in removed[:5000]],
-            "removed_count": len(removed),
+            "removed": rows,
+            "removed_count": total,
             "timestamp": delivery.timestamp if allowed else None,
             "releases": [
                 [
@@ -253,12 +296,22 @@ def record_event_release(
                     allowed,
                     delivery.reason,
                     label.value if label else None,
-                    len(removed),
+                    total,
                 ]
             ],
         },
     )
     return delivery.audit_seq
+
+
+#: An audit entry lists at most this many withheld elements (and counts them all).
+MAX_REMOVED_RECORDED = 5000
+
+
+def removed_record(removed: tuple[tlp.Removed, ...]) -> tuple[list[list[str]], int]:
+    """What an audit entry says of withheld elements: the first ``MAX_REMOVED_RECORDED`` as
+    [kind, uuid, reason], and how many there were."""
+    return [[r.kind, r.uuid, r.reason.value] for r in removed[:MAX_REMOVED_RECORDED]], len(removed)
 
 
 def record_event_page(
