@@ -141,9 +141,14 @@ _SQLITE_APPEND = text(f"""
 
 
 def _body(when: datetime, record: Record) -> dict[str, Any]:
+    # ``nonce``: 128 random bits in the hashed bytes. Any key may fetch a proof, hence the
+    # leaf hash of any entry; without them an entry its reader may not see but can nearly
+    # guess (the refusal of its own request: its key, request id, seq, time window, and a
+    # few small values) was rebuilt from that hash by trying the values left (#13).
     return {
         "v": 1,
         "ts": when.isoformat(),
+        "nonce": secrets.token_hex(16),
         **{name: getattr(record, name) for name in INDEXED},
         "details": record.details,
     }
